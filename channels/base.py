@@ -1,0 +1,274 @@
+"""The adapter contract every OTA channel implements, and the project's own boundary models.
+
+Adapters translate between these models and each partner's wire format; nothing outside
+`channels/` ever sees partner XML/JSON. Every operation is batch-shaped: one call fetches a
+page of bookings or pushes a list of ARI updates, and results are reported per update so a
+partial success is visible.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ChannelName(StrEnum):
+    """The partners innsync speaks to (the value is the seed's `channelName`)."""
+
+    BOOKING_COM = "booking.com"
+    AGODA = "agoda"
+    EXPEDIA = "expedia"
+    AIRBNB = "airbnb"
+
+
+class ChannelConfig(BaseModel):
+    """The seed's ChannelConfig. `endpoint` replaces every partner base URL of the adapter."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    api_key: SecretStr | None = Field(default=None, alias="apiKey")
+    api_secret: SecretStr | None = Field(default=None, alias="apiSecret")
+    property_id: str | None = Field(default=None, alias="propertyId")
+    endpoint: str | None = None
+    hotel_id: str | None = Field(default=None, alias="hotelId")
+
+
+# ---------------------------------------------------------------- bookings in
+
+
+class BookingEvent(StrEnum):
+    NEW = "new"
+    MODIFIED = "modified"
+    CANCELLED = "cancelled"
+
+
+class GuestInfo(BaseModel):
+    first_name: str = ""
+    last_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2 when the partner gives it
+
+
+class BookedRoom(BaseModel):
+    """One room of a (possibly multi-room) booking, in the partner's own codes."""
+
+    partner_room_type_code: str
+    partner_rate_plan_code: str | None = None
+    check_in: date | None = None
+    check_out: date | None = None
+    adults: int = 1
+    children: int = 0
+    child_ages: list[int] = Field(default_factory=list)
+    amount: Decimal | None = None
+    currency: str | None = None
+    nightly_rates: dict[date, Decimal] = Field(default_factory=dict)
+
+
+class BookingRecord(BaseModel):
+    """One booking message from a partner, already PCI-masked.
+
+    `raw_payload` is the partner's message (as a JSON-able dict) with card numbers masked to
+    the last 4 digits and security codes removed: it is safe to store and log.
+    `revision` orders messages for one booking (partner revision / last-modified /
+    transaction time, ISO-8601 or a zero-padded counter): compare as strings.
+    `ack_token` is whatever the adapter needs to acknowledge/confirm this message.
+    """
+
+    channel: ChannelName
+    external_id: str
+    event: BookingEvent
+    status: str  # partner status as given (Book/Commit/Modify/Cancel, confirm/amend/cancel...)
+    revision: str
+    booked_at: datetime | None = None
+    hotel_code: str | None = None
+    check_in: date | None = None  # None on cancels that omit dates: keep the stored ones
+    check_out: date | None = None
+    guest: GuestInfo = Field(default_factory=GuestInfo)
+    rooms: list[BookedRoom] = Field(default_factory=list)
+    total_amount: Decimal | None = None
+    currency: str | None = None
+    card_last4: str | None = None
+    comments: str | None = None
+    ack_token: str | None = None
+    raw_payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class BookingPage(BaseModel):
+    """One page of bookings. `has_more` tells the caller to fetch again (after acking)."""
+
+    bookings: list[BookingRecord]
+    has_more: bool = False
+    cursor: str | None = None
+    errors: list[str] = Field(default_factory=list)  # per-item problems that did not stop the page
+
+
+class AckResult(BaseModel):
+    external_id: str
+    ok: bool
+    error: str | None = None
+
+
+# ---------------------------------------------------------------- ARI out
+
+
+class ARIUpdate(BaseModel):
+    """Availability, rate and restrictions for one room type (and rate plan) over a range.
+
+    Dates are hotel-local, `start`..`end` inclusive. Fields left None are not sent.
+    `weekdays` (0=Mon..6=Sun) limits the range to those days where the partner supports it.
+    """
+
+    partner_room_type_code: str
+    partner_rate_plan_code: str | None = None
+    start: date
+    end: date
+    weekdays: frozenset[int] | None = None
+    available: int | None = None
+    rate: Decimal | None = None
+    currency: str | None = None
+    min_los: int | None = None
+    max_los: int | None = None
+    closed_to_arrival: bool | None = None
+    closed_to_departure: bool | None = None
+    stop_sell: bool | None = None
+
+    model_config = ConfigDict(frozen=True)
+
+
+class UpdateResult(BaseModel):
+    """The partner's verdict on one ARIUpdate (or one booking status update)."""
+
+    update: ARIUpdate | None = None
+    ok: bool
+    error_code: str | None = None
+    error: str | None = None
+    transient: bool = False
+    warnings: list[str] = Field(default_factory=list)
+
+
+class BookingStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ChannelError(Exception):
+    """A partner call failed. `transient` errors may be retried; permanent ones never."""
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        channel: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{channel}: {message}")
+        self.channel = channel
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_response(cls, channel: str, response: httpx.Response, detail: str = "") -> ChannelError:
+        """Classify an HTTP error answer: 429 and 5xx are transient, other 4xx permanent."""
+        status = response.status_code
+        text = detail or response.text[:300]
+        if status == 429 or status >= 500:
+            return TransientChannelError(
+                channel,
+                f"HTTP {status}: {text}",
+                status_code=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return PermanentChannelError(channel, f"HTTP {status}: {text}", status_code=status)
+
+
+class TransientChannelError(ChannelError):
+    """Connect errors, timeouts, 429, 5xx: retry with backoff, honouring `retry_after`."""
+
+    transient = True
+
+
+class PermanentChannelError(ChannelError):
+    """Other 4xx and partner validation errors: retrying cannot help."""
+
+
+class MalformedPayloadError(PermanentChannelError):
+    """The partner sent something we cannot parse (or that looks hostile). Nothing was stored."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """What every partner adapter offers. All I/O is async over one long-lived httpx client."""
+
+    name: ChannelName
+    #: Most ARI updates the partner accepts in one request (the adapter splits beyond it).
+    max_updates_per_request: int
+
+    async def fetch_bookings(
+        self, start: date | None = None, end: date | None = None, cursor: str | None = None
+    ) -> BookingPage:
+        """Fetch one page of new/modified/cancelled bookings (for partners with a window,
+        `start`..`end` is the booking-date window)."""
+        ...
+
+    async def fetch_booking(self, external_id: str) -> BookingRecord | None:
+        """Fetch one booking by partner id (webhook/hint follow-up)."""
+        ...
+
+    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
+        """Acknowledge/confirm messages after they were committed. One result per booking."""
+        ...
+
+    async def push_ari(self, updates: Sequence[ARIUpdate]) -> list[UpdateResult]:
+        """Push availability/rates/restrictions. Compresses and splits per partner limits;
+        one result per input update."""
+        ...
+
+    async def update_booking_status(
+        self, external_id: str, status: BookingStatus
+    ) -> UpdateResult:
+        """Push a PMS status change for one booking (not applicable ones return ok=False
+        with error_code='NOT_SUPPORTED')."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+AriKind = Literal["availability", "rates", "both"]
