@@ -2,13 +2,122 @@
 
 from __future__ import annotations
 
-import typer
+import logging
+import sys
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="innsync channel manager and backups")
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="innsync: channel manager and backups"
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+
+console = Console(stderr=True)
+
+
+def _setup_logging() -> None:
+    from innsync.settings import get_settings
+
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from db import migrate
+
+    migrate.upgrade(revision)
+    console.print(f"database at revision [bold]{migrate.current_revision()}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (`base` empties it)."""
+    from db import migrate
+
+    migrate.downgrade(revision)
+    console.print(f"database at revision [bold]{migrate.current_revision()}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's current revision."""
+    from db import migrate
+
+    typer.echo(migrate.current_revision() or "base")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use (starts the embedded cluster if that is the default)."""
+    from db.engine import database_url, to_libpq_url
+
+    typer.echo(to_libpq_url(database_url()))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: str = typer.Option(..., "--name", help="who or what uses the key"),
+    role: str = typer.Option("viewer", "--role", help="viewer, operator or admin"),
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from api.auth import ROLE_RANK, create_api_key
+    from db.engine import session_scope
+
+    if role not in ROLE_RANK:
+        console.print(f"[red]role must be one of {', '.join(ROLE_RANK)}[/]")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        row, plaintext = create_api_key(session, name, role)
+        console.print(f"created API key {row.id} ({name}, {role}); it is shown only now:")
+    typer.echo(plaintext)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never the keys themselves)."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import ApiKey
+
+    with session_scope() as session:
+        for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = "revoked" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.name}\t{row.role}\t{row.key_prefix}...\t{state}")
+
+
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+) -> None:
+    """Serve only the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    _setup_logging()
+    if migrate_first:
+        from db import migrate
+
+        migrate.upgrade("head")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

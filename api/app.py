@@ -1,0 +1,42 @@
+"""The FastAPI application: every route under /api, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import APIRouter, FastAPI
+
+from api.errors import install_error_handlers
+
+log = logging.getLogger("innsync.api")
+
+#: Router modules mounted under /api, in documentation order. A module missing here
+#: (a feature not built yet) is a startup error, not a silent gap.
+ROUTER_MODULES = [
+    "api.routers.health",
+    "api.routers.apikeys",
+]
+
+
+def create_app() -> FastAPI:
+    from innsync import __version__
+
+    app = FastAPI(
+        title="innsync",
+        version=__version__,
+        description=(
+            "Channel manager and backups for a hotel PMS. Every endpoint except "
+            "`/api/health` needs an API key in `X-API-Key` (or `Authorization: Bearer`). "
+            "Roles: viewer (read), operator (trigger syncs), admin (backups, restore, "
+            "delete, keys). Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`."
+        ),
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api")
+    for name in ROUTER_MODULES:
+        api.include_router(importlib.import_module(name).router)
+    app.include_router(api)
+    return app

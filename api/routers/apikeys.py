@@ -1,0 +1,71 @@
+"""API key management (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, status
+from sqlalchemy import func, select
+
+from api import audit
+from api.auth import create_api_key
+from api.deps import AdminDep, SessionDep
+from api.errors import NotFound
+from api.schemas import APIInput, APIModel, Page, PageDep
+from db.models import ApiKey
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+
+class ApiKeyOut(APIModel):
+    id: int
+    name: str
+    role: str
+    key_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreate(APIInput):
+    name: str
+    role: Literal["viewer", "operator", "admin"]
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str
+
+
+@router.get("", response_model=Page[ApiKeyOut])
+def list_keys(session: SessionDep, _: AdminDep, page: PageDep) -> Page[ApiKeyOut]:
+    total = session.scalar(select(func.count()).select_from(ApiKey)) or 0
+    rows = session.scalars(
+        select(ApiKey).order_by(ApiKey.id).limit(page.limit).offset(page.offset)
+    ).all()
+    return Page(
+        items=[ApiKeyOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+def create_key(body: ApiKeyCreate, session: SessionDep, principal: AdminDep) -> ApiKeyCreated:
+    """Create a key. The plaintext `key` is in this answer only; it is never stored."""
+    row, plaintext = create_api_key(session, body.name, body.role)
+    audit.record(session, principal.actor, "create", "api_key", row.id, None, audit.snapshot(row))
+    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(row).model_dump(), "key": plaintext})
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut)
+def revoke_key(key_id: int, session: SessionDep, principal: AdminDep) -> ApiKeyOut:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    before = audit.snapshot(row)
+    row.revoked_at = session.scalar(select(func.now()))
+    session.flush()
+    audit.record(session, principal.actor, "revoke", "api_key", row.id, before, audit.snapshot(row))
+    return ApiKeyOut.model_validate(row)

