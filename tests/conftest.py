@@ -199,3 +199,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid in _skipped_db_tests[:20]:
             print("  ", nodeid)
         session.exitstatus = 1
+
+
+# ---------------------------------------------------------------- Prefect
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A real Prefect server (subprocess, ~10 s) for tests that run flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

@@ -1,0 +1,20 @@
+from prefect import flow, task
+from flows.runner import run_flow
+
+@task(retries=1, retry_delay_seconds=0)
+def double(x: int) -> int:
+    return 2 * x
+
+@flow
+def ok_flow(x: int) -> int:
+    return double(x)
+
+@flow
+def bad_flow() -> None:
+    raise ValueError("boom")
+
+def test_run_flow(prefect_server):
+    out = run_flow(ok_flow, x=21)
+    assert out.ok and out.result == 42 and out.flow_run_id is not None
+    bad = run_flow(bad_flow)
+    assert not bad.ok and isinstance(bad.error, ValueError) and bad.flow_run_id is not None
