@@ -8,6 +8,8 @@ import sys
 import typer
 from rich.console import Console
 
+from channels.simulators.server import simulate
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="innsync: channel manager and backups"
 )
@@ -15,6 +17,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrat
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.command("simulate")(simulate)
 
 console = Console(stderr=True)
 

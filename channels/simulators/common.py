@@ -1,0 +1,241 @@
+"""Shared simulator machinery: fault injection, booking queue, ARI store, admin endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from channels.simulators.generator import (  # noqa: F401  (re-exported for simulators)
+    BookingGenerator,
+    SimBooking,
+    SimCard,
+    SimGuest,
+    SimRoom,
+)
+
+ADMIN_PREFIX = "/_sim"
+
+
+class FaultSettings(BaseModel):
+    """Fault injection knobs; every rate is a probability per request (0 = never)."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    error_rate: float = Field(0.0, ge=0, le=1, description="answer 503")
+    rate_limit_rate: float = Field(0.0, ge=0, le=1, description="answer 429 with Retry-After")
+    retry_after_seconds: int = Field(7, ge=0)
+    latency_ms: int = Field(0, ge=0, description="added to every request")
+    timeout_rate: float = Field(0.0, ge=0, le=1, description="stall longer than client timeouts")
+    timeout_seconds: float = Field(30.0, ge=0, description="how long a stalled request sleeps")
+    malformed_rate: float = Field(0.0, ge=0, le=1, description="garble the response body")
+    partial_failure_rate: float = Field(0.0, ge=0, le=1, description="reject single ARI updates")
+    duplicate_rate: float = Field(0.0, ge=0, le=1, description="re-deliver acknowledged bookings")
+
+
+def garble(body: bytes) -> bytes:
+    """A body cut in half with junk appended: no XML/JSON parser accepts it."""
+    return body[: len(body) // 2] + b"\x00<<garbled"
+
+
+class FaultMiddleware(BaseHTTPMiddleware):
+    """Applies the state's FaultSettings to every partner request (admin paths exempt)."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path.startswith(ADMIN_PREFIX):
+            return await call_next(request)
+        faults, rng = self.state.faults, self.state.rng
+        self.state.calls[request.url.path] += 1
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.timeout_rate and rng.random() < faults.timeout_rate:
+            self.state.injected["timeout"] += 1
+            await asyncio.sleep(faults.timeout_seconds)
+        if faults.rate_limit_rate and rng.random() < faults.rate_limit_rate:
+            self.state.injected["rate_limit"] += 1
+            return Response("Too Many Requests", status_code=429,
+                            headers={"Retry-After": str(faults.retry_after_seconds)})
+        if faults.error_rate and rng.random() < faults.error_rate:
+            self.state.injected["error"] += 1
+            return Response("Service Unavailable", status_code=503)
+        response = await call_next(request)
+        if faults.malformed_rate and rng.random() < faults.malformed_rate:
+            self.state.injected["malformed"] += 1
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(garble(body), status_code=response.status_code, headers=headers)
+        return response
+
+
+@dataclass
+class QueuedMessage:
+    booking: SimBooking
+    acked: bool = False
+    deliveries: int = 0
+
+
+class BookingQueue:
+    """Messages re-delivered until acknowledged; optionally one booking's messages in order."""
+
+    def __init__(self, messages: Iterable[SimBooking] = (), *, in_order: bool = True) -> None:
+        self.in_order = in_order
+        self.messages: list[QueuedMessage] = []
+        self.add(messages)
+
+    def add(self, messages: Iterable[SimBooking]) -> None:
+        self.messages.extend(QueuedMessage(m) for m in messages)
+
+    def pending(self, *, limit: int | None = None, duplicate_rate: float = 0.0,
+                rng: random.Random | None = None,
+                where: Callable[[SimBooking], bool] | None = None) -> list[SimBooking]:
+        """Un-acked messages (the first un-acked per booking when in order), plus duplicates."""
+        out: list[QueuedMessage] = []
+        blocked: set[str] = set()
+        for msg in self.messages:
+            b = msg.booking
+            if where is not None and not where(b):
+                continue
+            if msg.acked:
+                if duplicate_rate and rng is not None and rng.random() < duplicate_rate:
+                    out.append(msg)
+                continue
+            if self.in_order and b.booking_id in blocked:
+                continue
+            blocked.add(b.booking_id)
+            out.append(msg)
+        if limit is not None:
+            out = out[:limit]
+        for msg in out:
+            msg.deliveries += 1
+        return [m.booking for m in out]
+
+    def ack(self, booking_id: str, *, revision: int | None = None,
+            where: Callable[[SimBooking], bool] | None = None) -> bool:
+        """Acknowledge the oldest un-acked (or the given) revision of a booking."""
+        for msg in self.messages:
+            b = msg.booking
+            if b.booking_id != booking_id or msg.acked:
+                continue
+            if revision is not None and b.revision != revision:
+                continue
+            if where is not None and not where(b):
+                return False
+            msg.acked = True
+            return True
+        return False
+
+    def find(self, booking_id: str) -> list[SimBooking]:
+        return [m.booking for m in self.messages if m.booking.booking_id == booking_id]
+
+    def was_delivered(self, booking_id: str) -> bool:
+        return any(m.deliveries for m in self.messages if m.booking.booking_id == booking_id)
+
+    def stats(self) -> dict[str, int]:
+        acked = sum(m.acked for m in self.messages)
+        return {"messages": len(self.messages), "acked": acked, "pending": len(self.messages) - acked}
+
+
+class AriStore:
+    """Everything a simulator accepted: the raw update log and the resulting calendar."""
+
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []
+        self.calendar: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def apply(self, room: str, rate: str | None, start: date, end: date,
+              weekdays: frozenset[int] | None, values: dict[str, Any]) -> int:
+        """Record one accepted update; returns how many dates it touched."""
+        values = {k: v for k, v in values.items() if v is not None}
+        self.log.append({"room": room, "rate": rate, "start": start.isoformat(), "end": end.isoformat(),
+                         "weekdays": sorted(weekdays) if weekdays is not None else None, **values})
+        cal = self.calendar.setdefault(f"{room}/{rate or '*'}", {})
+        touched, day = 0, start
+        while day <= end:
+            if weekdays is None or day.weekday() in weekdays:
+                cal.setdefault(day.isoformat(), {}).update(values)
+                touched += 1
+            day += timedelta(days=1)
+        return touched
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"log": self.log, "calendar": self.calendar}
+
+
+@dataclass
+class SimState:
+    """Everything one simulator app keeps; reachable as `app.state.sim`."""
+
+    channel: str
+    hotel_id: str
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    seed: int = 42
+    queue: BookingQueue = field(default_factory=BookingQueue)
+    ari: AriStore = field(default_factory=AriStore)
+    generator: BookingGenerator | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        if self.generator is None:
+            self.generator = BookingGenerator(self.seed)
+
+    def add_bookings(self, count: int) -> int:
+        """Generate `count` more bookings into the queue; returns the number of messages."""
+        assert self.generator is not None
+        messages = self.generator.generate(count)
+        self.queue.add(messages)
+        return len(messages)
+
+    def chance(self, rate: float) -> bool:
+        return bool(rate) and self.rng.random() < rate
+
+
+def admin_router(state: SimState) -> APIRouter:
+    """`/_sim/*`: read received ARI, change faults, add bookings, see call counts."""
+    router = APIRouter(prefix=ADMIN_PREFIX)
+
+    @router.get("/ari")
+    async def get_ari() -> dict[str, Any]:
+        return state.ari.snapshot()
+
+    @router.get("/faults")
+    async def get_faults() -> FaultSettings:
+        return state.faults
+
+    @router.post("/faults")
+    async def set_faults(faults: FaultSettings) -> FaultSettings:
+        state.faults = faults
+        return state.faults
+
+    @router.post("/bookings")
+    async def add_bookings(count: int = 10) -> dict[str, int]:
+        return {"added": state.add_bookings(count), **state.queue.stats()}
+
+    @router.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return {"calls": dict(state.calls), "injected": dict(state.injected), **state.queue.stats()}
+
+    return router
+
+
+def make_app(state: SimState, title: str) -> FastAPI:
+    """A FastAPI app with fault injection and the admin router; partner routes are added after."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sim = state
+    app.add_middleware(FaultMiddleware, state=state)
+    app.include_router(admin_router(state))
+    return app
