@@ -177,6 +177,7 @@ class Reservation(TimestampMixin, Base):
         Index("ix_reservations_room_type_stay", "room_type_id", "check_in", "check_out"),
         Index("ix_reservations_status", "status"),
         Index("ix_reservations_source_channel", "source_channel"),
+        UniqueConstraint("channel_id", "external_ref", "room_index"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -202,6 +203,10 @@ class Reservation(TimestampMixin, Base):
     source_channel: Mapped[str | None] = mapped_column(String(32))
     overbooked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     notes: Mapped[str | None] = mapped_column(Text)
+    # A channel booking becomes one reservation per booked room: (channel, partner id, room).
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
+    external_ref: Mapped[str | None] = mapped_column(String(128))
+    room_index: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 # ---------------------------------------------------------------- channels
@@ -322,6 +327,44 @@ class ChannelSyncLog(Base):
     started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     finished_at: Mapped[datetime | None] = mapped_column(TZ)
     flow_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class ChannelAvailabilityState(Base):
+    """What a channel last acknowledged for a room type on a date (ARI deltas diff to it)."""
+
+    __tablename__ = "channel_availability_state"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_type_id: Mapped[int] = mapped_column(
+        ForeignKey("room_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    available: Mapped[int] = mapped_column(Integer)
+    stop_sell: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    acked_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class ChannelRateState(Base):
+    """What a channel last acknowledged for a rate plan on a date."""
+
+    __tablename__ = "channel_rate_state"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    rate_plan_id: Mapped[int] = mapped_column(
+        ForeignKey("rate_plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    min_los: Mapped[int | None] = mapped_column(Integer)
+    max_los: Mapped[int | None] = mapped_column(Integer)
+    closed_to_arrival: Mapped[bool] = mapped_column(Boolean)
+    closed_to_departure: Mapped[bool] = mapped_column(Boolean)
+    closed: Mapped[bool] = mapped_column(Boolean)
+    acked_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 
 # ---------------------------------------------------------------- system
