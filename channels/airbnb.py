@@ -1,0 +1,296 @@
+"""Airbnb adapter: OAuth client-credentials bearer token, calendar PUTs, reservation pages.
+
+Airbnb's API is partner-only and unpublished: see `channels/airbnb_wire.py` for the dialect.
+One listing is one room type; Airbnb has a single price per listing, so only updates without
+a rate plan (or with the catalog's "default") are accepted. `acknowledge` *accepts* pending
+reservation requests (the booking is committed, so the hotel takes it; overbookings are
+flagged downstream, never declined here); accepted/cancelled reservations need no ack.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from datetime import date
+from typing import Any, Literal
+
+import httpx
+
+from channels.airbnb_wire import (
+    SIGNATURE_HEADER,
+    calendar_body,
+    error_message,
+    load_json,
+    parse_bookings,
+    parse_reservations,
+    sign_webhook,
+    verify_webhook_signature,
+)
+from channels.ari import plan_requests
+from channels.ari_origins import combine, compress_with_origins
+from channels.base import (
+    AckResult,
+    ARIUpdate,
+    BookingPage,
+    BookingRecord,
+    BookingStatus,
+    ChannelConfig,
+    ChannelError,
+    ChannelName,
+    PermanentChannelError,
+    TransientChannelError,
+    UpdateResult,
+)
+from channels.http import HttpAdapter
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "AirbnbAdapter",
+    "AirbnbTokenAuth",
+    "parse_bookings",
+    "sign_webhook",
+    "verify_webhook_signature",
+]
+
+TOKEN_PATH = "/oauth2/v1/token"
+_LISTING_PRICE_PLANS = frozenset({None, "default"})
+_REFRESH_MARGIN = 60.0  # renew a little early so a token never expires mid-request
+
+
+class AirbnbTokenAuth(httpx.Auth):
+    """Client-credentials bearer auth: one cached token, renewed on expiry or on a 401 (once)."""
+
+    requires_response_body = True
+
+    def __init__(self, client_id: str, client_secret: str, token_url: str) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url
+        self.token: str | None = None
+        self.expires_at = 0.0
+        self.issued = 0  # tokens fetched so far (tests check the cache through it)
+
+    def _token_request(self) -> httpx.Request:
+        if not self.client_id or not self.client_secret:
+            raise PermanentChannelError(ChannelName.AIRBNB, "channel config is missing apiKey/apiSecret (OAuth client)")
+        return httpx.Request("POST", self.token_url, data={
+            "grant_type": "client_credentials", "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        })
+
+    def _store(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise ChannelError.from_response(ChannelName.AIRBNB, response,
+                                             detail=f"token exchange failed: {error_message(response.content)[1]}")
+        data = load_json(response.content, "token answer")
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise PermanentChannelError(ChannelName.AIRBNB, "token answer without access_token")
+        self.token = token
+        self.expires_at = time.monotonic() + float(data.get("expires_in", 3600)) - _REFRESH_MARGIN
+        self.issued += 1
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token is None or time.monotonic() >= self.expires_at:
+            self._store((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            # The token may have been revoked early: fetch a fresh one and retry exactly once.
+            self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
+
+
+class AirbnbAdapter(HttpAdapter):
+    """ChannelAdapter for Airbnb (one host account; listings discovered or given)."""
+
+    name = ChannelName.AIRBNB
+    hosts = {"default": "https://api.airbnb.com"}
+    max_updates_per_request = 1  # one calendar range per PUT
+    supports_weekdays = False
+
+    def __init__(
+        self,
+        config: ChannelConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        listing_ids: Sequence[str] | None = None,
+        page_size: int = 50,
+        pagination: Literal["cursor", "offset"] = "cursor",
+    ) -> None:
+        super().__init__(config, transport=transport, timeout=timeout)
+        base = str(self._client.base_url).rstrip("/") if config.endpoint else self.hosts["default"]
+        # Missing credentials fail at the first call (clear error), not at construction.
+        self.auth = AirbnbTokenAuth(
+            config.api_key.get_secret_value() if config.api_key else "",
+            config.api_secret.get_secret_value() if config.api_secret else "",
+            base + TOKEN_PATH,
+        )
+        self._client.auth = self.auth
+        # propertyId may list listing ids ("51000001,51000002"); otherwise ask Airbnb.
+        configured = [x.strip() for x in (config.property_id or "").split(",") if x.strip()]
+        self._listings: list[str] | None = list(listing_ids or configured) or None
+        self.page_size = page_size
+        self.pagination = pagination
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request(method, self.url(path), **kwargs)
+
+    async def listings(self) -> list[str]:
+        """The host's listing ids (configured, else `GET /v2/listings`, cached)."""
+        if self._listings is None:
+            data = load_json((await self._call("GET", "/v2/listings")).content, "listings answer")
+            self._listings = [str(item["id"]) for item in data.get("listings", [])]
+        return self._listings
+
+    # ------------------------------------------------------------ bookings
+
+    async def fetch_bookings(
+        self, start: date | None = None, end: date | None = None, cursor: str | None = None
+    ) -> BookingPage:
+        """One page of one listing's reservations (pending included), updated in start..end.
+
+        The cursor is "<listing index>:<Airbnb cursor or offset>"; `has_more` stays true until
+        every listing is drained.
+        """
+        listings = await self.listings()
+        index, _, position = (cursor or "0:").partition(":")
+        i = int(index)
+        if i >= len(listings):
+            return BookingPage(bookings=[])
+        params: dict[str, Any] = {"listing_id": listings[i], "include_pending": "true", "_limit": self.page_size}
+        if start:
+            params["updated_since"] = start.isoformat()
+        if end:
+            params["updated_until"] = end.isoformat()
+        if self.pagination == "offset":
+            params["_offset"] = int(position or 0)
+        elif position:
+            params["cursor"] = position
+        data = load_json((await self._call("GET", "/v2/reservations", params=params)).content, "reservations page")
+        records = parse_reservations(data)
+        meta = data.get("metadata") or {}
+        if self.pagination == "offset":
+            more = bool(meta.get("has_more")) or len(data["reservations"]) >= self.page_size
+            nxt = str(int(position or 0) + len(data["reservations"])) if data["reservations"] else None
+            more = more and nxt is not None
+        else:
+            nxt = meta.get("next_cursor")
+            more = bool(meta.get("has_more")) and bool(nxt)
+        unique: dict[tuple[str, str], BookingRecord] = {}
+        for rec in records:
+            unique.setdefault((rec.external_id, rec.revision), rec)  # duplicates collapse
+        if more:
+            next_cursor: str | None = f"{i}:{nxt}"
+        elif i + 1 < len(listings):
+            next_cursor = f"{i + 1}:"
+        else:
+            next_cursor = None
+        return BookingPage(bookings=list(unique.values()), has_more=next_cursor is not None, cursor=next_cursor)
+
+    async def fetch_booking(self, external_id: str) -> BookingRecord | None:
+        """`GET /v2/reservations/{confirmation_code}`; None when Airbnb answers 404."""
+        response = await self._call("GET", f"/v2/reservations/{external_id}", ok_statuses=frozenset({404}))
+        if response.status_code == 404:
+            return None
+        data = load_json(response.content, "reservation answer")
+        records = parse_reservations({"reservations": [data.get("reservation", data)]})
+        return records[0] if records else None
+
+    async def _decide(self, code: str, action: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        return await self._call("POST", f"/v2/reservations/{code}/{action}", json=body or {},
+                                ok_statuses=frozenset({404, 409}))
+
+    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
+        """Accept pending reservation requests; everything else needs no acknowledgement."""
+        out = []
+        for rec in bookings:
+            if rec.status != "pending":
+                out.append(AckResult(external_id=rec.external_id, ok=True))
+                continue
+            response = await self._decide(rec.external_id, "accept")
+            if response.status_code == 200:
+                out.append(AckResult(external_id=rec.external_id, ok=True))
+            else:
+                kind, message = error_message(response.content)
+                out.append(AckResult(external_id=rec.external_id, ok=False, error=f"{kind}: {message}"))
+        return out
+
+    async def decline(self, external_id: str, reason: str = "not_available") -> UpdateResult:
+        """Decline a pending reservation request."""
+        return self._verdict(await self._decide(external_id, "decline", {"reason": reason}))
+
+    async def update_booking_status(self, external_id: str, status: BookingStatus) -> UpdateResult:
+        """CONFIRMED accepts a request; CANCELLED declines a request or cancels as host."""
+        if status == BookingStatus.CONFIRMED:
+            return self._verdict(await self._decide(external_id, "accept"))
+        if status == BookingStatus.CANCELLED:
+            current = await self.fetch_booking(external_id)
+            if current is None:
+                return UpdateResult(ok=False, error_code="NOT_FOUND", error=f"reservation {external_id} not found")
+            action = "decline" if current.status == "pending" else "cancel"
+            return self._verdict(await self._decide(external_id, action, {"reason": "host_cancelled"}))
+        return UpdateResult(ok=False, error_code="NOT_SUPPORTED",
+                            error=f"Airbnb takes no {status.value} status from hosts")
+
+    @staticmethod
+    def _verdict(response: httpx.Response) -> UpdateResult:
+        if response.status_code == 200:
+            return UpdateResult(ok=True)
+        kind, message = error_message(response.content)
+        return UpdateResult(ok=False, error_code=kind or str(response.status_code), error=message)
+
+    # ------------------------------------------------------------ ARI
+
+    async def push_ari(self, updates: Sequence[ARIUpdate]) -> list[UpdateResult]:
+        """One PUT per listing and range of equal consecutive days (weekday masks expanded).
+
+        Raises when the first PUT fails outright; after that, a transient failure stops the
+        push and marks the rest transient (no hammering a throttled partner).
+        """
+        results: dict[int, UpdateResult] = {}
+        sendable: list[int] = []
+        for i, u in enumerate(updates):
+            if u.partner_rate_plan_code not in _LISTING_PRICE_PLANS:
+                results[i] = UpdateResult(update=u, ok=False, error_code="RATE_PLAN_UNKNOWN",
+                                          error=f"Airbnb listings have one price; rate plan "
+                                                f"{u.partner_rate_plan_code} is not mapped")
+            elif u.end < u.start:
+                results[i] = UpdateResult(update=u, ok=False, error_code="INVALID", error="start is after end")
+            else:
+                sendable.append(i)
+        # Availability and price of a listing share one calendar: merge them into one key.
+        listing_level = [updates[i].model_copy(update={"partner_rate_plan_code": None}) for i in sendable]
+        compressed, origins = compress_with_origins(listing_level)
+        requests, _ = plan_requests(compressed, max_updates=1)
+        part: dict[int, UpdateResult] = {}
+        sent_ok = False
+        stop: ChannelError | None = None
+        for request in requests:
+            (p,) = request
+            body = calendar_body(p.update)
+            if not body:
+                part[p.index] = UpdateResult(ok=True)
+                continue
+            if stop is not None:
+                part[p.index] = UpdateResult(ok=False, error_code="NOT_SENT", transient=True,
+                                             error=f"not sent after: {stop}")
+                continue
+            path = f"/v2/calendars/{p.update.partner_room_type_code}/{p.update.start}/{p.update.end}"
+            try:
+                response = await self._call("PUT", path, json=body, ok_statuses=frozenset({400, 404, 422}))
+            except ChannelError as exc:
+                if not sent_ok:
+                    raise
+                part[p.index] = UpdateResult(ok=False, error_code=str(exc.status_code or ""),
+                                             error=str(exc), transient=exc.transient)
+                if isinstance(exc, TransientChannelError):
+                    stop = exc
+                continue
+            sent_ok = True
+            part[p.index] = self._verdict(response)
+        for k, i in enumerate(sendable):
+            results[i] = combine(updates[i], [part[j] for j in origins[k] if j in part])
+        return [results[i] for i in range(len(updates))]

@@ -1,0 +1,364 @@
+"""Agoda YCS simulator: `POST /api?apiKey=KEY` with `<request type="N">` XML bodies.
+
+Types served: 10 SetARI V2 (200 / 207 partial / 400 / 401), 11 GetARI V2, 3 and 9
+GetBookingList (90-day window, 740 days back, 5 properties), 4 GetBookingDetail (1 property,
+50 ids), 7 AcknowledgeBooking (simulated, see `channels/agoda_wire.py`). Bookings stay
+`acknowledge="0"` (re-delivered) until their latest action is acknowledged.
+`booking_hint(app, booking_id)` builds the BookingHint push Agoda would send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from lxml import etree
+
+from channels import agoda_wire as wire
+from channels.base import ChannelName, MalformedPayloadError
+from channels.simulators.catalog import CATALOG
+from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
+
+CHANNEL = ChannelName.AGODA
+HOTEL_TZ = timezone(timedelta(hours=7))  # the simulated property sits in Bangkok time
+STATUS = {"new": "ConfirmBooking", "modified": "AmendBooking", "cancelled": "CancelBooking"}
+HINT = {"new": "confirm", "modified": "amend", "cancelled": "cancel"}
+
+
+def _xml(root: etree._Element, status: int = 200) -> Response:
+    return Response(wire.to_bytes(root), status_code=status, media_type="text/xml")
+
+
+def _result(**attrs: str) -> etree._Element:
+    return etree.Element("result", timestamp=str(int(datetime.now(UTC).timestamp())), **attrs)
+
+
+def error_response(status: int, code: str, description: str) -> Response:
+    """`<result><errors><error code description/></errors></result>`."""
+    root = _result()
+    etree.SubElement(etree.SubElement(root, "errors"), "error", code=code, description=description)
+    return _xml(root, status)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(HOTEL_TZ).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_booking(parent: etree._Element, b: SimBooking, hotel_id: str, acknowledged: bool = False) -> None:
+    """One GetBookingDetail `<booking>`: rooms grouped into `room_count` units, card in clear."""
+    cat = CATALOG[CHANNEL]
+    el = etree.SubElement(parent, "booking", {
+        "booking_id": b.booking_id, "property_id": hotel_id, "booking_date": _stamp(b.created_at),
+        "last_action": _stamp(b.modified_at), "status": STATUS[b.event],
+        "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(),
+        "acknowledge": "1" if acknowledged else "0",
+    })
+    g = b.guest
+    etree.SubElement(el, "customer", first_name=g.first_name, last_name=g.last_name, email=g.email,
+                     phone=g.phone, nationality=g.country)
+    if b.comments:
+        etree.SubElement(el, "requests").text = b.comments
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for room in b.rooms:
+        key = (room.room_type, room.rate_plan, room.adults, room.child_ages, room.nightly)
+        groups.setdefault(key, []).append(room)
+    rooms_el = etree.SubElement(el, "rooms")
+    for (room_type, rate_plan, adults, ages, nightly), units in groups.items():
+        r = etree.SubElement(rooms_el, "room", {
+            "room_id": cat["room_types"][room_type], "rateplan_id": cat["rate_plans"][rate_plan],
+            "room_count": str(len(units)), "adults": str(adults), "children": str(len(ages)),
+            "child_ages": ",".join(str(x) for x in ages),
+        })
+        n = len(units)
+        prices = etree.SubElement(r, "prices", currency=b.currency,
+                                  total=f"{sum(a for _, a in nightly) * n:.2f}")
+        for day, amount in nightly:
+            etree.SubElement(prices, "price", date=day.isoformat(), amount=f"{amount * n:.2f}")
+    c = b.card
+    etree.SubElement(el, "payment", card_type=c.brand, card_number=c.number, card_holder=c.holder,
+                     expiry=f"{c.expiry[:2]}/{c.expiry[2:]}", cvv=c.cvv)
+
+
+def render_booking_detail(bookings: list[SimBooking], hotel_id: str | None = None) -> bytes:
+    """A GetBookingDetail answer body for these messages (also used by bench/parse.py)."""
+    hotel = hotel_id or CATALOG[CHANNEL]["hotel_id"]
+    root = _result()
+    parent = etree.SubElement(root, "bookings")
+    for b in bookings:
+        render_booking(parent, b, hotel)
+    return wire.to_bytes(root)
+
+
+def booking_hint(app: FastAPI, booking_id: str) -> dict[str, str]:
+    """The BookingHint payload Agoda would push for the booking's latest message."""
+    state: SimState = app.state.sim
+    b = _latest(state.queue, booking_id)
+    if b is None:
+        raise KeyError(booking_id)
+    return {"property_id": state.hotel_id, "booking_id": b.booking_id, "last_action": _stamp(b.modified_at),
+            "checkin": b.check_in.isoformat(), "checkout": b.check_out.isoformat(), "status": HINT[b.event]}
+
+
+def _latest(queue: BookingQueue, booking_id: str) -> SimBooking | None:
+    found = queue.find(booking_id)
+    return max(found, key=lambda m: m.revision) if found else None
+
+
+# ---------------------------------------------------------------- handlers
+
+
+class AgodaSim:
+    """The request handlers over one SimState."""
+
+    def __init__(self, state: SimState, api_key: str | None, today: Callable[[], date]) -> None:
+        self.state = state
+        self.api_key = api_key
+        self.today = today
+
+    async def handle(self, request: Request) -> Response:
+        key = request.query_params.get("apiKey", "")
+        if not key or (self.api_key is not None and key != self.api_key):
+            return error_response(401, "401", "Invalid API key")
+        try:
+            root = wire.parse(await request.body())
+        except MalformedPayloadError as exc:
+            return error_response(400, "1001", f"Malformed XML: {exc.message}")
+        if root.tag != "request":
+            return error_response(400, "1002", "Root element must be <request>")
+        handler = {
+            wire.TYPE_SET_ARI_V2: self.set_ari, wire.TYPE_GET_ARI_V2: self.get_ari,
+            wire.TYPE_BOOKING_LIST: self.booking_list, wire.TYPE_BOOKING_LIST_V2: self.booking_list,
+            wire.TYPE_BOOKING_DETAIL: self.booking_detail, wire.TYPE_ACK: self.ack,
+        }.get(int(root.get("type", "0") or 0))
+        if handler is None:
+            return error_response(400, "1003", f"Unsupported request type {root.get('type')}")
+        criteria = root.find("criteria")
+        if criteria is None:
+            return error_response(400, "1004", "Missing <criteria>")
+        try:
+            return handler(criteria)
+        except (ValueError, KeyError) as exc:
+            return error_response(400, "1005", f"Invalid request: {exc}")
+
+    # ------------------------------------------------------------ ARI
+
+    def _check_update(self, kind: str, upd: etree._Element, rng: etree._Element) -> tuple[str, str] | None:
+        cat = CATALOG[CHANNEL]
+        if upd.get("room_id") not in cat["room_types"].values():
+            return "2102", f"Room id {upd.get('room_id')} not found"
+        if kind == "rate" and upd.get("rateplan_id") not in cat["rate_plans"].values():
+            return "2103", f"Rateplan id {upd.get('rateplan_id')} not found"
+        start, end = date.fromisoformat(rng.get("from", "")), date.fromisoformat(rng.get("to", ""))
+        if start > end:
+            return "2001", "From date must not be after to date"
+        if end > self.today() + timedelta(days=wire.MAX_DAYS_AHEAD):
+            return wire.ERR_TOO_FAR, "Date can not be greater than 730 days"
+        if end < self.today() - timedelta(days=1):
+            return "2220", "Date can not be in the past"
+        lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
+        if lo and hi and int(hi) < int(lo):
+            return wire.ERR_LOS, "Max LOS cannot be less than Min Los"
+        if self.state.chance(self.state.faults.partial_failure_rate):
+            self.state.injected["partial"] += 1
+            return wire.ERR_DEFAULT_RATE, "Default rate is required for the date range (simulated rejection)"
+        return None
+
+    def _apply(self, kind: str, upd: etree._Element, rng: etree._Element) -> None:
+        dows = [int(d.text or 0) for d in rng.findall("dow")]
+        weekdays = frozenset(d - 1 for d in dows) if dows else None
+        flags = {t: upd.findtext(f"restrictions/{t}") for t in ("closed", "cta", "ctd")}
+        values: dict[str, Any] = {
+            "stop_sell": _flag(flags["closed"]), "closed_to_arrival": _flag(flags["cta"]),
+            "closed_to_departure": _flag(flags["ctd"]),
+        }
+        if kind == "inventory":
+            allotment = upd.findtext("allotment")
+            values["available"] = int(allotment) if allotment else None
+        else:
+            occ = upd.find("prices/normal/occupancy")
+            if occ is not None:
+                values["price"] = occ.get("price")
+                values["currency"] = upd.find("prices").get("currency")  # type: ignore[union-attr]
+            lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
+            values["min_los"] = int(lo) if lo else None
+            values["max_los"] = int(hi) if hi else None
+        self.state.ari.apply(upd.get("room_id", ""), upd.get("rateplan_id") if kind == "rate" else None,
+                             date.fromisoformat(rng.get("from", "")), date.fromisoformat(rng.get("to", "")),
+                             weekdays, values)
+
+    def set_ari(self, criteria: etree._Element) -> Response:
+        if criteria.get("property_id") != self.state.hotel_id:
+            return error_response(400, "1010", f"Property {criteria.get('property_id')} not authorized")
+        failed_root = _result(TUID=str(uuid.uuid4()))
+        errors = etree.Element("errors")
+        prop_err = etree.SubElement(errors, "property", id=self.state.hotel_id)
+        total = failed = 0
+        for kind in ("inventory", "rate"):
+            section = criteria.find(kind)
+            if section is None:
+                continue
+            err_section: etree._Element | None = None
+            for upd in section.findall("update"):
+                for rng in upd.findall("date_range"):
+                    total += 1
+                    problem = self._check_update(kind, upd, rng)
+                    if problem is None:
+                        self._apply(kind, upd, rng)
+                        continue
+                    failed += 1
+                    if err_section is None:
+                        err_section = etree.SubElement(prop_err, kind)
+                    attrs = {"room_id": upd.get("room_id", "")}
+                    if kind == "rate":
+                        attrs["rateplan_id"] = upd.get("rateplan_id", "")
+                    e_upd = etree.SubElement(err_section, "update", attrs)
+                    e_rng = etree.SubElement(e_upd, "date_range", {"from": rng.get("from", ""), "to": rng.get("to", "")})
+                    etree.SubElement(e_rng, "error", code=problem[0], description=problem[1])
+        if total == 0:
+            return error_response(400, "1011", "No update in request")
+        if not failed:
+            return _xml(failed_root)
+        failed_root.append(errors)
+        return _xml(failed_root, 400 if failed == total else 207)
+
+    def get_ari(self, criteria: etree._Element) -> Response:
+        start = date.fromisoformat(criteria.get("from", ""))
+        end = date.fromisoformat(criteria.get("to", ""))
+        root = _result()
+        prop = etree.SubElement(root, "property", id=self.state.hotel_id)
+        rooms: dict[str, etree._Element] = {}
+        days: dict[tuple[str, str], etree._Element] = {}
+        # Room rows first so every rate row finds its room/date element.
+        for key in sorted(self.state.ari.calendar, key=lambda k: k.endswith("/*"), reverse=True):
+            room_id, _, rate = key.partition("/")
+            for day, v in sorted(self.state.ari.calendar[key].items()):
+                if not start.isoformat() <= day <= end.isoformat():
+                    continue
+                room_el = rooms.get(room_id)
+                if room_el is None:
+                    room_el = rooms[room_id] = etree.SubElement(prop, "room", id=room_id)
+                d = days.get((room_id, day))
+                if d is None:
+                    d = days[(room_id, day)] = etree.SubElement(room_el, "date", value=day)
+                target = d if rate == "*" else etree.SubElement(d, "rate", rateplan_id=rate)
+                _render_values(target, v)
+        return _xml(root)
+
+    # ------------------------------------------------------------ bookings
+
+    def booking_list(self, criteria: etree._Element) -> Response:
+        props = [p.get("id", "") for p in criteria.findall("property")]
+        if len(props) > 5:
+            return error_response(400, "2403", "At most 5 properties per request")
+        lo = datetime.fromisoformat(criteria.get("from", ""))
+        hi = datetime.fromisoformat(criteria.get("to", ""))
+        if lo.tzinfo is None or hi.tzinfo is None:
+            return error_response(400, "2404", "from/to need a time-zone offset")
+        if hi - lo > timedelta(days=wire.MAX_LIST_WINDOW_DAYS):
+            return error_response(400, "2401", "Date range can not be more than 90 days")
+        if lo < datetime.now(UTC) - timedelta(days=740):
+            return error_response(400, "2402", "From date can not be older than 740 days")
+        wanted = criteria.get("status")
+        pending = {(m.booking_id, m.revision) for m in self.state.queue.pending(
+            duplicate_rate=self.state.faults.duplicate_rate, rng=self.state.rng)}
+        root = _result()
+        props_el = etree.SubElement(root, "properties")
+        for pid in props or [self.state.hotel_id]:
+            prop_el = etree.SubElement(props_el, "property", id=pid)
+            if pid != self.state.hotel_id:
+                continue
+            for b in self._latest_all():
+                if not lo <= b.modified_at <= hi or (wanted and STATUS[b.event] != wanted):
+                    continue
+                ack = "0" if (b.booking_id, b.revision) in pending else "1"
+                etree.SubElement(prop_el, "booking", {
+                    "booking_id": b.booking_id, "booking_date": _stamp(b.created_at),
+                    "last_action": _stamp(b.modified_at), "arrival": b.check_in.isoformat(),
+                    "departure": b.check_out.isoformat(), "status": STATUS[b.event], "acknowledge": ack,
+                })
+                if ack == "0" and self.state.chance(self.state.faults.duplicate_rate):
+                    prop_el.append(etree.fromstring(etree.tostring(prop_el[-1])))  # same row twice
+        return _xml(root)
+
+    def _latest_all(self) -> list[SimBooking]:
+        latest: dict[str, SimBooking] = {}
+        for m in self.state.queue.messages:
+            b = m.booking
+            if b.booking_id not in latest or b.revision > latest[b.booking_id].revision:
+                latest[b.booking_id] = b
+        return list(latest.values())
+
+    def booking_detail(self, criteria: etree._Element) -> Response:
+        props = criteria.findall("property")
+        if len(props) != 1:
+            return error_response(400, "2501", "GetBookingDetail takes exactly 1 property")
+        ids = [b.get("id", "") for b in props[0].findall("booking")]
+        if len(ids) > wire.MAX_DETAIL_IDS:
+            return error_response(400, "2502", "At most 50 bookings per request")
+        if props[0].get("id") != self.state.hotel_id:
+            return error_response(400, "1010", f"Property {props[0].get('id')} not authorized")
+        root = _result()
+        parent = etree.SubElement(root, "bookings")
+        errors: etree._Element | None = None
+        for bid in ids:
+            b = _latest(self.state.queue, bid)
+            if b is None:
+                if errors is None:
+                    errors = etree.SubElement(root, "errors")
+                etree.SubElement(errors, "error", code="2504", booking_id=bid, description="Booking not found")
+                continue
+            render_booking(parent, b, self.state.hotel_id)
+        return _xml(root)
+
+    def ack(self, criteria: etree._Element) -> Response:
+        root = _result()
+        parent = etree.SubElement(root, "bookings")
+        for row in criteria.findall("booking"):
+            bid, last_action = row.get("booking_id", ""), row.get("last_action", "")
+            messages = self.state.queue.find(bid)
+            matching = [m for m in messages if _stamp(m.modified_at) == last_action]
+            if not messages or not matching:
+                code, text = ("2504", "Booking not found") if not messages else ("2505", "Unknown last_action")
+                etree.SubElement(parent, "booking", booking_id=bid, error_code=code, description=text)
+                continue
+            upto = matching[0].revision
+            for m in messages:
+                if m.revision <= upto:
+                    self.state.queue.ack(bid, revision=m.revision)
+            etree.SubElement(parent, "booking", booking_id=bid, status="acknowledged")
+        return _xml(root)
+
+
+def _flag(text: str | None) -> bool | None:
+    return None if text is None else text.strip().lower() in ("true", "1")
+
+
+def _render_values(el: etree._Element, v: dict[str, Any]) -> None:
+    names = {"available": "allotment", "stop_sell": "closed", "closed_to_arrival": "cta",
+             "closed_to_departure": "ctd", "price": "price", "currency": "currency",
+             "min_los": "min_los", "max_los": "max_los"}
+    for field, attr in names.items():
+        value = v.get(field)
+        if value is not None:
+            el.set(attr, ("1" if value else "0") if isinstance(value, bool) else str(value))
+
+
+def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
+               api_key: str | None = None, today: Callable[[], date] | None = None) -> FastAPI:
+    """The Agoda simulator; `api_key=None` accepts any non-empty key."""
+    cat = CATALOG[CHANNEL]
+    state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
+                     queue=BookingQueue(in_order=False))
+    if bookings:
+        state.add_bookings(bookings)
+    sim = AgodaSim(state, api_key, today or (lambda: datetime.now(HOTEL_TZ).date()))
+    app = make_app(state, "Agoda YCS simulator")
+    app.state.agoda = sim
+    app.add_api_route("/api", sim.handle, methods=["POST"])
+    return app

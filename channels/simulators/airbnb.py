@@ -1,0 +1,305 @@
+"""Airbnb simulator (approximate: the real API is partner-only), JSON over HTTP.
+
+`POST /oauth2/v1/token` (client credentials) issues bearer tokens; `/v2/*` needs one.
+`GET /v2/listings`, `PUT|GET /v2/calendars/{listing_id}/...`, `GET /v2/reservations`
+(cursor or `_offset` pagination, `include_pending`), `GET /v2/reservations/{code}`,
+`POST /v2/reservations/{code}/accept|decline|cancel`. Every fifth new booking is a pending
+request to book. `webhook_event(app, code)` builds a signed webhook for a reservation.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import FastAPI, Request, Response
+
+from channels.airbnb_wire import SIGNATURE_HEADER, sign_webhook
+from channels.base import ChannelName
+from channels.simulators.catalog import CATALOG
+from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
+
+CHANNEL = ChannelName.AIRBNB
+CALENDAR_DAYS_AHEAD = 1095  # *unverified*: Airbnb calendars reach about 3 years out
+_AVAILABILITY = frozenset({"available", "unavailable"})
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def error(status: int, kind: str, message: str) -> Response:
+    """Airbnb-style error body."""
+    return _json({"error_code": status, "error_type": kind, "error_message": message}, status)
+
+
+def confirmation_code(booking_id: str) -> str:
+    """A stable Airbnb-looking code ("HM" + base36) for a generator booking id."""
+    n, digits = int(booking_id), ""
+    while n:
+        n, r = divmod(n, 36)
+        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r] + digits
+    return "HM" + digits.rjust(8, "0")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_request(b: SimBooking) -> bool:
+    """Every fifth booking arrives as a request to book (needs accept/decline)."""
+    return int(b.booking_id) % 5 == 0
+
+
+def reservation(b: SimBooking, decision: tuple[str, datetime] | None = None) -> dict[str, Any]:
+    """One reservation as Airbnb lists it: the first room's listing, card in clear."""
+    room = b.rooms[0]
+    listing = CATALOG[CHANNEL]["room_types"][room.room_type]
+    status = {"new": "accepted", "modified": "accepted", "cancelled": "cancelled"}[b.event]
+    updated = b.modified_at
+    if status == "accepted" and is_request(b):
+        status = "pending"
+    if decision is not None:
+        status, at = decision
+        updated = max(updated, at)
+    kids = sum(1 for a in room.child_ages if a >= 2)
+    infants = len(room.child_ages) - kids
+    return {
+        "confirmation_code": confirmation_code(b.booking_id),
+        "listing_id": listing,
+        "status": status,
+        "created_at": _iso(b.created_at),
+        "updated_at": _iso(updated),
+        "altered_at": _iso(b.modified_at) if b.event == "modified" else None,
+        "checkin_date": room.check_in.isoformat(),
+        "checkout_date": room.check_out.isoformat(),
+        "guest_count": room.adults + len(room.child_ages),
+        "guest_details": {"number_of_adults": room.adults, "number_of_children": kids, "number_of_infants": infants},
+        "guest": {"first_name": b.guest.first_name, "last_name": b.guest.last_name, "email": b.guest.email,
+                  "phone": b.guest.phone, "country": b.guest.country},
+        "currency": b.currency,
+        "nightly_prices": [{"date": d.isoformat(), "amount": float(a)} for d, a in room.nightly],
+        "total_price": float(room.total),
+        "expected_payout_amount": float((room.total * Decimal("0.97")).quantize(Decimal("0.01"))),
+        "guest_message": b.comments or None,
+        # Real Airbnb never shares cards; the simulator sends one so PCI masking is exercised.
+        "payment_card": {"card_number": b.card.number, "cvc": b.card.cvv, "expiration": b.card.expiry,
+                         "brand": b.card.brand},
+    }
+
+
+def render_reservations_page(bookings: list[SimBooking], *, has_more: bool = False,
+                             next_cursor: str | None = None) -> bytes:
+    """A `GET /v2/reservations` answer body for these messages (also used by bench/parse.py)."""
+    return orjson.dumps({"reservations": [reservation(b) for b in bookings],
+                         "metadata": {"has_more": has_more, "next_cursor": next_cursor}})
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    if not raw.startswith("o:"):
+        raise ValueError("bad cursor")
+    return int(raw[2:])
+
+
+class AirbnbSim:
+    """Handlers over one SimState (tokens and host decisions live in `state.extra`)."""
+
+    def __init__(self, state: SimState, client_id: str | None, client_secret: str | None,
+                 token_ttl: float, webhook_secret: str, today: Callable[[], date]) -> None:
+        self.state = state
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.webhook_secret = webhook_secret
+        self.today = today
+        self.tokens: dict[str, float] = {}
+        self.decisions: dict[str, tuple[str, datetime]] = {}
+        self.issued = 0
+
+    # ------------------------------------------------------------ auth
+
+    async def token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        cid, secret = form.get("client_id", ""), form.get("client_secret", "")
+        if not cid or not secret or (self.client_id is not None and (cid, secret) != (self.client_id, self.client_secret)):
+            return error(401, "invalid_client", "unknown client credentials")
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = time.monotonic() + self.token_ttl
+        self.issued += 1
+        return _json({"access_token": token, "token_type": "bearer", "expires_in": int(self.token_ttl)})
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every issued token (as an early expiry would)."""
+        self.tokens.clear()
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        return self.tokens.get(token, 0.0) > time.monotonic()
+
+    # ------------------------------------------------------------ reservations
+
+    def _current(self) -> list[dict[str, Any]]:
+        latest: dict[str, SimBooking] = {}
+        for m in self.state.queue.messages:
+            b = m.booking
+            if b.booking_id not in latest or b.revision > latest[b.booking_id].revision:
+                latest[b.booking_id] = b
+        items = [reservation(b, self.decisions.get(confirmation_code(b.booking_id))) for b in latest.values()]
+        items.sort(key=lambda r: (r["updated_at"], r["confirmation_code"]))
+        return items
+
+    def find(self, code: str) -> dict[str, Any] | None:
+        return next((r for r in self._current() if r["confirmation_code"] == code), None)
+
+    async def list_reservations(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        q = request.query_params
+        try:
+            limit = min(int(q.get("_limit", "50")), 100)
+            offset = _decode_cursor(q["cursor"]) if q.get("cursor") else int(q.get("_offset", "0"))
+        except ValueError:
+            return error(400, "invalid_param", "bad cursor, _offset or _limit")
+        items = self._current()
+        if q.get("listing_id"):
+            items = [r for r in items if r["listing_id"] == q["listing_id"]]
+        if q.get("include_pending", "false").lower() != "true":
+            items = [r for r in items if r["status"] != "pending"]
+        if q.get("updated_since"):
+            items = [r for r in items if r["updated_at"][:10] >= q["updated_since"][:10]]
+        if q.get("updated_until"):
+            items = [r for r in items if r["updated_at"][:10] <= q["updated_until"][:10]]
+        page = items[offset : offset + limit]
+        if self.state.faults.duplicate_rate:
+            page = [r for item in page for r in ([item, item] if self.state.chance(self.state.faults.duplicate_rate) else [item])]
+        more = offset + limit < len(items)
+        return _json({"reservations": page, "metadata": {
+            "has_more": more, "next_cursor": _encode_cursor(offset + limit) if more else None,
+            "offset": offset, "limit": limit, "total": len(items)}})
+
+    async def get_reservation(self, request: Request, code: str) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        found = self.find(code)
+        return _json({"reservation": found}) if found else error(404, "not_found", f"reservation {code} not found")
+
+    async def decide(self, request: Request, code: str, action: str) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        found = self.find(code)
+        if found is None:
+            return error(404, "not_found", f"reservation {code} not found")
+        allowed = {"accept": ("pending",), "decline": ("pending",), "cancel": ("accepted",)}
+        if action not in allowed:
+            return error(404, "not_found", f"unknown action {action}")
+        if found["status"] not in allowed[action]:
+            if action == "accept" and found["status"] == "accepted":
+                return _json({"reservation": found})  # idempotent re-accept
+            return error(409, "invalid_state", f"cannot {action} a {found['status']} reservation")
+        new = {"accept": "accepted", "decline": "denied", "cancel": "cancelled"}[action]
+        self.decisions[code] = (new, datetime.now(UTC))
+        return _json({"reservation": self.find(code)})
+
+    # ------------------------------------------------------------ calendar
+
+    async def listings(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        rooms = CATALOG[CHANNEL]["room_types"]
+        return _json({"listings": [{"id": lid, "name": f"{pms} room", "room_type_code": pms} for pms, lid in rooms.items()]})
+
+    def _validate(self, listing: str, start: date, end: date, body: Any) -> Response | None:
+        if listing not in CATALOG[CHANNEL]["room_types"].values():
+            return error(404, "not_found", f"listing {listing} not found")
+        if start > end:
+            return error(400, "invalid_param", "start date after end date")
+        if end > self.today() + timedelta(days=CALENDAR_DAYS_AHEAD):
+            return error(400, "invalid_param", "calendar only reaches 3 years ahead")
+        if not isinstance(body, dict) or not body:
+            return error(400, "invalid_param", "body must be a non-empty JSON object")
+        if "availability" in body and body["availability"] not in _AVAILABILITY:
+            return error(400, "invalid_param", "availability must be available or unavailable")
+        price = body.get("daily_price")
+        if price is not None and (not isinstance(price, int | float) or price <= 0):
+            return error(400, "invalid_param", "daily_price must be a positive number")
+        lo, hi = body.get("min_nights"), body.get("max_nights")
+        if lo is not None and (not isinstance(lo, int) or lo < 1):
+            return error(400, "invalid_param", "min_nights must be >= 1")
+        if lo is not None and hi is not None and hi < lo:
+            return error(400, "invalid_param", "max_nights less than min_nights")
+        if self.state.chance(self.state.faults.partial_failure_rate):
+            self.state.injected["partial"] += 1
+            return error(400, "invalid_param", "calendar update rejected (simulated)")
+        return None
+
+    async def put_calendar(self, request: Request, listing_id: str, start: str, end: str) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+            body = orjson.loads(await request.body())
+        except (ValueError, orjson.JSONDecodeError):
+            return error(400, "invalid_param", "bad dates or JSON body")
+        problem = self._validate(listing_id, first, last, body)
+        if problem is not None:
+            return problem
+        self.state.ari.apply(listing_id, None, first, last, None, body)
+        return _json({"calendar": {"listing_id": listing_id, "start_date": start, "end_date": end, **body}})
+
+    async def get_calendar(self, request: Request, listing_id: str) -> Response:
+        if not self._authorized(request):
+            return error(401, "unauthorized", "invalid or expired access token")
+        q = request.query_params
+        lo, hi = q.get("start_date", "0000"), q.get("end_date", "9999")
+        days = self.state.ari.calendar.get(f"{listing_id}/*", {})
+        return _json({"calendar": {"listing_id": listing_id, "days": [
+            {"date": d, **v} for d, v in sorted(days.items()) if lo <= d <= hi]}})
+
+
+def webhook_event(app: FastAPI, code: str, action: str = "reservation_updated") -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of a signed webhook for one reservation, as Airbnb would POST it."""
+    sim: AirbnbSim = app.state.airbnb
+    found = sim.find(code)
+    if found is None:
+        raise KeyError(code)
+    body = orjson.dumps({"action": action, "reservation": found})
+    return body, {SIGNATURE_HEADER: sign_webhook(body, sim.webhook_secret), "Content-Type": "application/json"}
+
+
+def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
+               client_id: str | None = None, client_secret: str | None = None, token_ttl: float = 3600,
+               webhook_secret: str = "sim-airbnb-webhook-secret",
+               today: Callable[[], date] | None = None) -> FastAPI:
+    """The Airbnb simulator; without client_id/secret any non-empty credentials get a token."""
+    cat = CATALOG[CHANNEL]
+    state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
+                     queue=BookingQueue(in_order=False))
+    if bookings:
+        state.add_bookings(bookings)
+    sim = AirbnbSim(state, client_id, client_secret, token_ttl, webhook_secret,
+                    today or (lambda: datetime.now(UTC).date()))
+    app = make_app(state, "Airbnb simulator")
+    app.state.airbnb = sim
+    app.add_api_route("/oauth2/v1/token", sim.token, methods=["POST"])
+    app.add_api_route("/v2/listings", sim.listings, methods=["GET"])
+    app.add_api_route("/v2/calendars/{listing_id}/{start}/{end}", sim.put_calendar, methods=["PUT"])
+    app.add_api_route("/v2/calendars/{listing_id}", sim.get_calendar, methods=["GET"])
+    app.add_api_route("/v2/reservations", sim.list_reservations, methods=["GET"])
+    app.add_api_route("/v2/reservations/{code}", sim.get_reservation, methods=["GET"])
+    app.add_api_route("/v2/reservations/{code}/{action}", sim.decide, methods=["POST"])
+    return app
