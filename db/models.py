@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import TZ, Base, CreatedMixin, TimestampMixin
@@ -297,6 +297,10 @@ class ChannelBooking(TimestampMixin, Base):
     sync_error: Mapped[str | None] = mapped_column(Text)
     overbooked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     acknowledged_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: Partner message revisions acknowledged so far: ack each message once, and only once.
+    acked_revisions: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
     last_synced_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
