@@ -1,0 +1,265 @@
+"""Load a verified (staged) backup into a database in one all-or-nothing transaction."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from db.backup import types
+from db.backup.catalog import ForeignKey, Table, quote_ident, read_catalog
+from db.backup.create import MERGE_TABLES
+from db.backup.planner import plan_restore
+from db.backup.validate import Problem, validate_staged
+from db.backup.verify import StagedBackup
+from db.backup.writer import connect
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 64 * 1024
+#: Above this many rows, secondary indexes are dropped and rebuilt after loading.
+REINDEX_ROWS = 50_000
+_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
+
+
+class RestoreOptions(BaseModel):
+    """The seed's restore options plus a table subset."""
+
+    skip_existing: bool = False
+    validate_data: bool = False
+    tables: list[str] | None = None
+
+
+class RestoreRefused(Exception):
+    """The backup cannot be restored into this database as it is."""
+
+
+class ValidationFailed(RestoreRefused):
+    """validateData found problems; nothing was changed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) found; nothing was restored")
+        self.problems = problems
+
+
+@dataclass
+class RestoreResult:
+    """What a restore loaded, per table."""
+
+    tables: dict[str, int] = field(default_factory=dict)
+    replica_mode: bool = False
+
+
+def _columns_sql(names: list[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)
+
+
+def copy_file_into(
+    conn: psycopg.Connection, path: str, target: str, names: list[str],
+    null_columns: frozenset[str] = frozenset(),
+) -> int:
+    """COPY a Parquet file into `target` (an already quoted name); returns rows."""
+    rows = 0
+    pf = pq.ParquetFile(path)
+    with conn.cursor() as cur, cur.copy(
+        f"COPY {target} ({_columns_sql(names)}) FROM STDIN (FORMAT csv)"
+    ) as copy:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=names):
+            batch = types.to_copy_batch(batch)
+            if null_columns:
+                batch = _null_out(batch, null_columns)
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, _WRITE_OPTIONS)
+            copy.write(buf.getbuffer())
+            rows += batch.num_rows
+    return rows
+
+
+def _null_out(batch: Any, names: frozenset[str]) -> Any:
+    import pyarrow as pa
+
+    arrays = [pa.nulls(batch.num_rows, col.type) if n in names else col
+              for n, col in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _try_replica_mode(conn: psycopg.Connection) -> bool:
+    """Disable FK triggers for this transaction if permitted (superuser); checked after."""
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def _secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
+    return [
+        (name, ddl)
+        for name, ddl in conn.execute(
+            """SELECT quote_ident(ci.relname), pg_get_indexdef(i.indexrelid)
+               FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+               WHERE i.indrelid = %s::regclass
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
+            (f"public.{quote_ident(table)}",),
+        ).fetchall()
+    ]
+
+
+def reset_sequences(
+    conn: psycopg.Connection, table: Table, recorded: dict[str, Any] | None = None
+) -> None:
+    """setval each serial/identity sequence to the backed-up value, or max(column) if higher."""
+    for col in table.columns:
+        row = conn.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)", (f"public.{quote_ident(table.name)}", col.name)
+        ).fetchone()
+        if not (row and row[0]):
+            continue
+        q = quote_ident(col.name)
+        top = conn.execute(f"SELECT max({q}) FROM public.{quote_ident(table.name)}").fetchone()
+        high = top[0] if top else None
+        last, called = (recorded or {}).get(col.name, (1, False))
+        if high is not None and (high > last or (high == last and not called)):
+            last, called = high, True
+        conn.execute("SELECT setval(%s, %s, %s)", (row[0], last, called))
+
+
+def orphan_count(conn: psycopg.Connection, fk: ForeignKey, child: str, parent: str) -> int:
+    """Rows of `child` whose non-NULL key has no match in `parent` (names already quoted)."""
+    cond = " AND ".join(f"p.{quote_ident(r)} = c.{quote_ident(col)}"
+                        for col, r in zip(fk.columns, fk.ref_columns, strict=True))
+    notnull = " AND ".join(f"c.{quote_ident(col)} IS NOT NULL" for col in fk.columns)
+    row = conn.execute(
+        f"SELECT count(*) FROM {child} c WHERE {notnull} "
+        f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {cond})"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def restore_staged(
+    url: str,
+    staged: StagedBackup,
+    options: RestoreOptions,
+    *,
+    on_table: Callable[[str, int], None] | None = None,
+) -> RestoreResult:
+    """Restore `staged` into the database at `url`: all tables or nothing."""
+    manifest = staged.manifest
+    wanted = options.tables or list(manifest["tables"])
+    result = RestoreResult()
+    with connect(url) as conn:
+        with conn.transaction():
+            catalog = read_catalog(conn)
+            missing = sorted(t for t in wanted if t not in catalog)
+            if missing:
+                raise RestoreRefused(f"tables not in this database: {', '.join(missing)}")
+            columns = _restorable_columns(manifest, catalog, wanted)
+            if options.validate_data:
+                problems = validate_staged(conn, staged, catalog, wanted, columns,
+                                           skip_existing=options.skip_existing)
+                if problems:
+                    raise ValidationFailed(problems)
+            plan = plan_restore(catalog, wanted)
+            result.replica_mode = _try_replica_mode(conn)
+            if result.replica_mode:
+                plan.deferred = []
+            merge = [t for t in plan.order if options.skip_existing or t in MERGE_TABLES]
+            replace = [t for t in plan.order if t not in merge]
+            if replace:
+                conn.execute("TRUNCATE " + ", ".join(
+                    f"public.{quote_ident(t)}" for t in replace))
+            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            deferred_cols = {t: frozenset(c for fk in plan.deferred if fk.table == t
+                                          for c in fk.columns) for t in plan.order}
+            for table in plan.order:
+                rows = _load_table(conn, staged.files[table], table, columns[table],
+                                   merge=table in merge, null_columns=deferred_cols[table],
+                                   reindex=manifest["tables"][table]["rows"] >= REINDEX_ROWS)
+                result.tables[table] = rows
+                log.info("restored %s: %d rows", table, rows)
+                if on_table:
+                    on_table(table, rows)
+            for fk in plan.deferred:
+                _apply_deferred(conn, staged.files[fk.table], catalog[fk.table], fk)
+            if result.replica_mode:
+                _check_foreign_keys(conn, catalog, wanted)
+            for table in plan.order:
+                reset_sequences(conn, catalog[table],
+                                manifest["tables"][table].get("sequences"))
+    return result
+
+
+def _restorable_columns(
+    manifest: dict[str, Any], catalog: dict[str, Table], wanted: list[str]
+) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t in wanted:
+        have = {c.name for c in catalog[t].columns}
+        names = [c["name"] for c in manifest["tables"][t]["columns"]]
+        extra = [n for n in names if n not in have]
+        if extra:
+            raise RestoreRefused(f"{t}: backup columns missing in this database: {extra}")
+        out[t] = names
+    return out
+
+
+def _load_table(
+    conn: psycopg.Connection, path: str, table: str, names: list[str], *, merge: bool,
+    null_columns: frozenset[str], reindex: bool,
+) -> int:
+    target = f"public.{quote_ident(table)}"
+    if merge:
+        tmp = quote_ident(f"_restore_{table}")
+        conn.execute(f"CREATE TEMP TABLE {tmp} (LIKE {target}) ON COMMIT DROP")
+        rows = copy_file_into(conn, path, tmp, names, null_columns)
+        cols = _columns_sql(names)
+        conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp} "
+                     "ON CONFLICT DO NOTHING")
+        conn.execute(f"DROP TABLE {tmp}")
+        return rows
+    indexes = _secondary_indexes(conn, table) if reindex else []
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX public.{name}")
+    rows = copy_file_into(conn, path, target, names, null_columns)
+    for _, ddl in indexes:
+        conn.execute(ddl)
+    return rows
+
+
+def _apply_deferred(conn: psycopg.Connection, path: str, table: Table, fk: ForeignKey) -> None:
+    """Fill a cycle-breaking FK column after every table is loaded."""
+    key = list(table.primary_key)
+    tmp = quote_ident(f"_deferred_{table.name}")
+    names = key + list(fk.columns)
+    cols = _columns_sql(names)
+    conn.execute(f"CREATE TEMP TABLE {tmp} AS SELECT {cols} FROM public.{quote_ident(table.name)}"
+                 " WITH NO DATA")
+    copy_file_into(conn, path, tmp, names)
+    sets = ", ".join(f"{quote_ident(c)} = d.{quote_ident(c)}" for c in fk.columns)
+    match = " AND ".join(f"t.{quote_ident(c)} = d.{quote_ident(c)}" for c in key)
+    conn.execute(f"UPDATE public.{quote_ident(table.name)} t SET {sets} FROM {tmp} d "
+                 f"WHERE {match}")
+    conn.execute(f"DROP TABLE {tmp}")
+
+
+def _check_foreign_keys(conn: psycopg.Connection, catalog: dict[str, Table],
+                        wanted: list[str]) -> None:
+    """With FK triggers off, check every FK touching a restored table in one query each."""
+    chosen = set(wanted)
+    for table in catalog.values():
+        for fk in table.foreign_keys:
+            if fk.table in chosen or fk.ref_table in chosen:
+                n = orphan_count(conn, fk, f"public.{quote_ident(fk.table)}",
+                                 f"public.{quote_ident(fk.ref_table)}")
+                if n:
+                    raise RestoreRefused(
+                        f"{fk.table}: {n} row(s) break foreign key {fk.name} "
+                        f"-> {fk.ref_table}; nothing was restored"
+                    )

@@ -1,0 +1,158 @@
+"""Check a backup before anything touches a database: manifest, checksums, keys, revision."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from db.backup import FORMAT_VERSION
+from db.backup.crypto import BackupDecryptionError, decrypt_stream, key_from_passphrase
+from db.backup.manifest import ManifestError, check_mac, load_manifest
+from db.backup.storage import MANIFEST, Store
+
+
+class BackupIncomplete(ManifestError):
+    """No manifest: the backup never finished (or is not a backup)."""
+
+
+class ChecksumMismatch(ManifestError):
+    """A file's bytes differ from what the manifest recorded."""
+
+
+class UnknownRevision(ManifestError):
+    """The backup comes from a schema revision this code base does not know (newer)."""
+
+
+@dataclass
+class StagedBackup:
+    """A verified backup: its manifest and a readable plaintext Parquet file per table."""
+
+    manifest: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+
+    def cleanup(self) -> None:
+        """Remove decrypted or downloaded copies."""
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def read_manifest(store: Store) -> dict[str, Any]:
+    """The manifest of a backup; BackupIncomplete when it has none."""
+    if not store.exists(MANIFEST):
+        raise BackupIncomplete(f"{store.url}: no manifest.json, the backup is incomplete")
+    body = load_manifest(store.read_bytes(MANIFEST))
+    if body.get("format_version") != FORMAT_VERSION:
+        raise ManifestError(f"unsupported backup format {body.get('format_version')!r}")
+    return body
+
+
+def backup_key(
+    manifest: dict[str, Any], secret_key: bytes | None, passphrase: str | None
+) -> bytes | None:
+    """The key of an encrypted backup, checked against the manifest MAC; None if plain."""
+    enc = manifest.get("encryption")
+    if not enc:
+        return None
+    if enc.get("kdf") == "scrypt":
+        if not passphrase:
+            raise BackupDecryptionError("this backup is encrypted with a passphrase: give it")
+        key = key_from_passphrase(passphrase, bytes.fromhex(enc["salt"]))
+    else:
+        if secret_key is None:
+            raise BackupDecryptionError("this backup is encrypted with the service key")
+        key = secret_key
+    if not check_mac(manifest, key):
+        raise BackupDecryptionError("wrong key or passphrase for this backup (manifest MAC)")
+    return key
+
+
+def check_revision(manifest: dict[str, Any]) -> None:
+    """Refuse a backup made by a schema revision unknown here (a newer innsync)."""
+    from db.migrate import is_known_revision
+
+    revision = manifest.get("alembic_revision")
+    if revision and not is_known_revision(revision):
+        raise UnknownRevision(
+            f"backup schema revision {revision} is unknown to this version of innsync "
+            "(made by a newer version?): upgrade innsync before restoring it"
+        )
+
+
+def _hash_copy(store: Store, name: str, dst: str | None) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    out = open(dst, "wb") if dst else None
+    try:
+        with store.open_read(name) as fh:
+            while chunk := fh.read(8 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                if out:
+                    out.write(chunk)
+    finally:
+        if out:
+            out.close()
+    return digest.hexdigest(), size
+
+
+def stage_backup(
+    store: Store,
+    *,
+    secret_key: bytes | None = None,
+    passphrase: str | None = None,
+    workdir: str | None = None,
+    tables: list[str] | None = None,
+) -> StagedBackup:
+    """Verify every checksum (and decrypt) and return local plaintext files; touches no DB."""
+    manifest = read_manifest(store)
+    key = backup_key(manifest, secret_key, passphrase)
+    names = tables if tables is not None else list(manifest["tables"])
+    need_copy = key is not None or not store.local
+    staged = StagedBackup(manifest)
+    if need_copy:
+        staged.workdir = workdir or _mkdtemp()
+    try:
+        for table in names:
+            entry = manifest["tables"].get(table)
+            if entry is None:
+                raise ManifestError(f"table {table!r} is not in this backup")
+            raw = os.path.join(staged.workdir, entry["file"]) if staged.workdir else None
+            sha, size = _hash_copy(store, entry["file"], raw)
+            if sha != entry["sha256"] or size != entry["bytes"]:
+                raise ChecksumMismatch(f"{entry['file']}: checksum mismatch, file is corrupt")
+            local = raw if raw else store.join(entry["file"])
+            if key is not None:
+                assert raw is not None and staged.workdir is not None
+                local = os.path.join(staged.workdir, f"{table}.parquet")
+                with open(raw, "rb") as src, open(local, "wb") as dst:
+                    decrypt_stream(src, dst, key, entry["file"])
+                os.unlink(raw)
+            if pq.ParquetFile(local).metadata.num_rows != entry["rows"]:
+                raise ManifestError(f"{entry['file']}: row count differs from the manifest")
+            staged.files[table] = local
+    except BaseException:
+        staged.cleanup()
+        raise
+    return staged
+
+
+def _mkdtemp() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="innsync-restore-")
+
+
+def verify_backup(
+    store: Store, *, secret_key: bytes | None = None, passphrase: str | None = None
+) -> dict[str, Any]:
+    """Full check of a backup (manifest, checksums, decryption, row counts); its manifest."""
+    staged = stage_backup(store, secret_key=secret_key, passphrase=passphrase)
+    try:
+        return staged.manifest
+    finally:
+        staged.cleanup()

@@ -1,0 +1,169 @@
+"""Stream one table from a snapshot to a Parquet file: COPY csv -> Arrow batches -> Parquet."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from db.backup import types
+from db.backup.catalog import Column, quote_ident
+from db.backup.crypto import EncryptingWriter
+from db.backup.storage import HashingWriter, Store
+
+ROW_GROUP_ROWS = 128 * 1024
+CSV_BLOCK = 4 << 20
+#: Session settings that make COPY text exact and stable whatever the server defaults.
+SESSION_OPTIONS = "-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=postgres"
+
+
+@dataclass
+class TableFile:
+    """What one table export produced."""
+
+    table: str
+    file: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection:
+    """A connection with the session settings backups rely on."""
+    return psycopg.connect(url, options=SESSION_OPTIONS, **kwargs)
+
+
+@contextmanager
+def exported_snapshot(url: str) -> Iterator[tuple[psycopg.Connection, str]]:
+    """Hold a REPEATABLE READ transaction open and yield (connection, snapshot id)."""
+    conn = connect(url)
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        yield conn, str(row[0])
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+@contextmanager
+def snapshot_reader(url: str, snapshot_id: str) -> Iterator[psycopg.Connection]:
+    """A read-only connection that sees exactly the exported snapshot."""
+    conn = connect(url)
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+class _CopyStream(io.RawIOBase):
+    """COPY TO STDOUT data as a readable binary stream for pyarrow's CSV reader."""
+
+    def __init__(self, copy: psycopg.Copy) -> None:
+        self._copy, self._pending, self._done = copy, memoryview(b""), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view, filled = memoryview(buf).cast("B"), 0
+        while filled < len(view):
+            if not self._pending:
+                if self._done:
+                    break
+                chunk = self._copy.read()
+                if not chunk:
+                    self._done = True
+                    break
+                self._pending = memoryview(chunk)
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
+
+
+def copy_query(table: str, columns: list[Column], where: str | None = None) -> str:
+    """The COPY statement that streams a table as csv in the stored column order."""
+    exprs = ", ".join(types.select_expr(c) for c in columns)
+    query = f"SELECT {exprs} FROM public.{quote_ident(table)}"
+    if where:
+        query += f" WHERE {where}"
+    return f"COPY ({query}) TO STDOUT (FORMAT csv)"
+
+
+def iter_batches(
+    conn: psycopg.Connection, table: str, columns: list[Column], where: str | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Typed Arrow batches of a table (bounded memory: one CSV block at a time)."""
+    target = types.schema(columns)
+    with conn.cursor() as cur, cur.copy(copy_query(table, columns, where)) as copy:
+        stream = io.BufferedReader(_CopyStream(copy), buffer_size=CSV_BLOCK)
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=types.csv_read_options(columns, CSV_BLOCK),
+                convert_options=types.csv_convert_options(columns),
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return
+            raise
+        for batch in reader:
+            yield types.from_copy_batch(batch, target)
+
+
+def write_table_file(
+    batches: Iterator[pa.RecordBatch],
+    columns: list[Column],
+    store: Store,
+    table: str,
+    *,
+    compress: bool = True,
+    key: bytes | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> TableFile:
+    """Write batches to `<table>.parquet[.enc]` atomically; returns rows, size, SHA-256."""
+    name = f"{table}.parquet" + (".enc" if key is not None else "")
+    schema = types.schema(columns)
+    rows = 0
+    with store.open_write(name) as raw:
+        stored = HashingWriter(raw)
+        enc = EncryptingWriter(stored, key, name) if key is not None else None  # type: ignore[arg-type]
+        sink = HashingWriter(enc if enc is not None else stored)
+        writer = pq.ParquetWriter(
+            pa.PythonFile(sink, mode="w"),
+            schema,
+            compression="zstd" if compress else "none",
+            write_statistics=True,
+        )
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in batches:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= row_group_rows:
+                writer.write_table(pa.Table.from_batches(pending, schema), row_group_rows)
+                rows += pending_rows
+                pending, pending_rows = [], 0
+        if pending_rows or rows == 0:
+            writer.write_table(pa.Table.from_batches(pending, schema), row_group_rows)
+            rows += pending_rows
+        writer.close()
+        if enc is not None:
+            enc.finish()
+    return TableFile(table, name, rows, stored.size, stored.hexdigest())

@@ -1,0 +1,63 @@
+"""Fixtures for backup tests: migrated scratch databases, one seeded, and a backup root."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backup.data import add_type_zoo, seed
+from tests.conftest import create_scratch_database, drop_database
+
+
+@pytest.fixture
+def scratch_db(pg_server: tuple[str, str]) -> Iterator[Callable[[], str]]:
+    """scratch_db() -> libpq URL of a fresh database migrated to head (dropped after)."""
+    from db import migrate
+    from db.engine import to_sqlalchemy_url
+
+    admin, _ = pg_server
+    made: list[str] = []
+
+    def _make() -> str:
+        url = create_scratch_database(admin, "innsync_bk")
+        made.append(url)
+        migrate.upgrade("head", to_sqlalchemy_url(url))
+        add_type_zoo(url)
+        return url
+
+    yield _make
+    for url in made:
+        drop_database(admin, url)
+
+
+@pytest.fixture
+def source_db(scratch_db: Callable[[], str]) -> str:
+    """A migrated database holding the representative data."""
+    url = scratch_db()
+    seed(url)
+    return url
+
+
+@pytest.fixture
+def backup_root(tmp_path: Path) -> Path:
+    root = tmp_path / "backups"
+    root.mkdir()
+    return root
+
+
+def pg_bin(name: str) -> str:
+    """The client binary matching the local server (PostgreSQL 15 in /usr/bin)."""
+    return f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else name
+
+
+def data_dump(url: str, exclude: tuple[str, ...] = ("system_backups",)) -> list[str]:
+    """pg_dump --data-only as one INSERT per row, sorted (diffable)."""
+    args = [pg_bin("pg_dump"), "--data-only", "--inserts", "--rows-per-insert=1",
+            "--no-owner", "--no-comments", url]
+    for t in exclude:
+        args += ["--exclude-table-data", t]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return sorted(line for line in out.splitlines() if line.startswith(("INSERT", "SELECT")))
