@@ -16,6 +16,17 @@ log = logging.getLogger("innsync.api")
 ROUTER_MODULES = [
     "api.routers.health",
     "api.routers.apikeys",
+    "api.routers.properties",
+    "api.routers.room_types",
+    "api.routers.rooms",
+    "api.routers.rate_plans",
+    "api.routers.inventory",
+    "api.routers.rates",
+    "api.routers.guests",
+    "api.routers.reservations",
+    "api.routers.channels",
+    "api.routers.mappings",
+    "api.routers.audit_logs",
 ]
 
 

@@ -1,0 +1,157 @@
+"""Channels (OTA connections): read for viewers with secrets masked, writes for admins.
+
+Body: `{name, channelName, config, enabled}` as in the seed, `config` being ChannelConfig
+`{apiKey, apiSecret, propertyId, endpoint, hotelId}` (its `propertyId` is the partner's id
+for the hotel). The optional top-level `propertyId` links the channel to our PMS property.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import Field, StringConstraints
+
+from api import audit
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
+from api.deps import AdminDep, SessionDep, ViewerDep
+from api.errors import Unprocessable
+from api.schemas import APIInput, APIModel, Page, PageDep
+from channels.base import ChannelConfig, ChannelName
+from db.models import Channel, Property
+from db.repositories.base import delete_guarded, paginate, update_guarded
+from db.repositories.channels import channels_query, create_channel, update_channel_config
+
+router = APIRouter(prefix="/channels", tags=["channels"])
+
+ChannelLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class MaskedConfig(APIModel):
+    """The config as the API shows it: secrets masked (`****` + last 4 at most)."""
+
+    api_key: str | None = None
+    api_secret: str | None = None
+    property_id: str | None = None
+    endpoint: str | None = None
+    hotel_id: str | None = None
+
+
+class ChannelOut(APIModel):
+    id: int
+    name: str
+    channel_name: str
+    enabled: bool
+    property_id: int | None
+    config: MaskedConfig
+    last_successful_sync: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Channel) -> ChannelOut:
+        """Build from a row using only its public config (no decryption)."""
+        public = row.config_public or {}
+        masked = public.get("masked") or {}
+        config = MaskedConfig(
+            api_key=masked.get("apiKey"),
+            api_secret=masked.get("apiSecret"),
+            property_id=public.get("propertyId"),
+            endpoint=public.get("endpoint"),
+            hotel_id=public.get("hotelId"),
+        )
+        return cls(
+            id=row.id, name=row.name, channel_name=row.channel_name, enabled=row.enabled,
+            property_id=row.property_id, config=config,
+            last_successful_sync=row.last_successful_sync or {},
+            created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+
+class ChannelCreate(APIInput):
+    name: ChannelLabel
+    channel_name: ChannelName
+    config: ChannelConfig = Field(default_factory=ChannelConfig)
+    enabled: bool = True
+    property_id: int | None = None
+
+
+class ChannelUpdate(APIInput):
+    """Only the fields present change; inside `config` likewise (null clears a field)."""
+
+    name: ChannelLabel | None = None
+    config: ChannelConfig | None = None
+    enabled: bool | None = None
+    property_id: int | None = None
+
+
+def _check_endpoint(config: ChannelConfig | None) -> None:
+    endpoint = config.endpoint if config else None
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise Unprocessable("config.endpoint must be an http:// or https:// URL")
+
+
+@router.get("", response_model=Page[ChannelOut])
+def list_channels(
+    session: SessionDep,
+    _: ViewerDep,
+    page: PageDep,
+    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    channel_name: Annotated[ChannelName | None, Query(alias="channelName")] = None,
+    enabled: Annotated[bool | None, Query()] = None,
+) -> Page[ChannelOut]:
+    stmt = channels_query(property_id, channel_name, enabled)
+    rows, total = paginate(session, stmt, page.limit, page.offset)
+    return Page[ChannelOut](items=[ChannelOut.of(r) for r in rows], total=total,
+                            limit=page.limit, offset=page.offset)
+
+
+@router.get("/{channel_id}", response_model=ChannelOut)
+def get_channel(channel_id: int, session: SessionDep, _: ViewerDep) -> ChannelOut:
+    return ChannelOut.of(get_or_404(session, Channel, channel_id, "channel"))
+
+
+@router.post("", response_model=ChannelOut, status_code=status.HTTP_201_CREATED)
+def create(body: ChannelCreate, session: SessionDep, principal: AdminDep) -> ChannelOut:
+    """Create a channel; its config is encrypted at rest and never returned unmasked."""
+    _check_endpoint(body.config)
+    if body.property_id is not None:
+        require_ref(session, Property, body.property_id, "property")
+    with repository_errors():
+        row = create_channel(
+            session, name=body.name, channel_name=body.channel_name, config=body.config,
+            enabled=body.enabled, property_id=body.property_id,
+        )
+    audit_write(session, principal, "create", "channel", row, None)
+    return ChannelOut.of(row)
+
+
+@router.patch("/{channel_id}", response_model=ChannelOut)
+def update(
+    channel_id: int, body: ChannelUpdate, session: SessionDep, principal: AdminDep
+) -> ChannelOut:
+    row = get_or_404(session, Channel, channel_id, "channel")
+    values = body.model_dump(exclude_unset=True, exclude={"config"})
+    if values.get("name", "") is None or values.get("enabled", False) is None:
+        raise Unprocessable("name and enabled cannot be null")
+    if values.get("property_id") is not None:
+        require_ref(session, Property, values["property_id"], "property")
+    _check_endpoint(body.config)
+    before = audit.snapshot(row)
+    with repository_errors():
+        update_guarded(session, row, values, f"channel {values.get('name', row.name)!r}")
+        if body.config is not None:
+            update_channel_config(session, channel_id, body.config)
+    audit_write(session, principal, "update", "channel", row, before)
+    return ChannelOut.of(row)
+
+
+@router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(channel_id: int, session: SessionDep, principal: AdminDep) -> None:
+    """Delete a channel and its mappings (409 once it has bookings: disable it instead)."""
+    row = get_or_404(session, Channel, channel_id, "channel")
+    before = audit.snapshot(row)
+    with repository_errors():
+        delete_guarded(session, row, f"channel {channel_id} (disable it instead)")
+    audit_write(session, principal, "delete", "channel", row, before)

@@ -1,0 +1,90 @@
+"""Guests: list/search and read (viewer), create/update (operator)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import StringConstraints
+
+from api import audit
+from api.crud import audit_write, get_or_404, page_of, repository_errors
+from api.deps import OperatorDep, SessionDep, ViewerDep
+from api.schemas import APIInput, APIModel, Page, PageDep
+from db.models import Guest
+from db.repositories.base import add_guarded, paginate, update_guarded
+from db.repositories.reservations import guests_query
+
+router = APIRouter(prefix="/guests", tags=["guests"])
+
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                         pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class GuestOut(APIModel):
+    id: int
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    country: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GuestCreate(APIInput):
+    first_name: PersonName
+    last_name: PersonName
+    email: Email | None = None
+    phone: Phone | None = None
+    country: Country | None = None
+
+
+class GuestUpdate(APIInput):
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    country: Country | None = None
+
+
+@router.get("", response_model=Page[GuestOut])
+def list_guests(
+    session: SessionDep,
+    _: ViewerDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(description="name or email fragment")] = None,
+    email: Annotated[str | None, Query()] = None,
+    country: Annotated[str | None, Query()] = None,
+) -> Page[GuestOut]:
+    rows, total = paginate(session, guests_query(q, email, country), page.limit, page.offset)
+    return page_of(GuestOut, rows, total, page)
+
+
+@router.get("/{guest_id}", response_model=GuestOut)
+def get_guest(guest_id: int, session: SessionDep, _: ViewerDep) -> GuestOut:
+    return GuestOut.model_validate(get_or_404(session, Guest, guest_id, "guest"))
+
+
+@router.post("", response_model=GuestOut, status_code=status.HTTP_201_CREATED)
+def create_guest(body: GuestCreate, session: SessionDep, principal: OperatorDep) -> GuestOut:
+    with repository_errors():
+        row = add_guarded(session, Guest(**body.model_dump()), "guest")
+    audit_write(session, principal, "create", "guest", row, None)
+    return GuestOut.model_validate(row)
+
+
+@router.patch("/{guest_id}", response_model=GuestOut)
+def update_guest(
+    guest_id: int, body: GuestUpdate, session: SessionDep, principal: OperatorDep
+) -> GuestOut:
+    row = get_or_404(session, Guest, guest_id, "guest")
+    before = audit.snapshot(row)
+    with repository_errors():
+        update_guarded(session, row, body.model_dump(exclude_unset=True), "guest")
+    audit_write(session, principal, "update", "guest", row, before)
+    return GuestOut.model_validate(row)

@@ -1,0 +1,81 @@
+"""Inventory calendar of a room type: read a date range (viewer), range updates (operator)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Self
+
+from fastapi import APIRouter, Query
+from pydantic import Field, model_validator
+
+from api import audit
+from api.crud import get_or_404, page_of, repository_errors
+from api.deps import OperatorDep, SessionDep, ViewerDep
+from api.ranges import RangeUpdate, check_range
+from api.schemas import APIModel, Page, PageDep
+from db.models import RoomType
+from db.repositories.base import paginate
+from db.repositories.calendar import inventory_query, upsert_inventory_range
+
+router = APIRouter(prefix="/room-types/{room_type_id}/inventory", tags=["inventory"])
+
+
+class InventoryDay(APIModel):
+    date: date
+    total: int
+    sold: int
+    held: int
+    stop_sell: bool
+    updated_at: datetime
+
+
+class InventoryRangeUpdate(RangeUpdate):
+    total: int | None = Field(default=None, ge=0)
+    held: int | None = Field(default=None, ge=0)
+    stop_sell: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        if any(v is None for v in self.values().values()):
+            raise ValueError("total, held and stopSell cannot be null")
+        return self
+
+
+class RangeResult(APIModel):
+    room_type_id: int
+    start: date = Field(serialization_alias="from")
+    end: date = Field(serialization_alias="to")
+    days: int
+
+
+@router.get("", response_model=Page[InventoryDay])
+def get_inventory(
+    room_type_id: int,
+    session: SessionDep,
+    _: ViewerDep,
+    page: PageDep,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+) -> Page[InventoryDay]:
+    """The stored inventory days of a room type in from..to (inclusive)."""
+    get_or_404(session, RoomType, room_type_id, "room type")
+    check_range(start, end)
+    rows, total = paginate(session, inventory_query(room_type_id, start, end), page.limit,
+                           page.offset)
+    return page_of(InventoryDay, rows, total, page)
+
+
+@router.api_route("", methods=["PUT", "PATCH"], response_model=RangeResult,
+                  response_model_by_alias=True)
+def update_inventory(
+    room_type_id: int, body: InventoryRangeUpdate, session: SessionDep, principal: OperatorDep
+) -> RangeResult:
+    """Set total/held/stopSell on every day of the range (creating missing days)."""
+    get_or_404(session, RoomType, room_type_id, "room type")
+    with repository_errors():
+        days = upsert_inventory_range(session, room_type_id, body.start, body.end,
+                                      body.values(), body.weekdays)
+    change = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    audit.record(session, principal.actor, "range_update", "inventory", room_type_id, None,
+                 {**change, "days": days})
+    return RangeResult(room_type_id=room_type_id, start=body.start, end=body.end, days=days)

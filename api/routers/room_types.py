@@ -1,0 +1,98 @@
+"""Room types of a property: read for viewers, writes for admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api import audit
+from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.deps import AdminDep, SessionDep, ViewerDep
+from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Code, Name, NonNegative, Positive
+from db.models import Property, RoomType
+from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
+from db.repositories.pms import room_types_query
+
+router = APIRouter(prefix="/room-types", tags=["room types"])
+
+
+class RoomTypeOut(APIModel):
+    id: int
+    property_id: int
+    code: str
+    name: str
+    max_occupancy: int
+    total_units: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RoomTypeCreate(APIInput):
+    property_id: int
+    code: Code
+    name: Name
+    max_occupancy: Positive = 2
+    total_units: NonNegative = 0
+
+
+class RoomTypeUpdate(APIInput):
+    code: Code | None = None
+    name: Name | None = None
+    max_occupancy: Positive | None = None
+    total_units: NonNegative | None = None
+
+
+@router.get("", response_model=Page[RoomTypeOut])
+def list_room_types(
+    session: SessionDep,
+    _: ViewerDep,
+    page: PageDep,
+    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    code: Annotated[str | None, Query()] = None,
+) -> Page[RoomTypeOut]:
+    rows, total = paginate(session, room_types_query(property_id, code), page.limit, page.offset)
+    return page_of(RoomTypeOut, rows, total, page)
+
+
+@router.get("/{room_type_id}", response_model=RoomTypeOut)
+def get_room_type(room_type_id: int, session: SessionDep, _: ViewerDep) -> RoomTypeOut:
+    return RoomTypeOut.model_validate(get_or_404(session, RoomType, room_type_id, "room type"))
+
+
+@router.post("", response_model=RoomTypeOut, status_code=status.HTTP_201_CREATED)
+def create_room_type(
+    body: RoomTypeCreate, session: SessionDep, principal: AdminDep
+) -> RoomTypeOut:
+    require_ref(session, Property, body.property_id, "property")
+    with repository_errors():
+        row = add_guarded(
+            session, RoomType(**body.model_dump()), f"room type {body.code!r} in this property"
+        )
+    audit_write(session, principal, "create", "room_type", row, None)
+    return RoomTypeOut.model_validate(row)
+
+
+@router.patch("/{room_type_id}", response_model=RoomTypeOut)
+def update_room_type(
+    room_type_id: int, body: RoomTypeUpdate, session: SessionDep, principal: AdminDep
+) -> RoomTypeOut:
+    row = get_or_404(session, RoomType, room_type_id, "room type")
+    before = audit.snapshot(row)
+    with repository_errors():
+        update_guarded(session, row, body.model_dump(exclude_unset=True), "room type")
+    audit_write(session, principal, "update", "room_type", row, before)
+    return RoomTypeOut.model_validate(row)
+
+
+@router.delete("/{room_type_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_room_type(room_type_id: int, session: SessionDep, principal: AdminDep) -> None:
+    """Delete a room type with its rooms, rate plans and calendars (409 while reservations
+    point at it)."""
+    row = get_or_404(session, RoomType, room_type_id, "room type")
+    before = audit.snapshot(row)
+    with repository_errors():
+        delete_guarded(session, row, f"room type {room_type_id}")
+    audit_write(session, principal, "delete", "room_type", row, before)

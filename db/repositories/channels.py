@@ -1,0 +1,193 @@
+"""Channels and their mappings: encrypted configs, sync bookkeeping, code maps for flows.
+
+The whole ChannelConfig is stored encrypted (`config_encrypted`, AES-GCM under app_key());
+`config_public` holds the non-secret fields plus masked hints of the secrets, so reads
+never need the key. Only `load_channel_config` decrypts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from pydantic import SecretStr
+from sqlalchemy import Select, select, text
+from sqlalchemy.orm import Session
+
+from channels.base import ChannelConfig
+from db.models import Channel, ChannelRateMapping, ChannelRoomMapping
+from db.repositories.base import add_guarded, update_guarded
+from innsync.crypto import app_key, decrypt_json, encrypt_json
+
+PUBLIC_FIELDS = ("propertyId", "endpoint", "hotelId")
+SECRET_FIELDS = ("apiKey", "apiSecret")
+MASK = "****"
+
+
+class ChannelNotFoundError(LookupError):
+    """No channel with that id."""
+
+
+class ChannelMappings(NamedTuple):
+    """Code maps of one channel: room type id -> partner room code, and
+    rate plan id -> (partner room code, partner rate code)."""
+
+    rooms: dict[int, str]
+    rates: dict[int, tuple[str, str]]
+
+
+def mask_secret(value: str | None) -> str | None:
+    """`****` plus the last 4 characters for secrets of 12+ characters, else `****`."""
+    if not value:
+        return None
+    return MASK + value[-4:] if len(value) >= 12 else MASK
+
+
+def config_to_dict(config: ChannelConfig) -> dict[str, Any]:
+    """The config as a camelCase dict with the secrets revealed (for encryption only)."""
+    out: dict[str, Any] = {}
+    for name, value in config.model_dump(by_alias=True).items():
+        out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return out
+
+
+def public_config(plain: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-secret fields and masked secrets of a config dict."""
+    out: dict[str, Any] = {k: plain.get(k) for k in PUBLIC_FIELDS}
+    out["masked"] = {k: mask_secret(plain.get(k)) for k in SECRET_FIELDS}
+    return out
+
+
+def seal_config(config: ChannelConfig, key: bytes | None = None) -> tuple[str, dict[str, Any]]:
+    """(ciphertext of the whole config, public part) for storing a config."""
+    plain = config_to_dict(config)
+    return encrypt_json(key or app_key(), plain), public_config(plain)
+
+
+def open_config(token: str, key: bytes | None = None) -> ChannelConfig:
+    """Decrypt a stored config (DecryptionError under a wrong key)."""
+    return ChannelConfig.model_validate(decrypt_json(key or app_key(), token))
+
+
+def channels_query(
+    property_id: int | None = None, channel_name: str | None = None, enabled: bool | None = None
+) -> Select[tuple[Channel]]:
+    """Channels filtered by property, partner and enabled flag, by id."""
+    stmt = select(Channel).order_by(Channel.id)
+    if property_id is not None:
+        stmt = stmt.where(Channel.property_id == property_id)
+    if channel_name is not None:
+        stmt = stmt.where(Channel.channel_name == channel_name)
+    if enabled is not None:
+        stmt = stmt.where(Channel.enabled.is_(enabled))
+    return stmt
+
+
+def create_channel(
+    session: Session,
+    *,
+    name: str,
+    channel_name: str,
+    config: ChannelConfig,
+    enabled: bool = True,
+    property_id: int | None = None,
+) -> Channel:
+    """Insert a channel with its config encrypted (DuplicateError on a taken name)."""
+    encrypted, public = seal_config(config)
+    channel = Channel(
+        name=name,
+        channel_name=str(channel_name),
+        enabled=enabled,
+        property_id=property_id,
+        config_encrypted=encrypted,
+        config_public=public,
+    )
+    return add_guarded(session, channel, f"channel {name!r}")
+
+
+def _get(session: Session, channel_id: int) -> Channel:
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        raise ChannelNotFoundError(f"channel {channel_id} not found")
+    return channel
+
+
+def load_channel_config(session: Session, channel_id: int) -> ChannelConfig:
+    """The decrypted config of a channel (ChannelNotFoundError, DecryptionError)."""
+    return open_config(_get(session, channel_id).config_encrypted)
+
+
+def update_channel_config(
+    session: Session, channel_id: int, changes: Mapping[str, Any] | ChannelConfig
+) -> Channel:
+    """Merge changes into a channel's config and re-encrypt it. A mapping uses the
+    config's camelCase names (a None clears a field); a ChannelConfig replaces the fields
+    it sets."""
+    channel = _get(session, channel_id)
+    current = config_to_dict(open_config(channel.config_encrypted))
+    if isinstance(changes, ChannelConfig):
+        given = _set_aliases(changes)
+        changes = {k: v for k, v in config_to_dict(changes).items() if k in given}
+    merged = ChannelConfig.model_validate({**current, **changes})
+    encrypted, public = seal_config(merged)
+    return update_guarded(
+        session, channel, {"config_encrypted": encrypted, "config_public": public}, "channel"
+    )
+
+
+def _set_aliases(config: ChannelConfig) -> set[str]:
+    return {ChannelConfig.model_fields[n].alias or n for n in config.model_fields_set}
+
+
+def mark_sync_success(session: Session, channel_id: int, operation: str, at: datetime) -> None:
+    """Record `at` as the last successful `operation` sync (never moves backwards)."""
+    if at.tzinfo is None:
+        raise ValueError("`at` must be timezone-aware")
+    session.execute(
+        text(
+            "UPDATE channels SET last_successful_sync = last_successful_sync "
+            "|| jsonb_build_object(CAST(:op AS text), CAST(:iso AS text)), updated_at = now() "
+            "WHERE id = :id AND (last_successful_sync ->> CAST(:op AS text) IS NULL "
+            "OR (last_successful_sync ->> CAST(:op AS text))::timestamptz < :at)"
+        ),
+        {"id": channel_id, "op": operation, "iso": at.isoformat(), "at": at},
+    )
+
+
+def get_mappings(session: Session, channel_id: int) -> ChannelMappings:
+    """Room and rate code maps of a channel."""
+    rooms = session.execute(
+        select(ChannelRoomMapping.room_type_id, ChannelRoomMapping.partner_room_code).where(
+            ChannelRoomMapping.channel_id == channel_id
+        )
+    ).all()
+    rates = session.execute(
+        select(
+            ChannelRateMapping.rate_plan_id,
+            ChannelRateMapping.partner_room_code,
+            ChannelRateMapping.partner_rate_code,
+        ).where(ChannelRateMapping.channel_id == channel_id)
+    ).all()
+    return ChannelMappings(
+        rooms={rt: code for rt, code in rooms},
+        rates={rp: (room, rate) for rp, room, rate in rates},
+    )
+
+
+def room_mappings_query(channel_id: int) -> Select[tuple[ChannelRoomMapping]]:
+    """Room-type mappings of a channel, by id."""
+    return (
+        select(ChannelRoomMapping)
+        .where(ChannelRoomMapping.channel_id == channel_id)
+        .order_by(ChannelRoomMapping.id)
+    )
+
+
+def rate_mappings_query(channel_id: int) -> Select[tuple[ChannelRateMapping]]:
+    """Rate-plan mappings of a channel, by id."""
+    return (
+        select(ChannelRateMapping)
+        .where(ChannelRateMapping.channel_id == channel_id)
+        .order_by(ChannelRateMapping.id)
+    )
