@@ -1,0 +1,325 @@
+"""Airbnb adapter against its simulator: OAuth, calendar, reservations, faults, loopback HTTP."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from channels.airbnb import AirbnbAdapter, parse_bookings, verify_webhook_signature
+from channels.base import (
+    ARIUpdate,
+    BookingStatus,
+    ChannelConfig,
+    MalformedPayloadError,
+    PermanentChannelError,
+    TransientChannelError,
+)
+from channels.registry import get_adapter
+from channels.simulators.airbnb import create_app, webhook_event
+from channels.simulators.common import FaultSettings
+from channels.simulators.server import running_server
+
+pytestmark = pytest.mark.anyio
+
+CID, SECRET = "client-1", "secret-1"
+TODAY = date.today()
+LISTING, LISTING2 = "51000001", "51000002"
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """ASGITransport that records requests and can answer 429 after `limit` calendar PUTs."""
+
+    def __init__(self, app: FastAPI, throttle_after: int | None = None) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.requests: list[httpx.Request] = []
+        self.throttle_after = throttle_after
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.requests.append(request)
+        puts = [r for r in self.requests if r.method == "PUT"]
+        if self.throttle_after is not None and request.method == "PUT" and len(puts) > self.throttle_after:
+            return httpx.Response(429, headers={"Retry-After": "30"}, json={"error_code": 429})
+        return await self.inner.handle_async_request(request)
+
+    def puts(self) -> list[tuple[str, dict[str, object]]]:
+        return [(r.url.path, orjson.loads(r.content)) for r in self.requests if r.method == "PUT"]
+
+
+def make(bookings: int = 0, faults: FaultSettings | None = None, throttle_after: int | None = None,
+         token_ttl: float = 3600, **options: object) -> tuple[FastAPI, Recorder, AirbnbAdapter]:
+    app = create_app(bookings=bookings, seed=9, faults=faults, client_id=CID, client_secret=SECRET,
+                     token_ttl=token_ttl, today=lambda: TODAY)
+    rec = Recorder(app, throttle_after)
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://airbnb.sim"),
+                            transport=rec, **options)  # type: ignore[arg-type]
+    return app, rec, adapter
+
+
+async def drain(adapter: AirbnbAdapter) -> tuple[list[str], int]:
+    ids: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        page = await adapter.fetch_bookings(cursor=cursor)
+        pages += 1
+        ids += [b.external_id for b in page.bookings]
+        if not page.has_more:
+            return ids, pages
+        assert pages < 100
+        cursor = page.cursor
+
+
+# ---------------------------------------------------------------- OAuth
+
+
+async def test_token_is_cached_across_calls() -> None:
+    app, rec, adapter = make(bookings=10)
+    for _ in range(3):
+        await adapter.fetch_bookings()
+    assert adapter.auth.issued == app.state.airbnb.issued == 1
+    token_calls = [r for r in rec.requests if r.url.path == "/oauth2/v1/token"]
+    assert len(token_calls) == 1 and b"client_credentials" in token_calls[0].content
+
+
+async def test_token_refreshed_once_on_401() -> None:
+    app, _, adapter = make(bookings=5)
+    await adapter.fetch_bookings()
+    app.state.airbnb.revoke_tokens()
+    page = await adapter.fetch_bookings()
+    assert page.bookings and adapter.auth.issued == 2
+
+
+async def test_refresh_is_not_retried_forever() -> None:
+    # Tokens die at once: the one refresh also fails, and the 401 surfaces as permanent.
+    app, rec, adapter = make(bookings=5, token_ttl=0)
+    with pytest.raises(PermanentChannelError) as err:
+        await adapter.fetch_bookings()
+    assert err.value.status_code == 401 and adapter.auth.issued == 2
+    assert len([r for r in rec.requests if r.url.path == "/v2/listings"]) == 2
+
+
+async def test_bad_client_credentials_are_permanent() -> None:
+    app = create_app(bookings=1, client_id=CID, client_secret=SECRET)
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret="wrong", endpoint="http://x"),
+                            transport=httpx.ASGITransport(app=app))
+    with pytest.raises(PermanentChannelError, match="token exchange failed"):
+        await adapter.fetch_bookings()
+    missing = AirbnbAdapter(ChannelConfig(endpoint="http://x"), transport=httpx.ASGITransport(app=app))
+    with pytest.raises(PermanentChannelError, match="apiKey"):
+        await missing.fetch_bookings()
+
+
+# ---------------------------------------------------------------- reservations
+
+
+@pytest.mark.parametrize("pagination", ["cursor", "offset"])
+async def test_pagination_drains_every_listing(pagination: str) -> None:
+    app, rec, adapter = make(bookings=60, page_size=7, pagination=pagination)
+    ids, pages = await drain(adapter)
+    assert len(ids) == len(set(ids)) == 60
+    assert pages > 60 // 7
+    params = [r.url.params for r in rec.requests if r.url.path == "/v2/reservations"]
+    assert all(p["include_pending"] == "true" and p["_limit"] == "7" for p in params)
+    key = "cursor" if pagination == "cursor" else "_offset"
+    assert any(key in p for p in params)
+
+
+async def test_configured_listings_skip_discovery() -> None:
+    app = create_app(bookings=30, seed=9, client_id=CID, client_secret=SECRET)
+    rec = Recorder(app)
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, propertyId=LISTING, endpoint="http://x"),
+                            transport=rec)
+    ids, _ = await drain(adapter)
+    assert ids and all(r.url.path != "/v2/listings" for r in rec.requests)
+    page = orjson.loads(await app_get(app, f"/v2/reservations?listing_id={LISTING}&include_pending=true&_limit=100"))
+    assert sorted(ids) == sorted(r["confirmation_code"] for r in page["reservations"])
+
+
+async def app_get(app: FastAPI, path: str) -> bytes:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+        token = (await client.post("/oauth2/v1/token", data={
+            "grant_type": "client_credentials", "client_id": CID, "client_secret": SECRET})).json()["access_token"]
+        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        return response.content
+
+
+async def test_duplicates_in_a_page_collapse() -> None:
+    app, _, adapter = make(bookings=20, faults=FaultSettings(duplicate_rate=1.0), page_size=50)
+    ids, _ = await drain(adapter)
+    assert len(ids) == len(set(ids)) == 20
+    # The partner really did send every reservation twice.
+    raw = parse_bookings(await app_get(app, "/v2/reservations?include_pending=true&_limit=100"))
+    assert len(raw) == 40 and len({r.external_id for r in raw}) == 20
+
+
+async def test_accept_pending_as_acknowledgement() -> None:
+    app, rec, adapter = make(bookings=30)
+    page_ids, _ = await drain(adapter)
+    records = [await adapter.fetch_booking(i) for i in page_ids]
+    pending = [r for r in records if r is not None and r.status == "pending"]
+    accepted = [r for r in records if r is not None and r.status == "accepted"]
+    assert pending and accepted
+    before = len(rec.requests)
+    acks = await adapter.acknowledge(pending + accepted[:2])
+    assert all(a.ok for a in acks)
+    decisions = [r.url.path for r in rec.requests[before:] if r.method == "POST"]
+    assert decisions == [f"/v2/reservations/{p.external_id}/accept" for p in pending]
+    after = await adapter.fetch_booking(pending[0].external_id)
+    assert after is not None and after.status == "accepted"
+    assert all(a.ok for a in await adapter.acknowledge(pending[:1]))  # re-accept is idempotent
+
+
+async def test_decline_cancel_and_unsupported_status() -> None:
+    app, _, adapter = make(bookings=30)
+    ids, _ = await drain(adapter)
+    records = [r for r in [await adapter.fetch_booking(i) for i in ids] if r is not None]
+    pending = [r for r in records if r.status == "pending"]
+    accepted = next(r for r in records if r.status == "accepted")
+    assert (await adapter.update_booking_status(pending[0].external_id, BookingStatus.CANCELLED)).ok
+    assert (await adapter.fetch_booking(pending[0].external_id)).status == "denied"  # type: ignore[union-attr]
+    assert (await adapter.update_booking_status(accepted.external_id, BookingStatus.CANCELLED)).ok
+    cancelled = await adapter.fetch_booking(accepted.external_id)
+    assert cancelled is not None and cancelled.status == "cancelled" and cancelled.event == "cancelled"
+    again = await adapter.update_booking_status(accepted.external_id, BookingStatus.CANCELLED)
+    assert not again.ok and again.error_code == "invalid_state"
+    if len(pending) > 1:
+        assert (await adapter.decline(pending[1].external_id)).ok
+    assert (await adapter.update_booking_status("HMNOPE", BookingStatus.CANCELLED)).error_code == "NOT_FOUND"
+    assert (await adapter.update_booking_status(accepted.external_id, BookingStatus.NO_SHOW)).error_code == "NOT_SUPPORTED"
+    assert await adapter.fetch_booking("HMNOPE") is None
+
+
+async def test_webhook_event_verifies_and_matches_reservation() -> None:
+    app, _, adapter = make(bookings=5)
+    ids, _ = await drain(adapter)
+    body, headers = webhook_event(app, ids[0], "reservation_created")
+    assert verify_webhook_signature(body, headers["X-Airbnb-Signature"], "sim-airbnb-webhook-secret")
+    assert not verify_webhook_signature(body + b" ", headers["X-Airbnb-Signature"], "sim-airbnb-webhook-secret")
+    event = orjson.loads(body)
+    fetched = await adapter.fetch_booking(event["reservation"]["confirmation_code"])
+    assert fetched is not None and fetched.revision == event["reservation"]["updated_at"]
+
+
+# ---------------------------------------------------------------- calendar
+
+
+async def test_calendar_groups_equal_days_per_listing() -> None:
+    app, rec, adapter = make()
+    end = TODAY + timedelta(days=13)
+    updates = [
+        ARIUpdate(partner_room_type_code=LISTING, start=TODAY, end=end, available=1),
+        ARIUpdate(partner_room_type_code=LISTING, partner_rate_plan_code="default", start=TODAY, end=end,
+                  rate=Decimal("149"), min_los=2),
+        ARIUpdate(partner_room_type_code=LISTING2, start=TODAY, end=end, weekdays=frozenset({5, 6}), stop_sell=True),
+    ]
+    results = await adapter.push_ari(updates)
+    assert [r.ok for r in results] == [True, True, True]
+    puts = rec.puts()
+    first = [(p, b) for p, b in puts if LISTING in p and LISTING2 not in p]
+    # Availability and price for the same days share one PUT over the whole range.
+    assert first == [(f"/v2/calendars/{LISTING}/{TODAY}/{end}",
+                      {"availability": "available", "daily_price": 149.0, "min_nights": 2})]
+    weekend = [p for p, _ in puts if LISTING2 in p]
+    assert 2 <= len(weekend) <= 3
+    for path in weekend:
+        start, stop = (date.fromisoformat(x) for x in path.rsplit("/", 2)[1:])
+        assert {(start + timedelta(days=i)).weekday() for i in range((stop - start).days + 1)} <= {5, 6}
+    cal = orjson.loads(await app_get(app, f"/v2/calendars/{LISTING}?start_date={TODAY}&end_date={end}"))
+    assert len(cal["calendar"]["days"]) == 14 and cal["calendar"]["days"][0]["daily_price"] == 149.0
+
+
+async def test_unchanged_nothing_sent_and_per_update_errors() -> None:
+    _, rec, adapter = make()
+    results = await adapter.push_ari([
+        ARIUpdate(partner_room_type_code=LISTING, partner_rate_plan_code="NRF", start=TODAY, end=TODAY, rate=Decimal("1")),
+        ARIUpdate(partner_room_type_code="59999999", start=TODAY, end=TODAY, available=1),
+        ARIUpdate(partner_room_type_code=LISTING, start=TODAY, end=TODAY, available=1),
+    ])
+    assert [(r.ok, r.error_code) for r in results] == [(False, "RATE_PLAN_UNKNOWN"), (False, "not_found"), (True, None)]
+    assert len(rec.puts()) == 2
+    assert await adapter.push_ari([]) == []
+
+
+async def test_partial_failures_per_range() -> None:
+    app, _, adapter = make(faults=FaultSettings(partial_failure_rate=0.5))
+    updates = [ARIUpdate(partner_room_type_code=LISTING, start=TODAY + timedelta(days=2 * i),
+                         end=TODAY + timedelta(days=2 * i), available=1, rate=Decimal(100 + i)) for i in range(10)]
+    results = await adapter.push_ari(updates)
+    assert any(r.ok for r in results) and not all(r.ok for r in results)
+    stored = app.state.sim.ari.calendar.get(f"{LISTING}/*", {})
+    for u, r in zip(updates, results, strict=True):
+        assert (u.start.isoformat() in stored) == r.ok
+
+
+async def test_429_mid_push_stops_and_marks_rest_transient() -> None:
+    _, rec, adapter = make(throttle_after=2)
+    updates = [ARIUpdate(partner_room_type_code=LISTING, start=TODAY + timedelta(days=2 * i),
+                         end=TODAY + timedelta(days=2 * i), rate=Decimal(100 + i)) for i in range(5)]
+    results = await adapter.push_ari(updates)
+    assert [r.ok for r in results] == [True, True, False, False, False]
+    assert all(r.transient for r in results[2:]) and results[2].error_code == "429"
+    assert [r.error_code for r in results[3:]] == ["NOT_SENT", "NOT_SENT"]
+    assert len(rec.puts()) == 3  # no hammering after the 429
+
+
+# ---------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize(("faults", "status"), [
+    (FaultSettings(error_rate=1.0), 503),
+    (FaultSettings(rate_limit_rate=1.0, retry_after_seconds=13), 429),
+])
+async def test_transient_faults(faults: FaultSettings, status: int) -> None:
+    _, _, adapter = make(bookings=3, faults=faults)
+    with pytest.raises(TransientChannelError) as err:
+        await adapter.fetch_bookings()
+    assert err.value.status_code == status
+    if status == 429:
+        assert err.value.retry_after == 13.0
+    with pytest.raises(TransientChannelError):
+        await adapter.push_ari([ARIUpdate(partner_room_type_code=LISTING, start=TODAY, end=TODAY, available=1)])
+
+
+async def test_malformed_body_is_malformed_payload_error() -> None:
+    app, _, adapter = make(bookings=3)
+    await adapter.fetch_bookings()  # token and listings fetched while the partner is healthy
+    app.state.sim.faults = FaultSettings(malformed_rate=1.0)
+    with pytest.raises(MalformedPayloadError, match="airbnb"):
+        await adapter.fetch_bookings()
+
+
+async def test_registry_builds_airbnb() -> None:
+    adapter = get_adapter("airbnb", ChannelConfig(apiKey=CID, apiSecret=SECRET))
+    assert isinstance(adapter, AirbnbAdapter) and adapter.auth.token_url.startswith("https://")
+    await adapter.aclose()
+
+
+# ---------------------------------------------------------------- real HTTP
+
+
+def test_loopback_server_round_trip_and_timeout() -> None:
+    import anyio
+
+    app = create_app(bookings=15, seed=4, client_id=CID, client_secret=SECRET)
+
+    async def scenario(url: str) -> None:
+        config = ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint=url)
+        adapter = AirbnbAdapter(config, timeout=5.0, page_size=4)
+        ids, _ = await drain(adapter)
+        assert len(set(ids)) == 15
+        (result,) = await adapter.push_ari([ARIUpdate(partner_room_type_code=LISTING, start=TODAY, end=TODAY, available=0)])
+        assert result.ok and adapter.auth.issued == 1
+        app.state.sim.faults = FaultSettings(timeout_rate=1.0, timeout_seconds=1.0)
+        slow = AirbnbAdapter(config, timeout=0.2)
+        with pytest.raises(TransientChannelError, match="timeout"):
+            await slow.fetch_bookings()
+        await adapter.aclose()
+        await slow.aclose()
+
+    with running_server(app) as url:
+        anyio.run(scenario, url)
