@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -37,9 +38,11 @@ _NUMBER_KEYS = frozenset(
 _CARD_PARENTS = ("card", "payment", "guarantee", "creditcard")
 
 # 13-19 digits, optionally grouped by spaces or dashes, not glued to other digits.
+_NON_DIGITS = re.compile(r"\D")
 _DIGIT_RUN = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
 
 
+@functools.lru_cache(maxsize=1024)
 def _norm(key: str) -> str:
     if "}" in key:
         key = key.rsplit("}", 1)[1]
@@ -61,7 +64,7 @@ def last4(number: str | None) -> str | None:
     """The last 4 digits of a card number, or None when it has fewer than 4 digits."""
     if not number:
         return None
-    digits = "".join(ch for ch in number if ch.isdigit())
+    digits = number if number.isdigit() else _NON_DIGITS.sub("", number)
     return digits[-4:] if len(digits) >= 4 else None
 
 

@@ -1,0 +1,265 @@
+"""Booking.com adapter: token exchange (cached), OTA XML reservations and OTA ARI.
+
+Config: `apiKey` = machine-account client id, `apiSecret` = client secret, `hotelId` (or
+`propertyId`) = Booking.com hotel id. Status updates: Booking.com has no general booking
+status push, so update_booking_status answers NOT_SUPPORTED (no-show reporting lives in the
+extranet/Reservations API and is not simulated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
+
+import httpx
+
+from channels.ari import Part, plan_requests
+from channels.base import (
+    AckResult,
+    ARIUpdate,
+    BookingPage,
+    BookingRecord,
+    BookingStatus,
+    ChannelConfig,
+    ChannelName,
+    PermanentChannelError,
+    UpdateResult,
+)
+from channels.booking_com_ota import (
+    RES_MODIFY_NOTIF,
+    RES_NOTIF,
+    Outcome,
+    build_ack,
+    build_avail_notif,
+    build_rate_notif,
+    has_availability,
+    parse_bookings,
+    parse_outcomes,
+    parse_root,
+)
+from channels.http import HttpAdapter
+from channels.registry import register
+from channels.xmlsafe import parse_xml
+
+__all__ = ["BookingComAdapter", "parse_bookings"]
+
+XML = {"Content-Type": "text/xml; charset=utf-8"}
+# Codes that re-sending the same update cannot fix.
+PERMANENT_CODES = frozenset({
+    "ROOM_ID_INVALID", "ROOM_ID_MISSING", "RATE_ID_INVALID", "NOT_A_VALID_DATE",
+    "FROM_DATE_SHOULD_BE_LESS_THAN_TO_DATE", "DATES_TOO_FAR_OR_INVALID", "497",
+})
+
+
+class _Token:
+    """The cached JWT: one exchange per hour at most, shared by all calls of the adapter."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.expires = 0.0
+        self.lock = asyncio.Lock()
+
+
+class BookingComAdapter(HttpAdapter):
+    """Booking.com Connectivity API (OTA XML flavour)."""
+
+    name = ChannelName.BOOKING_COM
+    hosts: ClassVar[dict[str, str]] = {
+        "default": "https://secure-supply-xml.booking.com",
+        "reservations": "https://secure-supply-xml.booking.com",
+        "ari": "https://supply-xml.booking.com",
+        "auth": "https://connectivity-authentication.booking.com",
+    }
+    max_updates_per_request = 200  # *unverified*; the documented limit is about a month of dates
+    supports_weekdays = True
+    max_days_per_request = 31
+    horizon_days = 730
+    page_hint = 50  # a full page suggests more are waiting
+    token_margin = 120.0  # refresh this many seconds before the JWT expires
+
+    def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: httpx.Timeout | float | None = None) -> None:
+        super().__init__(config, transport=transport, timeout=timeout)
+        self.hotel_id = self.require(config.hotel_id or config.property_id, "hotelId")
+        self._token = _Token()
+        self.token_exchanges = 0
+
+    # ------------------------------------------------------------ auth
+
+    async def _exchange(self) -> str:
+        body = {"client_id": self.require(self.config.api_key, "apiKey"),
+                "client_secret": self.require(self.config.api_secret, "apiSecret")}
+        response = await self.request("POST", self.url("/token-based-authentication/exchange", "auth"), json=body)
+        self.token_exchanges += 1
+        try:
+            data = response.json()
+            token = str(data["jwt"])
+        except (ValueError, KeyError, TypeError):
+            raise self.malformed("token exchange answer without jwt") from None
+        self._token.value = token
+        self._token.expires = time.monotonic() + float(data.get("expires_in") or 3600) - self.token_margin
+        return token
+
+    async def _bearer(self, stale: str | None = None) -> str:
+        """The cached token; exchanged again only when expired or when `stale` was refused."""
+        async with self._token.lock:
+            value = self._token.value
+            if value is not None and value != stale and time.monotonic() < self._token.expires:
+                return value
+            return await self._exchange()
+
+    async def _call(self, method: str, path: str, host: str, *, ok: frozenset[int] = frozenset(),
+                    **kwargs: object) -> httpx.Response:
+        """Authorized request; on 401 the token is refreshed once and the call repeated."""
+        token = await self._bearer()
+        headers = {"Authorization": f"Bearer {token}", **XML}
+        response = await self.request(method, self.url(path, host), headers=headers,
+                                      ok_statuses=ok | {401}, **kwargs)  # type: ignore[arg-type]
+        if response.status_code == 401:
+            token = await self._bearer(stale=token)
+            headers["Authorization"] = f"Bearer {token}"
+            response = await self.request(method, self.url(path, host), headers=headers,
+                                          ok_statuses=ok, **kwargs)  # type: ignore[arg-type]
+        return response
+
+    # ------------------------------------------------------------ bookings
+
+    async def _pull(self, source: str, errors: list[str]) -> list[BookingRecord]:
+        response = await self._call("GET", f"/hotels/ota/{source}", "reservations",
+                                    params={"hotel_ids": self.hotel_id})
+        return parse_root(parse_xml(response.content, self.name), errors)
+
+    async def fetch_bookings(self, start: date | None = None, end: date | None = None,
+                             cursor: str | None = None) -> BookingPage:
+        """Un-acknowledged new reservations, then modifications/cancellations (window ignored:
+        Booking.com delivers a queue)."""
+        errors: list[str] = []
+        new = await self._pull(RES_NOTIF, errors)
+        changed = await self._pull(RES_MODIFY_NOTIF, errors)
+        more = len(new) >= self.page_hint or len(changed) >= self.page_hint
+        return BookingPage(bookings=new + changed, has_more=more, errors=errors)
+
+    async def fetch_booking(self, external_id: str) -> BookingRecord | None:
+        """The latest pending message for one reservation (OTA has no fetch-by-id)."""
+        page = await self.fetch_bookings()
+        found = [b for b in page.bookings if b.external_id == external_id]
+        return max(found, key=lambda b: b.revision) if found else None
+
+    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
+        """POST OTA_HotelResNotifRS / OTA_HotelResModifyNotifRS listing each reservation."""
+        groups: dict[str, list[str]] = defaultdict(list)
+        for b in bookings:
+            source = b.ack_token if b.ack_token in (RES_NOTIF, RES_MODIFY_NOTIF) else (
+                RES_NOTIF if b.event == "new" else RES_MODIFY_NOTIF)
+            if b.external_id not in groups[source]:
+                groups[source].append(b.external_id)
+        verdict: dict[tuple[str, str], AckResult] = {}
+        for source, ids in groups.items():
+            response = await self._call("POST", f"/hotels/ota/{source}", "reservations",
+                                        ok=frozenset({400, 404}), content=build_ack(source, ids))
+            failed: dict[str, str] = {}
+            whole: str | None = None
+            try:
+                success, outcomes = parse_outcomes(parse_xml(response.content, self.name))
+            except PermanentChannelError:
+                if response.status_code < 400:
+                    raise
+                success, outcomes = False, []
+            for o in outcomes:
+                if not o.failed:
+                    continue
+                if o.record_id:
+                    failed[o.record_id] = f"{o.code}: {o.text}"
+                else:
+                    whole = f"{o.code}: {o.text}"
+            for res_id in ids:
+                error = failed.get(res_id) or whole
+                if error is None and (response.status_code >= 400 or not success):
+                    error = f"HTTP {response.status_code}: acknowledgement refused"
+                verdict[(source, res_id)] = AckResult(external_id=res_id, ok=error is None, error=error)
+        out = []
+        for b in bookings:
+            source = b.ack_token if b.ack_token in (RES_NOTIF, RES_MODIFY_NOTIF) else (
+                RES_NOTIF if b.event == "new" else RES_MODIFY_NOTIF)
+            out.append(verdict[(source, b.external_id)])
+        return out
+
+    # ------------------------------------------------------------ ARI
+
+    async def push_ari(self, updates: Sequence[ARIUpdate]) -> list[UpdateResult]:
+        """OTA_HotelAvailNotif / OTA_HotelRateAmountNotif, about a month per request."""
+        today = datetime.now(UTC).date()
+        requests, outside = plan_requests(
+            updates, max_days=self.max_days_per_request, window_days=self.max_days_per_request,
+            max_updates=self.max_updates_per_request, first=today - timedelta(days=1),
+            last=today + timedelta(days=self.horizon_days))
+        errors: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+        warnings: dict[int, list[str]] = defaultdict(list)
+        for index in outside:
+            errors[index].append(("NOT_A_VALID_DATE", "dates outside the bookable horizon", False))
+        for parts in requests:
+            avail = [(i, p) for i, p in enumerate(parts, 1) if has_availability(p.update)]
+            rates = [(i, p) for i, p in enumerate(parts, 1) if p.update.rate is not None]
+            if avail:
+                body = build_avail_notif(self.hotel_id, [(i, p.update) for i, p in avail])
+                await self._ari_request("OTA_HotelAvailNotif", body, avail, errors, warnings)
+            if rates:
+                body = build_rate_notif(self.hotel_id, [(i, p.update) for i, p in rates])
+                await self._ari_request("OTA_HotelRateAmountNotif", body, rates, errors, warnings)
+        results = []
+        for index, update in enumerate(updates):
+            errs = errors.get(index, [])
+            results.append(UpdateResult(
+                update=update, ok=not errs,
+                error_code=errs[0][0] if errs else None,
+                error="; ".join(f"{c}: {t}" for c, t, _ in errs) or None,
+                transient=bool(errs) and all(tr for _, _, tr in errs),
+                warnings=warnings.get(index, []),
+            ))
+        return results
+
+    async def _ari_request(self, message: str, body: bytes, parts: list[tuple[int, Part]],
+                           errors: dict[int, list[tuple[str, str, bool]]],
+                           warnings: dict[int, list[str]]) -> None:
+        response = await self._call("POST", f"/hotels/ota/{message}", "ari", ok=frozenset({400}),
+                                    content=body)
+        try:
+            success, outcomes = parse_outcomes(parse_xml(response.content, self.name))
+        except PermanentChannelError:
+            if response.status_code == 400:
+                raise PermanentChannelError(self.name, f"{message}: HTTP 400 {response.text[:200]}",
+                                            status_code=400) from None
+            raise
+        by_locator = {str(i): p.index for i, p in parts}
+        unattributed: list[Outcome] = []
+        for o in outcomes:
+            index = by_locator.get(o.record_id or "")
+            if index is not None and o.failed:
+                errors[index].append((o.code, o.text, o.code not in PERMANENT_CODES))
+            elif index is not None:
+                warnings[index].append(f"{o.code}: {o.text}")
+            elif o.failed:
+                unattributed.append(o)
+            else:
+                for _, p in parts:
+                    warnings[p.index].append(f"{o.code}: {o.text}")
+        if not success and not outcomes:
+            unattributed.append(Outcome(str(response.status_code), "update refused without details", None, True))
+        # Nothing says which updates failed: count the whole request as failed (safe, since
+        # ARI is idempotent and the caller re-sends failures).
+        for o in unattributed:
+            for _, p in parts:
+                errors[p.index].append((o.code, o.text, o.code not in PERMANENT_CODES))
+
+    # ------------------------------------------------------------ status
+
+    async def update_booking_status(self, external_id: str, status: BookingStatus) -> UpdateResult:
+        return UpdateResult(ok=False, error_code="NOT_SUPPORTED",
+                            error=f"Booking.com has no booking status push ({status.value})")
+
+
+register(ChannelName.BOOKING_COM, BookingComAdapter)

@@ -1,0 +1,343 @@
+"""Booking.com simulator: token exchange, OTA reservations (re-delivered until acked), OTA ARI.
+
+Beyond the partner paths, `/_sim/*` (see common.py) exposes received ARI, faults and stats.
+Simulated rules: at most 30 token exchanges per hour (429 beyond), 50 reservations per
+response (*unverified*), dates more than 1 day in the past -> NOT_A_VALID_DATE, more than
+730 days ahead -> DATES_TOO_FAR_OR_INVALID.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from lxml import etree
+
+from channels.base import ChannelName, MalformedPayloadError
+from channels.booking_com_ota import (
+    _N,
+    NS,
+    RES_MODIFY_NOTIF,
+    RES_NOTIF,
+    WEEKDAY_ATTRS,
+    timestamp,
+)
+from channels.simulators.catalog import CATALOG
+from channels.simulators.common import FaultSettings, SimBooking, SimState, make_app
+from channels.xmlsafe import parse_xml
+
+CHANNEL = ChannelName.BOOKING_COM
+PAGE_SIZE = 50
+TOKEN_TTL = 3600
+TOKENS_PER_HOUR = 30
+HORIZON_DAYS = 730
+_VAT = Decimal("1.1")
+_STATUS = {"new": "Book", "modified": "Modify", "cancelled": "Cancel"}
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    el = etree.SubElement(parent, _N + tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag: str) -> None:
+    """One booking message as a HotelReservation / HotelResModify element."""
+    cat = CATALOG[CHANNEL]
+    res = _sub(parent, tag, CreateDateTime=_iso(b.created_at), LastModifyDateTime=_iso(b.modified_at),
+               ResStatus=_STATUS[b.event])
+    _sub(res, "UniqueID", Type="14", ID=b.booking_id)
+    stays = _sub(res, "RoomStays")
+    for i, room in enumerate(b.rooms, 1):
+        rt, rp = cat["room_types"][room.room_type], cat["rate_plans"][room.rate_plan]
+        stay = _sub(stays, "RoomStay", IndexNumber=str(i))
+        _sub(_sub(stay, "RoomTypes"), "RoomType", RoomTypeCode=rt)
+        _sub(_sub(stay, "RatePlans"), "RatePlan", RatePlanCode=rp)
+        rates = _sub(_sub(_sub(stay, "RoomRates"), "RoomRate", RoomTypeCode=rt, RatePlanCode=rp,
+                          NumberOfUnits="1"), "Rates")
+        for day, amount in room.nightly:
+            rate = _sub(rates, "Rate", EffectiveDate=day.isoformat(),
+                        ExpireDate=(day + timedelta(days=1)).isoformat(), RateTimeUnit="Day", UnitMultiplier="1")
+            _sub(rate, "Base", AmountBeforeTax=f"{amount / _VAT:.2f}", AmountAfterTax=f"{amount:.2f}",
+                 CurrencyCode=b.currency)
+        counts = _sub(stay, "GuestCounts")
+        _sub(counts, "GuestCount", AgeQualifyingCode="10", Count=str(room.adults))
+        for age in room.child_ages:
+            _sub(counts, "GuestCount", AgeQualifyingCode="8", Age=str(age), Count="1")
+        _sub(stay, "TimeSpan", Start=room.check_in.isoformat(), End=room.check_out.isoformat())
+        _sub(stay, "Total", AmountAfterTax=f"{room.total:.2f}", CurrencyCode=b.currency)
+        _sub(stay, "BasicPropertyInfo", HotelCode=hotel_id)
+        if b.comments and i == 1:
+            _sub(_sub(_sub(stay, "Comments"), "Comment"), "Text", b.comments)
+    customer = _sub(_sub(_sub(_sub(_sub(_sub(res, "ResGuests"), "ResGuest"), "Profiles"), "ProfileInfo"),
+                         "Profile"), "Customer")
+    name = _sub(customer, "PersonName")
+    _sub(name, "GivenName", b.guest.first_name)
+    _sub(name, "Surname", b.guest.last_name)
+    _sub(customer, "Telephone", PhoneNumber=b.guest.phone)
+    _sub(customer, "Email", b.guest.email)
+    _sub(_sub(customer, "Address"), "CountryName", Code=b.guest.country)
+    info = _sub(res, "ResGlobalInfo")
+    _sub(_sub(info, "HotelReservationIDs"), "HotelReservationID", ResID_Type="14", ResID_Value=b.booking_id)
+    _sub(info, "Total", AmountBeforeTax=f"{b.total / _VAT:.2f}", AmountAfterTax=f"{b.total:.2f}",
+         CurrencyCode=b.currency)
+    card = _sub(_sub(_sub(_sub(info, "Guarantee"), "GuaranteesAccepted"), "GuaranteeAccepted"), "PaymentCard",
+                CardCode=b.card.brand, CardNumber=b.card.number, SeriesCode=b.card.cvv,
+                ExpireDate=b.card.expiry)
+    _sub(card, "CardHolderName", b.card.holder)
+
+
+def render_notif(messages: list[SimBooking], hotel_id: str, source: str) -> bytes:
+    """OTA_HotelResNotifRQ (new) or OTA_HotelResModifyNotifRQ (modified/cancelled)."""
+    root = etree.Element(_N + f"{source}RQ", nsmap={None: NS}, Version="2.001", TimeStamp=timestamp())
+    if source == RES_NOTIF:
+        holder, tag = _sub(root, "HotelReservations"), "HotelReservation"
+    else:
+        holder, tag = _sub(root, "HotelResModifies"), "HotelResModify"
+    for b in messages:
+        render_reservation(holder, b, hotel_id, tag)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+Problem = tuple[str, str, str | None]  # code, text, RecordID
+
+
+def _rs(tag: str, *, errors: Sequence[Problem] = (), warnings: Sequence[Problem] = ()) -> bytes:
+    root = etree.Element(_N + tag, nsmap={None: NS}, Version="2.001", TimeStamp=timestamp())
+    if errors:
+        holder = _sub(root, "Errors")
+        for code, text, record in errors:
+            attrs = {"Type": "3", "Code": code, "ShortText": text}
+            if record:
+                attrs["RecordID"] = record
+            _sub(holder, "Error", **attrs)
+    else:
+        _sub(root, "Success")
+        if warnings:
+            holder = _sub(root, "Warnings")
+            for code, text, record in warnings:
+                attrs = {"Type": "3", "Code": code, "ShortText": text, "Status": "NotProcessed"}
+                if record:
+                    attrs["RecordID"] = record
+                _sub(holder, "Warning", **attrs)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _xml(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="text/xml")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "1")
+
+
+def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
+               hotel_id: str | None = None, credentials: dict[str, str] | None = None,
+               today: date | None = None) -> FastAPI:
+    """The Booking.com simulator; `credentials` (client id -> secret) default to accept-any."""
+    cat = CATALOG[CHANNEL]
+    state = SimState(CHANNEL.value, hotel_id or cat["hotel_id"], faults=faults or FaultSettings(), seed=seed)
+    state.generator.next_id = 4_100_000_001  # type: ignore[union-attr]
+    state.add_bookings(bookings)
+    tokens: dict[str, float] = {}
+    exchanges: list[float] = []
+    state.extra.update(tokens=tokens, exchanges=exchanges, today=today)
+    app = make_app(state, "Booking.com simulator")
+
+    def current_day() -> date:
+        return state.extra.get("today") or datetime.now(UTC).date()
+
+    def authorized(request: Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip()
+        expiry = tokens.get(token)
+        return bool(auth.startswith("Bearer ") and expiry and expiry > time.time())
+
+    def unauthorized() -> Response:
+        return Response('{"errors":[{"code":"INVALID_TOKEN"}]}', status_code=401, media_type="application/json")
+
+    def hotel_allowed(request: Request) -> bool:
+        wanted = request.query_params.get("hotel_ids")
+        return wanted is None or state.hotel_id in wanted.split(",")
+
+    @app.post("/token-based-authentication/exchange")
+    async def exchange(request: Request) -> Response:
+        try:
+            body: dict[str, Any] = await request.json()
+        except ValueError:
+            return Response('{"error":"invalid_request"}', status_code=400, media_type="application/json")
+        client_id, secret = str(body.get("client_id", "")), str(body.get("client_secret", ""))
+        ok = bool(client_id and secret) and (credentials is None or credentials.get(client_id) == secret)
+        if not ok:
+            return Response('{"error":"invalid_client"}', status_code=401, media_type="application/json")
+        now = time.time()
+        exchanges[:] = [t for t in exchanges if t > now - 3600]
+        if len(exchanges) >= TOKENS_PER_HOUR:
+            return Response('{"error":"too_many_tokens"}', status_code=429, headers={"Retry-After": "60"},
+                            media_type="application/json")
+        exchanges.append(now)
+        token = secrets.token_urlsafe(24)
+        tokens[token] = now + TOKEN_TTL
+        state.extra["exchange_count"] = state.extra.get("exchange_count", 0) + 1
+        return Response(f'{{"jwt":"{token}","expires_in":{TOKEN_TTL},"ruid":"{secrets.token_hex(8)}"}}',
+                        media_type="application/json")
+
+    def is_new(b: SimBooking) -> bool:
+        return b.event == "new"
+
+    def is_modify(b: SimBooking) -> bool:
+        return b.event != "new"
+
+    async def pull(request: Request, source: str) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        if not hotel_allowed(request):
+            return _xml(_rs(f"{source}RS", errors=[("497", f"Access denied for hotel {request.query_params['hotel_ids']}", None)]), 403)
+        # In order per booking: a modification waits until the new booking was acked.
+        pending = state.queue.pending(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
+        wanted = [b for b in pending if (is_new(b) if source == RES_NOTIF else is_modify(b))][:PAGE_SIZE]
+        return _xml(render_notif(wanted, state.hotel_id, source))
+
+    async def ack(request: Request, source: str) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        try:
+            root = parse_xml(await request.body(), "booking.com simulator")
+        except MalformedPayloadError as exc:
+            return _xml(_rs(f"{source}RS", errors=[("400", str(exc), None)]), 400)
+        ids = [el.get("ResID_Value") or "" for el in root.iter(_N + "HotelReservationID")]
+        check = is_new if source == RES_NOTIF else is_modify
+        failures: list[tuple[str, str, str | None]] = []
+        wrong_type = 0
+        for res_id in ids:
+            messages = state.queue.find(res_id)
+            if not messages:
+                failures.append(("404", "Hotel reservation was not found", res_id))
+                continue
+            open_msgs = [m for m in state.queue.messages if m.booking.booking_id == res_id and not m.acked]
+            if open_msgs and check(open_msgs[0].booking):
+                state.queue.ack(res_id, revision=open_msgs[0].booking.revision)
+            elif any(m.acked and check(m.booking) for m in state.queue.messages if m.booking.booking_id == res_id):
+                pass  # a repeated ack of a re-delivered message is harmless
+            else:
+                wrong_type += 1
+                failures.append(("400", "Hotel reservation has transaction message of the wrong type", res_id))
+        if failures and len(failures) == len(ids):
+            status = 400 if wrong_type else 404
+            return _xml(_rs(f"{source}RS", errors=failures), status)
+        return _xml(_rs(f"{source}RS", warnings=failures))
+
+    @app.get(f"/hotels/ota/{RES_NOTIF}")
+    async def get_new(request: Request) -> Response:
+        return await pull(request, RES_NOTIF)
+
+    @app.post(f"/hotels/ota/{RES_NOTIF}")
+    async def ack_new(request: Request) -> Response:
+        return await ack(request, RES_NOTIF)
+
+    @app.get(f"/hotels/ota/{RES_MODIFY_NOTIF}")
+    async def get_modified(request: Request) -> Response:
+        return await pull(request, RES_MODIFY_NOTIF)
+
+    @app.post(f"/hotels/ota/{RES_MODIFY_NOTIF}")
+    async def ack_modified(request: Request) -> Response:
+        return await ack(request, RES_MODIFY_NOTIF)
+
+    def check_control(ctl: etree._Element | None) -> tuple[str, str] | None:
+        if ctl is None:
+            return "ROOM_ID_MISSING", "StatusApplicationControl missing"
+        room, rate = ctl.get("InvTypeCode"), ctl.get("RatePlanCode")
+        if not room:
+            return "ROOM_ID_MISSING", "InvTypeCode missing"
+        if room not in cat["room_types"].values():
+            return "ROOM_ID_INVALID", f"Room id {room} does not belong to hotel {state.hotel_id}"
+        if rate and rate not in cat["rate_plans"].values():
+            return "RATE_ID_INVALID", f"Rate id {rate} does not belong to hotel {state.hotel_id}"
+        try:
+            start, end = date.fromisoformat(ctl.get("Start", "")), date.fromisoformat(ctl.get("End", ""))
+        except ValueError:
+            return "DATES_TOO_FAR_OR_INVALID", "invalid date"
+        if start > end:
+            return "FROM_DATE_SHOULD_BE_LESS_THAN_TO_DATE", f"{start} is after {end}"
+        if start < current_day() - timedelta(days=1):
+            return "NOT_A_VALID_DATE", f"{start} is more than 1 day in the past"
+        if end > current_day() + timedelta(days=HORIZON_DAYS):
+            return "DATES_TOO_FAR_OR_INVALID", f"{end} is too far in the future"
+        return None
+
+    def apply(ctl: etree._Element, values: dict[str, Any]) -> None:
+        weekdays = None
+        if any(ctl.get(name) is not None for name in WEEKDAY_ATTRS):
+            weekdays = frozenset(i for i, name in enumerate(WEEKDAY_ATTRS) if _flag(ctl.get(name)))
+        state.ari.apply(ctl.get("InvTypeCode", ""), ctl.get("RatePlanCode"), date.fromisoformat(ctl.get("Start", "")),
+                        date.fromisoformat(ctl.get("End", "")), weekdays, values)
+
+    async def ari(request: Request, kind: str) -> Response:
+        tag = f"OTA_Hotel{kind}NotifRS"
+        if not authorized(request):
+            return unauthorized()
+        try:
+            root = parse_xml(await request.body(), "booking.com simulator")
+        except MalformedPayloadError as exc:
+            return _xml(_rs(tag, errors=[("400", str(exc), None)]), 400)
+        holder = root.find(_N + ("AvailStatusMessages" if kind == "Avail" else "RateAmountMessages"))
+        if holder is None:
+            return _xml(_rs(tag, errors=[("400", "schema error: messages element missing", None)]), 400)
+        if holder.get("HotelCode") != state.hotel_id:
+            return _xml(_rs(tag, errors=[("497", f"You do not have access to hotel:{holder.get('HotelCode')}", None)]), 403)
+        failures: dict[str, tuple[str, str, str | None]] = {}
+        done: set[str] = set()
+        messages = list(holder)
+        for msg in messages:
+            locator = msg.get("LocatorID") or ""
+            ctl = msg.find(_N + "StatusApplicationControl")
+            problem = check_control(ctl)
+            if problem is None and locator not in done and state.chance(state.faults.partial_failure_rate):
+                problem = ("SIMULATED_PARTIAL_FAILURE", "update not processed, try again")
+            if problem is not None:
+                failures.setdefault(locator, (problem[0], problem[1], locator or None))
+                continue
+            done.add(locator)
+            assert ctl is not None
+            if kind == "Avail":
+                values: dict[str, Any] = {}
+                if msg.get("BookingLimit") is not None:
+                    values["available"] = int(msg.get("BookingLimit", "0"))
+                for los in msg.iter(_N + "LengthOfStay"):
+                    key = "min_los" if los.get("MinMaxMessageType") == "SetMinLOS" else "max_los"
+                    values[key] = int(los.get("Time", "0"))
+                status = msg.find(_N + "RestrictionStatus")
+                if status is not None:
+                    key = {"Master": "stop_sell", "Arrival": "closed_to_arrival",
+                           "Departure": "closed_to_departure"}.get(status.get("Restriction", "Master"), "stop_sell")
+                    values[key] = status.get("Status") == "Close"
+            else:
+                amt = next(msg.iter(_N + "BaseByGuestAmt"), None)
+                values = {"rate": amt.get("AmountAfterTax") if amt is not None else None,
+                          "currency": amt.get("CurrencyCode") if amt is not None else None}
+            apply(ctl, values)
+        # A locator partly applied then failed is still reported failed: the adapter re-sends it.
+        done -= set(failures)
+        if failures and not done:
+            return _xml(_rs(tag, errors=list(failures.values())), 400)
+        return _xml(_rs(tag, warnings=list(failures.values())))
+
+    @app.post("/hotels/ota/OTA_HotelAvailNotif")
+    async def avail(request: Request) -> Response:
+        return await ari(request, "Avail")
+
+    @app.post("/hotels/ota/OTA_HotelRateAmountNotif")
+    async def rates(request: Request) -> Response:
+        return await ari(request, "RateAmount")
+
+    return app
