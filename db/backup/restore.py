@@ -156,6 +156,8 @@ def restore_staged(
     result = RestoreResult()
     with connect(url) as conn:
         with conn.transaction():
+            # Never hang behind another session's locks (an API request, a sync): fail instead.
+            conn.execute("SET LOCAL lock_timeout = '30s'")
             catalog = read_catalog(conn)
             missing = sorted(t for t in wanted if t not in catalog)
             if missing:

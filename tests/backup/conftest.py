@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,27 @@ def data_dump(url: str, exclude: tuple[str, ...] = ("system_backups",)) -> list[
         args += ["--exclude-table-data", t]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return sorted(line for line in out.splitlines() if line.startswith(("INSERT", "SELECT")))
+
+
+def make_backup(url: str, root: Path, name: str = "b1", **options: object) -> Any:
+    """Back up `url` into root/name with the plain functions; returns the Store."""
+    from db.backup.create import BackupOptions, run_backup
+    from db.backup.storage import Store
+
+    store = Store.open(str(root / name))
+    run_backup(url, store, BackupOptions(**options), created_by="test")  # type: ignore[arg-type]
+    return store
+
+
+def restore_into(url: str, store: Any, **options: object) -> Any:
+    """Verify then restore `store` into `url`."""
+    from db.backup.restore import RestoreOptions, restore_staged
+    from db.backup.verify import stage_backup
+
+    passphrase = options.pop("passphrase", None)
+    secret_key = options.pop("secret_key", None)
+    staged = stage_backup(store, passphrase=passphrase, secret_key=secret_key)  # type: ignore[arg-type]
+    try:
+        return restore_staged(url, staged, RestoreOptions(**options))  # type: ignore[arg-type]
+    finally:
+        staged.cleanup()

@@ -1,0 +1,250 @@
+"""Backups (admin): create, list, restore, verify, delete, prune; each runs as a flow run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import Field, SecretStr
+
+from api import audit
+from api.deps import AdminDep, SessionDep, SettingsDep
+from api.errors import AppError, Conflict, NotFound, Unprocessable
+from api.schemas import APIInput, APIModel, Page, PageDep
+from db.backup import records
+from db.backup.create import BackupOptions
+from db.backup.crypto import BackupDecryptionError
+from db.backup.manifest import ManifestError
+from db.backup.restore import RestoreOptions, RestoreRefused, ValidationFailed
+from db.backup.retention import RetentionPolicy
+from db.backup.storage import PathNotAllowed, resolve_backup_path, resolve_location
+from db.backup.verify import UnknownRevision
+from flows.runner import FlowOutcome, run_flow
+
+router = APIRouter(prefix="/backup", tags=["backup"])
+
+
+class BackupPathNotAllowed(AppError):
+    status_code = 400
+    code = "backup_path_not_allowed"
+
+
+class BackupFailed(AppError):
+    status_code = 500
+    code = "backup_failed"
+
+
+class CreateOptions(APIInput):
+    include_audit_logs: bool = True
+    include_system_settings: bool = True
+    compress: bool = True
+    location: str | None = None
+    tables: list[str] | None = None
+    encrypt: bool = False
+    passphrase: SecretStr | None = None
+    incremental: bool = False
+    parent_id: int | None = None
+
+
+class CreateBody(APIInput):
+    created_by: str | None = None
+    options: CreateOptions = Field(default_factory=CreateOptions)
+
+
+class RestoreBodyOptions(APIInput):
+    skip_existing: bool = False
+    validate_data: bool = False
+    tables: list[str] | None = None
+
+
+class RestoreBody(APIInput):
+    file_path: str | None = None
+    backup_id: int | None = None
+    passphrase: SecretStr | None = None
+    options: RestoreBodyOptions = Field(default_factory=RestoreBodyOptions)
+
+
+class VerifyBody(APIInput):
+    file_path: str | None = None
+    backup_id: int | None = None
+    passphrase: SecretStr | None = None
+    full_restore: bool = False
+
+
+class PruneBody(APIInput):
+    dry_run: bool = True
+    keep_last: int = 7
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 6
+    keep_within_hours: float | None = None
+
+
+class Result(APIModel):
+    success: bool
+    flow_run_id: UUID | None = None
+
+
+class CreateResult(Result):
+    file_path: str | None = None
+    backup_id: int | None = None
+
+
+class RestoreResult(Result):
+    file_path: str | None = None
+    tables: dict[str, int] = Field(default_factory=dict)
+
+
+class VerifyResult(RestoreResult):
+    ok: bool = False
+
+
+class PruneResult(Result):
+    dry_run: bool
+    keep: dict[str, list[str]]
+    delete: list[int]
+
+
+class BackupOut(APIModel):
+    id: int
+    backup_type: str
+    status: str
+    file_path: str | None
+    location: str | None
+    size_bytes: int | None
+    parent_id: int | None
+    backup_metadata: dict[str, Any] = Field(serialization_alias="metadata")
+    error_message: str | None
+    created_by: str | None
+    flow_run_id: UUID | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+def _check_path(value: str | None, settings: SettingsDep, *, backup: bool) -> None:
+    if value is None:
+        return
+    try:
+        if backup:
+            resolve_backup_path(value, settings.resolved_backup_root, settings.backup_remotes)
+        else:
+            resolve_location(value, settings.resolved_backup_root, settings.backup_remotes)
+    except PathNotAllowed as exc:
+        raise BackupPathNotAllowed(str(exc)) from exc
+
+
+def _raise_for(outcome: FlowOutcome) -> None:
+    """Map a failed flow run to a typed error (the flow-run id in the details)."""
+    if outcome.ok:
+        return
+    exc, details = outcome.error, {"flowRunId": str(outcome.flow_run_id)}
+    if isinstance(exc, ValidationFailed):
+        raise Unprocessable(str(exc), code="backup_validation_failed",
+                            details={**details, "problems": [p.to_dict() for p in exc.problems]})
+    if isinstance(exc, BackupDecryptionError):
+        raise Unprocessable(str(exc), code="backup_decryption_failed", details=details)
+    if isinstance(exc, UnknownRevision):
+        raise Conflict(str(exc), code="backup_newer_schema", details=details)
+    if isinstance(exc, ManifestError):
+        raise Unprocessable(str(exc), code="backup_corrupt", details=details)
+    if isinstance(exc, RestoreRefused):
+        raise Conflict(str(exc), code="restore_refused", details=details)
+    if isinstance(exc, PathNotAllowed):
+        raise BackupPathNotAllowed(str(exc), details=details)
+    if isinstance(exc, LookupError):
+        raise NotFound(str(exc), details=details)
+    raise BackupFailed(f"{type(exc).__name__}: {exc}", details=details)
+
+
+@router.post("/create", response_model=CreateResult, response_model_exclude_none=True)
+def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
+           principal: AdminDep) -> CreateResult:
+    """Back up the database (one consistent snapshot, Parquet per table)."""
+    from flows.backup import create_backup
+
+    _check_path(body.options.location, settings, backup=False)
+    options = BackupOptions(**body.options.model_dump())
+    session.commit()  # release our row locks before the flow runs
+    outcome = run_flow(create_backup, created_by=body.created_by or principal.actor,
+                       options=options)
+    _raise_for(outcome)
+    audit.record(session, principal.actor, "create", "backup", outcome.result["backup_id"],
+                 None, {"file_path": outcome.result["file_path"]})
+    return CreateResult(success=True, flow_run_id=outcome.flow_run_id,
+                        file_path=outcome.result["file_path"],
+                        backup_id=outcome.result["backup_id"])
+
+
+@router.get("/list", response_model=Page[BackupOut])
+def list_backups(session: SessionDep, _: AdminDep, page: PageDep,
+                 status: str | None = None) -> Page[BackupOut]:
+    """Backup records, newest first."""
+    rows, total = records.list_records(session, limit=page.limit, offset=page.offset,
+                                       status=status)
+    return Page(items=[BackupOut.model_validate(r) for r in rows], total=total,
+                limit=page.limit, offset=page.offset)
+
+
+@router.post("/restore", response_model=RestoreResult)
+def restore(body: RestoreBody, session: SessionDep, settings: SettingsDep,
+            principal: AdminDep) -> RestoreResult:
+    """Verify then restore a backup, all or nothing."""
+    from flows.backup import restore_backup
+
+    if body.file_path is None and body.backup_id is None:
+        raise Unprocessable("give filePath or backupId")
+    _check_path(body.file_path, settings, backup=True)
+    session.commit()  # the restore takes table locks: hold none ourselves
+    outcome = run_flow(restore_backup, file_path=body.file_path, backup_id=body.backup_id,
+                       options=RestoreOptions(**body.options.model_dump()),
+                       passphrase=body.passphrase)
+    _raise_for(outcome)
+    audit.record(session, principal.actor, "restore", "backup", outcome.result["backup_id"],
+                 None, {"file_path": outcome.result["file_path"]})
+    return RestoreResult(success=True, flow_run_id=outcome.flow_run_id,
+                         file_path=outcome.result["file_path"], tables=outcome.result["tables"])
+
+
+@router.post("/verify", response_model=VerifyResult)
+def verify(body: VerifyBody, settings: SettingsDep, _: AdminDep) -> VerifyResult:
+    """Check a backup's manifest and checksums (optionally a scratch restore)."""
+    from flows.backup import verify_backup
+
+    if body.file_path is None and body.backup_id is None:
+        raise Unprocessable("give filePath or backupId")
+    _check_path(body.file_path, settings, backup=True)
+    outcome = run_flow(verify_backup, file_path=body.file_path, backup_id=body.backup_id,
+                       passphrase=body.passphrase, full_restore=body.full_restore)
+    _raise_for(outcome)
+    return VerifyResult(success=True, ok=True, flow_run_id=outcome.flow_run_id,
+                        file_path=outcome.result["file_path"], tables=outcome.result["tables"])
+
+
+@router.post("/prune", response_model=PruneResult)
+def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneResult:
+    """Apply retention (dry run unless dryRun is false)."""
+    from flows.backup import prune_backups
+
+    policy = RetentionPolicy(**body.model_dump(exclude={"dry_run"}))
+    session.commit()
+    outcome = run_flow(prune_backups, policy=policy, dry_run=body.dry_run)
+    _raise_for(outcome)
+    return PruneResult(success=True, flow_run_id=outcome.flow_run_id, **outcome.result)
+
+
+@router.delete("/{backup_id}", response_model=Result)
+def delete(backup_id: int, session: SessionDep, principal: AdminDep) -> Result:
+    """Delete a backup's files and record."""
+    from flows.backup import delete_backup
+
+    row = records.get_record(session, backup_id)
+    if row is None:
+        raise NotFound(f"backup {backup_id} not found")
+    before = audit.snapshot(row)
+    session.commit()
+    outcome = run_flow(delete_backup, backup_id=backup_id)
+    _raise_for(outcome)
+    audit.record(session, principal.actor, "delete", "backup", backup_id, before, None)
+    return Result(success=True, flow_run_id=outcome.flow_run_id)

@@ -1,0 +1,199 @@
+"""Benchmark: our backup/restore beside pg_dump -Fc / pg_restore on >= 1,000,000 reservations.
+
+    .venv/bin/python bench/backup.py [--reservations 1000000] [--rebuild]
+
+Builds (or reuses) database `innsync_bench` on the local server with server-side SQL, then in
+one run times: our full backup vs `pg_dump -Fc`, our restore into a fresh migrated database vs
+`pg_restore` of the whole dump into a fresh empty database; prints ratios, sizes and the peak
+RSS of the process doing our backup/restore (each runs in its own subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ADMIN = os.environ.get("INNSYNC_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = "innsync_bench"
+
+
+def _url(name: str) -> str:
+    return ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _bin(name: str) -> str:
+    """The client binary matching the server's major version."""
+    with psycopg.connect(ADMIN) as conn:
+        major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
+    for candidate in (f"/usr/lib/postgresql/{major}/bin/{name}", f"/usr/bin/{name}"):
+        if Path(candidate).exists():
+            return candidate
+    from db.embedded import embedded_bin_dir
+
+    return str(embedded_bin_dir() / name)
+
+
+def _create_db(name: str) -> str:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _url(name)
+
+
+def _drop_db(name: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrate(url: str) -> None:
+    from db import migrate
+    from db.engine import to_sqlalchemy_url
+
+    migrate.upgrade("head", to_sqlalchemy_url(url))
+
+
+def _count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as conn:
+            return int(conn.execute("SELECT count(*) FROM reservations").fetchone()[0])  # type: ignore[index]
+    except psycopg.Error:
+        return 0
+
+
+GENERATE = """
+INSERT INTO properties (id, code, name) SELECT i, 'P' || i, 'Property ' || i
+FROM generate_series(1, 20) i;
+INSERT INTO room_types (id, property_id, code, name, total_units)
+SELECT i, 1 + (i % 20), 'RT' || i, 'Room type ' || i, 20 FROM generate_series(1, 100) i;
+INSERT INTO guests (id, first_name, last_name, email, phone, country, created_at, updated_at)
+SELECT i, 'First' || (i % 5000), 'Last' || (i % 20000), 'guest' || i || '@example.com',
+       '+33 6 ' || lpad((i % 100000000)::text, 8, '0'),
+       (ARRAY['FR', 'DE', 'GB', 'US', 'JP', 'SE'])[1 + i % 6],
+       now() - (i % 1000) * interval '1 hour', now()
+FROM generate_series(1, %(guests)s) i;
+INSERT INTO reservations (id, property_id, guest_id, room_type_id, confirmation_code,
+    check_in, check_out, adults, children, amount, currency, status, source_channel, notes,
+    created_at, updated_at)
+SELECT i, 1 + (i % 20), 1 + (i % %(guests)s), 1 + (i % 100), 'CONF' || i,
+       date '2025-01-01' + (i % 700), date '2025-01-01' + (i % 700) + 1 + (i % 7),
+       1 + (i % 3), i % 2, ((i % 50000) * 1.13)::numeric(12, 2), 'EUR',
+       (ARRAY['confirmed', 'cancelled', 'checked_out', 'pending'])[1 + i % 4],
+       (ARRAY['booking.com', 'agoda', 'expedia', 'airbnb', NULL])[1 + i % 5],
+       CASE WHEN i % 10 = 0 THEN 'Late arrival, room ' || (i % 400) END,
+       now() - (i % 100000) * interval '1 minute', now()
+FROM generate_series(1, %(reservations)s) i;
+"""
+
+
+def build(reservations: int, rebuild: bool) -> str:
+    """The benchmark database, generated server-side unless it already has enough rows."""
+    url = _url(BENCH_DB)
+    if not rebuild and _count(url) >= reservations:
+        print(f"reusing {BENCH_DB} ({_count(url):,} reservations)")
+        return url
+    t0 = time.perf_counter()
+    _create_db(BENCH_DB)
+    _migrate(url)
+    guests = max(reservations // 3, 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for stmt in GENERATE.split(";\n"):
+            if stmt.strip():
+                conn.execute(stmt.replace("%(guests)s", str(guests))  # type: ignore[arg-type]
+                             .replace("%(reservations)s", str(reservations)))
+        for table in ("properties", "room_types", "guests", "reservations"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) "
+                         f"FROM {table}")
+        conn.execute("VACUUM ANALYZE")
+    print(f"built {BENCH_DB}: {reservations:,} reservations, {guests:,} guests "
+          f"in {time.perf_counter() - t0:.1f}s")
+    return url
+
+
+def _timed(args: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS in MB) of a subprocess."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def worker(mode: str, url: str, path: str) -> None:
+    """Run our backup or restore in this process (for RSS measurement)."""
+    from db.backup.create import BackupOptions, run_backup
+    from db.backup.restore import RestoreOptions, restore_staged
+    from db.backup.storage import Store
+    from db.backup.verify import stage_backup
+
+    store = Store.open(path)
+    if mode == "backup":
+        run_backup(url, store, BackupOptions())
+    else:
+        staged = stage_backup(store)
+        restore_staged(url, staged, RestoreOptions())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reservations", type=int, default=1_000_000)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--worker", nargs=3, metavar=("MODE", "URL", "PATH"))
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    url = build(args.reservations, args.rebuild)
+    work = Path(tempfile.mkdtemp(prefix="innsync-bench-"))
+    py = sys.executable
+    try:
+        dump = work / "bench.dump"
+        t_dump, _ = _timed([_bin("pg_dump"), "-Fc", "-f", str(dump), url])
+        ours = work / "ours"
+        t_backup, rss_backup = _timed([py, __file__, "--worker", "backup", url, str(ours)])
+
+        pgr_db, our_db = "innsync_bench_pgrestore", "innsync_bench_ours"
+        pgr_url = _create_db(pgr_db)
+        t_pgrestore, _ = _timed([_bin("pg_restore"), "-d", pgr_url, "--no-owner", str(dump)])
+        our_url = _create_db(our_db)
+        _migrate(our_url)
+        t_restore, rss_restore = _timed([py, __file__, "--worker", "restore", our_url, str(ours)])
+        ok = _count(our_url) == _count(url)
+        _drop_db(pgr_db)
+        _drop_db(our_db)
+        size_dump, size_ours = dump.stat().st_size, _dir_size(ours)
+        result = {
+            "reservations": _count(url),
+            "pg_dump_s": round(t_dump, 2), "backup_s": round(t_backup, 2),
+            "backup_ratio": round(t_backup / t_dump, 2),
+            "pg_restore_s": round(t_pgrestore, 2), "restore_s": round(t_restore, 2),
+            "restore_ratio": round(t_restore / t_pgrestore, 2),
+            "pg_dump_mb": round(size_dump / 1e6, 1), "backup_mb": round(size_ours / 1e6, 1),
+            "size_ratio": round(size_ours / size_dump, 2),
+            "backup_peak_rss_mb": rss_backup, "restore_peak_rss_mb": rss_restore,
+            "restored_rows_match": ok,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Backup flows: create, restore, verify, delete, prune. Flows orchestrate; tasks work."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import SecretStr
+
+from db.backup import records
+from db.backup.create import (
+    BackupOptions,
+    backup_name,
+    encryption_setup,
+    exclude_own_record,
+    manifest_body,
+    read_snapshot_info,
+    select_tables,
+)
+from db.backup.crypto import key_from_secret
+from db.backup.restore import RestoreOptions
+from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
+from db.backup.storage import Store, resolve_backup_path, resolve_location
+from db.backup.writer import TableFile, exported_snapshot
+from db.engine import database_url, session_scope, to_libpq_url
+from innsync.settings import get_settings
+from tasks.backup import (
+    create_record_task,
+    delete_files_task,
+    export_table_task,
+    finish_record_task,
+    restore_task,
+    set_path_task,
+    stage_task,
+    write_manifest_task,
+)
+
+
+def _db_url() -> str:
+    return to_libpq_url(database_url())
+
+
+def _service_key() -> bytes:
+    return key_from_secret(get_settings().ensure_secret_key())
+
+
+def _secret(key: bytes | None) -> SecretStr | None:
+    return SecretStr(key.hex()) if key is not None else None
+
+
+def _join(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name
+
+
+def resolve_backup(file_path: str | None, backup_id: int | None) -> tuple[str, int | None]:
+    """(backup directory URL, record id) from a path or an id; paths checked against the root."""
+    settings = get_settings()
+    if backup_id is not None:
+        with session_scope() as session:
+            row = records.get_record(session, backup_id)
+            if row is None or not row.file_path:
+                raise LookupError(f"backup {backup_id} not found")
+            file_path = row.file_path
+    if not file_path:
+        raise ValueError("give a file path or a backup id")
+    path = resolve_backup_path(file_path, settings.resolved_backup_root, settings.backup_remotes)
+    if backup_id is None:
+        with session_scope() as session:
+            row = records.find_by_path(session, path)
+            backup_id = row.id if row else None
+    return path, backup_id
+
+
+def _summary_artifact(key: str, title: str, rows: list[dict[str, Any]]) -> None:
+    create_table_artifact(key=key, table=rows, description=title)
+    total_rows = sum(int(r.get("rows", 0)) for r in rows)
+    total_bytes = sum(int(r.get("bytes", 0)) for r in rows)
+    create_markdown_artifact(
+        key=f"{key}-summary",
+        markdown=f"## {title}\n\n{len(rows)} tables, {total_rows:,} rows, {total_bytes:,} bytes",
+    )
+
+
+@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def create_backup(created_by: str | None = None, options: BackupOptions | None = None) -> dict[str, Any]:
+    """Back up every selected table from one snapshot; manifest last; record the outcome."""
+    logger = get_run_logger()
+    options = options or BackupOptions()
+    settings = get_settings()
+    base = resolve_location(options.location, settings.resolved_backup_root,
+                            settings.backup_remotes)
+    parent_id = options.parent_id if options.incremental else None
+    run_id = flow_run.get_id()
+    backup_id = create_record_task(
+        base, created_by, "incremental" if options.incremental else "full", parent_id,
+        run_id, options.model_dump(mode="json", exclude={"passphrase"}),
+    )
+    path = _join(base, backup_name(datetime.now(UTC), backup_id))
+    set_path_task(backup_id, path)
+    store = Store.open(path)
+    try:
+        key, encryption = encryption_setup(options, _service_key())
+        store.makedirs()
+        url = _db_url()
+        with exported_snapshot(url) as (conn, snapshot_id):
+            info = read_snapshot_info(conn, snapshot_id)
+            tables = select_tables({t: None for t in info.tables}, options)  # type: ignore[misc]
+            filters = exclude_own_record(backup_id)
+            logger.info("backing up %d tables to %s", len(tables), path)
+            futures = [
+                export_table_task.submit(SecretStr(url), snapshot_id, t, info.tables[t], path,
+                                         options.compress, _secret(key), filters.get(t))
+                for t in tables
+            ]
+            files = [TableFile(**f.result()) for f in futures]
+        body = manifest_body(name=path.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
+                             files=files, options=options, created_by=created_by,
+                             encryption=encryption)
+        manifest_size = write_manifest_task(path, body, _secret(key))
+    except BaseException as exc:
+        logger.error("backup %s failed: %s", backup_id, exc)
+        finish_record_task(backup_id, False, error=f"{type(exc).__name__}: {exc}")
+        try:
+            store.remove()
+        except Exception:  # the record already says failed; leftovers have no manifest
+            logger.warning("could not remove partial backup %s", path)
+        raise
+    size = sum(f.bytes for f in files) + manifest_size
+    summary = {"tables": {f.table: f.rows for f in files}, "rows": sum(f.rows for f in files),
+               "alembic_revision": info.alembic_revision, "encrypted": key is not None}
+    finish_record_task(backup_id, True, size, summary)
+    _summary_artifact("backup", f"Backup {backup_id} at {path}",
+                      [{"table": f.table, "rows": f.rows, "bytes": f.bytes} for f in files])
+    return {"backup_id": backup_id, "file_path": path, "size_bytes": size, **summary}
+
+
+@flow(name="restore-backup")
+def restore_backup(
+    file_path: str | None = None,
+    backup_id: int | None = None,
+    options: RestoreOptions | None = None,
+    passphrase: SecretStr | None = None,
+    target_url: SecretStr | None = None,
+) -> dict[str, Any]:
+    """Verify (and decrypt) everything first, then restore in one transaction."""
+    options = options or RestoreOptions()
+    path, backup_id = resolve_backup(file_path, backup_id)
+    staged = stage_task(path, _secret(_service_key()), passphrase)
+    try:
+        from db.backup.verify import check_revision
+
+        check_revision(staged["manifest"])
+        url = target_url or SecretStr(_db_url())
+        loaded = restore_task(url, staged, options)
+    finally:
+        if staged.get("workdir"):
+            shutil.rmtree(staged["workdir"], ignore_errors=True)
+    _summary_artifact("restore", f"Restore of {path}",
+                      [{"table": t, "rows": n} for t, n in loaded.items()])
+    return {"file_path": path, "backup_id": backup_id, "tables": loaded}
+
+
+@flow(name="verify-backup")
+def verify_backup(
+    file_path: str | None = None, backup_id: int | None = None,
+    passphrase: SecretStr | None = None, full_restore: bool = False,
+) -> dict[str, Any]:
+    """Check manifest and every checksum; optionally restore into a scratch database."""
+    path, backup_id = resolve_backup(file_path, backup_id)
+    staged = stage_task(path, _secret(_service_key()), passphrase)
+    try:
+        manifest = staged["manifest"]
+        compared: dict[str, int] | None = None
+        if full_restore:
+            from db.backup.scratch import restore_and_compare
+
+            compared = restore_and_compare(_db_url(), staged)
+    finally:
+        if staged.get("workdir"):
+            shutil.rmtree(staged["workdir"], ignore_errors=True)
+    rows = [{"table": t, "rows": e["rows"], "bytes": e["bytes"]}
+            for t, e in manifest["tables"].items()]
+    _summary_artifact("verify", f"Verified {path}", rows)
+    return {"file_path": path, "backup_id": backup_id, "ok": True,
+            "tables": {r["table"]: r["rows"] for r in rows}, "compared": compared}
+
+
+@flow(name="delete-backup")
+def delete_backup(backup_id: int | None = None, file_path: str | None = None) -> dict[str, Any]:
+    """Delete a backup's files and its record."""
+    path, backup_id = resolve_backup(file_path, backup_id)
+    delete_files_task(path)
+    if backup_id is not None:
+        with session_scope() as session:
+            records.delete_record(session, backup_id)
+    get_run_logger().info("deleted backup %s at %s", backup_id, path)
+    return {"backup_id": backup_id, "file_path": path}
+
+
+@flow(name="prune-backups")
+def prune_backups(
+    policy: RetentionPolicy | None = None, dry_run: bool = True
+) -> dict[str, Any]:
+    """Apply a retention policy; with dry_run only report what would go."""
+    policy = policy or RetentionPolicy()
+    with session_scope() as session:
+        refs = [BackupRef(*r) for r in records.all_refs(session)]
+        paths = {r.id: r.file_path for r in records.list_records(session, limit=100000)[0]}
+    plan = plan_prune(refs, policy, datetime.now(UTC))
+    logger = get_run_logger()
+    if not dry_run:
+        settings = get_settings()
+        for bid in plan.delete:
+            path = paths.get(bid)
+            if path:
+                resolve_backup_path(path, settings.resolved_backup_root, settings.backup_remotes)
+                delete_files_task(path)
+            with session_scope() as session:
+                records.delete_record(session, bid)
+            logger.info("pruned backup %s", bid)
+    create_markdown_artifact(
+        key="prune",
+        markdown=f"## Prune ({'dry run' if dry_run else 'applied'})\n\n"
+        f"keep: {sorted(plan.keep)}\n\ndelete: {plan.delete}",
+    )
+    return {"dry_run": dry_run, "keep": {str(k): v for k, v in plan.keep.items()},
+            "delete": plan.delete}
