@@ -27,6 +27,7 @@ ROUTER_MODULES = [
     "api.routers.channels",
     "api.routers.mappings",
     "api.routers.audit_logs",
+    "api.routers.backup",
 ]
 
 
