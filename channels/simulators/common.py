@@ -100,7 +100,17 @@ class BookingQueue:
     def pending(self, *, limit: int | None = None, duplicate_rate: float = 0.0,
                 rng: random.Random | None = None,
                 where: Callable[[SimBooking], bool] | None = None) -> list[SimBooking]:
-        """Un-acked messages (the first un-acked per booking when in order), plus duplicates."""
+        """Un-acked messages (the first un-acked per booking when in order), plus duplicates;
+        counted as delivered."""
+        out = self.pending_messages(limit=limit, duplicate_rate=duplicate_rate, rng=rng, where=where)
+        for msg in out:
+            msg.deliveries += 1
+        return [m.booking for m in out]
+
+    def pending_messages(self, *, limit: int | None = None, duplicate_rate: float = 0.0,
+                         rng: random.Random | None = None,
+                         where: Callable[[SimBooking], bool] | None = None) -> list[QueuedMessage]:
+        """What pending() would deliver, without counting a delivery."""
         out: list[QueuedMessage] = []
         blocked: set[str] = set()
         for msg in self.messages:
@@ -115,11 +125,7 @@ class BookingQueue:
                 continue
             blocked.add(b.booking_id)
             out.append(msg)
-        if limit is not None:
-            out = out[:limit]
-        for msg in out:
-            msg.deliveries += 1
-        return [m.booking for m in out]
+        return out[:limit] if limit is not None else out
 
     def ack(self, booking_id: str, *, revision: int | None = None,
             where: Callable[[SimBooking], bool] | None = None) -> bool:
