@@ -87,18 +87,25 @@ def _summary_artifact(key: str, title: str, rows: list[dict[str, Any]]) -> None:
 
 
 @flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def create_backup(created_by: str | None = None, options: BackupOptions | None = None) -> dict[str, Any]:
+def create_backup(
+    created_by: str | None = None, options: BackupOptions | None = None
+) -> dict[str, Any]:
     """Back up every selected table from one snapshot; manifest last; record the outcome."""
     logger = get_run_logger()
     options = options or BackupOptions()
     settings = get_settings()
-    base = resolve_location(options.location, settings.resolved_backup_root,
-                            settings.backup_remotes)
+    base = resolve_location(
+        options.location, settings.resolved_backup_root, settings.backup_remotes
+    )
     parent_id = options.parent_id if options.incremental else None
     run_id = flow_run.get_id()
     backup_id = create_record_task(
-        base, created_by, "incremental" if options.incremental else "full", parent_id,
-        run_id, options.model_dump(mode="json", exclude={"passphrase"}),
+        base,
+        created_by,
+        "incremental" if options.incremental else "full",
+        parent_id,
+        run_id,
+        options.model_dump(mode="json", exclude={"passphrase"}),
     )
     path = _join(base, backup_name(datetime.now(UTC), backup_id))
     set_path_task(backup_id, path)
@@ -113,14 +120,28 @@ def create_backup(created_by: str | None = None, options: BackupOptions | None =
             filters = exclude_own_record(backup_id)
             logger.info("backing up %d tables to %s", len(tables), path)
             futures = [
-                export_table_task.submit(SecretStr(url), snapshot_id, t, info.tables[t], path,
-                                         options.compress, _secret(key), filters.get(t))
+                export_table_task.submit(
+                    SecretStr(url),
+                    snapshot_id,
+                    t,
+                    info.tables[t],
+                    path,
+                    options.compress,
+                    _secret(key),
+                    filters.get(t),
+                )
                 for t in tables
             ]
             files = [TableFile(**f.result()) for f in futures]
-        body = manifest_body(name=path.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
-                             files=files, options=options, created_by=created_by,
-                             encryption=encryption)
+        body = manifest_body(
+            name=path.rsplit("/", 1)[-1],
+            backup_id=backup_id,
+            info=info,
+            files=files,
+            options=options,
+            created_by=created_by,
+            encryption=encryption,
+        )
         manifest_size = write_manifest_task(path, body, _secret(key))
     except BaseException as exc:
         logger.error("backup %s failed: %s", backup_id, exc)
@@ -131,11 +152,18 @@ def create_backup(created_by: str | None = None, options: BackupOptions | None =
             logger.warning("could not remove partial backup %s", path)
         raise
     size = sum(f.bytes for f in files) + manifest_size
-    summary = {"tables": {f.table: f.rows for f in files}, "rows": sum(f.rows for f in files),
-               "alembic_revision": info.alembic_revision, "encrypted": key is not None}
+    summary = {
+        "tables": {f.table: f.rows for f in files},
+        "rows": sum(f.rows for f in files),
+        "alembic_revision": info.alembic_revision,
+        "encrypted": key is not None,
+    }
     finish_record_task(backup_id, True, size, summary)
-    _summary_artifact("backup", f"Backup {backup_id} at {path}",
-                      [{"table": f.table, "rows": f.rows, "bytes": f.bytes} for f in files])
+    _summary_artifact(
+        "backup",
+        f"Backup {backup_id} at {path}",
+        [{"table": f.table, "rows": f.rows, "bytes": f.bytes} for f in files],
+    )
     return {"backup_id": backup_id, "file_path": path, "size_bytes": size, **summary}
 
 
@@ -160,15 +188,18 @@ def restore_backup(
     finally:
         if staged.get("workdir"):
             shutil.rmtree(staged["workdir"], ignore_errors=True)
-    _summary_artifact("restore", f"Restore of {path}",
-                      [{"table": t, "rows": n} for t, n in loaded.items()])
+    _summary_artifact(
+        "restore", f"Restore of {path}", [{"table": t, "rows": n} for t, n in loaded.items()]
+    )
     return {"file_path": path, "backup_id": backup_id, "tables": loaded}
 
 
 @flow(name="verify-backup")
 def verify_backup(
-    file_path: str | None = None, backup_id: int | None = None,
-    passphrase: SecretStr | None = None, full_restore: bool = False,
+    file_path: str | None = None,
+    backup_id: int | None = None,
+    passphrase: SecretStr | None = None,
+    full_restore: bool = False,
 ) -> dict[str, Any]:
     """Check manifest and every checksum; optionally restore into a scratch database."""
     path, backup_id = resolve_backup(file_path, backup_id)
@@ -183,11 +214,17 @@ def verify_backup(
     finally:
         if staged.get("workdir"):
             shutil.rmtree(staged["workdir"], ignore_errors=True)
-    rows = [{"table": t, "rows": e["rows"], "bytes": e["bytes"]}
-            for t, e in manifest["tables"].items()]
+    rows = [
+        {"table": t, "rows": e["rows"], "bytes": e["bytes"]} for t, e in manifest["tables"].items()
+    ]
     _summary_artifact("verify", f"Verified {path}", rows)
-    return {"file_path": path, "backup_id": backup_id, "ok": True,
-            "tables": {r["table"]: r["rows"] for r in rows}, "compared": compared}
+    return {
+        "file_path": path,
+        "backup_id": backup_id,
+        "ok": True,
+        "tables": {r["table"]: r["rows"] for r in rows},
+        "compared": compared,
+    }
 
 
 @flow(name="delete-backup")
@@ -203,9 +240,7 @@ def delete_backup(backup_id: int | None = None, file_path: str | None = None) ->
 
 
 @flow(name="prune-backups")
-def prune_backups(
-    policy: RetentionPolicy | None = None, dry_run: bool = True
-) -> dict[str, Any]:
+def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -> dict[str, Any]:
     """Apply a retention policy; with dry_run only report what would go."""
     policy = policy or RetentionPolicy()
     with session_scope() as session:
@@ -228,5 +263,8 @@ def prune_backups(
         markdown=f"## Prune ({'dry run' if dry_run else 'applied'})\n\n"
         f"keep: {sorted(plan.keep)}\n\ndelete: {plan.delete}",
     )
-    return {"dry_run": dry_run, "keep": {str(k): v for k, v in plan.keep.items()},
-            "delete": plan.delete}
+    return {
+        "dry_run": dry_run,
+        "keep": {str(k): v for k, v in plan.keep.items()},
+        "delete": plan.delete,
+    }

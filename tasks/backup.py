@@ -24,12 +24,26 @@ def _key(key: SecretStr | None) -> bytes | None:
 
 @task(name="backup-table", cache_policy=NONE)
 def export_table_task(
-    url: SecretStr, snapshot_id: str, table: str, meta: dict[str, Any], store_url: str,
-    compress: bool, key: SecretStr | None, where: str | None = None,
+    url: SecretStr,
+    snapshot_id: str,
+    table: str,
+    meta: dict[str, Any],
+    store_url: str,
+    compress: bool,
+    key: SecretStr | None,
+    where: str | None = None,
 ) -> dict[str, Any]:
     """Export one table of the shared snapshot to its Parquet file."""
-    result = export_table(url.get_secret_value(), snapshot_id, table, meta,
-                          Store.open(store_url), compress=compress, key=_key(key), where=where)
+    result = export_table(
+        url.get_secret_value(),
+        snapshot_id,
+        table,
+        meta,
+        Store.open(store_url),
+        compress=compress,
+        key=_key(key),
+        where=where,
+    )
     get_run_logger().info("%s: %d rows, %d bytes", table, result.rows, result.bytes)
     return dataclasses.asdict(result)
 
@@ -42,14 +56,23 @@ def write_manifest_task(store_url: str, body: dict[str, Any], key: SecretStr | N
 
 @task(name="create-backup-record", cache_policy=NONE)
 def create_record_task(
-    location: str, created_by: str | None, backup_type: str, parent_id: int | None,
-    flow_run_id: UUID | None, options: dict[str, Any],
+    location: str,
+    created_by: str | None,
+    backup_type: str,
+    parent_id: int | None,
+    flow_run_id: UUID | None,
+    options: dict[str, Any],
 ) -> int:
     """Insert the running system_backups row; returns its id."""
     with session_scope() as session:
         return records.create_record(
-            session, location=location, created_by=created_by, backup_type=backup_type,
-            parent_id=parent_id, flow_run_id=flow_run_id, options=options,
+            session,
+            location=location,
+            created_by=created_by,
+            backup_type=backup_type,
+            parent_id=parent_id,
+            flow_run_id=flow_run_id,
+            options=options,
         ).id
 
 
@@ -62,14 +85,18 @@ def set_path_task(backup_id: int, file_path: str) -> None:
 
 @task(name="finish-backup-record", cache_policy=NONE)
 def finish_record_task(
-    backup_id: int, ok: bool, size_bytes: int = 0, metadata: dict[str, Any] | None = None,
+    backup_id: int,
+    ok: bool,
+    size_bytes: int = 0,
+    metadata: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> None:
     """Mark the record completed (with size and summary) or failed (with the error)."""
     with session_scope() as session:
         if ok:
-            records.mark_completed(session, backup_id, size_bytes=size_bytes,
-                                   metadata=metadata or {})
+            records.mark_completed(
+                session, backup_id, size_bytes=size_bytes, metadata=metadata or {}
+            )
         else:
             records.mark_failed(session, backup_id, error or "failed")
 
@@ -80,7 +107,8 @@ def stage_task(
 ) -> dict[str, Any]:
     """Check every checksum (and decrypt) before any database is touched."""
     staged = stage_backup(
-        Store.open(store_url), secret_key=_key(secret_key),
+        Store.open(store_url),
+        secret_key=_key(secret_key),
         passphrase=passphrase.get_secret_value() if passphrase else None,
     )
     return {"manifest": staged.manifest, "files": staged.files, "workdir": staged.workdir}
@@ -91,7 +119,9 @@ def restore_task(url: SecretStr, staged: dict[str, Any], options: RestoreOptions
     """Load every table in one transaction (all or nothing)."""
     logger = get_run_logger()
     result = restore_staged(
-        url.get_secret_value(), StagedBackup(**staged), options,
+        url.get_secret_value(),
+        StagedBackup(**staged),
+        options,
         on_table=lambda t, n: logger.info("restored %s: %d rows", t, n),
     )
     return result.tables

@@ -20,6 +20,8 @@ os.environ["INNSYNC_HOME"] = str(_HOME)
 os.environ["INNSYNC_SECRET_KEY"] = "test-secret-key-" + secrets.token_hex(8)
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402

@@ -15,8 +15,9 @@ BCOM = ChannelName.BOOKING_COM
 
 
 def sold(session, room_type_id, day):
-    return session.scalar(select(Inventory.sold).where(
-        Inventory.room_type_id == room_type_id, Inventory.date == day))
+    return session.scalar(
+        select(Inventory.sold).where(Inventory.room_type_id == room_type_id, Inventory.date == day)
+    )
 
 
 def ingest(session, hotel, records, channel=BCOM):
@@ -31,10 +32,19 @@ def test_new_booking_creates_guest_reservation_and_moves_inventory(db_session, h
     cb = db_session.scalar(select(ChannelBooking).where(ChannelBooking.external_booking_id == "B1"))
     r = db_session.get(Reservation, cb.reservation_id)
     assert (r.check_in, r.check_out, r.status, str(r.amount)) == (
-        rec.check_in, rec.check_out, "confirmed", "200.00")
+        rec.check_in,
+        rec.check_out,
+        "confirmed",
+        "200.00",
+    )
     assert db_session.get(Guest, r.guest_id).first_name == "Zoë"
     std = hotel.room_types["STD"]
-    assert [sold(db_session, std, rec.check_in + timedelta(days=i)) for i in range(4)] == [1, 1, 1, 0]
+    assert [sold(db_session, std, rec.check_in + timedelta(days=i)) for i in range(4)] == [
+        1,
+        1,
+        1,
+        0,
+    ]
     assert len(res.touched) == 3
 
 
@@ -52,8 +62,15 @@ def test_repeated_delivery_changes_nothing(db_session, hotel):
 def test_modification_modifies_and_older_revision_never_overwrites(db_session, hotel):
     first = booking("B2", nights=2)
     ingest(db_session, hotel, [first])
-    moved = booking("B2", rev="0002", event=BookingEvent.MODIFIED, room="DLX",
-                    check_in=first.check_in + timedelta(days=1), nights=3, amount="330.00")
+    moved = booking(
+        "B2",
+        rev="0002",
+        event=BookingEvent.MODIFIED,
+        room="DLX",
+        check_in=first.check_in + timedelta(days=1),
+        nights=3,
+        amount="330.00",
+    )
     res = ingest(db_session, hotel, [moved])
     assert res.updated == 1
     r = db_session.scalar(select(Reservation).where(Reservation.external_ref == "B2"))
@@ -95,15 +112,23 @@ def test_multi_room_booking_takes_one_unit_per_room(db_session, hotel):
     rec = booking("B5", rooms=3)
     ingest(db_session, hotel, [rec])
     assert sold(db_session, hotel.room_types["STD"], rec.check_in) == 3
-    assert db_session.scalar(select(func.count()).select_from(Reservation).where(
-        Reservation.external_ref == "B5")) == 3
+    assert (
+        db_session.scalar(
+            select(func.count()).select_from(Reservation).where(Reservation.external_ref == "B5")
+        )
+        == 3
+    )
 
 
 def test_booking_for_sold_out_night_is_accepted_and_flagged(db_session, hotel):
     day = hotel.start + timedelta(days=5)
     ingest(db_session, hotel, [booking("F1", check_in=day, rooms=5)])  # 5 units: full
-    res = ingest(db_session, hotel, [booking("X1", channel=ChannelName.AGODA, check_in=day)],
-                 channel=ChannelName.AGODA)
+    res = ingest(
+        db_session,
+        hotel,
+        [booking("X1", channel=ChannelName.AGODA, check_in=day)],
+        channel=ChannelName.AGODA,
+    )
     assert res.new == 1 and res.overbooked == ["X1"]
     r = db_session.scalar(select(Reservation).where(Reservation.external_ref == "X1"))
     assert r.overbooked and r.status == "confirmed"
@@ -116,6 +141,9 @@ def test_night_beyond_calendar_gets_an_inventory_row(db_session, hotel):
     far = hotel.start + timedelta(days=200)
     ingest(db_session, hotel, [booking("B6", check_in=far)])
     assert sold(db_session, hotel.room_types["STD"], far) == 1
-    total = db_session.scalar(select(Inventory.total).where(
-        Inventory.room_type_id == hotel.room_types["STD"], Inventory.date == far))
+    total = db_session.scalar(
+        select(Inventory.total).where(
+            Inventory.room_type_id == hotel.room_types["STD"], Inventory.date == far
+        )
+    )
     assert total == 5

@@ -1,0 +1,452 @@
+"""Channel sync flows: bookings in, ARI out, booking status out.
+
+Each flow reads like a recipe: tasks do a page or a month each, repositories hold the SQL,
+and every run leaves a channel_sync_logs row plus artifacts in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+from sqlalchemy import text
+
+from channels.base import BookingStatus, ChannelError
+from db.engine import session_scope
+from db.repositories.channels import mark_sync_success
+from db.repositories.sync_logs import finish_log, start_log
+from tasks.ari import Kind, month_windows, push_ari_window, push_updates
+from tasks.bookings import partner_limit, pull_bookings_page
+from tasks.resources import adapter_for, channel_info, close_adapters
+
+DEFAULT_HORIZON_DAYS = 365
+
+
+def _run_id() -> Any:
+    return flow_run.get_id()
+
+
+def _now_utc() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _artifact_key(*parts: object) -> str:
+    raw = "-".join(str(p) for p in parts).lower()
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in raw)[:100]
+
+
+def _finish(
+    channel_id: int | None,
+    log_id: int,
+    operation: str,
+    totals: dict[str, Any],
+    errors: list[str],
+    details: dict[str, Any],
+) -> str:
+    with session_scope() as session:
+        status = finish_log(
+            session,
+            log_id,
+            processed=totals["processed"],
+            success=totals["success"],
+            failed=totals["failed"],
+            errors=errors,
+            details=details,
+        )
+        if status == "success" and channel_id is not None:
+            mark_sync_success(session, channel_id, operation, _now_utc())
+    return status
+
+
+def _outcome(result: dict[str, Any], status: str) -> dict[str, Any] | State[Any]:
+    """Completed when something worked; Failed (with the same result) when nothing did."""
+    if status == "failed":
+        return Failed(message="; ".join(result["errors"][:3]) or "sync failed", data=result)
+    return result
+
+
+# ---------------------------------------------------------------- bookings in
+
+
+@flow(name="sync-bookings", log_prints=True)
+async def sync_bookings(
+    channel_id: int,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    max_pages: int = 500,
+    push_availability: bool = True,
+) -> Any:
+    """Pull new/modified/cancelled bookings page by page: store exactly once, ack after commit,
+    then close sold nights on every channel of the property."""
+    logger = get_run_logger()
+    info = channel_info(channel_id)
+    if not info.enabled:
+        raise ValueError(f"channel {info.name} is disabled")
+    with session_scope() as session:
+        log_id = start_log(session, channel_id, "sync_bookings", _run_id())
+    totals = {"processed": 0, "success": 0, "failed": 0}
+    counts = {"new": 0, "updated": 0, "duplicates": 0, "unmapped": 0, "acked": 0}
+    errors: list[str] = []
+    overbooked: list[str] = []
+    touched: set[tuple[int, str]] = set()
+    progress = await create_progress_artifact(
+        0.0,
+        key=_artifact_key("sync-bookings", info.channel_name, channel_id),
+        description=f"bookings pulled from {info.name}",
+    )
+    cursor: str | None = None
+    ari_summary: dict[str, Any] = {}
+    try:
+        for page_no in range(1, max_pages + 1):
+            try:
+                page = await pull_bookings_page(channel_id, start_date, end_date, cursor)
+            except Exception as exc:  # the task already retried transient errors
+                errors.append(f"page {page_no}: {exc}")
+                totals["failed"] += 1
+                break
+            totals["processed"] += page["processed"]
+            totals["success"] += page["new"] + page["updated"] + page["duplicates"]
+            totals["failed"] += page["unmapped"]
+            for k in counts:
+                counts[k] += page[k] if k != "acked" else page["acked"]
+            errors += page["errors"] + page["page_errors"]
+            overbooked += page["overbooked"]
+            touched.update((rt, d) for rt, d in page["touched"])
+            await update_progress_artifact(progress, min(99.0, page_no * 10.0))
+            # Queue-style partners release the next messages (a modification after its
+            # booking) once the previous ones were acked: pull until a page brings nothing.
+            progressed = page["acked"] > 0 or page["new"] + page["updated"] > 0
+            if not progressed:
+                # Empty, or only re-deliveries of acked messages; ack failures are in errors.
+                break
+            cursor = page["cursor"] if page["has_more"] else None
+        await update_progress_artifact(progress, 100.0)
+        if push_availability and touched and info.property_id is not None:
+            ari_summary = await _close_sold_nights(info.property_id, touched)
+    finally:
+        await close_adapters()
+    result = {
+        "success": not errors or totals["success"] > 0,
+        "recordsProcessed": totals["processed"],
+        "recordsSuccess": totals["success"],
+        "recordsFailed": totals["failed"],
+        "errors": errors,
+        **counts,
+        "overbooked": overbooked,
+        "availabilityPushed": ari_summary,
+    }
+    status = _finish(
+        channel_id,
+        log_id,
+        "sync_bookings",
+        totals,
+        errors,
+        {**counts, "overbooked": overbooked, "availability": ari_summary},
+    )
+    await create_markdown_artifact(
+        key=_artifact_key("bookings-summary", info.channel_name, channel_id),
+        description=f"bookings from {info.name}",
+        markdown=(
+            f"## Bookings from {info.name}: {status}\n\n"
+            f"- processed: **{totals['processed']}** (new {counts['new']}, updated "
+            f"{counts['updated']}, duplicates {counts['duplicates']}, unmapped "
+            f"{counts['unmapped']})\n- acknowledged: {counts['acked']}\n"
+            f"- overbooked (accepted, flagged): {', '.join(overbooked) or 'none'}\n"
+            f"- errors: {len(errors)}\n" + "".join(f"  - {e}\n" for e in errors[:20])
+        ),
+    )
+    if overbooked:
+        await create_table_artifact(
+            key=_artifact_key("overbookings", info.channel_name, channel_id),
+            table=[{"channel": info.name, "booking": ext} for ext in overbooked],
+            description="bookings accepted on sold-out nights: relocate or contact the guest",
+        )
+    logger.info("sync-bookings %s: %s", info.name, status)
+    return _outcome(result, status) if status == "failed" else result
+
+
+async def _close_sold_nights(property_id: int, touched: set[tuple[int, str]]) -> dict[str, Any]:
+    """Push the availability of the nights a booking changed to every enabled channel."""
+    room_types = sorted({rt for rt, _ in touched})
+    days = sorted(date.fromisoformat(d) if isinstance(d, str) else d for _, d in touched)
+    with session_scope() as session:
+        channel_ids = list(
+            session.execute(
+                text("SELECT id FROM channels WHERE property_id = :p AND enabled ORDER BY id"),
+                {"p": property_id},
+            ).scalars()
+        )
+    results = await asyncio.gather(
+        *[
+            push_ari_window(cid, "availability", days[0], days[-1], room_types, None)
+            for cid in channel_ids
+        ],
+        return_exceptions=True,
+    )
+    out: dict[str, Any] = {}
+    for cid, res in zip(channel_ids, results, strict=True):
+        out[str(cid)] = (
+            {"error": str(res)}
+            if isinstance(res, BaseException)
+            else {"updates": res["updates"], "ok": res["ok"], "failed": res["failed"]}
+        )
+    return out
+
+
+# ---------------------------------------------------------------- ARI out
+
+
+async def _push_channel(
+    channel_id: int,
+    kind: Kind,
+    start: date,
+    end: date,
+    operation: str,
+    room_type_ids: list[int] | None,
+    rate_plan_ids: list[int] | None,
+) -> dict[str, Any]:
+    """Month by month for one channel, with its own sync log."""
+    info = channel_info(channel_id)
+    with session_scope() as session:
+        log_id = start_log(session, channel_id, operation, _run_id())
+    windows = month_windows(start, end)
+    results = await asyncio.gather(
+        *[
+            push_ari_window(channel_id, kind, s, e, room_type_ids, rate_plan_ids)
+            for s, e in windows
+        ],
+        return_exceptions=True,
+    )
+    totals = {"processed": 0, "success": 0, "failed": 0}
+    errors: list[str] = []
+    rows = []
+    for (s, e), res in zip(windows, results, strict=True):
+        if isinstance(res, BaseException):
+            errors.append(f"{s}..{e}: {res}")
+            totals["failed"] += 1
+            rows.append(
+                {
+                    "channel": info.name,
+                    "window": f"{s}..{e}",
+                    "updates": "?",
+                    "accepted": 0,
+                    "refused": "all",
+                    "error": str(res)[:200],
+                }
+            )
+            continue
+        totals["processed"] += res["updates"]
+        totals["success"] += res["ok"]
+        totals["failed"] += res["failed"]
+        errors += res["errors"]
+        if res["updates"]:
+            rows.append(
+                {
+                    "channel": info.name,
+                    "window": f"{s}..{e}",
+                    "updates": res["updates"],
+                    "accepted": res["ok"],
+                    "refused": res["failed"],
+                    "error": "; ".join(res["errors"])[:200],
+                }
+            )
+    status = _finish(channel_id, log_id, operation, totals, errors, {"windows": len(windows)})
+    return {
+        "channel_id": channel_id,
+        "channel": info.name,
+        "status": status,
+        **totals,
+        "errors": errors,
+        "rows": rows,
+    }
+
+
+async def _push(
+    channel_ids: list[int],
+    kind: Kind,
+    start: date | None,
+    end: date | None,
+    operation: str,
+    room_type_ids: list[int] | None = None,
+    rate_plan_ids: list[int] | None = None,
+) -> Any:
+    start = start or date.today()
+    end = end or start + timedelta(days=DEFAULT_HORIZON_DAYS - 1)
+    if end < start:
+        raise ValueError("end_date is before start_date")
+    try:
+        per_channel = await asyncio.gather(
+            *[
+                _push_channel(cid, kind, start, end, operation, room_type_ids, rate_plan_ids)
+                for cid in channel_ids
+            ]
+        )
+    finally:
+        await close_adapters()
+    rows = [r for pc in per_channel for r in pc.pop("rows")]
+    await create_table_artifact(
+        key=_artifact_key(operation, "result"),
+        table=rows or [{"result": "nothing changed"}],
+        description=f"{operation} {start}..{end}: what was sent and what the partners said",
+    )
+    errors = [f"{pc['channel']}: {e}" for pc in per_channel for e in pc["errors"]]
+    result = {
+        "success": all(pc["status"] != "failed" for pc in per_channel),
+        "recordsProcessed": sum(pc["processed"] for pc in per_channel),
+        "recordsSuccess": sum(pc["success"] for pc in per_channel),
+        "recordsFailed": sum(pc["failed"] for pc in per_channel),
+        "errors": errors,
+        "channels": per_channel,
+    }
+    if per_channel and not result["success"] and not result["recordsSuccess"]:
+        return Failed(message="; ".join(errors[:3]) or f"{operation} failed", data=result)
+    return result
+
+
+@flow(name="push-availability")
+async def push_availability(
+    channel_id: int,
+    room_type_ids: list[int] | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> Any:
+    """Push availability changes (rooms to sell, stop-sell) of one channel as a delta."""
+    return await _push(
+        [channel_id],
+        "availability",
+        start_date,
+        end_date,
+        "push_availability",
+        room_type_ids=room_type_ids,
+    )
+
+
+@flow(name="push-rates")
+async def push_rates(
+    channel_id: int,
+    rate_plan_ids: list[int] | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> Any:
+    """Push rate and restriction changes of one channel as a delta."""
+    return await _push(
+        [channel_id], "rates", start_date, end_date, "push_rates", rate_plan_ids=rate_plan_ids
+    )
+
+
+@flow(name="full-ari-sync")
+async def full_ari_sync(
+    property_id: int | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    channel_ids: list[int] | None = None,
+) -> Any:
+    """Availability, rates and restrictions of every enabled channel over the horizon."""
+    with session_scope() as session:
+        ids = list(
+            session.execute(
+                text(
+                    "SELECT id FROM channels WHERE enabled "
+                    "AND (CAST(:p AS bigint) IS NULL OR property_id = :p) ORDER BY id"
+                ),
+                {"p": property_id},
+            ).scalars()
+        )
+    if channel_ids:
+        ids = [i for i in ids if i in set(channel_ids)]
+    start = date.today()
+    return await _push(
+        ids, "both", start, start + timedelta(days=horizon_days - 1), "full_ari_sync"
+    )
+
+
+@flow(name="push-ari-values")
+async def push_ari_values(channel_id: int, updates: list[dict[str, Any]]) -> Any:
+    """Push explicit values (the seed's sync-availability/sync-rates with a value given)."""
+    from channels.base import ARIUpdate
+
+    info = channel_info(channel_id)
+    with session_scope() as session:
+        log_id = start_log(session, channel_id, "push_values", _run_id())
+    try:
+        summary = await push_updates(channel_id, [ARIUpdate.model_validate(u) for u in updates])
+    except ChannelError as exc:
+        summary = {"updates": len(updates), "ok": 0, "failed": len(updates), "errors": [str(exc)]}
+    finally:
+        await close_adapters()
+    totals = {
+        "processed": summary["updates"],
+        "success": summary["ok"],
+        "failed": summary["failed"],
+    }
+    status = _finish(channel_id, log_id, "push_values", totals, summary["errors"], {})
+    result = {
+        "success": status == "success",
+        "channel": info.name,
+        **totals,
+        "errors": summary["errors"],
+    }
+    return _outcome(result, status) if status == "failed" else result
+
+
+# ---------------------------------------------------------------- status out
+
+
+@flow(name="update-booking-status")
+async def update_booking_status(channel_booking_id: int, status: str) -> Any:
+    """Push a PMS status change (cancelled, no-show, ...) of one booking to its channel."""
+    wanted = BookingStatus(status)
+    with session_scope() as session:
+        row = session.execute(
+            text("SELECT channel_id, external_booking_id FROM channel_bookings WHERE id = :id"),
+            {"id": channel_booking_id},
+        ).first()
+    if row is None:
+        raise LookupError(f"channel booking {channel_booking_id} not found")
+    info = channel_info(row.channel_id)
+    with session_scope() as session:
+        log_id = start_log(session, row.channel_id, "update_booking_status", _run_id())
+    from prefect.concurrency.asyncio import rate_limit
+
+    try:
+        await rate_limit(partner_limit(info.channel_name), strict=False)
+        outcome = await adapter_for(row.channel_id).update_booking_status(
+            row.external_booking_id, wanted
+        )
+        errors = [] if outcome.ok else [f"{outcome.error_code or ''} {outcome.error or ''}".strip()]
+    except ChannelError as exc:
+        outcome, errors = None, [str(exc)]
+    finally:
+        await close_adapters()
+    ok = outcome is not None and outcome.ok
+    not_applicable = outcome is not None and outcome.error_code == "NOT_SUPPORTED"
+    totals = {"processed": 1, "success": int(ok), "failed": int(not ok and not not_applicable)}
+    with session_scope() as session:
+        log_status = finish_log(
+            session,
+            log_id,
+            processed=1,
+            success=totals["success"],
+            failed=totals["failed"],
+            errors=[] if not_applicable else errors,
+            details={
+                "booking": row.external_booking_id,
+                "status": status,
+                "not_applicable": not_applicable,
+                "partner_said": errors,
+            },
+            status="not_applicable" if not_applicable else None,
+        )
+    result = {"success": ok or not_applicable, "notApplicable": not_applicable, "errors": errors}
+    return _outcome(result, log_status) if log_status == "failed" else result

@@ -1,0 +1,131 @@
+"""Booking tasks: one page fetched, stored in one transaction, then acknowledged."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.concurrency.asyncio import rate_limit
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from channels.base import BookingRecord, ChannelError, MalformedPayloadError
+from db.engine import session_scope
+from db.repositories.bookings import ingest_page
+from tasks.resources import adapter_for, channel_info
+from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
+
+
+def partner_limit(channel_name: str) -> str:
+    """Name of the Prefect global rate limit for one partner's API."""
+    return f"partner-{channel_name.replace('.', '-')}"
+
+
+async def store_and_ack(channel_id: int, records: list[BookingRecord]) -> dict[str, Any]:
+    """Ingest records in one transaction; acknowledge to the partner only after commit."""
+    info = channel_info(channel_id)
+    with session_scope() as session:
+        result = ingest_page(session, channel_id, info.channel_name, records)
+        acked_before = dict(
+            session.execute(
+                text(
+                    "SELECT external_booking_id, acked_revisions FROM channel_bookings "
+                    "WHERE channel_id = :c AND external_booking_id = ANY(CAST(:ids AS text[]))"
+                ),
+                {"c": channel_id, "ids": sorted({r.external_id for r in records})},
+            )
+            .tuples()
+            .all()
+        )
+    # Every message is acknowledged once: a re-delivered, already-acked one is not acked again.
+    to_ack: dict[tuple[str, str], BookingRecord] = {}
+    for rec in records:
+        if rec.revision not in (acked_before.get(rec.external_id) or []):
+            to_ack.setdefault((rec.external_id, rec.revision), rec)
+    ack_errors: list[str] = []
+    acked: list[tuple[str, str]] = []
+    if to_ack:
+        adapter = adapter_for(channel_id)
+        await rate_limit(partner_limit(info.channel_name), strict=False)
+        batch = list(to_ack.values())
+        verdicts = {ack.external_id: ack for ack in await adapter.acknowledge(batch)}
+        for rec in batch:
+            verdict = verdicts.get(rec.external_id)
+            if verdict is not None and verdict.ok:
+                acked.append((rec.external_id, rec.revision))
+            else:
+                reason = verdict.error if verdict else "no acknowledgement result"
+                ack_errors.append(f"ack {rec.external_id}: {reason}")
+        if acked:
+            with session_scope() as session:
+                session.execute(
+                    text("""
+                        UPDATE channel_bookings cb SET acknowledged_at = now(),
+                            acked_revisions = cb.acked_revisions || u.revs
+                        FROM (SELECT ext, array_agg(rev) AS revs
+                              FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[])) AS x(ext, rev)
+                              GROUP BY ext) u
+                        WHERE cb.channel_id = :c AND cb.external_booking_id = u.ext
+                    """),
+                    {"c": channel_id, "ext": [a[0] for a in acked], "rev": [a[1] for a in acked]},
+                )
+    out = result.as_dict()
+    out["acked"] = len(acked)
+    out["errors"] = result.errors + ack_errors
+    return out
+
+
+@task(name="pull-bookings-page", cache_policy=NONE, **PARTNER_TASK_OPTIONS)
+async def pull_bookings_page(
+    channel_id: int, start: date | None, end: date | None, cursor: str | None
+) -> dict[str, Any]:
+    """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor."""
+    logger = get_run_logger()
+    info = channel_info(channel_id)
+    adapter = adapter_for(channel_id)
+    await rate_limit(partner_limit(info.channel_name), strict=False)
+    try:
+        page = await adapter.fetch_bookings(start, end, cursor)
+    except MalformedPayloadError as exc:
+        # Nothing half-parsed was stored; the partner will re-deliver. Fail this page visibly.
+        logger.error("channel %s: malformed bookings page: %s", info.name, exc)
+        raise
+    except ChannelError as exc:
+        logger.warning("channel %s: fetching bookings failed: %s", info.name, exc)
+        if exc.transient:
+            await honour_retry_after(exc)
+        raise
+    try:
+        result = await store_and_ack(channel_id, page.bookings)
+    except ChannelError as exc:
+        # Stored and committed, the ack failed: the partner re-delivers, we ack again then.
+        logger.warning("channel %s: acknowledging failed: %s", info.name, exc)
+        if exc.transient:
+            await honour_retry_after(exc)
+        raise
+    except ValidationError as exc:
+        raise MalformedPayloadError(info.channel_name, f"invalid booking data: {exc}") from exc
+    result["page_errors"] = page.errors
+    result["has_more"] = page.has_more
+    result["cursor"] = page.cursor
+    result["booking_ids"] = [b.external_id for b in page.bookings]
+    for ext in result["overbooked"]:
+        logger.warning(
+            "channel %s: booking %s landed on a sold-out night: accepted, flagged overbooked",
+            info.name,
+            ext,
+        )
+    for err in result["errors"] + page.errors:
+        logger.warning("channel %s: %s", info.name, err)
+    logger.info(
+        "channel %s: page of %d bookings: %d new, %d updated, %d duplicates, %d acked",
+        info.name,
+        result["processed"],
+        result["new"],
+        result["updated"],
+        result["duplicates"],
+        result["acked"],
+    )
+    return result

@@ -1,0 +1,76 @@
+"""Long-lived partner adapters, one per channel, event loop and config version.
+
+Tasks get adapters from here instead of passing them around, so a Booking.com token or an
+open HTTP connection is reused across pages, tasks and flow runs in one worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import text
+
+from channels.base import ChannelAdapter, ChannelName
+from channels.registry import get_adapter
+from db.engine import session_scope
+from db.repositories.channels import open_config
+
+_adapters: dict[tuple[int, int, str], ChannelAdapter] = {}
+#: Tests and demos route a channel's traffic to an in-process simulator.
+transport_overrides: dict[int, httpx.AsyncBaseTransport] = {}
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """Plain facts about a channel (safe to log: no secrets)."""
+
+    id: int
+    name: str
+    channel_name: ChannelName
+    enabled: bool
+    property_id: int | None
+
+
+def channel_info(channel_id: int) -> ChannelInfo:
+    with session_scope() as session:
+        row = session.execute(
+            text("SELECT id, name, channel_name, enabled, property_id FROM channels WHERE id = :c"),
+            {"c": channel_id},
+        ).first()
+    if row is None:
+        raise LookupError(f"channel {channel_id} not found")
+    return ChannelInfo(
+        row.id, row.name, ChannelName(row.channel_name), row.enabled, row.property_id
+    )
+
+
+def adapter_for(channel_id: int) -> ChannelAdapter:
+    """The adapter of a channel for the running event loop (created on first use)."""
+    with session_scope() as session:
+        row = session.execute(
+            text("SELECT channel_name, config_encrypted FROM channels WHERE id = :c"),
+            {"c": channel_id},
+        ).first()
+    if row is None:
+        raise LookupError(f"channel {channel_id} not found")
+    version = hashlib.sha256(row.config_encrypted.encode()).hexdigest()[:16]
+    key = (id(asyncio.get_running_loop()), channel_id, version)
+    adapter = _adapters.get(key)
+    if adapter is None:
+        adapter = get_adapter(
+            row.channel_name,
+            open_config(row.config_encrypted),
+            transport=transport_overrides.get(channel_id),
+        )
+        _adapters[key] = adapter
+    return adapter
+
+
+async def close_adapters() -> None:
+    """Close the adapters of the running loop (end of a flow run or test)."""
+    loop = id(asyncio.get_running_loop())
+    for key in [k for k in _adapters if k[0] == loop]:
+        await _adapters.pop(key).aclose()

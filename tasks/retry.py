@@ -1,0 +1,40 @@
+"""Retry policy for partner calls: transient errors only, exponential backoff with jitter,
+and the partner's Retry-After honoured."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+
+from channels.base import ChannelError, TransientChannelError
+
+#: Longest Retry-After we wait inside a task before handing over to Prefect's backoff.
+MAX_RETRY_AFTER = 60.0
+RETRIES = 3
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry_condition_fn: retry TransientChannelError, never permanent errors."""
+    try:
+        state.result()
+    except TransientChannelError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+async def honour_retry_after(exc: ChannelError) -> None:
+    """Sleep what the partner asked for (bounded) before the task fails into its retry."""
+    if exc.retry_after:
+        await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
+
+
+PARTNER_TASK_OPTIONS: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_transient_only,
+}
