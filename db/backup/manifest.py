@@ -38,6 +38,8 @@ def load_manifest(raw: bytes) -> dict[str, Any]:
     """The manifest body; raises ManifestError on any corruption (MAC checked separately)."""
     try:
         doc = json.loads(raw.decode("utf-8"))
+        if set(doc) != {"body", "sha256", "mac"}:
+            raise ValueError("unexpected keys")
         body = doc["body"]
         canon = _canonical(body)
     except (ValueError, KeyError, TypeError) as exc:
