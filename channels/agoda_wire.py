@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ from channels.base import (
     GuestInfo,
     MalformedPayloadError,
 )
-from channels.pci import last4, mask_card_number, scrub_text
+from channels.pci import MASK, last4, mask_card_number, scrub_text
 from channels.xmlsafe import parse_xml
 
 CHANNEL = ChannelName.AGODA
@@ -58,6 +58,7 @@ EVENTS = {
     "CancelBooking": BookingEvent.CANCELLED,
 }
 # BookingHint statuses (confirm|amend|cancel) to GetBookingList statuses.
+_SECURITY_ATTRS = frozenset({"cvv", "cvc", "cvv2", "security_code"})
 HINT_STATUSES = {"confirm": "ConfirmBooking", "amend": "AmendBooking", "cancel": "CancelBooking"}
 
 
@@ -349,9 +350,17 @@ def parse_errors(body: bytes) -> list[tuple[str, str]]:
 def _utc_revision(value: str) -> str:
     # Revisions compare as strings, so normalise every offset to one UTC spelling.
     moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    offset = moment.utcoffset()
+    if offset:
+        moment -= offset
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def _mask(number: str) -> tuple[str | None, str | None]:
+    """(masked number, last 4 digits); the plain-digits case skips pci's slower clean-up."""
+    if number.isdigit() and len(number) >= 4:
+        return MASK + number[-4:], number[-4:]
+    return mask_card_number(number), last4(number)
 
 
 def _split(amount: Decimal, parts: int) -> list[Decimal]:
@@ -368,33 +377,38 @@ def _rooms(el: etree._Element, check_in: date | None, check_out: date | None,
     rooms: list[BookedRoom] = []
     total: Decimal | None = None
     currency: str | None = None
+    fromiso = date.fromisoformat
     for room in el:
         ra = room.attrib
+        raw_room: dict[str, Any] = dict(ra)
+        raw_rooms.append(raw_room)
         count = int(ra.get("room_count") or 1)
         nightly: dict[date, Decimal] = {}
         amount: Decimal | None = None
-        raw_prices: dict[str, Any] = {}
-        prices = room.find("prices")
-        if prices is not None:
+        for prices in room:
+            if prices.tag != "prices":
+                continue
             currency = prices.get("currency") or currency
-            for p in prices:
-                nightly[date.fromisoformat(p.get("date", ""))] = Decimal(p.get("amount", ""))
+            # Strings kept as sent for the raw payload; converted once for the record.
+            raw_dates = {p.get("date"): p.get("amount") for p in prices}
+            nightly = {fromiso(d): Decimal(a) for d, a in raw_dates.items()}  # type: ignore[arg-type]
             tot = prices.get("total")
             amount = Decimal(tot) if tot else sum(nightly.values(), Decimal(0))
             total = amount if total is None else total + amount
-            raw_prices = {"currency": currency, "total": tot,
-                          "dates": {k.isoformat(): str(v) for k, v in nightly.items()}}
-        raw_rooms.append({**ra, "prices": raw_prices})
+            raw_room["prices"] = {"currency": currency, "total": tot, "dates": raw_dates}
         ages = [int(x) for x in ra.get("child_ages", "").split(",") if x]
+        common = {
+            "partner_room_type_code": ra.get("room_id", ""), "partner_rate_plan_code": ra.get("rateplan_id"),
+            "check_in": check_in, "check_out": check_out, "adults": int(ra.get("adults") or 1),
+            "children": int(ra.get("children") or 0), "child_ages": ages, "currency": currency,
+        }
+        if count == 1:
+            rooms.append(BookedRoom(**common, amount=amount, nightly_rates=nightly))
+            continue
         shares: list[Decimal | None] = list(_split(amount, count)) if amount is not None else [None] * count
         per_night = {d: _split(v, count) for d, v in nightly.items()}
         for i in range(count):
-            rooms.append(BookedRoom(
-                partner_room_type_code=ra.get("room_id", ""), partner_rate_plan_code=ra.get("rateplan_id"),
-                check_in=check_in, check_out=check_out, adults=int(ra.get("adults") or 1),
-                children=int(ra.get("children") or 0), child_ages=ages, amount=shares[i],
-                currency=currency, nightly_rates={d: v[i] for d, v in per_night.items()},
-            ))
+            rooms.append(BookedRoom(**common, amount=shares[i], nightly_rates={d: v[i] for d, v in per_night.items()}))
     return rooms, total, currency
 
 
@@ -429,11 +443,10 @@ def _booking(el: etree._Element) -> BookingRecord:
             comments = scrub_text(child.text) if child.text else None
             raw["requests"] = comments
         elif tag == "payment":
-            pay = {k: v for k, v in child.attrib.items() if k != "cvv"}  # never keep the CVV
+            pay = {k: v for k, v in child.items() if k not in _SECURITY_ATTRS}  # never keep the CVV
             number = pay.get("card_number")
             if number:
-                pay["card_number"] = mask_card_number(number)
-                card_last4 = last4(number)
+                pay["card_number"], card_last4 = _mask(number)
             raw["payment"] = pay
     return BookingRecord(
         channel=CHANNEL, external_id=bid, event=EVENTS.get(status, BookingEvent.MODIFIED),

@@ -32,7 +32,7 @@ from channels.base import (
     GuestInfo,
     MalformedPayloadError,
 )
-from channels.pci import last4, mask_card_number, scrub_text
+from channels.pci import is_security_code_key, last4, mask_card_number, scrub_text
 
 CHANNEL = ChannelName.AIRBNB
 SIGNATURE_HEADER = "X-Airbnb-Signature"
@@ -139,7 +139,7 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
     if card:
         # Copy only when there is something to mask; the parsed dict is ours anyway.
         number = str(card.get("card_number") or "")
-        masked = {k: v for k, v in card.items() if k not in ("cvc", "cvv", "security_code")}
+        masked = {k: v for k, v in card.items() if not is_security_code_key(k)}
         if number:
             masked["card_number"] = mask_card_number(number)
             card_last4 = last4(number)
