@@ -27,6 +27,7 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from channels.base import ChannelName  # noqa: E402
 from channels.simulators.catalog import CATALOG  # noqa: E402
 from channels.simulators.generator import BookingGenerator, SimBooking  # noqa: E402
 
@@ -36,7 +37,7 @@ Render = Callable[[list[SimBooking]], bytes]
 
 def _booking_com(messages: list[SimBooking]) -> bytes:
     sim = importlib.import_module("channels.simulators.booking_com")
-    body: bytes = sim.render_notif(messages, CATALOG["booking.com"]["hotel_id"], sim.RES_NOTIF)
+    body: bytes = sim.render_notif(messages, CATALOG[ChannelName.BOOKING_COM]["hotel_id"], sim.RES_NOTIF)
     return body
 
 

@@ -199,17 +199,20 @@ class AgodaAdapter(HttpAdapter):
         out: list[wire.WireUpdate] = []
         # Closures on a rate plan stay on that rate plan; without one they close the room.
         on_rate = u.partner_rate_plan_code is not None
-        closures = {"closed": u.stop_sell, "cta": u.closed_to_arrival, "ctd": u.closed_to_departure}
-        has_closure = any(v is not None for v in closures.values())
+        closed, cta, ctd = u.stop_sell, u.closed_to_arrival, u.closed_to_departure
+        has_closure = closed is not None or cta is not None or ctd is not None
         if u.available is not None or (has_closure and not on_rate):
-            room_closures = closures if not on_rate else {}
-            out.append(wire.WireUpdate("inventory", u.partner_room_type_code, None, u.start, u.end, dows,
-                                       allotment=u.available, **room_closures))
+            room_level = not on_rate
+            out.append(wire.WireUpdate(
+                "inventory", u.partner_room_type_code, None, u.start, u.end, dows, allotment=u.available,
+                closed=closed if room_level else None, cta=cta if room_level else None,
+                ctd=ctd if room_level else None,
+            ))
         if on_rate and (u.rate is not None or u.min_los is not None or u.max_los is not None or has_closure):
             out.append(wire.WireUpdate(
                 "rate", u.partner_room_type_code, u.partner_rate_plan_code, u.start, u.end, dows,
-                price=u.rate, currency=u.currency or self.default_currency, occupancy=self.occupancy,
-                min_los=u.min_los, max_los=u.max_los, **closures,
+                closed=closed, cta=cta, ctd=ctd, price=u.rate, currency=u.currency or self.default_currency,
+                occupancy=self.occupancy, min_los=u.min_los, max_los=u.max_los,
             ))
         return out
 

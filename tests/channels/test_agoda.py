@@ -89,6 +89,10 @@ async def test_set_ari_round_trip_via_get_ari() -> None:
         dows = {int(d.text) - 1 for d in rng.findall("dow")} or {
             (first + timedelta(days=i)).weekday() for i in range((last - first).days + 1)}
         assert dows <= {5, 6}
+    (rate_upd,) = body.findall("criteria/rate/update")
+    # A closure on a rate plan closes that rate plan only, not the whole room.
+    assert rate_upd.findtext("restrictions/cta") == "true"
+    assert all(u.find("restrictions/cta") is None for u in inv)
     read = await adapter.get_ari(TODAY, end)
     avail = [u for u in read if u.partner_room_type_code == ROOM and u.partner_rate_plan_code is None]
     assert [(u.start, u.end, u.available) for u in avail] == [(TODAY, end, 5)]
@@ -219,6 +223,12 @@ async def test_details_in_batches_of_50_and_simulator_limit() -> None:
     body = f'<request timestamp="1" type="4"><criteria><property id="90210">{ids51}</property></criteria></request>'
     response = await raw(app, body.encode())
     assert response.status_code == 400 and wire.parse_errors(response.content)[0][0] == "2502"
+
+
+async def test_v1_booking_list_type_3() -> None:
+    _, rec, adapter = make(bookings=4, list_type=wire.TYPE_BOOKING_LIST)
+    assert len((await adapter.fetch_bookings()).bookings) == 4
+    assert rec.bodies(wire.TYPE_BOOKING_LIST) and not rec.bodies(wire.TYPE_BOOKING_LIST_V2)
 
 
 async def test_cursor_drains_without_skipping() -> None:
