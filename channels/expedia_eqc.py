@@ -64,11 +64,16 @@ def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _revision(value: str | None) -> str:
+def _when(value: str | None) -> tuple[datetime | None, str]:
+    """(UTC datetime, revision string) of a createDateTime; Expedia's own UTC form kept as is."""
     if not value:
-        return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return utc_stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        return None, ""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if len(value) == 20 and value[-1] == "Z":
+        return moment, value
+    return moment, utc_stamp(moment)
 
 
 def _auth_root(tag: str, ns: str, username: str, password: str, hotel_id: str | None) -> etree._Element:
@@ -224,8 +229,9 @@ def parse_booking(el: etree._Element) -> BookingRecord:
     for child in el:
         tag = child.tag
         if tag == T_ROOMSTAY:
-            for card in child.iter(T_CARD):
-                card_last4 = scrub_card_element(card) or card_last4
+            for part in child:
+                if part.tag == T_CARD:
+                    card_last4 = scrub_card_element(part) or card_last4
             # Cancels carry room type / rate plan 0 and zero amounts: the stored stay stays.
             if event is not BookingEvent.CANCELLED and child.get("roomTypeID") not in (None, "", "0"):
                 rooms.append(_room(child))
@@ -239,13 +245,14 @@ def parse_booking(el: etree._Element) -> BookingRecord:
         elif tag == T_CARD:
             card_last4 = scrub_card_element(child) or card_last4
     amounts = [r.amount for r in rooms if r.amount is not None]
+    booked_at, revision = _when(el.get("createDateTime"))
     return BookingRecord(
         channel=CHANNEL,
         external_id=external_id,
         event=event,
         status=kind,
-        revision=_revision(el.get("createDateTime")),
-        booked_at=datetime.fromisoformat((el.get("createDateTime") or "").replace("Z", "+00:00")) if el.get("createDateTime") else None,
+        revision=revision,
+        booked_at=booked_at,
         hotel_code=hotel,
         check_in=min((r.check_in for r in rooms if r.check_in), default=None),
         check_out=max((r.check_out for r in rooms if r.check_out), default=None),

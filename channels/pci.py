@@ -124,31 +124,42 @@ def scrub_mapping(data: Any, *, _card_context: bool = False) -> Any:
     return data
 
 
+@functools.lru_cache(maxsize=1024)
+def _kind(key: str) -> int:
+    """0 = keep, 1 = card number (mask), 2 = security code (drop)."""
+    name = _norm(key)
+    if name in _SECURITY_KEYS:
+        return 2
+    return 1 if name in _NUMBER_KEYS and name != "number" else 0
+
+
 def scrub_card_element(element: etree._Element) -> str | None:
     """Mask card-number attributes/children of one card element in place, drop security codes.
 
     Returns the last 4 digits of the card number found, if any.
     """
     found: str | None = None
-    for key in list(element.attrib):
-        name = _norm(key)
-        if name in _SECURITY_KEYS:
-            del element.attrib[key]
-        elif name in _NUMBER_KEYS and name != "number":
-            value = element.attrib[key]
+    attrib = element.attrib
+    for key in attrib.keys():
+        kind = _kind(key)
+        if kind == 2:
+            del attrib[key]
+        elif kind == 1:
+            value = attrib[key]
             found = found or last4(value)
-            element.attrib[key] = mask_card_number(value) or MASK
-    for child in list(element):
-        if not isinstance(child.tag, str):
-            continue
-        name = _norm(child.tag)
-        if name in _SECURITY_KEYS:
-            element.remove(child)
-        elif name in _NUMBER_KEYS and name != "number" and child.text:
-            found = found or last4(child.text)
-            child.text = mask_card_number(child.text)
-        else:
-            found = scrub_card_element(child) or found
+            attrib[key] = mask_card_number(value) or MASK
+    if len(element):
+        for child in list(element):
+            if not isinstance(child.tag, str):
+                continue
+            kind = _kind(child.tag)
+            if kind == 2:
+                element.remove(child)
+            elif kind == 1 and child.text:
+                found = found or last4(child.text)
+                child.text = mask_card_number(child.text)
+            else:
+                found = scrub_card_element(child) or found
     return found
 
 

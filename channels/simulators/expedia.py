@@ -84,6 +84,15 @@ def render_booking(parent: etree._Element, msg: QueuedMessage, hotel_id: str) ->
         _el(el, NS_BR, "SpecialRequest", b.comments, code="5")
 
 
+def render_booking_retrieval(messages: Iterable[SimBooking], hotel_id: str | None = None) -> bytes:
+    """A BookingRetrievalRS holding these messages (multi-room ones split), as Expedia sends it."""
+    root = etree.Element(f"{{{NS_BR}}}BookingRetrievalRS", nsmap={None: NS_BR})
+    holder = _el(root, NS_BR, "Bookings")
+    for b in split_rooms(messages):
+        render_booking(holder, QueuedMessage(b), hotel_id or CATALOG[CHANNEL]["hotel_id"])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def _rs(tag: str, ns: str, *, errors: Iterable[tuple[str, str]] = (), warnings: Iterable[tuple[str, str]] = (),
         success: bool = True) -> Response:
     root = etree.Element(f"{{{ns}}}{tag}", nsmap={None: ns})

@@ -343,14 +343,17 @@ async def test_loopback_round_trip_and_timeout() -> None:
     app = create_app(bookings=5, seed=3)
     with running_server(app) as base_url:
         config = CONFIG.model_copy(update={"endpoint": base_url})
-        async with BookingComAdapter(config, timeout=httpx.Timeout(0.5)) as adapter:
+        async with BookingComAdapter(config) as adapter:
             page = await adapter.fetch_bookings()
             assert page.bookings
             assert all(a.ok for a in await adapter.acknowledge(page.bookings))
             assert (await adapter.push_ari([u(0, 2, available=3, rate=Decimal("99.00"), currency="EUR")]))[0].ok
-            app.state.sim.faults = FaultSettings(timeout_rate=1.0, timeout_seconds=1.5)
+            assert app.state.sim.queue.stats()["acked"] == len(page.bookings)
+        async with BookingComAdapter(config, timeout=httpx.Timeout(0.3)) as impatient:
+            await impatient.fetch_bookings()
+            app.state.sim.faults = FaultSettings(timeout_rate=1.0, timeout_seconds=0.8)
             with pytest.raises(TransientChannelError, match="timeout"):
-                await adapter.fetch_bookings()
+                await impatient.fetch_bookings()
             app.state.sim.faults = FaultSettings()
 
 

@@ -292,12 +292,15 @@ async def test_fault_duplicates(app: FastAPI, adapter: ExpediaAdapter) -> None:
 async def test_loopback_round_trip_and_timeout() -> None:
     app = create_app(bookings=4, seed=2)
     with running_server(app) as base_url:
-        async with ExpediaAdapter(CONFIG.model_copy(update={"endpoint": base_url}), timeout=0.4) as adapter:
+        config = CONFIG.model_copy(update={"endpoint": base_url})
+        async with ExpediaAdapter(config) as adapter:
             page = await adapter.fetch_bookings()
             assert page.bookings and all(r.ok for r in await adapter.acknowledge(page.bookings))
             assert (await adapter.push_ari([u(0, 3, available=2)]))[0].ok
             assert (await adapter.validate_mappings([STD], [BAR])).ok
+            assert app.state.sim.ari.calendar[f"{STD}/{BAR}"]
+        async with ExpediaAdapter(config, timeout=0.3) as impatient:
             app.state.sim.faults = FaultSettings(timeout_rate=1.0, timeout_seconds=0.8)
             with pytest.raises(TransientChannelError, match="timeout"):
-                await adapter.fetch_bookings()
+                await impatient.fetch_bookings()
             app.state.sim.faults = FaultSettings()
