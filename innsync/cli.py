@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from channels.simulators.server import simulate
+from innsync.cli_backup import backup_app
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="innsync: channel manager and backups"
@@ -17,6 +18,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrat
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(backup_app, name="backup")
 app.command("simulate")(simulate)
 
 console = Console(stderr=True)

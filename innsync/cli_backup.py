@@ -1,0 +1,165 @@
+"""`innsync backup ...`: create, list, restore, verify, delete, prune (each a flow run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+backup_app = typer.Typer(no_args_is_help=True, help="Backups: create, list, restore, verify, "
+                         "delete, prune.")
+console = Console(stderr=True)
+
+
+def _run(label: str, func: Callable[..., Any], **params: Any) -> Any:
+    """Run a flow with a progress bar; exit 1 with the error if it fails."""
+    from flows.runner import run_flow
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        outcome = run_flow(func, **params)
+        progress.update(task, total=1, completed=1)
+    if not outcome.ok:
+        console.print(f"[red]{label} failed:[/] {outcome.error}")
+        problems = getattr(outcome.error, "problems", None)
+        for p in problems or []:
+            console.print(f"  - {p.table}.{p.column or ''} [{p.check}] {p.message}"
+                          f"{f' ({p.rows} rows)' if p.rows else ''}")
+        raise typer.Exit(1)
+    console.print(f"[dim]flow run {outcome.flow_run_id}[/]")
+    return outcome.result
+
+
+def _tables(result: dict[str, Any], key: str = "tables") -> None:
+    table = Table("table", "rows")
+    for name, rows in sorted(result.get(key, {}).items()):
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+def _ref(path_or_id: str) -> dict[str, Any]:
+    return {"backup_id": int(path_or_id)} if path_or_id.isdigit() else {"file_path": path_or_id}
+
+
+def _passphrase(ask: bool) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(typer.prompt("passphrase", hide_input=True)) if ask else None
+
+
+@backup_app.command("create")
+def create(
+    location: str = typer.Option(None, help="directory under the backup root, or s3://..."),
+    created_by: str = typer.Option("cli", "--created-by"),
+    tables: list[str] = typer.Option(None, "--table", help="only these tables (repeatable)"),
+    no_audit_logs: bool = typer.Option(False, "--no-audit-logs"),
+    no_system_settings: bool = typer.Option(False, "--no-system-settings"),
+    no_compress: bool = typer.Option(False, "--no-compress"),
+    encrypt: bool = typer.Option(False, "--encrypt", help="with the service secret key"),
+    passphrase: bool = typer.Option(False, "--passphrase", help="prompt for a passphrase"),
+) -> None:
+    """Back up the database; prints the backup's path last."""
+    from db.backup.create import BackupOptions
+    from flows.backup import create_backup
+
+    options = BackupOptions(location=location, tables=tables or None,
+                            include_audit_logs=not no_audit_logs,
+                            include_system_settings=not no_system_settings,
+                            compress=not no_compress, encrypt=encrypt,
+                            passphrase=_passphrase(passphrase))
+    result = _run("backing up", create_backup, created_by=created_by, options=options)
+    _tables(result)
+    console.print(f"backup {result['backup_id']}: {result['rows']:,} rows, "
+                  f"{result['size_bytes']:,} bytes")
+    typer.echo(result["file_path"])
+
+
+@backup_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json"), limit: int = 50) -> None:
+    """List backup records, newest first."""
+    from db.backup import records
+    from db.engine import session_scope
+
+    with session_scope() as session:
+        rows, _ = records.list_records(session, limit=limit)
+        items = [{"id": r.id, "status": r.status, "type": r.backup_type,
+                  "filePath": r.file_path, "sizeBytes": r.size_bytes,
+                  "createdAt": r.created_at.isoformat(), "createdBy": r.created_by,
+                  "parentId": r.parent_id, "error": r.error_message} for r in rows]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    table = Table("id", "status", "type", "created", "size", "path")
+    for it in items:
+        table.add_row(str(it["id"]), it["status"], it["type"], it["createdAt"][:19],
+                      f"{it['sizeBytes'] or 0:,}", it["filePath"] or "")
+    Console().print(table)
+
+
+@backup_app.command("restore")
+def restore(
+    path_or_id: str,
+    skip_existing: bool = typer.Option(False, "--skip-existing"),
+    validate_data: bool = typer.Option(False, "--validate-data"),
+    passphrase: bool = typer.Option(False, "--passphrase"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Verify then restore a backup (path or id), all or nothing."""
+    from db.backup.restore import RestoreOptions
+    from flows.backup import restore_backup
+
+    if not (yes or skip_existing or typer.confirm("replace the restored tables' contents?")):
+        raise typer.Exit(1)
+    result = _run("restoring", restore_backup, **_ref(path_or_id),
+                  options=RestoreOptions(skip_existing=skip_existing,
+                                         validate_data=validate_data),
+                  passphrase=_passphrase(passphrase))
+    _tables(result)
+
+
+@backup_app.command("verify")
+def verify(
+    path_or_id: str,
+    full: bool = typer.Option(False, "--full", help="also restore into a scratch database"),
+    passphrase: bool = typer.Option(False, "--passphrase"),
+) -> None:
+    """Check a backup's manifest and checksums."""
+    from flows.backup import verify_backup
+
+    result = _run("verifying", verify_backup, **_ref(path_or_id), full_restore=full,
+                  passphrase=_passphrase(passphrase))
+    _tables(result)
+    console.print("[green]backup is intact[/]")
+
+
+@backup_app.command("delete")
+def delete(path_or_id: str) -> None:
+    """Delete a backup's files and record."""
+    from flows.backup import delete_backup
+
+    result = _run("deleting", delete_backup, **_ref(path_or_id))
+    console.print(f"deleted {result['file_path']}")
+
+
+@backup_app.command("prune")
+def prune(
+    dry_run: bool = typer.Option(True, "--dry-run/--apply"),
+    keep_last: int = 7, keep_daily: int = 7, keep_weekly: int = 4, keep_monthly: int = 6,
+    keep_within_hours: float = typer.Option(None),
+) -> None:
+    """Apply retention (dry run unless --apply)."""
+    from db.backup.retention import RetentionPolicy
+    from flows.backup import prune_backups
+
+    policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily,
+                             keep_weekly=keep_weekly, keep_monthly=keep_monthly,
+                             keep_within_hours=keep_within_hours)
+    result = _run("pruning", prune_backups, policy=policy, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"keep {sorted(int(k) for k in result['keep'])}; {verb} {result['delete']}")
