@@ -268,3 +268,14 @@ def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -
         "keep": {str(k): v for k, v in plan.keep.items()},
         "delete": plan.delete,
     }
+
+
+@flow(name="nightly-backup")
+def nightly_backup(
+    created_by: str = "nightly", options: BackupOptions | None = None,
+    policy: RetentionPolicy | None = None,
+) -> dict[str, Any]:
+    """The scheduled job: a full backup, then retention applied (never on a failed backup)."""
+    created = create_backup(created_by=created_by, options=options)
+    pruned = prune_backups(policy=policy, dry_run=False)
+    return {"backup": created, "prune": pruned}
