@@ -186,9 +186,11 @@ class Reservation(TimestampMixin, Base):
     room_type_id: Mapped[int | None] = mapped_column(
         ForeignKey("room_types.id", ondelete="RESTRICT")
     )
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
     rate_plan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("rate_plans.id", ondelete="SET NULL")
+        ForeignKey("rate_plans.id", ondelete="SET NULL"), index=True
     )
     confirmation_code: Mapped[str | None] = mapped_column(String(64), unique=True)
     check_in: Mapped[date] = mapped_column(Date)

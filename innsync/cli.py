@@ -10,6 +10,7 @@ from rich.console import Console
 
 from channels.simulators.server import simulate
 from innsync.cli_backup import backup_app
+from innsync.cli_demo import demo_app
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="innsync: channel manager and backups"
@@ -18,6 +19,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrat
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(demo_app, name="demo")
 app.add_typer(backup_app, name="backup")
 app.command("simulate")(simulate)
 
