@@ -103,6 +103,9 @@ class HttpAdapter:
         other 4xx to PermanentChannelError, unless the status is in `ok_statuses`."""
         try:
             response = await self._client.request(method, url, **kwargs)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            # A broken endpoint in the channel config: retrying cannot help.
+            raise PermanentChannelError(self.name, f"bad endpoint for {method}: {exc}") from None
         except httpx.TimeoutException as exc:
             raise TransientChannelError(
                 self.name, f"timeout on {method} {redact(str(httpx.URL(url).path))}: {type(exc).__name__}"

@@ -85,3 +85,10 @@ async def test_httpx_request_log_has_no_api_key(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.INFO, logger="httpx"):
         await a.request("POST", "/api?apiKey=TOPSECRET")
     assert "TOPSECRET" not in caplog.text and "apiKey=***" in caplog.text
+
+
+async def test_bad_endpoint_is_permanent() -> None:
+    a = Dummy(ChannelConfig(endpoint="ftp://nowhere.example"))
+    with pytest.raises(PermanentChannelError, match="bad endpoint"):
+        await a.request("GET", "/x")
+    await a.aclose()
