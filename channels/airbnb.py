@@ -261,8 +261,15 @@ class AirbnbAdapter(HttpAdapter):
                 results[i] = UpdateResult(update=u, ok=False, error_code="INVALID", error="start is after end")
             else:
                 sendable.append(i)
-        # Availability and price of a listing share one calendar: merge them into one key.
-        listing_level = [updates[i].model_copy(update={"partner_rate_plan_code": None}) for i in sendable]
+        # Availability and price of a listing share one calendar: merge them into one key; and
+        # a listing is one unit, so 3 and 2 rooms left are the same "available" day.
+        listing_level = [
+            updates[i].model_copy(update={
+                "partner_rate_plan_code": None,
+                "available": None if updates[i].available is None else min(updates[i].available, 1),
+            })
+            for i in sendable
+        ]
         compressed, origins = compress_with_origins(listing_level)
         requests, _ = plan_requests(compressed, max_updates=1)
         part: dict[int, UpdateResult] = {}

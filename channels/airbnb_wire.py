@@ -25,11 +25,9 @@ import orjson
 
 from channels.base import (
     ARIUpdate,
-    BookedRoom,
     BookingEvent,
     BookingRecord,
     ChannelName,
-    GuestInfo,
     MalformedPayloadError,
 )
 from channels.pci import is_security_code_key, last4, mask_card_number, scrub_text
@@ -150,12 +148,14 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
         revision=res.get("updated_at") or created or "",
         booked_at=datetime.fromisoformat(created) if created else None,
         hotel_code=str(res.get("listing_id", "")) or None, check_in=check_in, check_out=check_out,
-        guest=GuestInfo(first_name=g.get("first_name", ""), last_name=g.get("last_name", ""),
-                        email=g.get("email"), phone=g.get("phone"), country=g.get("country")),
-        rooms=[BookedRoom(
-            partner_room_type_code=str(res.get("listing_id", "")), check_in=check_in, check_out=check_out,
-            adults=adults, children=children, amount=total, currency=currency, nightly_rates=nightly,
-        )],
+        # Nested plain dicts: validated as GuestInfo/BookedRoom in the record's single pass.
+        guest={"first_name": g.get("first_name", ""), "last_name": g.get("last_name", ""),
+               "email": g.get("email"), "phone": g.get("phone"), "country": g.get("country")},
+        rooms=[{
+            "partner_room_type_code": str(res.get("listing_id", "")), "check_in": check_in,
+            "check_out": check_out, "adults": adults, "children": children, "amount": total,
+            "currency": currency, "nightly_rates": nightly,
+        }],
         total_amount=total, currency=currency, card_last4=card_last4, comments=scrub_text(res["guest_message"]) if res.get("guest_message") else None,
         ack_token=f"{code}|{res.get('status', '')}", raw_payload=raw,
     )

@@ -233,6 +233,20 @@ async def test_calendar_groups_equal_days_per_listing() -> None:
     assert len(cal["calendar"]["days"]) == 14 and cal["calendar"]["days"][0]["daily_price"] == 149.0
 
 
+async def test_room_counts_collapse_to_one_available_range() -> None:
+    _, rec, adapter = make()
+    results = await adapter.push_ari([
+        ARIUpdate(partner_room_type_code=LISTING, start=TODAY, end=TODAY + timedelta(days=2), available=3),
+        ARIUpdate(partner_room_type_code=LISTING, start=TODAY + timedelta(days=3), end=TODAY + timedelta(days=5), available=1),
+        ARIUpdate(partner_room_type_code=LISTING, start=TODAY + timedelta(days=6), end=TODAY + timedelta(days=6), available=0),
+    ])
+    assert all(r.ok for r in results)
+    assert rec.puts() == [
+        (f"/v2/calendars/{LISTING}/{TODAY}/{TODAY + timedelta(days=5)}", {"availability": "available"}),
+        (f"/v2/calendars/{LISTING}/{TODAY + timedelta(days=6)}/{TODAY + timedelta(days=6)}", {"availability": "unavailable"}),
+    ]
+
+
 async def test_unchanged_nothing_sent_and_per_update_errors() -> None:
     _, rec, adapter = make()
     results = await adapter.push_ari([
