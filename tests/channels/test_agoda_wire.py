@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from lxml import etree
 
 from channels import agoda_wire as wire
 from channels.agoda import parse_bookings
-from channels.base import BookingEvent, MalformedPayloadError
+from channels.ari_origins import combine, compress_with_origins, expand_merged
+from channels.base import ARIUpdate, BookingEvent, MalformedPayloadError, UpdateResult
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "agoda"
 
@@ -98,3 +99,31 @@ def test_detail_request_refuses_more_than_50_ids() -> None:
         wire.build_booking_detail("90210", [str(i) for i in range(51)])
     root = etree.fromstring(wire.build_booking_detail("90210", ["1", "2"]))
     assert root.get("type") == "4" and len(root.findall("criteria/property")) == 1
+
+
+# ---------------------------------------------------------------- compression with origins
+
+
+def test_compress_with_origins_maps_ranges_back_to_inputs() -> None:
+    d = date(2026, 12, 1)
+    a = ARIUpdate(partner_room_type_code="R", start=d, end=d + timedelta(days=2), available=3)
+    b = ARIUpdate(partner_room_type_code="R", start=d + timedelta(days=3), end=d + timedelta(days=5), available=3)
+    c = ARIUpdate(partner_room_type_code="R", start=d + timedelta(days=1), end=d + timedelta(days=1), min_los=2)
+    compressed, origins = compress_with_origins([a, b, c])
+    # c adds min_los on one day without wiping a's availability there (field-wise merge).
+    merged = expand_merged([a, b, c])[("R", None)]
+    assert merged[d + timedelta(days=1)].available == 3 and merged[d + timedelta(days=1)].min_los == 2
+    assert [(u.start, u.end) for u in compressed] == [
+        (d, d), (d + timedelta(days=1), d + timedelta(days=1)), (d + timedelta(days=2), d + timedelta(days=5)),
+    ]
+    assert origins == [{0, 1, 2}, {2}, {1}]
+
+
+def test_combine_fails_an_input_when_any_piece_failed() -> None:
+    u = ARIUpdate(partner_room_type_code="R", start=date(2026, 1, 1), end=date(2026, 1, 2), available=1)
+    ok = UpdateResult(ok=True, warnings=["w"])
+    bad = UpdateResult(ok=False, error_code="2101", error="2101 Default rate", transient=False)
+    assert combine(u, [ok, ok]).ok and combine(u, [ok]).warnings == ["w"]
+    result = combine(u, [ok, bad], ["clipped"])
+    assert (result.ok, result.error_code, result.transient) == (False, "2101", False)
+    assert result.update == u and "clipped" in result.warnings
