@@ -165,11 +165,11 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date) -> _Ids:
     endpoints = simulator_endpoints()
     for channel in ChannelName:
         catalog = CATALOG[channel]
-        config = ChannelConfig(
-            apiKey=f"demo-{channel.value}-key-{property_id:04d}",
-            apiSecret=f"demo-secret-{channel.value}-{property_id:06d}",
-            propertyId=catalog["hotel_id"], endpoint=endpoints[channel],
-            hotelId=catalog["hotel_id"])
+        config = ChannelConfig.model_validate({
+            "apiKey": f"demo-{channel.value}-key-{property_id:04d}",
+            "apiSecret": f"demo-secret-{channel.value}-{property_id:06d}",
+            "propertyId": catalog["hotel_id"], "endpoint": endpoints[channel],
+            "hotelId": catalog["hotel_id"]})
         encrypted, public = seal_config(config)
         cur.execute(
             "INSERT INTO channels (property_id, name, channel_name, enabled, config_encrypted, "
