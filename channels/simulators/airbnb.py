@@ -66,9 +66,9 @@ def reservation(b: SimBooking, decision: tuple[str, datetime] | None = None) -> 
     updated = b.modified_at
     if status == "accepted" and is_request(b):
         status = "pending"
-    if decision is not None:
-        status, at = decision
-        updated = max(updated, at)
+    # A host decision stands until the guest changes the booking again (a later message).
+    if decision is not None and decision[1] >= b.modified_at:
+        status, updated = decision
     kids = sum(1 for a in room.child_ages if a >= 2)
     infants = len(room.child_ages) - kids
     return {

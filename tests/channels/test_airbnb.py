@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -20,7 +20,7 @@ from channels.base import (
     TransientChannelError,
 )
 from channels.registry import get_adapter
-from channels.simulators.airbnb import create_app, webhook_event
+from channels.simulators.airbnb import confirmation_code, create_app, webhook_event
 from channels.simulators.common import FaultSettings
 from channels.simulators.server import running_server
 
@@ -172,6 +172,20 @@ async def test_accept_pending_as_acknowledgement() -> None:
     after = await adapter.fetch_booking(pending[0].external_id)
     assert after is not None and after.status == "accepted"
     assert all(a.ok for a in await adapter.acknowledge(pending[:1]))  # re-accept is idempotent
+
+
+async def test_guest_cancel_after_host_accept_wins() -> None:
+    app, _, adapter = make(bookings=30)
+    sim = app.state.sim
+    request = next(m.booking for m in sim.queue.messages
+                   if m.booking.event == "new" and int(m.booking.booking_id) % 5 == 0
+                   and len(sim.queue.find(m.booking.booking_id)) == 1)
+    code = confirmation_code(request.booking_id)
+    assert (await adapter.acknowledge([await adapter.fetch_booking(code)]))[0].ok  # type: ignore[list-item]
+    assert (await adapter.fetch_booking(code)).status == "accepted"  # type: ignore[union-attr]
+    sim.queue.add([sim.generator.cancel(request, datetime.now(UTC) + timedelta(minutes=1))])
+    after = await adapter.fetch_booking(code)
+    assert after is not None and after.status == "cancelled" and after.event == "cancelled"
 
 
 async def test_decline_cancel_and_unsupported_status() -> None:
