@@ -97,6 +97,8 @@ def _dt(value: str | None) -> datetime | None:
 
 def _revision(value: str | None) -> str:
     """UTC ISO-8601 with a Z, so revisions from different offsets compare as strings."""
+    if value and len(value) == 25 and value.endswith("+00:00"):
+        return value[:19] + "Z"
     moment = _dt(value)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
