@@ -135,7 +135,7 @@ class AgodaSim:
             wire.TYPE_SET_ARI_V2: self.set_ari, wire.TYPE_GET_ARI_V2: self.get_ari,
             wire.TYPE_BOOKING_LIST: self.booking_list, wire.TYPE_BOOKING_LIST_V2: self.booking_list,
             wire.TYPE_BOOKING_DETAIL: self.booking_detail, wire.TYPE_ACK: self.ack,
-        }.get(int(root.get("type", "0") or 0))
+        }.get(int(type_) if (type_ := root.get("type", "")).isdigit() else -1)
         if handler is None:
             return error_response(400, "1003", f"Unsupported request type {root.get('type')}")
         criteria = root.find("criteria")

@@ -16,6 +16,7 @@ from channels.ari import days_of
 from channels.base import (
     ARIUpdate,
     BookingStatus,
+    ChannelAdapter,
     ChannelConfig,
     MalformedPayloadError,
     PermanentChannelError,
@@ -300,6 +301,20 @@ async def test_malformed_body_is_malformed_payload_error() -> None:
         await adapter.push_ari([ARIUpdate(partner_room_type_code=ROOM, start=TODAY, end=TODAY, available=1)])
 
 
+@pytest.mark.parametrize(("body", "code"), [
+    (b'<request timestamp="1" type="x"><criteria/></request>', "1003"),
+    (b'<request timestamp="1" type="6"><criteria/></request>', "1003"),
+    (b'<request timestamp="1" type="10"/>', "1004"),
+    (b"<other/>", "1002"),
+    (b"<request", "1001"),
+    (b'<!DOCTYPE r [<!ENTITY a "b">]><request type="10"/>', "1001"),
+])
+async def test_simulator_rejects_bad_requests_with_400(body: bytes, code: str) -> None:
+    app = create_app(bookings=0, api_key=KEY)
+    response = await raw(app, body)
+    assert response.status_code == 400 and wire.parse_errors(response.content)[0][0] == code
+
+
 async def test_wrong_api_key_is_permanent() -> None:
     app = create_app(bookings=1, api_key=KEY)
     adapter = AgodaAdapter(ChannelConfig(apiKey="wrong", propertyId="90210", endpoint="http://x"),
@@ -311,7 +326,7 @@ async def test_wrong_api_key_is_permanent() -> None:
 
 async def test_registry_builds_agoda() -> None:
     adapter = get_adapter("agoda", ChannelConfig(apiKey=KEY, propertyId="90210"))
-    assert isinstance(adapter, AgodaAdapter)
+    assert isinstance(adapter, AgodaAdapter) and isinstance(adapter, ChannelAdapter)
     await adapter.aclose()
 
 

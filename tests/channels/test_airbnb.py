@@ -14,6 +14,7 @@ from channels.airbnb import AirbnbAdapter, parse_bookings, verify_webhook_signat
 from channels.base import (
     ARIUpdate,
     BookingStatus,
+    ChannelAdapter,
     ChannelConfig,
     MalformedPayloadError,
     PermanentChannelError,
@@ -323,7 +324,7 @@ async def test_malformed_body_is_malformed_payload_error() -> None:
 
 async def test_registry_builds_airbnb() -> None:
     adapter = get_adapter("airbnb", ChannelConfig(apiKey=CID, apiSecret=SECRET))
-    assert isinstance(adapter, AirbnbAdapter) and adapter.auth.token_url.startswith("https://")
+    assert isinstance(adapter, AirbnbAdapter) and isinstance(adapter, ChannelAdapter) and adapter.auth.token_url.startswith("https://")
     await adapter.aclose()
 
 
