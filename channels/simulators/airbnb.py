@@ -175,6 +175,8 @@ class AirbnbSim:
             offset = _decode_cursor(q["cursor"]) if q.get("cursor") else int(q.get("_offset", "0"))
         except ValueError:
             return error(400, "invalid_param", "bad cursor, _offset or _limit")
+        if limit < 1 or offset < 0:
+            return error(400, "invalid_param", "_limit must be >= 1 and _offset >= 0")
         items = self._current()
         if q.get("listing_id"):
             items = [r for r in items if r["listing_id"] == q["listing_id"]]

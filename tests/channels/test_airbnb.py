@@ -149,6 +149,13 @@ async def app_get(app: FastAPI, path: str) -> bytes:
         return response.content
 
 
+@pytest.mark.parametrize("query", ["cursor=%%%", "_offset=-1", "_limit=0", "_limit=x"])
+async def test_simulator_rejects_bad_paging(query: str) -> None:
+    app = create_app(bookings=3, client_id=CID, client_secret=SECRET)
+    body = orjson.loads(await app_get(app, f"/v2/reservations?{query}"))
+    assert body["error_code"] == 400 and body["error_type"] == "invalid_param"
+
+
 async def test_duplicates_in_a_page_collapse() -> None:
     app, _, adapter = make(bookings=20, faults=FaultSettings(duplicate_rate=1.0), page_size=50)
     ids, _ = await drain(adapter)
