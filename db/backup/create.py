@@ -17,7 +17,7 @@ from db.backup.crypto import key_from_passphrase
 from db.backup.manifest import dump_manifest
 from db.backup.storage import MANIFEST, Store
 from db.backup.types import arrow_type
-from db.backup.writer import TableFile, exported_snapshot, iter_batches, snapshot_reader
+from db.backup.writer import TableFile, exported_snapshot, iter_snapshot_batches
 from db.backup.writer import write_table_file as _write
 
 #: Tables kept as they are on restore, their backup rows only added when missing: the
@@ -131,9 +131,8 @@ def export_table(
 ) -> TableFile:
     """Stream one table of the snapshot into its Parquet file."""
     columns = columns_from_meta(meta)
-    with snapshot_reader(url, snapshot_id) as conn:
-        return _write(iter_batches(conn, table, columns, where), columns, store, table,
-                      compress=compress, key=key)
+    return _write(iter_snapshot_batches(url, snapshot_id, table, columns, where), columns,
+                  store, table, compress=compress, key=key)
 
 
 def exclude_own_record(backup_id: int | None) -> dict[str, str]:

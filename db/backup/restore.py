@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pydantic import BaseModel
@@ -23,6 +26,7 @@ from db.backup.writer import connect
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 64 * 1024
+ENCODE_THREADS = 2
 #: Above this many rows, secondary indexes are dropped and rebuilt after loading.
 REINDEX_ROWS = 50_000
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
@@ -60,30 +64,43 @@ def _columns_sql(names: list[str]) -> str:
     return ", ".join(quote_ident(n) for n in names)
 
 
+def _csv_chunks(path: str, names: list[str], null_columns: frozenset[str]) -> Iterator[bytes]:
+    """CSV-encoded batches of a Parquet file, encoded on two threads (pyarrow frees the GIL)."""
+
+    def encode(batch: pa.RecordBatch) -> bytes:
+        batch = types.to_copy_batch(batch)
+        if null_columns:
+            batch = _null_out(batch, null_columns)
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, _WRITE_OPTIONS)
+        return buf.getvalue()
+
+    batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=names)
+    with ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
+        inflight: deque[Future[bytes]] = deque()
+        for batch in batches:
+            inflight.append(pool.submit(encode, batch))
+            if len(inflight) > ENCODE_THREADS:  # bounded memory: a few batches in flight
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+
+
 def copy_file_into(
     conn: psycopg.Connection, path: str, target: str, names: list[str],
-    null_columns: frozenset[str] = frozenset(),
+    null_columns: frozenset[str] = frozenset(), *, freeze: bool = False,
 ) -> int:
     """COPY a Parquet file into `target` (an already quoted name); returns rows."""
-    rows = 0
-    pf = pq.ParquetFile(path)
+    options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
     with conn.cursor() as cur, cur.copy(
-        f"COPY {target} ({_columns_sql(names)}) FROM STDIN (FORMAT csv)"
+        f"COPY {target} ({_columns_sql(names)}) FROM STDIN ({options})"
     ) as copy:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=names):
-            batch = types.to_copy_batch(batch)
-            if null_columns:
-                batch = _null_out(batch, null_columns)
-            buf = io.BytesIO()
-            pacsv.write_csv(batch, buf, _WRITE_OPTIONS)
-            copy.write(buf.getbuffer())
-            rows += batch.num_rows
-    return rows
+        for chunk in _csv_chunks(path, names, null_columns):
+            copy.write(chunk)
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _null_out(batch: Any, names: frozenset[str]) -> Any:
-    import pyarrow as pa
-
     arrays = [pa.nulls(batch.num_rows, col.type) if n in names else col
               for n, col in zip(batch.schema.names, batch.columns, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
@@ -180,18 +197,23 @@ def restore_staged(
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             deferred_cols = {t: frozenset(c for fk in plan.deferred if fk.table == t
                                           for c in fk.columns) for t in plan.order}
+            pending_fks: list[tuple[str, str, str]] = []
             for table in plan.order:
                 rows = _load_table(conn, staged.files[table], table, columns[table],
                                    merge=table in merge, null_columns=deferred_cols[table],
-                                   reindex=manifest["tables"][table]["rows"] >= REINDEX_ROWS)
+                                   reindex=manifest["tables"][table]["rows"] >= REINDEX_ROWS,
+                                   pending_fks=pending_fks)
                 result.tables[table] = rows
                 log.info("restored %s: %d rows", table, rows)
                 if on_table:
                     on_table(table, rows)
             for fk in plan.deferred:
                 _apply_deferred(conn, staged.files[fk.table], catalog[fk.table], fk)
+            # Re-adding a foreign key validates every row (one join per FK).
+            for owner, name, ddl in pending_fks:
+                conn.execute(f"ALTER TABLE {owner} ADD CONSTRAINT {name} {ddl}")
             if result.replica_mode:
-                _check_foreign_keys(conn, catalog, wanted)
+                _check_foreign_keys(conn, catalog, wanted, {n for _, n, _ in pending_fks})
             for table in plan.order:
                 reset_sequences(conn, catalog[table],
                                 manifest["tables"][table].get("sequences"))
@@ -212,9 +234,25 @@ def _restorable_columns(
     return out
 
 
+def _constraints(conn: psycopg.Connection, table: str) -> tuple[list[tuple[str, str, str]],
+                                                               list[tuple[str, str, str]]]:
+    """(primary/unique constraints of `table`, FKs pointing at it) as (table, name, def)."""
+    rows = conn.execute(
+        """SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid),
+                  contype
+           FROM pg_constraint
+           WHERE (conrelid = %(t)s::regclass AND contype IN ('p', 'u'))
+              OR (confrelid = %(t)s::regclass AND contype = 'f')""",
+        {"t": f"public.{quote_ident(table)}"},
+    ).fetchall()
+    keys = [(t, n, d) for t, n, d, kind in rows if kind in ("p", "u")]
+    fks = [(t, n, d) for t, n, d, kind in rows if kind == "f"]
+    return keys, fks
+
+
 def _load_table(
     conn: psycopg.Connection, path: str, table: str, names: list[str], *, merge: bool,
-    null_columns: frozenset[str], reindex: bool,
+    null_columns: frozenset[str], reindex: bool, pending_fks: list[tuple[str, str, str]],
 ) -> int:
     target = f"public.{quote_ident(table)}"
     if merge:
@@ -226,10 +264,23 @@ def _load_table(
                      "ON CONFLICT DO NOTHING")
         conn.execute(f"DROP TABLE {tmp}")
         return rows
-    indexes = _secondary_indexes(conn, table) if reindex else []
+    if not reindex:
+        return copy_file_into(conn, path, target, names, null_columns)
+    # Big table: load into a bare heap, then build every index in one sorted pass each
+    # (what pg_restore does); FKs pointing here come back (and are validated) at the end.
+    indexes = _secondary_indexes(conn, table)
+    keys, fks = _constraints(conn, table)
+    for owner, name, _ in fks:
+        conn.execute(f"ALTER TABLE {owner} DROP CONSTRAINT {name}")
+    pending_fks.extend(fks)
+    for owner, name, _ in keys:
+        conn.execute(f"ALTER TABLE {owner} DROP CONSTRAINT {name}")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX public.{name}")
-    rows = copy_file_into(conn, path, target, names, null_columns)
+    # FREEZE: the table was truncated in this transaction, so rows can be written frozen.
+    rows = copy_file_into(conn, path, target, names, null_columns, freeze=True)
+    for owner, name, ddl in keys:
+        conn.execute(f"ALTER TABLE {owner} ADD CONSTRAINT {name} {ddl}")
     for _, ddl in indexes:
         conn.execute(ddl)
     return rows
@@ -252,11 +303,13 @@ def _apply_deferred(conn: psycopg.Connection, path: str, table: Table, fk: Forei
 
 
 def _check_foreign_keys(conn: psycopg.Connection, catalog: dict[str, Table],
-                        wanted: list[str]) -> None:
+                        wanted: list[str], validated: set[str]) -> None:
     """With FK triggers off, check every FK touching a restored table in one query each."""
     chosen = set(wanted)
     for table in catalog.values():
         for fk in table.foreign_keys:
+            if quote_ident(fk.name) in validated:
+                continue
             if fk.table in chosen or fk.ref_table in chosen:
                 n = orphan_count(conn, fk, f"public.{quote_ident(fk.table)}",
                                  f"public.{quote_ident(fk.ref_table)}")

@@ -186,3 +186,12 @@ def test_manifest_records_types_and_checksums(source_db: str, backup_root: Path)
     assert len(res["sha256"]) == 64 and res["rows"] == 500
     assert body["alembic_revision"] and body["created_by"] == "test"
     assert manifest_body  # the function tests build manifests with
+
+
+def test_psycopg_reader_without_psql(source_db: str, scratch_db: Callable[[], str],
+                                     backup_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INNSYNC_BACKUP_NO_PSQL", "1")
+    store = make_backup(source_db, backup_root)
+    target = scratch_db()
+    restore_into(target, store)
+    assert data_dump(target) == data_dump(source_db)

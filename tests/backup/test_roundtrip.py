@@ -179,3 +179,31 @@ def test_checksum_error_type(source_db: str, backup_root: Path) -> None:
     _flip(f, 100)
     with pytest.raises(ChecksumMismatch):
         verify_backup(store)
+
+
+def test_big_table_path_rebuilds_constraints(source_db: str, scratch_db: Callable[[], str],
+                                             backup_root: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import db.backup.restore as restore
+
+    monkeypatch.setattr(restore, "REINDEX_ROWS", 100)  # guests and reservations take it
+    store = make_backup(source_db, backup_root)
+    target = scratch_db()
+    before_schema = _schema(target)
+    restore_into(target, store)
+    assert data_dump(target) == data_dump(source_db)
+    assert _schema(target) == before_schema  # every constraint and index is back
+    with psycopg.connect(target, autocommit=True) as conn, pytest.raises(psycopg.Error):
+        conn.execute("INSERT INTO reservations (property_id, guest_id, check_in, check_out) "
+                     "VALUES (1, 424242, '2026-01-01', '2026-01-02')")
+
+
+def _schema(url: str) -> list[str]:
+    import subprocess
+
+    from tests.backup.conftest import pg_bin
+
+    out = subprocess.run([pg_bin("pg_dump"), "--schema-only", url], check=True,
+                         capture_output=True, text=True).stdout
+    return sorted(line for line in out.splitlines()
+                  if line.strip() and not line.startswith(("\\restrict", "\\unrestrict")))
