@@ -272,7 +272,8 @@ def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -
 
 @flow(name="nightly-backup")
 def nightly_backup(
-    created_by: str = "nightly", options: BackupOptions | None = None,
+    created_by: str = "nightly",
+    options: BackupOptions | None = None,
     policy: RetentionPolicy | None = None,
 ) -> dict[str, Any]:
     """The scheduled job: a full backup, then retention applied (never on a failed backup)."""

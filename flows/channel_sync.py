@@ -30,6 +30,7 @@ from tasks.bookings import partner_limit, pull_bookings_page
 from tasks.resources import adapter_for, channel_info, close_adapters
 
 DEFAULT_HORIZON_DAYS = 365
+MAX_FAILED_PAGES_IN_A_ROW = 3
 
 
 def _run_id() -> Any:
@@ -109,13 +110,19 @@ async def sync_bookings(
     cursor: str | None = None
     ari_summary: dict[str, Any] = {}
     try:
+        failed_in_a_row = 0
         for page_no in range(1, max_pages + 1):
             try:
                 page = await pull_bookings_page(channel_id, start_date, end_date, cursor)
-            except Exception as exc:  # the task already retried transient errors
+            except Exception as exc:  # transient errors were already retried by the task
                 errors.append(f"page {page_no}: {exc}")
                 totals["failed"] += 1
-                break
+                failed_in_a_row += 1
+                # A garbled page is re-delivered by the partner: try again, a few times.
+                if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW:
+                    break
+                continue
+            failed_in_a_row = 0
             totals["processed"] += page["processed"]
             totals["success"] += page["new"] + page["updated"] + page["duplicates"]
             totals["failed"] += page["unmapped"]

@@ -9,6 +9,7 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 
 from channels.base import ChannelError, TransientChannelError
+from innsync.settings import get_settings
 
 #: Longest Retry-After we wait inside a task before handing over to Prefect's backoff.
 MAX_RETRY_AFTER = 60.0
@@ -30,11 +31,13 @@ async def honour_retry_after(exc: ChannelError) -> None:
     """Sleep what the partner asked for (bounded) before the task fails into its retry."""
     if exc.retry_after:
         await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
+    else:
+        await asyncio.sleep(0)
 
 
 PARTNER_TASK_OPTIONS: dict[str, Any] = {
     "retries": RETRIES,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_delay_seconds": exponential_backoff(backoff_factor=get_settings().retry_backoff_seconds),
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_transient_only,
 }

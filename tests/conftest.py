@@ -22,6 +22,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Partner fault tests: short timeouts and retry delays, same code paths.
+os.environ.setdefault("INNSYNC_PARTNER_TIMEOUT", "1.0")
+os.environ.setdefault("INNSYNC_RETRY_BACKOFF_SECONDS", "0.05")
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402

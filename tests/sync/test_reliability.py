@@ -1,0 +1,205 @@
+"""Reliability: faults on, crashes between commit and ack, concurrent last-room bookings."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from channels.base import ChannelName
+from channels.simulators.common import FaultSettings
+from channels.simulators.server import build_app, running_server
+from db.models import ChannelBooking, Reservation
+from db.repositories.bookings import ingest_page
+from flows.channel_sync import sync_bookings
+from flows.runner import run_flow
+from tests.sync.conftest import booking, make_hotel, point_channel_at
+
+FAULTY = FaultSettings(
+    error_rate=0.2,
+    rate_limit_rate=0.1,
+    retry_after_seconds=0,
+    timeout_rate=0.05,
+    timeout_seconds=3.0,
+    malformed_rate=0.05,
+    duplicate_rate=0.2,
+)
+
+
+def _stored_ids(session: Session, channel_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(ChannelBooking.external_booking_id).where(
+                ChannelBooking.channel_id == channel_id
+            )
+        )
+    )
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize(
+    "channel", [ChannelName.BOOKING_COM, ChannelName.EXPEDIA, ChannelName.AGODA, ChannelName.AIRBNB]
+)
+def test_faults_converge_to_exactly_once(committed, channel):
+    """20% 5xx, 429s, timeouts, garbled bodies, duplicates: after re-runs every booking is
+    stored once, every message acknowledged, and only after it was committed."""
+    hotel = make_hotel(committed, units=100, days=400, channels=(channel,))
+    committed.commit()
+    cid = hotel.channels[channel]
+    sim = build_app(channel, bookings=25, seed=11, faults=FAULTY)
+    state = sim.state.sim
+    expected = {m.booking.booking_id for m in state.queue.messages}
+    # Airbnb needs no acknowledgement except accepting requests: its queue never drains.
+    queue_drains = channel != ChannelName.AIRBNB
+
+    def converged() -> bool:
+        stored = set(_stored_ids(committed, cid))
+        if not queue_drains:  # Airbnb's ids are confirmation codes, one per booking
+            return len(stored) == len(expected)
+        return stored == expected and state.queue.stats()["pending"] == 0
+
+    with running_server(sim) as url:
+        point_channel_at(committed, cid, url)
+        for _ in range(25):
+            run_flow(sync_bookings, channel_id=cid, push_availability=False)
+            if converged():
+                break
+        assert converged(), state.queue.stats()
+        assert sum(state.injected.values()) > 0, "no fault was injected: the test proves nothing"
+    stored = _stored_ids(committed, cid)
+    assert len(stored) == len(set(stored)) == len(expected)
+    # acked only after commit: every message the partner saw acked is stored at its revision
+    rows = dict(
+        committed.execute(
+            text(
+                "SELECT external_booking_id, acked_revisions FROM channel_bookings "
+                "WHERE channel_id = :c"
+            ),
+            {"c": cid},
+        )
+        .tuples()
+        .all()
+    )
+    for ext in expected if queue_drains else rows:
+        assert rows[ext], f"{ext} stored but never acknowledged"
+    # each reservation exists once per booked room
+    dupes = committed.execute(
+        text(
+            "SELECT external_ref, room_index, count(*) FROM reservations WHERE channel_id = :c "
+            "GROUP BY 1, 2 HAVING count(*) > 1"
+        ),
+        {"c": cid},
+    ).all()
+    assert dupes == []
+
+
+def test_crash_between_commit_and_ack_converges(committed, monkeypatch):
+    """A worker killed after commit but before the ack: the re-run stores nothing twice and
+    acknowledges what was left."""
+    import asyncio
+
+    import httpx
+
+    from tasks import bookings as task_mod
+    from tasks.resources import close_adapters, transport_overrides
+
+    hotel = make_hotel(committed, units=100, days=400, channels=(ChannelName.AGODA,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.AGODA]
+    sim = build_app(ChannelName.AGODA, bookings=20, seed=5)
+    point_channel_at(committed, cid, "http://agoda.sim")
+    transport_overrides[cid] = httpx.ASGITransport(app=sim)
+    try:
+        fetch_all = 10_000
+
+        async def crash_run() -> None:
+            adapter = task_mod.adapter_for(cid)
+            page = await adapter.fetch_bookings(None, None, None)
+            assert page.bookings
+            original = adapter.acknowledge
+
+            async def killed(*_a, **_k):  # the process dies here
+                raise SystemExit("worker killed")
+
+            monkeypatch.setattr(adapter, "acknowledge", killed)
+            with pytest.raises(SystemExit):
+                await task_mod.store_and_ack(cid, page.bookings)
+            monkeypatch.setattr(adapter, "acknowledge", original)
+            await close_adapters()
+
+        asyncio.run(crash_run())
+        stored_after_crash = len(_stored_ids(committed, cid))
+        assert stored_after_crash > 0
+        assert sim.state.sim.queue.stats()["acked"] == 0
+
+        async def rerun() -> dict:
+            total = {"new": 0, "acked": 0}
+            for _ in range(fetch_all):
+                page = await task_mod.adapter_for(cid).fetch_bookings(None, None, None)
+                if not page.bookings:
+                    break
+                out = await task_mod.store_and_ack(cid, page.bookings)
+                total["new"] += out["new"]
+                total["acked"] += out["acked"]
+                if not out["acked"] and not out["new"]:
+                    break
+            await close_adapters()
+            return total
+
+        asyncio.run(rerun())
+    finally:
+        transport_overrides.pop(cid, None)
+    stored = _stored_ids(committed, cid)
+    assert len(stored) == len(set(stored)) >= stored_after_crash
+    assert sim.state.sim.queue.stats()["pending"] == 0
+
+
+def test_two_channels_selling_the_last_room_at_once(committed, engine):
+    """Both bookings accepted, counts consistent, exactly one flagged overbooked."""
+    hotel = make_hotel(
+        committed, units=1, days=30, channels=(ChannelName.BOOKING_COM, ChannelName.AGODA)
+    )
+    committed.commit()
+    day = hotel.start + timedelta(days=4)
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def sell(channel: ChannelName, ext: str) -> None:
+        with Session(bind=engine) as session:
+            barrier.wait()
+            results[ext] = ingest_page(
+                session,
+                hotel.channels[channel],
+                str(channel),
+                [booking(ext, channel=channel, check_in=day, nights=2)],
+            )
+            session.commit()
+
+    threads = [
+        threading.Thread(target=sell, args=(ChannelName.BOOKING_COM, "BC-1")),
+        threading.Thread(target=sell, args=(ChannelName.AGODA, "AG-1")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert set(results) == {"BC-1", "AG-1"}
+    sold = (
+        committed.execute(
+            text(
+                "SELECT sold FROM inventory WHERE room_type_id = :rt AND date IN (:d1, :d2) ORDER BY date"
+            ),
+            {"rt": hotel.room_types["STD"], "d1": day, "d2": day + timedelta(days=1)},
+        )
+        .scalars()
+        .all()
+    )
+    assert sold == [2, 2]
+    flagged = committed.scalars(
+        select(Reservation.external_ref).where(Reservation.overbooked)
+    ).all()
+    assert len(flagged) == 1
+    assert committed.scalar(select(func.count()).select_from(Reservation)) == 2
