@@ -23,7 +23,7 @@ from db.backup.catalog import Column, quote_ident
 from db.backup.crypto import EncryptingWriter
 from db.backup.storage import HashingWriter, Store
 
-ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_ROWS = 64 * 1024
 CSV_BLOCK = 2 << 20
 #: Session settings that make COPY text exact and stable whatever the server defaults.
 SESSION_OPTIONS = "-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=postgres"
