@@ -7,15 +7,17 @@ ingest's ACTIVE_STATUSES: pending, confirmed, checked_in) whose stay covers that
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, or_, select, text
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Guest, Reservation
 from db.repositories.base import add_guarded, update_guarded
-from db.repositories.booking_plan import ACTIVE_STATUSES
+from db.repositories.booking_plan import ACTIVE_STATUSES, nights
+from db.repositories.bookings import apply_inventory_delta
 
 SOLD_STATUSES = ACTIVE_STATUSES
 
@@ -80,15 +82,12 @@ def reservations_query(
 def adjust_sold(
     session: Session, room_type_id: int | None, check_in: date, check_out: date, delta: int
 ) -> None:
-    """Add `delta` to inventory.sold on each stored night of a stay (never below zero)."""
+    """Add `delta` to inventory.sold on each night of a stay, through the same locked path
+    as channel bookings (rows locked in order, missing nights created, never below zero)."""
     if room_type_id is None or delta == 0:
         return
-    session.execute(
-        text(
-            "UPDATE inventory SET sold = greatest(sold + :delta, 0), updated_at = now() "
-            "WHERE room_type_id = :rt AND date >= :ci AND date < :co"
-        ),
-        {"delta": delta, "rt": room_type_id, "ci": check_in, "co": check_out},
+    apply_inventory_delta(
+        session, Counter({(room_type_id, night): delta for night in nights(check_in, check_out)})
     )
 
 
