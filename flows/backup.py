@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -86,7 +87,7 @@ def _summary_artifact(key: str, title: str, rows: list[dict[str, Any]]) -> None:
     )
 
 
-@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
 def create_backup(
     created_by: str | None = None, options: BackupOptions | None = None
 ) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def create_backup(
         options.location, settings.resolved_backup_root, settings.backup_remotes
     )
     parent_id = options.parent_id if options.incremental else None
-    run_id = flow_run.get_id()
+    run_id = UUID(flow_run.get_id()) if flow_run.get_id() else None
     backup_id = create_record_task(
         base,
         created_by,

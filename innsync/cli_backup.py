@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -16,7 +15,7 @@ backup_app = typer.Typer(no_args_is_help=True, help="Backups: create, list, rest
 console = Console(stderr=True)
 
 
-def _run(label: str, func: Callable[..., Any], **params: Any) -> Any:
+def _run(label: str, func: Any, **params: Any) -> Any:
     """Run a flow with a progress bar; exit 1 with the error if it fails."""
     from flows.runner import run_flow
 
@@ -88,7 +87,7 @@ def list_(as_json: bool = typer.Option(False, "--json"), limit: int = 50) -> Non
 
     with session_scope() as session:
         rows, _ = records.list_records(session, limit=limit)
-        items = [{"id": r.id, "status": r.status, "type": r.backup_type,
+        items: list[dict[str, Any]] = [{"id": r.id, "status": r.status, "type": r.backup_type,
                   "filePath": r.file_path, "sizeBytes": r.size_bytes,
                   "createdAt": r.created_at.isoformat(), "createdBy": r.created_by,
                   "parentId": r.parent_id, "error": r.error_message} for r in rows]

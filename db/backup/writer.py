@@ -138,7 +138,7 @@ def iter_snapshot_batches(
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
     args = [
-        psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", make_conninfo(**params),
+        psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", make_conninfo("", **params),  # type: ignore[arg-type]
         "-c", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         "-c", f"SET TRANSACTION SNAPSHOT '{snapshot_id}'",
         "-c", copy_query(table, columns, where),
