@@ -94,6 +94,8 @@ def create_backup(
     """Back up every selected table from one snapshot; manifest last; record the outcome."""
     logger = get_run_logger()
     options = options or BackupOptions()
+    if options.incremental:
+        raise NotImplementedError("incremental backups are not implemented yet: take a full one")
     settings = get_settings()
     base = resolve_location(
         options.location, settings.resolved_backup_root, settings.backup_remotes

@@ -165,6 +165,9 @@ def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
     from flows.backup import create_backup
 
     _check_path(body.options.location, settings, backup=False)
+    if body.options.incremental:
+        raise Unprocessable("incremental backups are not implemented yet",
+                            code="not_implemented")
     options = BackupOptions(**body.options.model_dump())
     session.commit()  # release our row locks before the flow runs
     outcome = run_flow(create_backup, created_by=body.created_by or principal.actor,
