@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from db.models import AuditLog
 
 REDACTED = "***"
-SECRET_KEYS = {"config_encrypted", "key_hash", "apiSecret", "api_secret", "apiKey", "api_key"}
+SECRET_KEYS = {"config_encrypted", "key_hash", "apiSecret", "api_secret", "apiKey", "api_key",
+               "webhookSecret", "webhook_secret"}
 
 
 def snapshot(obj: Any) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class ChannelConfig(BaseModel):
     property_id: str | None = Field(default=None, alias="propertyId")
     endpoint: str | None = None
     hotel_id: str | None = Field(default=None, alias="hotelId")
+    #: Shared secret partners sign (Airbnb) or present (Agoda) webhook pushes with.
+    webhook_secret: SecretStr | None = Field(default=None, alias="webhookSecret")
 
 
 # ---------------------------------------------------------------- bookings in

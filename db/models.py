@@ -335,6 +335,27 @@ class ChannelSyncLog(Base):
     flow_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
+class WebhookEvent(Base):
+    """A partner push received: the key makes replays and re-sends idempotent."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "event_key"),
+        Index("ix_webhook_events_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(200))
+    external_booking_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(
+        String(20), default="received", server_default=text("'received'")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    processed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
 class ChannelAvailabilityState(Base):
     """What a channel last acknowledged for a room type on a date (ARI deltas diff to it)."""
 

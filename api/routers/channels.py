@@ -36,6 +36,7 @@ class MaskedConfig(APIModel):
     property_id: str | None = None
     endpoint: str | None = None
     hotel_id: str | None = None
+    webhook_secret: str | None = None
 
 
 class ChannelOut(APIModel):
@@ -60,6 +61,7 @@ class ChannelOut(APIModel):
             property_id=public.get("propertyId"),
             endpoint=public.get("endpoint"),
             hotel_id=public.get("hotelId"),
+            webhook_secret=masked.get("webhookSecret"),
         )
         return cls(
             id=row.id, name=row.name, channel_name=row.channel_name, enabled=row.enabled,

@@ -21,7 +21,7 @@ from db.repositories.base import add_guarded, update_guarded
 from innsync.crypto import app_key, decrypt_json, encrypt_json
 
 PUBLIC_FIELDS = ("propertyId", "endpoint", "hotelId")
-SECRET_FIELDS = ("apiKey", "apiSecret")
+SECRET_FIELDS = ("apiKey", "apiSecret", "webhookSecret")
 MASK = "****"
 
 
