@@ -27,7 +27,7 @@ from db.repositories.channels import mark_sync_success
 from db.repositories.sync_logs import finish_log, start_log
 from tasks.ari import Kind, month_windows, push_ari_window, push_updates
 from tasks.bookings import partner_limit, pull_bookings_page
-from tasks.resources import adapter_for, channel_info, close_adapters
+from tasks.resources import adapter_for, channel_info, clean_overrides, close_adapters
 
 DEFAULT_HORIZON_DAYS = 365
 MAX_FAILED_PAGES_IN_A_ROW = 3
@@ -88,11 +88,13 @@ async def sync_bookings(
     end_date: date | None = None,
     max_pages: int = 500,
     push_availability: bool = True,
+    config_overrides: dict[str, str] | None = None,
 ) -> Any:
     """Pull new/modified/cancelled bookings page by page: store exactly once, ack after commit,
     then close sold nights on every channel of the property."""
     logger = get_run_logger()
     info = channel_info(channel_id)
+    overrides = clean_overrides(config_overrides)
     if not info.enabled:
         raise ValueError(f"channel {info.name} is disabled")
     with session_scope() as session:
@@ -113,7 +115,7 @@ async def sync_bookings(
         failed_in_a_row = 0
         for page_no in range(1, max_pages + 1):
             try:
-                page = await pull_bookings_page(channel_id, start_date, end_date, cursor)
+                page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides)
             except Exception as exc:  # transient errors were already retried by the task
                 errors.append(f"page {page_no}: {exc}")
                 totals["failed"] += 1
@@ -379,7 +381,9 @@ async def full_ari_sync(
 
 
 @flow(name="push-ari-values")
-async def push_ari_values(channel_id: int, updates: list[dict[str, Any]]) -> Any:
+async def push_ari_values(
+    channel_id: int, updates: list[dict[str, Any]], config_overrides: dict[str, str] | None = None
+) -> Any:
     """Push explicit values (the seed's sync-availability/sync-rates with a value given)."""
     from channels.base import ARIUpdate
 
@@ -387,7 +391,11 @@ async def push_ari_values(channel_id: int, updates: list[dict[str, Any]]) -> Any
     with session_scope() as session:
         log_id = start_log(session, channel_id, "push_values", _run_id())
     try:
-        summary = await push_updates(channel_id, [ARIUpdate.model_validate(u) for u in updates])
+        summary = await push_updates(
+            channel_id,
+            [ARIUpdate.model_validate(u) for u in updates],
+            clean_overrides(config_overrides),
+        )
     except ChannelError as exc:
         summary = {"updates": len(updates), "ok": 0, "failed": len(updates), "errors": [str(exc)]}
     finally:

@@ -52,12 +52,14 @@ def summarize(results: list[UpdateResult]) -> dict[str, Any]:
     }
 
 
-async def push_updates(channel_id: int, updates: list[ARIUpdate]) -> dict[str, Any]:
+async def push_updates(
+    channel_id: int, updates: list[ARIUpdate], overrides: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Send updates; record the accepted ones as the channel's acknowledged state."""
     if not updates:
         return summarize([])
     info = channel_info(channel_id)
-    adapter = adapter_for(channel_id)
+    adapter = adapter_for(channel_id, overrides)
     await rate_limit(partner_limit(info.channel_name), strict=False)
     results = await adapter.push_ari(updates)
     accepted = [r.update for r in results if r.ok and r.update is not None]
@@ -74,6 +76,7 @@ async def push_ari_window(
     end: date,
     room_type_ids: list[int] | None = None,
     rate_plan_ids: list[int] | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Push what changed in one window since the channel last acknowledged it."""
     logger = get_run_logger()
@@ -94,12 +97,12 @@ async def push_ari_window(
                     ari_repo.rates_now(session, channel_id, start, end, rate_plan_ids),
                 )
             )
-    adapter = adapter_for(channel_id)
+    adapter = adapter_for(channel_id, overrides)
     updates = compress(changed, weekday_patterns=getattr(adapter, "supports_weekdays", False))
     if not updates:
         return {**summarize([]), "window": [start.isoformat(), end.isoformat()]}
     try:
-        summary = await push_updates(channel_id, updates)
+        summary = await push_updates(channel_id, updates, overrides)
     except ChannelError as exc:
         logger.warning("channel %s: ARI push %s..%s failed: %s", info.name, start, end, exc)
         if exc.transient:

@@ -23,7 +23,9 @@ def partner_limit(channel_name: str) -> str:
     return f"partner-{channel_name.replace('.', '-')}"
 
 
-async def store_and_ack(channel_id: int, records: list[BookingRecord]) -> dict[str, Any]:
+async def store_and_ack(
+    channel_id: int, records: list[BookingRecord], overrides: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Ingest records in one transaction; acknowledge to the partner only after commit."""
     info = channel_info(channel_id)
     with session_scope() as session:
@@ -47,7 +49,7 @@ async def store_and_ack(channel_id: int, records: list[BookingRecord]) -> dict[s
     ack_errors: list[str] = []
     acked: list[tuple[str, str]] = []
     if to_ack:
-        adapter = adapter_for(channel_id)
+        adapter = adapter_for(channel_id, overrides)
         await rate_limit(partner_limit(info.channel_name), strict=False)
         batch = list(to_ack.values())
         verdicts = {ack.external_id: ack for ack in await adapter.acknowledge(batch)}
@@ -79,12 +81,16 @@ async def store_and_ack(channel_id: int, records: list[BookingRecord]) -> dict[s
 
 @task(name="pull-bookings-page", cache_policy=NONE, **PARTNER_TASK_OPTIONS)
 async def pull_bookings_page(
-    channel_id: int, start: date | None, end: date | None, cursor: str | None
+    channel_id: int,
+    start: date | None,
+    end: date | None,
+    cursor: str | None,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor."""
     logger = get_run_logger()
     info = channel_info(channel_id)
-    adapter = adapter_for(channel_id)
+    adapter = adapter_for(channel_id, overrides)
     await rate_limit(partner_limit(info.channel_name), strict=False)
     try:
         page = await adapter.fetch_bookings(start, end, cursor)
@@ -98,7 +104,7 @@ async def pull_bookings_page(
             await honour_retry_after(exc)
         raise
     try:
-        result = await store_and_ack(channel_id, page.bookings)
+        result = await store_and_ack(channel_id, page.bookings, overrides)
     except ChannelError as exc:
         # Stored and committed, the ack failed: the partner re-delivers, we ack again then.
         logger.warning("channel %s: acknowledging failed: %s", info.name, exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -47,8 +48,18 @@ def channel_info(channel_id: int) -> ChannelInfo:
     )
 
 
-def adapter_for(channel_id: int) -> ChannelAdapter:
-    """The adapter of a channel for the running event loop (created on first use)."""
+#: Config fields a request may override for one run; secrets always come from storage.
+OVERRIDABLE = frozenset({"endpoint", "hotelId", "propertyId"})
+
+
+def clean_overrides(overrides: dict[str, Any] | None) -> dict[str, str]:
+    """The non-secret, non-empty overrides (anything else is dropped, never logged)."""
+    return {k: str(v) for k, v in (overrides or {}).items() if k in OVERRIDABLE and v}
+
+
+def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> ChannelAdapter:
+    """The adapter of a channel for the running event loop (created on first use), with
+    optional non-secret config overrides for this run."""
     with session_scope() as session:
         row = session.execute(
             text("SELECT channel_name, config_encrypted FROM channels WHERE id = :c"),
@@ -56,7 +67,10 @@ def adapter_for(channel_id: int) -> ChannelAdapter:
         ).first()
     if row is None:
         raise LookupError(f"channel {channel_id} not found")
-    version = hashlib.sha256(row.config_encrypted.encode()).hexdigest()[:16]
+    extra = clean_overrides(overrides)
+    version = hashlib.sha256(
+        (row.config_encrypted + repr(sorted(extra.items()))).encode()
+    ).hexdigest()[:16]
     key = (id(asyncio.get_running_loop()), channel_id, version)
     adapter = _adapters.get(key)
     if adapter is None:
