@@ -440,6 +440,23 @@ class DataSyncQueueItem(TimestampMixin, Base):
         ),
         Index("ix_data_sync_queue_entity", "entity_type", "entity_id"),
         Index("ix_data_sync_queue_status", "status"),
+        # Coalescing: at most one pending item per entity and operation (enqueue merges).
+        Index(
+            "ix_data_sync_queue_pending_entity",
+            "entity_type",
+            "entity_id",
+            "operation",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # Claims scan pending items in id order.
+        Index("ix_data_sync_queue_pending_id", "id", postgresql_where=text("status = 'pending'")),
+        # Expired leases (a worker died) are found without scanning the queue.
+        Index(
+            "ix_data_sync_queue_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'processing'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
