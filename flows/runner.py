@@ -1,7 +1,9 @@
 """Run a flow for a caller (API, CLI) and get its result plus the Prefect flow-run id.
 
-Today flows run in-process (they still appear in the Prefect UI of the configured server);
-issue 6 routes them through deployments when a Prefect server is configured.
+`run_flow` runs in-process (the run still appears in the Prefect UI of the configured
+server). `start_flow` goes through the flow's deployment when deployments are in use
+(PREFECT_API_URL set and INNSYNC_RUN_VIA_DEPLOYMENTS=1, as `innsync up` sets for the API):
+it returns the flow-run id at once, or waits for the result with `wait=True`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import Flow
+from prefect.exceptions import MissingResult
 from prefect.states import State
 
 
@@ -24,6 +27,8 @@ class FlowOutcome:
     ok: bool
     result: Any = None
     error: BaseException | None = None
+    #: False when the run was only scheduled through a deployment (result not known yet).
+    finished: bool = True
 
 
 def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
@@ -62,3 +67,71 @@ def outcome_of(state: State[Any]) -> FlowOutcome:
         result=data,
         error=RuntimeError(state.message or f"flow run {state.name}"),
     )
+
+
+def via_deployments() -> bool:
+    """True when work should go through deployments: a Prefect server plus the opt-in."""
+    from prefect.settings import get_current_settings
+
+    from innsync.settings import get_settings
+
+    return get_settings().run_via_deployments and bool(get_current_settings().api.url)
+
+
+def _deployment_name(flow: Flow[..., Any], deployment_name: str | None) -> str:
+    if deployment_name is None:
+        from deployments.specs import deployment_for
+
+        return deployment_for(flow)
+    return deployment_name if "/" in deployment_name else f"{flow.name}/{deployment_name}"
+
+
+def _outcome_of_run(run: Any, wait: bool) -> FlowOutcome:
+    if not wait:
+        return FlowOutcome(flow_run_id=run.id, ok=True, finished=False)
+    state = run.state
+    if state is None or not state.is_final():
+        return FlowOutcome(flow_run_id=run.id, ok=False, finished=False,
+                           error=TimeoutError(f"flow run {run.id} did not finish"))
+    try:
+        outcome = outcome_of(state)
+    except MissingResult:
+        # Completed, but the serving process did not persist the result
+        # (PREFECT_RESULTS_PERSIST_BY_DEFAULT): the state is all we know.
+        return FlowOutcome(flow_run_id=run.id, ok=state.is_completed(),
+                           error=None if state.is_completed() else RuntimeError(state.message))
+    outcome.flow_run_id = run.id
+    return outcome
+
+
+def start_flow(
+    flow: Flow[..., Any], deployment_name: str | None = None, wait: bool = False,
+    **parameters: Any,
+) -> FlowOutcome:
+    """Start `flow` through its deployment (flow-run id at once; the result with `wait`),
+    or run it in-process when deployments are not in use."""
+    if not via_deployments():
+        return run_flow(flow, **parameters)
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        _deployment_name(flow, deployment_name), parameters=parameters,
+        timeout=None if wait else 0, poll_interval=1,
+    )
+    return _outcome_of_run(run, wait)
+
+
+async def start_flow_async(
+    flow: Flow[..., Any], deployment_name: str | None = None, wait: bool = False,
+    **parameters: Any,
+) -> FlowOutcome:
+    """`start_flow` for callers inside an event loop."""
+    if not via_deployments():
+        return await run_flow_async(flow, **parameters)
+    from prefect.deployments import run_deployment
+
+    run = await run_deployment(  # type: ignore[misc]
+        _deployment_name(flow, deployment_name), parameters=parameters,
+        timeout=None if wait else 0, poll_interval=1,
+    )
+    return _outcome_of_run(run, wait)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: Seconds between automatic queue-processing runs (the seed's auto-sync).
     auto_sync_interval: int = 30
+    #: API work goes through Prefect deployments (needs PREFECT_API_URL); `innsync up` sets it.
+    run_via_deployments: bool = False
     #: Partner HTTP timeout (seconds) and the first retry delay of partner tasks (doubles).
     partner_timeout: float = 20.0
     retry_backoff_seconds: float = 2.0
