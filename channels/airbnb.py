@@ -70,6 +70,24 @@ class AirbnbTokenAuth(httpx.Auth):
         self.expires_at = 0.0
         self.issued = 0  # tokens fetched so far (tests check the cache through it)
 
+    def __repr__(self) -> str:
+        # Never show the token or the client secret (reprs end up in logs and tracebacks).
+        return f"AirbnbTokenAuth(token_set={self.token is not None}, expires_at={self.expires_at:.0f})"
+
+    def export_state(self) -> dict[str, Any] | None:
+        """The cached token and its wall-clock expiry (refresh margin included), if still valid."""
+        if self.token is None or time.time() >= self.expires_at:
+            return None
+        return {"access_token": self.token, "expires_at": self.expires_at}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Adopt a token exported by an earlier instance unless expired or malformed."""
+        token, expires = state.get("access_token"), state.get("expires_at")
+        if not isinstance(token, str) or not token or not isinstance(expires, int | float):
+            return
+        if time.time() < expires and expires > self.expires_at:
+            self.token, self.expires_at = token, float(expires)
+
     def _token_request(self) -> httpx.Request:
         if not self.client_id or not self.client_secret:
             raise PermanentChannelError(ChannelName.AIRBNB, "channel config is missing apiKey/apiSecret (OAuth client)")
@@ -87,11 +105,12 @@ class AirbnbTokenAuth(httpx.Auth):
         if not isinstance(token, str) or not token:
             raise PermanentChannelError(ChannelName.AIRBNB, "token answer without access_token")
         self.token = token
-        self.expires_at = time.monotonic() + float(data.get("expires_in", 3600)) - _REFRESH_MARGIN
+        # Wall clock, so the token can be handed to the next adapter (export_auth_state).
+        self.expires_at = time.time() + float(data.get("expires_in", 3600)) - _REFRESH_MARGIN
         self.issued += 1
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.token is None or time.monotonic() >= self.expires_at:
+        if self.token is None or time.time() >= self.expires_at:
             self._store((yield self._token_request()))
         request.headers["Authorization"] = f"Bearer {self.token}"
         response = yield request
@@ -134,6 +153,14 @@ class AirbnbAdapter(HttpAdapter):
         self._listings: list[str] | None = list(listing_ids or configured) or None
         self.page_size = page_size
         self.pagination = pagination
+
+    def export_auth_state(self) -> dict[str, Any] | None:
+        """The OAuth token and its wall-clock expiry, for the next adapter of this config."""
+        return self.auth.export_state()
+
+    def import_auth_state(self, state: dict[str, Any]) -> None:
+        """Reuse a token exported by an earlier adapter of this config (if still valid)."""
+        self.auth.import_state(state)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request(method, self.url(path), **kwargs)

@@ -270,6 +270,14 @@ class ChannelAdapter(Protocol):
         with error_code='NOT_SUPPORTED')."""
         ...
 
+    def export_auth_state(self) -> dict[str, Any] | None:
+        """Auth state (tokens, `expires_at` as time.time()) to hand to the next instance, or None."""
+        ...
+
+    def import_auth_state(self, state: dict[str, Any]) -> None:
+        """Adopt what an earlier instance of the same config exported (expired state is ignored)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

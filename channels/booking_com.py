@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -56,12 +56,20 @@ PERMANENT_CODES = frozenset({
 
 
 class _Token:
-    """The cached JWT: one exchange per hour at most, shared by all calls of the adapter."""
+    """The cached JWT: one exchange per hour at most, shared by all calls of the adapter.
+
+    `expires` is wall-clock (time.time()) so the token can outlive the adapter and be handed
+    to the next one through export/import_auth_state.
+    """
 
     def __init__(self) -> None:
         self.value: str | None = None
         self.expires = 0.0
         self.lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        # Never show the JWT itself (reprs end up in logs and tracebacks).
+        return f"_Token(set={self.value is not None}, expires={self.expires:.0f})"
 
 
 class BookingComAdapter(HttpAdapter):
@@ -101,16 +109,32 @@ class BookingComAdapter(HttpAdapter):
         except (ValueError, KeyError, TypeError):
             raise self.malformed("token exchange answer without jwt") from None
         self._token.value = token
-        self._token.expires = time.monotonic() + float(data.get("expires_in") or 3600) - self.token_margin
+        self._token.expires = time.time() + float(data.get("expires_in") or 3600) - self.token_margin
         return token
 
     async def _bearer(self, stale: str | None = None) -> str:
         """The cached token; exchanged again only when expired or when `stale` was refused."""
         async with self._token.lock:
             value = self._token.value
-            if value is not None and value != stale and time.monotonic() < self._token.expires:
+            if value is not None and value != stale and time.time() < self._token.expires:
                 return value
             return await self._exchange()
+
+    def export_auth_state(self) -> dict[str, Any] | None:
+        """The cached JWT and its wall-clock expiry (refresh margin included), if still valid."""
+        token = self._token
+        if token.value is None or time.time() >= token.expires:
+            return None
+        return {"jwt": token.value, "expires_at": token.expires}
+
+    def import_auth_state(self, state: dict[str, Any]) -> None:
+        """Reuse a JWT exported by an earlier adapter (exchanges are limited to 30 an hour)."""
+        value, expires = state.get("jwt"), state.get("expires_at")
+        if not isinstance(value, str) or not value or not isinstance(expires, int | float):
+            return
+        # Keep whichever token lives longer; an expired one is dropped (the next call exchanges).
+        if time.time() < expires and expires > self._token.expires:
+            self._token.value, self._token.expires = value, float(expires)
 
     async def _call(self, method: str, path: str, host: str, *, ok: frozenset[int] = frozenset(),
                     **kwargs: object) -> httpx.Response:

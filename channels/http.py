@@ -118,6 +118,14 @@ class HttpAdapter:
             raise ChannelError.from_response(self.name, response, detail=redact(response.text[:300]))
         return response
 
+    def export_auth_state(self) -> dict[str, Any] | None:
+        """Auth state worth keeping beyond this instance (token + wall-clock expiry), or None."""
+        return None
+
+    def import_auth_state(self, state: dict[str, Any]) -> None:
+        """Adopt `export_auth_state()` of an earlier adapter of the same config (default: ignore)."""
+        return None
+
     def malformed(self, problem: str) -> MalformedPayloadError:
         """A MalformedPayloadError naming this partner."""
         return MalformedPayloadError(self.name, problem)

@@ -20,6 +20,9 @@ from db.engine import session_scope
 from db.repositories.channels import open_config
 
 _adapters: dict[tuple[int, int, str], ChannelAdapter] = {}
+#: Partner auth state (token + wall-clock expiry) by (channel id, config version): Booking.com
+#: allows 30 token exchanges an hour, so a token must outlive one flow run's adapter.
+_auth_states: dict[tuple[int, str], dict[str, Any]] = {}
 #: Tests and demos route a channel's traffic to an in-process simulator.
 transport_overrides: dict[int, httpx.AsyncBaseTransport] = {}
 
@@ -79,6 +82,9 @@ def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> Cha
             open_config(row.config_encrypted),
             transport=transport_overrides.get(channel_id),
         )
+        saved = _auth_states.get((channel_id, version))
+        if saved is not None:
+            adapter.import_auth_state(saved)
         _adapters[key] = adapter
     return adapter
 
@@ -87,4 +93,8 @@ async def close_adapters() -> None:
     """Close the adapters of the running loop (end of a flow run or test)."""
     loop = id(asyncio.get_running_loop())
     for key in [k for k in _adapters if k[0] == loop]:
-        await _adapters.pop(key).aclose()
+        adapter = _adapters.pop(key)
+        state = adapter.export_auth_state()  # kept in memory only, never logged
+        if state is not None:
+            _auth_states[(key[1], key[2])] = state
+        await adapter.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -93,6 +94,31 @@ async def test_token_refreshed_once_on_401() -> None:
     app.state.airbnb.revoke_tokens()
     page = await adapter.fetch_bookings()
     assert page.bookings and adapter.auth.issued == 2
+
+
+async def test_token_survives_adapter_instances() -> None:
+    app, _, first = make(bookings=5)
+    await first.fetch_bookings()
+    state = first.export_auth_state()
+    await first.aclose()
+    assert state is not None and state["expires_at"] > time.time() + 3000  # wall clock
+    assert state["access_token"] not in repr(first.auth)
+
+    def again() -> AirbnbAdapter:
+        return AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://airbnb.sim"),
+                             transport=Recorder(app))
+
+    second = again()
+    second.import_auth_state(state)
+    await second.fetch_bookings()
+    await second.aclose()
+    assert second.auth.issued == 0 and app.state.airbnb.issued == 1
+    # An expired saved token is ignored: the next adapter fetches a new one.
+    third = again()
+    third.import_auth_state({**state, "expires_at": time.time() - 1})
+    await third.fetch_bookings()
+    await third.aclose()
+    assert third.auth.issued == 1 and app.state.airbnb.issued == 2
 
 
 async def test_refresh_is_not_retried_forever() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -175,6 +176,36 @@ async def test_token_cached_and_refreshed_once_on_401(app: FastAPI, adapter: Boo
     assert sim(app).extra["exchange_count"] == 2
     await adapter.fetch_bookings()
     assert sim(app).extra["exchange_count"] == 2
+
+
+async def test_token_survives_adapter_instances(app: FastAPI) -> None:
+    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+    await first.fetch_bookings()
+    state = first.export_auth_state()
+    await first.aclose()
+    assert state is not None and state["expires_at"] > time.time() + 3000  # wall clock, not monotonic
+    assert state["jwt"] not in repr(first._token)
+    second = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+    second.import_auth_state(state)
+    await second.fetch_bookings()
+    await second.aclose()
+    assert len(sim(app).extra["exchanges"]) == 1 and second.token_exchanges == 0
+
+
+async def test_expired_or_junk_auth_state_exchanges_again(app: FastAPI) -> None:
+    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+    await first.fetch_bookings()
+    state = first.export_auth_state()
+    await first.aclose()
+    assert state is not None
+    for saved in ({**state, "expires_at": time.time() - 1}, {"jwt": 42, "expires_at": "soon"}, {}):
+        adapter = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+        adapter.import_auth_state(saved)
+        assert adapter.export_auth_state() is None
+        await adapter.fetch_bookings()
+        await adapter.aclose()
+        assert adapter.token_exchanges == 1
+    assert len(sim(app).extra["exchanges"]) == 4
 
 
 async def test_bad_credentials_are_permanent(app: FastAPI) -> None:
