@@ -101,6 +101,7 @@ def build(reservations: int, rebuild: bool) -> str:
     """The benchmark database, generated server-side unless it already has enough rows."""
     url = _url(BENCH_DB)
     if not rebuild and _count(url) >= reservations:
+        _migrate(url)  # same schema revision as the restore target (migrated to head)
         print(f"reusing {BENCH_DB} ({_count(url):,} reservations)")
         return url
     t0 = time.perf_counter()
@@ -143,6 +144,10 @@ def worker(mode: str, url: str, path: str) -> None:
     from db.backup.storage import Store
     from db.backup.verify import stage_backup
 
+    if os.environ.get("INNSYNC_BENCH_LOG"):
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0fms %(message)s")
     store = Store.open(path)
     if mode == "backup":
         run_backup(url, store, BackupOptions())

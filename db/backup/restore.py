@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,8 +193,9 @@ def restore_staged(
             merge = [t for t in plan.order if options.skip_existing or t in MERGE_TABLES]
             replace = [t for t in plan.order if t not in merge]
             if replace:
+                replace_all = replace + _empty_dependents(conn, catalog, replace)
                 conn.execute("TRUNCATE " + ", ".join(
-                    f"public.{quote_ident(t)}" for t in replace))
+                    f"public.{quote_ident(t)}" for t in replace_all))
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             deferred_cols = {t: frozenset(c for fk in plan.deferred if fk.table == t
                                           for c in fk.columns) for t in plan.order}
@@ -207,17 +209,43 @@ def restore_staged(
                 log.info("restored %s: %d rows", table, rows)
                 if on_table:
                     on_table(table, rows)
+            log.info("tables loaded")
             for fk in plan.deferred:
                 _apply_deferred(conn, staged.files[fk.table], catalog[fk.table], fk)
+            t0 = time.perf_counter()
             # Re-adding a foreign key validates every row (one join per FK).
             for owner, name, ddl in pending_fks:
                 conn.execute(f"ALTER TABLE {owner} ADD CONSTRAINT {name} {ddl}")
+            t1 = time.perf_counter()
             if result.replica_mode:
                 _check_foreign_keys(conn, catalog, wanted, {n for _, n, _ in pending_fks})
+            t2 = time.perf_counter()
             for table in plan.order:
                 reset_sequences(conn, catalog[table],
                                 manifest["tables"][table].get("sequences"))
+            log.info("foreign keys %.2fs, fk checks %.2fs, sequences %.2fs",
+                     t1 - t0, t2 - t1, time.perf_counter() - t2)
+            t3 = time.perf_counter()
+        log.info("commit %.2fs", time.perf_counter() - t3)
     return result
+
+
+def _empty_dependents(conn: psycopg.Connection, catalog: dict[str, Table],
+                      replace: list[str]) -> list[str]:
+    """Tables outside the restore that reference a replaced table and hold no rows.
+
+    TRUNCATE refuses a referenced table unless its referencing tables go too; an empty one
+    (say, a table newer than the backup) loses nothing. A non-empty one makes TRUNCATE fail.
+    """
+    chosen = set(replace)
+    out: list[str] = []
+    for table in catalog.values():
+        if table.name in chosen or not any(fk.ref_table in chosen for fk in table.foreign_keys):
+            continue
+        if conn.execute(f"SELECT 1 FROM public.{quote_ident(table.name)} LIMIT 1").fetchone():
+            continue
+        out.append(table.name)
+    return out
 
 
 def _restorable_columns(
@@ -278,11 +306,16 @@ def _load_table(
     for name, _ in indexes:
         conn.execute(f"DROP INDEX public.{name}")
     # FREEZE: the table was truncated in this transaction, so rows can be written frozen.
+    t0 = time.perf_counter()
     rows = copy_file_into(conn, path, target, names, null_columns, freeze=True)
+    t1 = time.perf_counter()
     for owner, name, ddl in keys:
         conn.execute(f"ALTER TABLE {owner} ADD CONSTRAINT {name} {ddl}")
+    t2 = time.perf_counter()
     for _, ddl in indexes:
         conn.execute(ddl)
+    log.info("%s: copy %.2fs, keys %.2fs, %d indexes %.2fs", table, t1 - t0, t2 - t1,
+             len(indexes), time.perf_counter() - t2)
     return rows
 
 
