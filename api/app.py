@@ -25,9 +25,13 @@ ROUTER_MODULES = [
     "api.routers.guests",
     "api.routers.reservations",
     "api.routers.channels",
+    "api.routers.channel_sync",
+    "api.routers.webhooks",
     "api.routers.mappings",
     "api.routers.audit_logs",
     "api.routers.backup",
+    "api.routers.sync_queue",
+    "api.routers.reports",
 ]
 
 

@@ -214,6 +214,67 @@ async def _close_sold_nights(property_id: int, touched: set[tuple[int, str]]) ->
     return out
 
 
+@flow(name="sync-booking-by-id")
+async def sync_booking_by_id(
+    channel_id: int, external_id: str, webhook_event_id: int | None = None
+) -> Any:
+    """Fetch one booking a partner pushed a hint for, store it, ack it, close sold nights."""
+    from tasks.bookings import store_and_ack
+
+    logger = get_run_logger()
+    info = channel_info(channel_id)
+    with session_scope() as session:
+        log_id = start_log(session, channel_id, "webhook_booking", _run_id())
+    errors: list[str] = []
+    result: dict[str, Any] = {}
+    try:
+        record = await adapter_for(channel_id).fetch_booking(external_id)
+        if record is None:
+            errors.append(f"{info.name}: booking {external_id} not found at the partner")
+        else:
+            result = await store_and_ack(channel_id, [record])
+            errors += result["errors"]
+            if result["touched"] and info.property_id is not None:
+                await _close_sold_nights(info.property_id, set(map(tuple, result["touched"])))
+    except ChannelError as exc:
+        errors.append(str(exc))
+    finally:
+        await close_adapters()
+    ok = bool(result) and not errors
+    totals = {"processed": 1, "success": int(ok), "failed": int(not ok)}
+    status = _finish(
+        channel_id,
+        log_id,
+        "webhook_booking",
+        totals,
+        errors,
+        {"booking": external_id, "webhook_event_id": webhook_event_id},
+    )
+    if webhook_event_id is not None:
+        with session_scope() as session:
+            session.execute(
+                text(
+                    "UPDATE webhook_events SET status = :st, error = :err, processed_at = now() "
+                    "WHERE id = :id"
+                ),
+                {
+                    "id": webhook_event_id,
+                    "st": "processed" if ok else "failed",
+                    "err": "; ".join(errors)[:2000] or None,
+                },
+            )
+    logger.info("webhook booking %s on %s: %s", external_id, info.name, status)
+    out = {
+        "success": ok,
+        "booking": external_id,
+        "errors": errors,
+        "new": result.get("new", 0),
+        "updated": result.get("updated", 0),
+        "overbooked": result.get("overbooked", []),
+    }
+    return _outcome(out, status) if status == "failed" else out
+
+
 # ---------------------------------------------------------------- ARI out
 
 
@@ -225,6 +286,7 @@ async def _push_channel(
     operation: str,
     room_type_ids: list[int] | None,
     rate_plan_ids: list[int] | None,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Month by month for one channel, with its own sync log."""
     info = channel_info(channel_id)
@@ -233,7 +295,7 @@ async def _push_channel(
     windows = month_windows(start, end)
     results = await asyncio.gather(
         *[
-            push_ari_window(channel_id, kind, s, e, room_type_ids, rate_plan_ids)
+            push_ari_window(channel_id, kind, s, e, room_type_ids, rate_plan_ids, overrides)
             for s, e in windows
         ],
         return_exceptions=True,
@@ -290,6 +352,7 @@ async def _push(
     operation: str,
     room_type_ids: list[int] | None = None,
     rate_plan_ids: list[int] | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Any:
     start = start or date.today()
     end = end or start + timedelta(days=DEFAULT_HORIZON_DAYS - 1)
@@ -298,7 +361,9 @@ async def _push(
     try:
         per_channel = await asyncio.gather(
             *[
-                _push_channel(cid, kind, start, end, operation, room_type_ids, rate_plan_ids)
+                _push_channel(
+                    cid, kind, start, end, operation, room_type_ids, rate_plan_ids, overrides
+                )
                 for cid in channel_ids
             ]
         )
@@ -330,6 +395,7 @@ async def push_availability(
     room_type_ids: list[int] | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
+    config_overrides: dict[str, str] | None = None,
 ) -> Any:
     """Push availability changes (rooms to sell, stop-sell) of one channel as a delta."""
     return await _push(
@@ -339,6 +405,7 @@ async def push_availability(
         end_date,
         "push_availability",
         room_type_ids=room_type_ids,
+        overrides=clean_overrides(config_overrides),
     )
 
 
@@ -348,10 +415,17 @@ async def push_rates(
     rate_plan_ids: list[int] | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
+    config_overrides: dict[str, str] | None = None,
 ) -> Any:
     """Push rate and restriction changes of one channel as a delta."""
     return await _push(
-        [channel_id], "rates", start_date, end_date, "push_rates", rate_plan_ids=rate_plan_ids
+        [channel_id],
+        "rates",
+        start_date,
+        end_date,
+        "push_rates",
+        rate_plan_ids=rate_plan_ids,
+        overrides=clean_overrides(config_overrides),
     )
 
 

@@ -1,0 +1,168 @@
+"""Partner pushes (real-time sync): Agoda BookingHints and Airbnb reservation events.
+
+Partners cannot hold our API keys, so these endpoints authenticate the partner instead:
+Airbnb signs the body (HMAC-SHA256, `X-Airbnb-Signature`), Agoda presents the channel's
+shared secret (`X-Webhook-Token` header or `token` query parameter). Each event is recorded
+once per channel (replays and re-sends answer `duplicate: true` and trigger nothing), then a
+targeted booking fetch runs at once as a `sync-booking-by-id` flow; polling stays the
+fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep
+from api.errors import AppError, NotFound, Unauthorized
+from api.schemas import APIModel
+from channels.base import ChannelName
+from db.repositories.channels import open_config
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+MAX_BODY = 256 * 1024
+
+
+class BadPayload(AppError):
+    code = "bad_payload"
+
+
+class WebhookAccepted(APIModel):
+    accepted: bool
+    duplicate: bool
+    event_id: int | None = None
+    channel_id: int | None = None
+
+
+def _candidates(session: Session, channel_name: str) -> list[Any]:
+    return list(
+        session.execute(
+            text(
+                "SELECT id, config_encrypted, config_public FROM channels "
+                "WHERE channel_name = :n AND enabled ORDER BY id"
+            ),
+            {"n": channel_name},
+        ).all()
+    )
+
+
+def _secret(row: Any) -> str | None:
+    secret = open_config(row.config_encrypted).webhook_secret
+    return secret.get_secret_value() if secret else None
+
+
+def _airbnb(session: Session, body: bytes, request: Request) -> tuple[int, str, str]:
+    """(channel id, event key, booking id) of a correctly signed Airbnb event."""
+    from channels.airbnb import SIGNATURE_HEADER, verify_webhook_signature
+
+    header = request.headers.get(SIGNATURE_HEADER, "")
+    if not header:
+        raise Unauthorized(f"missing {SIGNATURE_HEADER}")
+    channel_id = next(
+        (
+            row.id
+            for row in _candidates(session, ChannelName.AIRBNB)
+            if (secret := _secret(row)) and verify_webhook_signature(body, header, secret)
+        ),
+        None,
+    )
+    if channel_id is None:
+        raise Unauthorized("signature does not match any Airbnb channel")
+    try:
+        event = json.loads(body)
+        code = str(event["reservation"]["confirmation_code"])
+    except (ValueError, KeyError, TypeError):
+        raise BadPayload("Airbnb event without reservation.confirmation_code") from None
+    # Identical bodies are the same event: a replay or a re-send.
+    return channel_id, "sha256:" + hashlib.sha256(body).hexdigest(), code
+
+
+def _agoda(session: Session, body: bytes, request: Request) -> tuple[int, str, str]:
+    """(channel id, event key, booking id) of an Agoda BookingHint with the shared secret."""
+    token = request.headers.get("X-Webhook-Token") or request.query_params.get("token") or ""
+    if not token:
+        raise Unauthorized("missing X-Webhook-Token")
+    try:
+        hint = json.loads(body)
+        property_id = str(hint["property_id"])
+        booking_id = str(hint["booking_id"])
+        last_action = str(hint.get("last_action") or "")
+    except (ValueError, KeyError, TypeError):
+        raise BadPayload("BookingHint needs property_id and booking_id") from None
+    for row in _candidates(session, ChannelName.AGODA):
+        public = row.config_public or {}
+        if property_id not in (public.get("hotelId"), public.get("propertyId")):
+            continue
+        secret = _secret(row)
+        if secret and hmac.compare_digest(secret.encode(), token.encode()):
+            return row.id, f"hint:{booking_id}:{last_action}", booking_id
+    raise Unauthorized("token does not match the Agoda channel of this property")
+
+
+HANDLERS = {ChannelName.AIRBNB: _airbnb, ChannelName.AGODA: _agoda}
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body, bounded (signatures are computed over the exact bytes)."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadPayload("webhook body too large")
+    return body
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def _run_fetch(channel_id: int, booking_id: str, event_id: int) -> None:
+    from flows.channel_sync import sync_booking_by_id
+    from flows.runner import run_flow
+
+    run_flow(
+        sync_booking_by_id, channel_id=channel_id, external_id=booking_id, webhook_event_id=event_id
+    )
+
+
+@router.post(
+    "/{channel_name}",
+    response_model=WebhookAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        401: {"description": "bad signature or token"},
+        404: {"description": "partner pushes no webhooks"},
+    },
+)
+def receive(
+    channel_name: str,
+    request: Request,
+    body: RawBody,
+    session: SessionDep,
+    background: BackgroundTasks,
+) -> WebhookAccepted:
+    """Receive a partner push; the booking is fetched right after the answer."""
+    try:
+        handler = HANDLERS[ChannelName(channel_name)]
+    except (ValueError, KeyError):
+        raise NotFound(
+            f"no webhooks for {channel_name!r} (Agoda and Airbnb push; "
+            f"Booking.com and Expedia are polled)"
+        ) from None
+    channel_id, key, booking_id = handler(session, body, request)
+    event_id = session.execute(
+        text(
+            "INSERT INTO webhook_events (channel_id, event_key, external_booking_id) "
+            "VALUES (:c, :k, :b) ON CONFLICT (channel_id, event_key) DO NOTHING RETURNING id"
+        ),
+        {"c": channel_id, "k": key[:200], "b": booking_id},
+    ).scalar()
+    session.commit()  # recorded before any work starts: a crash later is retried by polling
+    if event_id is None:
+        return WebhookAccepted(accepted=True, duplicate=True, channel_id=channel_id)
+    background.add_task(_run_fetch, channel_id, booking_id, event_id)
+    return WebhookAccepted(accepted=True, duplicate=False, event_id=event_id, channel_id=channel_id)
