@@ -14,6 +14,7 @@ from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
+from db.repositories.queue import enqueue
 from db.repositories.reservations import guests_query
 
 router = APIRouter(prefix="/guests", tags=["guests"])
@@ -86,5 +87,6 @@ def update_guest(
     before = audit.snapshot(row)
     with repository_errors():
         update_guarded(session, row, body.model_dump(exclude_unset=True), "guest")
+    enqueue(session, "guest", row.id, "update", {"fields": sorted(body.model_fields_set)})
     audit_write(session, principal, "update", "guest", row, before)
     return GuestOut.model_validate(row)

@@ -16,6 +16,7 @@ from api.schemas import APIModel, Page, PageDep
 from db.models import RoomType
 from db.repositories.base import paginate
 from db.repositories.calendar import inventory_query, upsert_inventory_range
+from db.repositories.queue import enqueue_range
 
 router = APIRouter(prefix="/room-types/{room_type_id}/inventory", tags=["inventory"])
 
@@ -65,8 +66,7 @@ def get_inventory(
     return page_of(InventoryDay, rows, total, page)
 
 
-@router.api_route("", methods=["PUT", "PATCH"], response_model=RangeResult,
-                  response_model_by_alias=True)
+@router.put("", response_model=RangeResult)
 def update_inventory(
     room_type_id: int, body: InventoryRangeUpdate, session: SessionDep, principal: OperatorDep
 ) -> RangeResult:
@@ -75,7 +75,14 @@ def update_inventory(
     with repository_errors():
         days = upsert_inventory_range(session, room_type_id, body.start, body.end,
                                       body.values(), body.weekdays)
+    enqueue_range(session, "inventory", room_type_id, body.start, body.end)
     change = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     audit.record(session, principal.actor, "range_update", "inventory", room_type_id, None,
                  {**change, "days": days})
     return RangeResult(room_type_id=room_type_id, start=body.start, end=body.end, days=days)
+
+
+# PATCH does the same range update (only the given fields change); its own operation id
+# keeps the OpenAPI document valid.
+router.add_api_route("", update_inventory, methods=["PATCH"], response_model=RangeResult,
+                     operation_id="update_inventory_patch")

@@ -18,6 +18,7 @@ from api.schemas import APIModel, Page, PageDep
 from db.models import RatePlan
 from db.repositories.base import paginate
 from db.repositories.calendar import rates_query, upsert_rate_range
+from db.repositories.queue import enqueue_range
 
 router = APIRouter(prefix="/rate-plans/{rate_plan_id}/rates", tags=["rates"])
 
@@ -78,7 +79,7 @@ def get_rates(
     return page_of(RateDay, rows, total, page)
 
 
-@router.api_route("", methods=["PUT", "PATCH"], response_model=RateRangeResult)
+@router.put("", response_model=RateRangeResult)
 def update_rates(
     rate_plan_id: int, body: RateRangeUpdate, session: SessionDep, principal: OperatorDep
 ) -> RateRangeResult:
@@ -94,7 +95,14 @@ def update_rates(
                                  body.weekdays)
     if days == 0 and "amount" not in values:
         raise Unprocessable("no stored rate days in the range; send an amount to create them")
+    enqueue_range(session, "rate", rate_plan_id, body.start, body.end)
     change = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     audit.record(session, principal.actor, "range_update", "rates", rate_plan_id, None,
                  {**change, "days": days})
     return RateRangeResult(rate_plan_id=rate_plan_id, start=body.start, end=body.end, days=days)
+
+
+# PATCH does the same range update (only the given fields change); its own operation id
+# keeps the OpenAPI document valid.
+router.add_api_route("", update_rates, methods=["PATCH"], response_model=RateRangeResult,
+                     operation_id="update_rates_patch")

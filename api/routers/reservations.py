@@ -18,6 +18,7 @@ from api.schemas import APIInput, APIModel, Page, PageDep
 from api.validators import Currency, NonNegative
 from db.models import Guest, Property, RatePlan, Reservation, RoomType
 from db.repositories.base import paginate
+from db.repositories.queue import enqueue_reservation
 from db.repositories.reservations import (
     create_reservation,
     reservations_query,
@@ -134,6 +135,7 @@ def create(body: ReservationCreate, session: SessionDep, principal: OperatorDep)
         values["source_channel"] = None
     with repository_errors():
         row = create_reservation(session, Reservation(**values))
+    enqueue_reservation(session, row)
     audit_write(session, principal, "create", "reservation", row, None)
     return ReservationOut.model_validate(row)
 
@@ -152,5 +154,6 @@ def update(
     before = audit.snapshot(row)
     with repository_errors():
         update_reservation(session, row, values)
+    enqueue_reservation(session, row, before)
     audit_write(session, principal, "update", "reservation", row, before)
     return ReservationOut.model_validate(row)

@@ -15,6 +15,7 @@ from api.validators import Code, Name, NonNegative, Positive
 from db.models import Property, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import room_types_query
+from db.repositories.queue import enqueue
 
 router = APIRouter(prefix="/room-types", tags=["room types"])
 
@@ -71,6 +72,7 @@ def create_room_type(
         row = add_guarded(
             session, RoomType(**body.model_dump()), f"room type {body.code!r} in this property"
         )
+    enqueue(session, "room_type", row.id, "create", {"property_id": row.property_id})
     audit_write(session, principal, "create", "room_type", row, None)
     return RoomTypeOut.model_validate(row)
 
@@ -83,6 +85,7 @@ def update_room_type(
     before = audit.snapshot(row)
     with repository_errors():
         update_guarded(session, row, body.model_dump(exclude_unset=True), "room type")
+    enqueue(session, "room_type", row.id, "update", {"property_id": row.property_id})
     audit_write(session, principal, "update", "room_type", row, before)
     return RoomTypeOut.model_validate(row)
 
@@ -95,4 +98,5 @@ def delete_room_type(room_type_id: int, session: SessionDep, principal: AdminDep
     before = audit.snapshot(row)
     with repository_errors():
         delete_guarded(session, row, f"room type {room_type_id}")
+    enqueue(session, "room_type", room_type_id, "delete", {"property_id": before["property_id"]})
     audit_write(session, principal, "delete", "room_type", row, before)

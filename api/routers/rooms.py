@@ -16,6 +16,7 @@ from api.schemas import APIInput, APIModel, Page, PageDep
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import rooms_query
+from db.repositories.queue import enqueue_room
 
 router = APIRouter(prefix="/rooms", tags=["rooms"])
 
@@ -73,6 +74,7 @@ def create_room(body: RoomCreate, session: SessionDep, principal: AdminDep) -> R
     room = Room(property_id=room_type.property_id, **body.model_dump())
     with repository_errors():
         add_guarded(session, room, f"room {body.number!r} in this property")
+    enqueue_room(session, room, "create")
     audit_write(session, principal, "create", "room", room, None)
     return RoomOut.model_validate(room)
 
@@ -90,6 +92,7 @@ def update_room(
     before = audit.snapshot(row)
     with repository_errors():
         update_guarded(session, row, values, "room")
+    enqueue_room(session, row, "update", before)
     audit_write(session, principal, "update", "room", row, before)
     return RoomOut.model_validate(row)
 
@@ -100,4 +103,5 @@ def delete_room(room_id: int, session: SessionDep, principal: AdminDep) -> None:
     before = audit.snapshot(row)
     with repository_errors():
         delete_guarded(session, row, f"room {room_id}")
+    enqueue_room(session, row, "delete")
     audit_write(session, principal, "delete", "room", row, before)

@@ -1,0 +1,65 @@
+"""Reports (viewer): channel performance over a window of days."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from api.deps import SessionDep, ViewerDep
+from api.ranges import check_range
+from api.schemas import APIModel
+from db.repositories.reports import channel_report
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+DEFAULT_DAYS = 30
+
+
+class ChannelReportOut(APIModel):
+    channel_id: int
+    channel: str
+    channel_name: str
+    enabled: bool
+    bookings: int
+    reservations: int
+    room_nights: int
+    revenue: Decimal
+    average_daily_rate: Decimal | None
+    cancellation_rate: float | None
+    average_lead_time_days: float | None
+    sync_runs: int
+    sync_success_rate: float | None
+    last_successful_sync: str | None
+    open_overbookings: int
+
+
+class ChannelReport(APIModel):
+    start: date = Field(serialization_alias="from")
+    end: date = Field(serialization_alias="to")
+    channels: list[ChannelReportOut]
+
+
+@router.get("/channels", response_model=ChannelReport, response_model_by_alias=True)
+def channels_report(
+    session: SessionDep,
+    _: ViewerDep,
+    start: Annotated[date | None, Query(alias="from", description="first day (default: "
+                                        "29 days before `to`)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day (default: today)")]
+    = None,
+    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+) -> ChannelReport:
+    """Per channel: bookings received in the window, room nights, revenue, ADR, cancellation
+    rate, average lead time, sync success rate, last successful sync, open overbookings."""
+    end = end or date.today()
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    check_range(start, end)
+    rows = channel_report(session, start, end, property_id)
+    return ChannelReport(
+        start=start, end=end,
+        channels=[ChannelReportOut.model_validate(r.as_dict()) for r in rows],
+    )
