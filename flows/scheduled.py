@@ -28,28 +28,33 @@ def enabled_channels(channel_names: list[str] | None = None) -> list[tuple[int, 
     return [(r.id, r.name, r.channel_name) for r in rows]
 
 
-def _pull_one(channel_id: int, max_pages: int) -> State[Any]:
+def _pull_one(channel_id: int, max_pages: int) -> tuple[str, Any]:
+    """Run sync-bookings for one channel; (final state type, result or exception)."""
     # Own thread, own event loop: sync_bookings closes the partner adapters of its loop when
     # it ends, which would cut the connections of the other channels sharing one loop.
     state: State[Any] = asyncio.run(
         sync_bookings(channel_id=channel_id, max_pages=max_pages, return_state=True)  # type: ignore[arg-type]
     )
-    return state
+    return state.type.value, state.result(raise_on_failure=False)
 
 
-def summarise(rows: list[tuple[int, str, str]], states: list[Any]) -> list[dict[str, Any]]:
+def summarise(
+    rows: list[tuple[int, str, str]], outcomes: list[tuple[str, Any] | BaseException]
+) -> list[dict[str, Any]]:
     """One line per channel: state and counts (or the error) of its pull."""
     out = []
-    for (cid, name, partner), state in zip(rows, states, strict=True):
+    for (cid, name, partner), outcome in zip(rows, outcomes, strict=True):
         line: dict[str, Any] = {"channel_id": cid, "channel": name, "partner": partner}
-        if isinstance(state, BaseException):
-            line.update(state="Crashed", error=str(state)[:200])
+        if isinstance(outcome, BaseException):
+            line.update(state="CRASHED", error=str(outcome)[:200])
         else:
-            data = state.result(raise_on_failure=False)
-            line["state"] = state.type.value
+            line["state"], data = outcome
             if isinstance(data, dict):
-                line.update(new=data.get("new", 0), updated=data.get("updated", 0),
-                            errors=len(data.get("errors", [])))
+                line.update(
+                    new=data.get("new", 0),
+                    updated=data.get("updated", 0),
+                    errors=len(data.get("errors", [])),
+                )
             elif isinstance(data, BaseException):
                 line["error"] = str(data)[:200]
         out.append(line)
@@ -57,20 +62,18 @@ def summarise(rows: list[tuple[int, str, str]], states: list[Any]) -> list[dict[
 
 
 @flow(name="sync-all-bookings")
-async def sync_all_bookings(
-    channel_names: list[str] | None = None, max_pages: int = 50
-) -> Any:
+async def sync_all_bookings(channel_names: list[str] | None = None, max_pages: int = 50) -> Any:
     """Pull bookings from every enabled channel at once, each as a sync-bookings subflow."""
     logger = get_run_logger()
     rows = enabled_channels(channel_names)
     if not rows:
         logger.info("no enabled channel")
         return {"channels": []}
-    states = await asyncio.gather(
+    outcomes = await asyncio.gather(
         *[asyncio.to_thread(_pull_one, cid, max_pages) for cid, _, _ in rows],
         return_exceptions=True,
     )
-    lines = summarise(rows, list(states))
+    lines = summarise(rows, list(outcomes))
     await create_table_artifact(  # type: ignore[misc]
         key="sync-all-bookings", table=lines, description="last booking pull per channel"
     )

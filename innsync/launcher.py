@@ -1,23 +1,40 @@
-"""`innsync up`: the whole stack in one process tree, stopped in order on Ctrl-C."""
+"""`innsync up`: the whole stack in one process tree, stopped in order on Ctrl-C.
+
+Embedded PostgreSQL (the app database and the Prefect server's `prefect` database), migrations,
+`prefect server start`, the deployments served from one process, the API, and in demo mode
+(no channel yet, or only the demo hotel's) the four partner simulators plus the demo hotel.
+With PREFECT_API_URL / INNSYNC_DATABASE_URL set, those servers are used instead.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
+from innsync.settings import Settings
+
 console = Console()
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Flow runs older than this (by end time) are deleted by the Prefect server's vacuum.
+FLOW_RUN_RETENTION_SECONDS = 7 * 24 * 3600
+#: Demo mode: every simulator gets one new booking this often, so pulls keep finding work.
+SIM_BOOKING_EVERY_SECONDS = 30.0
+FIRST_PULL_DEPLOYMENT = "sync-all-bookings/every-minute"
 
 
 @dataclass
 class Service:
-    """A child process the launcher owns."""
+    """A child process the launcher owns (in its own process group)."""
 
     name: str
     argv: list[str]
@@ -30,6 +47,7 @@ class Service:
         self.process = subprocess.Popen(
             self.argv,
             env={**os.environ, **self.env},
+            cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C goes to us; we stop children in order
@@ -39,15 +57,36 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15) -> None:
-        if not self.alive():
+        """SIGTERM the child's whole process group (flow-run subprocesses too), then SIGKILL."""
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
+        pgid = self.process.pid  # start_new_session: the child leads its own group
+        _signal_group(pgid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            _signal_group(pgid, signal.SIGKILL)
             self.process.wait()
+        # Grandchildren that ignored SIGTERM (or outlived their parent) go too.
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def ensure_admin_key(home: Path) -> str | None:
@@ -69,11 +108,19 @@ def ensure_admin_key(home: Path) -> str | None:
     return plaintext
 
 
-def wait_http(url: str, timeout: float = 60) -> bool:
+class Stopped(Exception):
+    """Ctrl-C (or SIGTERM) arrived while starting up."""
+
+
+def wait_http(url: str, timeout: float = 60,
+              check: Callable[[], None] | None = None) -> bool:
+    """Poll `url` until it answers below 500; `check` raises to abort (child died, Ctrl-C)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if check is not None:
+            check()
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return True
@@ -83,26 +130,182 @@ def wait_http(url: str, timeout: float = 60) -> bool:
     return False
 
 
-def run_up(api_host: str, api_port: int) -> None:
-    """Start database, migrations and the API; print a summary; stop in order on Ctrl-C."""
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port yet."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def prefect_database_url() -> str | None:
+    """The Prefect server's database: configured, else `prefect` in the embedded cluster,
+    else None (Prefect's own SQLite under its PREFECT_HOME)."""
+    configured = os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL")
+    if configured:
+        return configured
+    from innsync.settings import get_settings
+
+    if get_settings().database_url is not None:
+        return None
+    from db.embedded import embedded_database_url
+
+    uri = embedded_database_url("prefect")  # postgresql://postgres:@/prefect?host=<pgdata>
+    return "postgresql+asyncpg://" + uri.split("://", 1)[1]
+
+
+def prefect_server_env(home: Path, db_url: str | None) -> dict[str, str]:
+    """Environment of `prefect server start`: its home, its database, flow-run retention."""
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # A 30 s schedule makes ~2,900 runs a day: let the server's vacuum delete old
+        # finished flow runs (with their logs and artifacts) as well as old events.
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(FLOW_RUN_RETENTION_SECONDS),
+    }
+    # An operator's explicit choice wins over ours.
+    env = {k: os.environ.get(k, v) for k, v in env.items()}
+    env["PREFECT_HOME"] = str(home)
+    if db_url:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = db_url
+    return env
+
+
+def demo_mode() -> bool:
+    """No channel configured yet, or only the demo hotel's (simulators stand in)."""
+    from sqlalchemy import text
+
+    from db.demo import DEMO_CODE
+    from db.engine import session_scope
+
+    with session_scope() as session:
+        other = session.execute(
+            text("SELECT count(*) FROM channels c LEFT JOIN properties p ON p.id = c.property_id "
+                 "WHERE p.code IS DISTINCT FROM :code"),
+            {"code": DEMO_CODE},
+        ).scalar_one()
+    return other == 0
+
+
+def seed_demo_if_missing(url: str, reservations: int) -> int | None:
+    """Create the demo hotel unless it exists; returns its reservations when created."""
+    from db.demo import DemoExistsError, seed_demo
+
+    try:
+        return seed_demo(url, reservations=reservations).reservations
+    except DemoExistsError:
+        return None
+
+
+def point_demo_channels(first_port: int, host: str = "127.0.0.1") -> None:
+    """Aim the demo channels at simulators served from `first_port` on (server.ORDER)."""
+    from sqlalchemy import text
+
+    from channels.simulators.server import ORDER
+    from db.demo import DEMO_CODE
+    from db.engine import session_scope
+    from db.repositories.channels import open_config, seal_config
+
+    wanted = {str(ch): f"http://{host}:{first_port + i}" for i, ch in enumerate(ORDER)}
+    with session_scope() as session:
+        rows = session.execute(
+            text("SELECT c.id, c.channel_name, c.config_encrypted FROM channels c "
+                 "JOIN properties p ON p.id = c.property_id WHERE p.code = :code"),
+            {"code": DEMO_CODE},
+        ).all()
+        for row in rows:
+            config = open_config(row.config_encrypted)
+            endpoint = wanted.get(row.channel_name)
+            if endpoint is None or config.endpoint == endpoint:
+                continue
+            encrypted, public = seal_config(config.model_copy(update={"endpoint": endpoint}))
+            session.execute(
+                text("UPDATE channels SET config_encrypted = :e, config_public = "
+                     "CAST(:p AS jsonb) WHERE id = :id"),
+                {"e": encrypted, "p": _json(public), "id": row.id},
+            )
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, default=str)
+
+
+def trigger_first_pull(prefect_api: str, timeout: float = 60,
+                       check: Callable[[], None] | None = None) -> bool:
+    """Start one booking pull at once (the schedule's first run is up to a minute away)."""
+    import httpx
+
+    flow_name, name = FIRST_PULL_DEPLOYMENT.split("/")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # until the serve process registered its deployments
+        if check is not None:
+            check()
+        try:
+            found = httpx.get(f"{prefect_api}/deployments/name/{flow_name}/{name}", timeout=5)
+            if found.status_code == 200:
+                created = httpx.post(
+                    f"{prefect_api}/deployments/{found.json()['id']}/create_flow_run",
+                    json={}, timeout=5,
+                )
+                return created.status_code < 300
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def add_sim_bookings(first_port: int, host: str = "127.0.0.1", count: int = 1) -> None:
+    """One new booking at each simulator (best effort; a busy simulator is skipped)."""
+    import httpx
+
+    from channels.simulators.server import ORDER
+
+    for i in range(len(ORDER)):
+        try:
+            httpx.post(f"http://{host}:{first_port + i}/_sim/bookings",
+                       params={"count": count}, timeout=2)
+        except httpx.HTTPError:
+            pass
+
+
+@dataclass
+class UpOptions:
+    """What `innsync up` starts and where."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    prefect_port: int = 4200
+    sim_port: int = 8100
+    demo: bool = True
+    demo_reservations: int = 2000
+    serve: bool = True
+
+
+def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
+           options: UpOptions | None = None) -> None:
+    """Start everything, print a summary, stop in reverse order on Ctrl-C or SIGTERM."""
+    opts = options or UpOptions(api_host=api_host, api_port=api_port)
     from db import migrate
-    from db.engine import database_url, to_libpq_url
+    from db.engine import database_url
     from innsync.settings import get_settings
 
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    with console.status("starting the database and migrating..."):
-        url = database_url()  # starts the embedded cluster when no URL is configured
-        migrate.upgrade("head")
-    admin_key = ensure_admin_key(settings.home)
-
-    python = sys.executable
-    db_env = {"INNSYNC_DATABASE_URL": url}
-    services = [
-        Service("api", [python, "-m", "innsync.cli", "api", "--host", api_host,
-                        "--port", str(api_port), "--no-migrate"], db_env),
-    ]
     log_dir = settings.home / "logs"
+    external_prefect = os.environ.get("PREFECT_API_URL")
+    wanted_ports = [(opts.api_host, opts.api_port, "--api-port")]
+    if not external_prefect:
+        wanted_ports.append(("127.0.0.1", opts.prefect_port, "--prefect-port"))
+    for host, port, flag in wanted_ports:
+        if not port_free(host, port):
+            raise RuntimeError(f"port {port} is in use; choose another with {flag}")
+
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -111,31 +314,92 @@ def run_up(api_host: str, api_port: int) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    try:
+    services: list[Service] = []
+
+    def check() -> None:
+        if stopping:
+            raise Stopped
         for svc in services:
-            svc.start(log_dir)
-        api_url = f"http://{api_host}:{api_port}"
-        if not wait_http(f"{api_url}/api/health"):
-            raise RuntimeError(f"the API did not come up; see {log_dir / 'api.log'}")
-        embedded = settings.database_url is None
-        console.rule("[bold green]innsync is up")
-        console.print(f"  API          {api_url}/api   (docs: {api_url}/docs)")
-        console.print(f"  database     {to_libpq_url(url).split('@')[-1]}"
-                      + ("  [dim](embedded, data in " + str(settings.pgdata) + ")[/]" if embedded else ""))
-        console.print(f"  backups      {settings.resolved_backup_root}")
-        console.print(f"  logs         {log_dir}")
-        if admin_key:
-            console.print(f"  admin key    [bold]{admin_key}[/]  (shown once; also in "
-                          f"{settings.home / 'admin.key'})")
-        console.print("  Ctrl-C stops everything.")
-        while not stopping:
-            for svc in services:
-                if not svc.alive():
-                    raise RuntimeError(f"{svc.name} exited; see {log_dir / (svc.name + '.log')}")
+            if not svc.alive():
+                raise RuntimeError(f"{svc.name} exited; see {log_dir / (svc.name + '.log')}")
+
+    python = sys.executable
+    try:
+        with console.status("starting the database and migrating..."):
+            url = database_url()  # starts the embedded cluster when no URL is configured
+            migrate.upgrade("head")
+            prefect_db = None if external_prefect else prefect_database_url()
+        check()
+        admin_key = ensure_admin_key(settings.home)
+        demo = opts.demo and demo_mode()
+        prefect_home = settings.home / "prefect"
+        prefect_api = external_prefect or f"http://127.0.0.1:{opts.prefect_port}/api"
+        client_env = {
+            "INNSYNC_DATABASE_URL": url,
+            "PREFECT_API_URL": prefect_api,
+            # Client side: where flow results are stored (API and serve process share it).
+            "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(prefect_home)),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        if not external_prefect:
+            services.append(Service(
+                "prefect-server",
+                [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                 "--port", str(opts.prefect_port)],
+                prefect_server_env(prefect_home, prefect_db),
+            ))
+            services[-1].start(log_dir)
+        seeded: int | None = None
+        if demo:
+            services.append(Service(
+                "simulators",
+                [python, "-m", "innsync.cli", "simulate", "--channel", "all",
+                 "--port", str(opts.sim_port)],
+            ))
+            services[-1].start(log_dir)
+            with console.status(f"seeding the demo hotel ({opts.demo_reservations} "
+                                "reservations)..."):
+                seeded = seed_demo_if_missing(url, opts.demo_reservations)
+                point_demo_channels(opts.sim_port)
+        with console.status("starting the Prefect server..."):
+            if not wait_http(f"{prefect_api}/health", timeout=180, check=check):
+                raise RuntimeError(f"the Prefect server did not come up at {prefect_api}; "
+                                   f"see {log_dir / 'prefect-server.log'}")
+        if opts.serve:
+            services.append(Service(
+                "deployments", [python, "-m", "deployments.serve"],
+                # Results of deployment runs are kept, so `wait=true` API calls can read them.
+                {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"},
+            ))
+            services[-1].start(log_dir)
+        services.append(Service(
+            "api",
+            [python, "-m", "innsync.cli", "api", "--host", opts.api_host,
+             "--port", str(opts.api_port), "--no-migrate"],
+            {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1" if opts.serve else "0"},
+        ))
+        services[-1].start(log_dir)
+        api_url = f"http://{opts.api_host}:{opts.api_port}"
+        with console.status("starting the API and serving deployments..."):
+            if not wait_http(f"{api_url}/api/health", timeout=90, check=check):
+                raise RuntimeError(f"the API did not come up; see {log_dir / 'api.log'}")
+            if demo and opts.serve:
+                trigger_first_pull(prefect_api, timeout=90, check=check)
+        _summary(opts, api_url, prefect_api, url, settings, log_dir, admin_key, demo, seeded,
+                 external_prefect is not None)
+        next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
+        while True:
+            check()
+            if demo and time.monotonic() >= next_booking:
+                add_sim_bookings(opts.sim_port)
+                next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (Stopped, KeyboardInterrupt):
         pass
     finally:
+        # Further Ctrl-C presses must not interrupt the ordered shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("stopping...")
         for svc in reversed(services):
             svc.stop()
@@ -143,3 +407,34 @@ def run_up(api_host: str, api_port: int) -> None:
 
         get_engine().dispose()
         console.print("stopped.")
+
+
+def _summary(opts: UpOptions, api_url: str, prefect_api: str, url: str, settings: Settings,
+             log_dir: Path, admin_key: str | None, demo: bool, seeded: int | None,
+             external_prefect: bool) -> None:
+    """The startup summary: where everything is."""
+    from urllib.parse import unquote
+
+    from db.engine import to_libpq_url
+
+    embedded = settings.database_url is None
+    ui = prefect_api.removesuffix("/api")
+    console.rule("[bold green]innsync is up")
+    console.print(f"  API          {api_url}/api   (docs: {api_url}/docs)")
+    console.print(f"  Prefect UI   {ui}" + ("  [dim](configured server)[/]" if external_prefect
+                                           else ""))
+    console.print(f"  database     {unquote(to_libpq_url(url).split('@')[-1])}"
+                  + (f"  [dim](embedded, data in {settings.pgdata})[/]" if embedded else ""))
+    console.print(f"  data dir     {settings.home}")
+    console.print(f"  backups      {settings.resolved_backup_root}")
+    console.print(f"  logs         {log_dir}")
+    if demo:
+        last = opts.sim_port + 3
+        what = f"seeded with {seeded} reservations" if seeded is not None else "already there"
+        console.print(f"  demo         hotel {what}; partner simulators on ports "
+                      f"{opts.sim_port}-{last}; bookings are pulled every minute "
+                      f"(see {ui}/runs)")
+    if admin_key:
+        console.print(f"  admin key    [bold]{admin_key}[/]  (shown once; also in "
+                      f"{settings.home / 'admin.key'})")
+    console.print("  Ctrl-C stops everything.")
