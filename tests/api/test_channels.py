@@ -40,7 +40,7 @@ def test_create_channel_masks_secrets_and_encrypts(client, admin_headers, viewer
     assert body["channelName"] == "booking.com" and body["enabled"] is True
     assert body["config"] == {"apiKey": "****abcd", "apiSecret": "****wxyz",
                               "propertyId": "1234567", "endpoint": "http://127.0.0.1:8101",
-                              "hotelId": "1234567"}
+                              "hotelId": "1234567", "webhookSecret": None}
     texts = [json.dumps(body),
              client.get(f"/api/channels/{body['id']}", headers=viewer_headers).text,
              client.get("/api/channels", headers=viewer_headers).text,
