@@ -11,21 +11,14 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, lookup_key
 from api.errors import Forbidden, Unauthorized
-from db.engine import get_sessionmaker
+from db.engine import session_scope
 from innsync.settings import Settings, get_settings
 
 
 def get_session() -> Iterator[Session]:
     """One session per request: commit on success, roll back on any error."""
-    session = get_sessionmaker()()
-    try:
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

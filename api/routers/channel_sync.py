@@ -396,6 +396,16 @@ class ChannelBookingDetail(ChannelBookingOut):
     booking_data: dict[str, Any] = Field(description="the partner message, cards masked")
 
 
+def _filtered(
+    stmt: Any, equals: list[tuple[Any, Any]], column: Any, start: date | None, end: date | None
+) -> Any:
+    """Add `column == value` for every given value, and a [start, end] day range."""
+    for col, value in equals:
+        if value is not None:
+            stmt = stmt.where(col == value)
+    return _between(stmt, column, start, end)
+
+
 def _between(stmt: Any, column: Any, start: date | None, end: date | None) -> Any:
     if start is not None:
         stmt = stmt.where(column >= start)
@@ -429,17 +439,19 @@ def list_channel_bookings(
     created_to: date | None = Query(None, alias="to"),
 ) -> Page[ChannelBookingOut]:
     """Bookings as the partners sent them, newest first."""
-    stmt = select(ChannelBooking).order_by(ChannelBooking.id.desc())
-    for column, value in (
-        (ChannelBooking.channel_id, channel_id),
-        (ChannelBooking.status, status),
-        (ChannelBooking.sync_status, sync_status),
-        (ChannelBooking.overbooked, overbooked),
-        (ChannelBooking.external_booking_id, external_booking_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    stmt = _between(stmt, ChannelBooking.created_at, created_from, created_to)
+    stmt = _filtered(
+        select(ChannelBooking).order_by(ChannelBooking.id.desc()),
+        [
+            (ChannelBooking.channel_id, channel_id),
+            (ChannelBooking.status, status),
+            (ChannelBooking.sync_status, sync_status),
+            (ChannelBooking.overbooked, overbooked),
+            (ChannelBooking.external_booking_id, external_booking_id),
+        ],
+        ChannelBooking.created_at,
+        created_from,
+        created_to,
+    )
     return _page(session, stmt, page, ChannelBookingOut)
 
 
@@ -480,17 +492,17 @@ def list_sync_logs(
     started_to: date | None = Query(None, alias="to"),
 ) -> Page[SyncLogOut]:
     """One row per sync run and channel: counts, errors, the Prefect flow-run id."""
-    stmt = select(ChannelSyncLog).order_by(
-        ChannelSyncLog.started_at.desc(), ChannelSyncLog.id.desc()
+    stmt = _filtered(
+        select(ChannelSyncLog).order_by(ChannelSyncLog.started_at.desc(), ChannelSyncLog.id.desc()),
+        [
+            (ChannelSyncLog.channel_id, channel_id),
+            (ChannelSyncLog.operation, operation),
+            (ChannelSyncLog.status, status),
+        ],
+        ChannelSyncLog.started_at,
+        started_from,
+        started_to,
     )
-    for column, value in (
-        (ChannelSyncLog.channel_id, channel_id),
-        (ChannelSyncLog.operation, operation),
-        (ChannelSyncLog.status, status),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    stmt = _between(stmt, ChannelSyncLog.started_at, started_from, started_to)
     return _page(session, stmt, page, SyncLogOut)
 
 
