@@ -12,10 +12,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
 )
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
@@ -104,7 +104,7 @@ async def sync_bookings(
     errors: list[str] = []
     overbooked: list[str] = []
     touched: set[tuple[int, str]] = set()
-    progress = await create_progress_artifact(
+    progress = await acreate_progress_artifact(
         0.0,
         key=_artifact_key("sync-bookings", info.channel_name, channel_id),
         description=f"bookings pulled from {info.name}",
@@ -133,7 +133,7 @@ async def sync_bookings(
             errors += page["errors"] + page["page_errors"]
             overbooked += page["overbooked"]
             touched.update((rt, d) for rt, d in page["touched"])
-            await update_progress_artifact(progress, min(99.0, page_no * 10.0))
+            await aupdate_progress_artifact(progress, min(99.0, page_no * 10.0))
             # Queue-style partners release the next messages (a modification after its
             # booking) once the previous ones were acked: pull until a page brings nothing.
             progressed = page["acked"] > 0 or page["new"] + page["updated"] > 0
@@ -141,7 +141,7 @@ async def sync_bookings(
                 # Empty, or only re-deliveries of acked messages; ack failures are in errors.
                 break
             cursor = page["cursor"] if page["has_more"] else None
-        await update_progress_artifact(progress, 100.0)
+        await aupdate_progress_artifact(progress, 100.0)
         if push_availability and touched and info.property_id is not None:
             ari_summary = await _close_sold_nights(info.property_id, touched)
     finally:
@@ -164,7 +164,7 @@ async def sync_bookings(
         errors,
         {**counts, "overbooked": overbooked, "availability": ari_summary},
     )
-    await create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=_artifact_key("bookings-summary", info.channel_name, channel_id),
         description=f"bookings from {info.name}",
         markdown=(
@@ -177,7 +177,7 @@ async def sync_bookings(
         ),
     )
     if overbooked:
-        await create_table_artifact(
+        await acreate_table_artifact(
             key=_artifact_key("overbookings", info.channel_name, channel_id),
             table=[{"channel": info.name, "booking": ext} for ext in overbooked],
             description="bookings accepted on sold-out nights: relocate or contact the guest",
@@ -370,7 +370,7 @@ async def _push(
     finally:
         await close_adapters()
     rows = [r for pc in per_channel for r in pc.pop("rows")]
-    await create_table_artifact(
+    await acreate_table_artifact(
         key=_artifact_key(operation, "result"),
         table=rows or [{"result": "nothing changed"}],
         description=f"{operation} {start}..{end}: what was sent and what the partners said",

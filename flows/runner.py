@@ -34,7 +34,7 @@ class FlowOutcome:
 def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
     """Run `flow` in-process (sync or async flow, from code with no running event loop);
     a failed run becomes ok=False with the exception, not a raise."""
-    state = flow(**parameters, return_state=True)
+    state: Any = flow(**parameters, return_state=True)
     if inspect.isawaitable(state):
         state = asyncio.run(_await(state))
     return outcome_of(state)
@@ -42,7 +42,7 @@ def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
 
 async def run_flow_async(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
     """`run_flow` for callers inside an event loop."""
-    state = flow(**parameters, return_state=True)
+    state: Any = flow(**parameters, return_state=True)
     if inspect.isawaitable(state):
         state = await state
     return outcome_of(state)
@@ -91,21 +91,30 @@ def _outcome_of_run(run: Any, wait: bool) -> FlowOutcome:
         return FlowOutcome(flow_run_id=run.id, ok=True, finished=False)
     state = run.state
     if state is None or not state.is_final():
-        return FlowOutcome(flow_run_id=run.id, ok=False, finished=False,
-                           error=TimeoutError(f"flow run {run.id} did not finish"))
+        return FlowOutcome(
+            flow_run_id=run.id,
+            ok=False,
+            finished=False,
+            error=TimeoutError(f"flow run {run.id} did not finish"),
+        )
     try:
         outcome = outcome_of(state)
     except MissingResult:
         # Completed, but the serving process did not persist the result
         # (PREFECT_RESULTS_PERSIST_BY_DEFAULT): the state is all we know.
-        return FlowOutcome(flow_run_id=run.id, ok=state.is_completed(),
-                           error=None if state.is_completed() else RuntimeError(state.message))
+        return FlowOutcome(
+            flow_run_id=run.id,
+            ok=state.is_completed(),
+            error=None if state.is_completed() else RuntimeError(state.message),
+        )
     outcome.flow_run_id = run.id
     return outcome
 
 
 def start_flow(
-    flow: Flow[..., Any], deployment_name: str | None = None, wait: bool = False,
+    flow: Flow[..., Any],
+    deployment_name: str | None = None,
+    wait: bool = False,
     **parameters: Any,
 ) -> FlowOutcome:
     """Start `flow` through its deployment (flow-run id at once; the result with `wait`),
@@ -115,14 +124,18 @@ def start_flow(
     from prefect.deployments import run_deployment
 
     run = run_deployment(
-        _deployment_name(flow, deployment_name), parameters=parameters,
-        timeout=None if wait else 0, poll_interval=1,
+        _deployment_name(flow, deployment_name),
+        parameters=parameters,
+        timeout=None if wait else 0,
+        poll_interval=1,
     )
     return _outcome_of_run(run, wait)
 
 
 async def start_flow_async(
-    flow: Flow[..., Any], deployment_name: str | None = None, wait: bool = False,
+    flow: Flow[..., Any],
+    deployment_name: str | None = None,
+    wait: bool = False,
     **parameters: Any,
 ) -> FlowOutcome:
     """`start_flow` for callers inside an event loop."""
@@ -131,7 +144,9 @@ async def start_flow_async(
     from prefect.deployments import run_deployment
 
     run = await run_deployment(  # type: ignore[misc]
-        _deployment_name(flow, deployment_name), parameters=parameters,
-        timeout=None if wait else 0, poll_interval=1,
+        _deployment_name(flow, deployment_name),
+        parameters=parameters,
+        timeout=None if wait else 0,
+        poll_interval=1,
     )
     return _outcome_of_run(run, wait)

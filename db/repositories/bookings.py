@@ -258,8 +258,8 @@ def _upsert_reservations(
             """),
             {"prop": property_id, "cname": channel_name, "c": channel_id, **cols},
         ).all()
-        for row in sorted(rows, key=lambda r: r.room_index):
-            first.setdefault(row.external_ref, row.id)
+        for stored in sorted(rows, key=lambda r: r.room_index):
+            first.setdefault(stored.external_ref, stored.id)
     gone = [rid for p in plans for rid in p.cancel_room_ids]
     if gone:
         session.execute(
