@@ -81,7 +81,7 @@ def load_facts(
             session.execute(
                 text("SELECT id, property_id FROM room_types WHERE id = ANY(CAST(:ids AS bigint[]))"),
                 {"ids": rt_ids},
-            ).tuples()
+            ).tuples().all()
         )
     rp_ids = _ints(rate_plan_ids)
     if rp_ids:
@@ -89,7 +89,7 @@ def load_facts(
             session.execute(
                 text("SELECT id, property_id FROM rate_plans WHERE id = ANY(CAST(:ids AS bigint[]))"),
                 {"ids": rp_ids},
-            ).tuples()
+            ).tuples().all()
         )
     room_id_list = _ints(room_ids)
     if room_id_list:

@@ -91,7 +91,7 @@ def _overbookings(session: Session) -> dict[int, int]:
                 WHERE overbooked AND status <> 'cancelled' AND channel_id IS NOT NULL
                 GROUP BY channel_id
             """)
-        ).tuples()
+        ).tuples().all()
     )
 
 
