@@ -1,0 +1,156 @@
+"""The process-queue flow against the partner simulators: an inventory change becomes an
+availability push, a reservation status change reaches the partner, guests are noted."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.audit import snapshot
+from channels.base import ChannelName
+from channels.simulators.server import build_app
+from db.models import Reservation
+from db.repositories import queue
+from db.repositories.calendar import upsert_inventory_range
+from db.repositories.reservations import update_reservation
+from flows.channel_sync import sync_bookings
+from flows.queue import process_queue
+from flows.runner import run_flow
+from tasks.resources import adapter_for, close_adapters, transport_overrides
+from tests.sync.conftest import make_hotel, point_channel_at
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@pytest.fixture
+def wire(committed):
+    """wire(hotel) routes each of its channels to a fresh in-process simulator."""
+    routed: list[int] = []
+
+    def _wire(hotel, **sim_kw):
+        sims = {}
+        for name, cid in hotel.channels.items():
+            sims[name] = build_app(name, **{"bookings": 0, "seed": 3, **sim_kw})
+            point_channel_at(committed, cid, f"http://{name}.sim")
+            transport_overrides[cid] = httpx.ASGITransport(app=sims[name])
+            routed.append(cid)
+        return sims
+
+    yield _wire
+    for cid in routed:
+        transport_overrides.pop(cid, None)
+
+
+def _logs(session, operation):
+    return session.execute(text(
+        "SELECT channel_id, status FROM channel_sync_logs WHERE operation = :op ORDER BY id"),
+        {"op": operation}).all()
+
+
+def test_inventory_change_is_pushed_to_every_channel_once(committed, wire):
+    hotel = make_hotel(committed, units=5, days=40,
+                       channels=(ChannelName.BOOKING_COM, ChannelName.AGODA))
+    committed.commit()
+    sims = wire(hotel)
+    std = hotel.room_types["STD"]
+    day = hotel.start + timedelta(days=5)
+    for total in (3, 2):  # two edits of one room type coalesce into one item
+        upsert_inventory_range(committed, std, day, day, {"total": total})
+        queue.enqueue_range(committed, "inventory", std, day, day)
+    queue.enqueue(committed, "guest", 1, "update", {"fields": ["phone"]})
+    committed.commit()
+
+    out = run_flow(process_queue)
+    assert out.ok, out.error
+    assert out.flow_run_id is not None
+    assert out.result["processed"] == 2 and out.result["completed"] == 1
+    assert out.result["notApplicable"] == 1 and out.result["failed"] == 0
+    acked = committed.execute(text(
+        "SELECT channel_id, available FROM channel_availability_state "
+        "WHERE room_type_id = :rt AND date = :d ORDER BY channel_id"),
+        {"rt": std, "d": day}).all()
+    assert [tuple(r) for r in acked] == [(cid, 2) for cid in sorted(hotel.channels.values())]
+    for name, sim in sims.items():
+        assert len(sim.state.sim.ari.log) >= 1, f"{name} received nothing"
+    assert sorted(_logs(committed, "queue_availability")) == sorted(
+        (cid, "success") for cid in hotel.channels.values())
+    assert [s for _, s in _logs(committed, "process_queue")] == ["success"]
+    guest = committed.execute(text(
+        "SELECT status, data ->> 'outcome' FROM data_sync_queue WHERE entity_type = 'guest'"
+    )).one()
+    assert guest.status == "completed" and guest[1].startswith("not applicable")
+
+    # Idempotent: the same change again sends nothing new (the delta is empty).
+    before = {n: len(s.state.sim.ari.log) for n, s in sims.items()}
+    queue.enqueue_range(committed, "inventory", std, day, day)
+    committed.commit()
+    again = run_flow(process_queue)
+    assert again.ok and again.result["completed"] == 1
+    assert {n: len(s.state.sim.ari.log) for n, s in sims.items()} == before
+
+
+def _partner_status(channel_id: int, code: str) -> str:
+    async def fetch() -> str:
+        try:
+            record = await adapter_for(channel_id).fetch_booking(code)
+            assert record is not None
+            return record.status
+        finally:
+            await close_adapters()
+
+    return asyncio.run(fetch())
+
+
+def test_reservation_cancellation_reaches_the_partner(committed, wire):
+    hotel = make_hotel(committed, units=50, days=400, channels=(ChannelName.AIRBNB,))
+    committed.commit()
+    wire(hotel, bookings=12, seed=11)
+    cid = hotel.channels[ChannelName.AIRBNB]
+    assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
+    committed.execute(text("DELETE FROM data_sync_queue"))
+    res = committed.scalars(
+        text("SELECT r.id FROM reservations r WHERE r.channel_id = :c AND r.status = 'confirmed' "
+             "AND (SELECT count(*) FROM reservations o WHERE o.channel_id = r.channel_id "
+             "AND o.external_ref = r.external_ref) = 1 ORDER BY r.id LIMIT 1"), {"c": cid}).one()
+    row = committed.get(Reservation, res)
+    assert _partner_status(cid, row.external_ref) == "accepted"
+    before = snapshot(row)
+    update_reservation(committed, row, {"status": "cancelled"})
+    queue.enqueue_reservation(committed, row, before)
+    committed.commit()
+
+    out = run_flow(process_queue)
+    assert out.ok and out.result["completed"] == 1, out.result
+    assert _partner_status(cid, row.external_ref) == "cancelled"
+    assert [s for _, s in _logs(committed, "queue_booking_status")] == ["success"]
+    item = committed.execute(text("SELECT status, attempts FROM data_sync_queue")).one()
+    assert tuple(item) == ("completed", 1)
+
+    # Delivered twice (a worker died after the push): the partner already shows it, still ok.
+    queue.enqueue(committed, "reservation", row.id, "status_change", {})
+    committed.commit()
+    again = run_flow(process_queue)
+    assert again.ok and again.result["completed"] == 1 and again.result["retrying"] == 0
+
+
+def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
+    from channels.simulators.common import FaultSettings
+
+    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.EXPEDIA,))
+    committed.commit()
+    sims = wire(hotel)
+    sims[ChannelName.EXPEDIA].state.sim.faults = FaultSettings(error_rate=1.0)
+    queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
+    committed.commit()
+    out = run_flow(process_queue)
+    assert out.ok and out.result["retrying"] == 1
+    row = committed.execute(text(
+        "SELECT status, attempts, last_error, next_attempt_at > now() + interval '20 s' AS later "
+        "FROM data_sync_queue")).one()
+    assert row.status == "pending" and row.attempts == 1 and row.later
+    assert "availability to channel" in row.last_error
+    assert [s for _, s in _logs(committed, "queue_availability")] == ["failed"]
