@@ -162,6 +162,8 @@ def deployment_specs(auto_sync_interval: int | None = None) -> list[DeploymentSp
             concurrency_limit=1,
         ),
         _on_demand(f"{sync}:sync_bookings", "Pull bookings of one channel.", "sync"),
+        _on_demand(f"{sync}:sync_booking_by_id",
+                   "Fetch and store one booking a partner pushed a hint for.", "sync"),
         _on_demand(f"{sync}:push_availability", "Push availability of one channel.", "sync"),
         _on_demand(f"{sync}:push_rates", "Push rates and restrictions of one channel.", "sync"),
         _on_demand(f"{sync}:push_ari_values", "Push explicit ARI values to one channel.", "sync"),
