@@ -183,7 +183,7 @@ def manifest_body(
         "encryption": encryption,
         "tables": {
             f.table: {"file": f.file, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256,
-                      **info.tables[f.table]}
+                      **info.tables[f.table], **f.extra}
             for f in sorted(files, key=lambda f: f.table)
         },
         **(extra or {}),
@@ -213,24 +213,50 @@ def run_backup(
     backup_id: int | None = None,
     secret_key: bytes | None = None,
     workers: int = 2,
+    parent_url: str | None = None,
 ) -> dict[str, Any]:
-    """A whole backup without Prefect (tests, benchmark): tables in parallel, manifest last."""
-    key, encryption = encryption_setup(options, secret_key)
+    """A whole backup without Prefect (tests, benchmark): tables in parallel, manifest last.
+
+    With `options.incremental`, `parent_url` is the backup it builds on.
+    """
+    from db.backup.incremental import (
+        IncrementalRefused,
+        export_table_delta,
+        prepare_incremental,
+    )
+
+    if options.incremental and parent_url is None:
+        raise IncrementalRefused("an incremental backup needs a parent backup")
     store.makedirs()
     with exported_snapshot(url) as (conn, snapshot_id):
         info = read_snapshot_info(conn, snapshot_id)
         tables = select_tables(_catalog_stub(info), options)
+        link: dict[str, Any] = {}
+        parent_key = None
+        if options.incremental:
+            assert parent_url is not None
+            parent_key, link, options = prepare_incremental(
+                parent_url, info.alembic_revision, tables, options, secret_key)
+        key, encryption = encryption_setup(options, secret_key)
         filters = exclude_own_record(backup_id)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
-                            compress=options.compress, key=key, where=filters.get(t))
-                for t in tables
-            ]
+            if options.incremental:
+                futures = [
+                    pool.submit(export_table_delta, url, snapshot_id, t, info.tables[t], store,
+                                link["parent"]["path"], compress=options.compress, key=key,
+                                parent_key=parent_key, where=filters.get(t))
+                    for t in tables
+                ]
+            else:
+                futures = [
+                    pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
+                                compress=options.compress, key=key, where=filters.get(t))
+                    for t in tables
+                ]
             files = [f.result() for f in futures]
     body = manifest_body(name=store.url.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
                          files=files, options=options, created_by=created_by,
-                         encryption=encryption)
+                         encryption=encryption, extra=link)
     write_manifest(store, body, key)
     return body
 

@@ -35,6 +35,8 @@ class StagedBackup:
     manifest: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
+    #: (table, "deleted" | "keys") -> local file, for the backups of an incremental chain.
+    extras: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def cleanup(self) -> None:
         """Remove decrypted or downloaded copies."""
@@ -84,6 +86,95 @@ def check_revision(manifest: dict[str, Any]) -> None:
         )
 
 
+def fetch_file(
+    store: Store, entry: dict[str, Any], key: bytes | None, workdir: str | None
+) -> str:
+    """A local plaintext copy of one backup file, its size and SHA-256 checked first.
+
+    `entry` is a manifest file entry (file, bytes, sha256). Plain local files are read in
+    place; remote or encrypted ones are copied (and decrypted) into `workdir`.
+    """
+    raw: str | None = None
+    if key is not None or not store.local:
+        if workdir is None:
+            raise ValueError("a work directory is needed to stage this file")
+        raw = os.path.join(workdir, entry["file"])
+    sha, size = _hash_copy(store, entry["file"], raw)
+    if sha != entry["sha256"] or size != entry["bytes"]:
+        raise ChecksumMismatch(f"{entry['file']}: checksum mismatch, file is corrupt")
+    if raw is None:
+        return store.join(entry["file"])
+    if key is None:
+        return raw
+    assert workdir is not None
+    local = os.path.join(workdir, entry["file"].removesuffix(".enc"))
+    with open(raw, "rb") as src, open(local, "wb") as dst:
+        decrypt_stream(src, dst, key, entry["file"])
+    os.unlink(raw)
+    return local
+
+
+def stage_backup(
+    store: Store,
+    *,
+    secret_key: bytes | None = None,
+    passphrase: str | None = None,
+    workdir: str | None = None,
+    tables: list[str] | None = None,
+    materialize: bool = True,
+) -> StagedBackup:
+    """Verify every checksum (and decrypt) and return local plaintext files; touches no DB.
+
+    An incremental backup brings its whole chain: every backup back to the full one is
+    verified, and (with `materialize`) each table's state at the last backup is written to
+    one local file, so a chain restores exactly like a full backup of the same moment.
+    """
+    from db.backup.incremental import read_chain, stage_chain
+
+    chain = read_chain(store)
+    if len(chain) > 1:
+        return stage_chain(chain, secret_key=secret_key, passphrase=passphrase,
+                           workdir=workdir, tables=tables, materialize=materialize)
+    return stage_single(store, chain[0][1], secret_key=secret_key, passphrase=passphrase,
+                        workdir=workdir, tables=tables)
+
+
+def stage_single(
+    store: Store,
+    manifest: dict[str, Any],
+    *,
+    secret_key: bytes | None = None,
+    passphrase: str | None = None,
+    workdir: str | None = None,
+    tables: list[str] | None = None,
+    extras: bool = False,
+) -> StagedBackup:
+    """Verify (and decrypt) one backup's table files; with `extras` also its key files."""
+    key = backup_key(manifest, secret_key, passphrase)
+    names = tables if tables is not None else list(manifest["tables"])
+    staged = StagedBackup(manifest)
+    if key is not None or not store.local:
+        staged.workdir = workdir or _mkdtemp()
+    try:
+        for table in names:
+            entry = manifest["tables"].get(table)
+            if entry is None:
+                raise ManifestError(f"table {table!r} is not in this backup")
+            local = fetch_file(store, entry, key, staged.workdir)
+            if pq.ParquetFile(local).metadata.num_rows != entry["rows"]:
+                raise ManifestError(f"{entry['file']}: row count differs from the manifest")
+            staged.files[table] = local
+            if extras:
+                for kind in ("deleted", "keys"):
+                    if kind in entry:
+                        staged.extras[(table, kind)] = fetch_file(store, entry[kind], key,
+                                                                  staged.workdir)
+    except BaseException:
+        staged.cleanup()
+        raise
+    return staged
+
+
 def _hash_copy(store: Store, name: str, dst: str | None) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     out = open(dst, "wb") if dst else None
@@ -100,47 +191,6 @@ def _hash_copy(store: Store, name: str, dst: str | None) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def stage_backup(
-    store: Store,
-    *,
-    secret_key: bytes | None = None,
-    passphrase: str | None = None,
-    workdir: str | None = None,
-    tables: list[str] | None = None,
-) -> StagedBackup:
-    """Verify every checksum (and decrypt) and return local plaintext files; touches no DB."""
-    manifest = read_manifest(store)
-    key = backup_key(manifest, secret_key, passphrase)
-    names = tables if tables is not None else list(manifest["tables"])
-    need_copy = key is not None or not store.local
-    staged = StagedBackup(manifest)
-    if need_copy:
-        staged.workdir = workdir or _mkdtemp()
-    try:
-        for table in names:
-            entry = manifest["tables"].get(table)
-            if entry is None:
-                raise ManifestError(f"table {table!r} is not in this backup")
-            raw = os.path.join(staged.workdir, entry["file"]) if staged.workdir else None
-            sha, size = _hash_copy(store, entry["file"], raw)
-            if sha != entry["sha256"] or size != entry["bytes"]:
-                raise ChecksumMismatch(f"{entry['file']}: checksum mismatch, file is corrupt")
-            local = raw if raw else store.join(entry["file"])
-            if key is not None:
-                assert raw is not None and staged.workdir is not None
-                local = os.path.join(staged.workdir, f"{table}.parquet")
-                with open(raw, "rb") as src, open(local, "wb") as dst:
-                    decrypt_stream(src, dst, key, entry["file"])
-                os.unlink(raw)
-            if pq.ParquetFile(local).metadata.num_rows != entry["rows"]:
-                raise ManifestError(f"{entry['file']}: row count differs from the manifest")
-            staged.files[table] = local
-    except BaseException:
-        staged.cleanup()
-        raise
-    return staged
-
-
 def _mkdtemp() -> str:
     import tempfile
 
@@ -150,8 +200,9 @@ def _mkdtemp() -> str:
 def verify_backup(
     store: Store, *, secret_key: bytes | None = None, passphrase: str | None = None
 ) -> dict[str, Any]:
-    """Full check of a backup (manifest, checksums, decryption, row counts); its manifest."""
-    staged = stage_backup(store, secret_key=secret_key, passphrase=passphrase)
+    """Full check of a backup and its chain (manifests, checksums, decryption, rows)."""
+    staged = stage_backup(store, secret_key=secret_key, passphrase=passphrase,
+                          materialize=False)
     try:
         return staged.manifest
     finally:

@@ -6,9 +6,9 @@ import io
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -38,6 +38,8 @@ class TableFile:
     rows: int
     bytes: int
     sha256: str
+    #: Incremental backups: "delta" or "full", and the key-index / deleted-key files.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:
@@ -205,8 +207,24 @@ def write_table_file(
     row_group_rows: int = ROW_GROUP_ROWS,
 ) -> TableFile:
     """Write batches to `<table>.parquet[.enc]` atomically; returns rows, size, SHA-256."""
-    name = f"{table}.parquet" + (".enc" if key is not None else "")
-    schema = types.schema(columns)
+    name, rows, size, sha = write_parquet(batches, types.schema(columns), store,
+                                          f"{table}.parquet", compress=compress, key=key,
+                                          row_group_rows=row_group_rows)
+    return TableFile(table, name, rows, size, sha)
+
+
+def write_parquet(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    store: Store,
+    base_name: str,
+    *,
+    compress: bool = True,
+    key: bytes | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> tuple[str, int, int, str]:
+    """Write batches to `base_name[.enc]` atomically; (file name, rows, bytes, SHA-256)."""
+    name = base_name + (".enc" if key is not None else "")
     rows = 0
     with store.open_write(name) as raw:
         stored = HashingWriter(raw)
@@ -234,4 +252,4 @@ def write_table_file(
         writer.close()
         if enc is not None:
             enc.finish()
-    return TableFile(table, name, rows, stored.size, stored.hexdigest())
+    return name, rows, stored.size, stored.hexdigest()

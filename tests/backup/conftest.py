@@ -65,12 +65,14 @@ def data_dump(url: str, exclude: tuple[str, ...] = ("system_backups",)) -> list[
 
 
 def make_backup(url: str, root: Path, name: str = "b1", **options: object) -> Any:
-    """Back up `url` into root/name with the plain functions; returns the Store."""
+    """Back up `url` into root/name with the plain functions (parent=Store: incremental)."""
     from db.backup.create import BackupOptions, run_backup
     from db.backup.storage import Store
 
+    parent = options.pop("parent", None)
     store = Store.open(str(root / name))
-    run_backup(url, store, BackupOptions(**options), created_by="test")  # type: ignore[arg-type]
+    run_backup(url, store, BackupOptions(**options), created_by="test",  # type: ignore[arg-type]
+               parent_url=parent.url if parent is not None else None)  # type: ignore[attr-defined]
     return store
 
 
