@@ -24,6 +24,7 @@ from db.backup.create import (
     select_tables,
 )
 from db.backup.crypto import key_from_secret
+from db.backup.incremental import IncrementalRefused, prepare_incremental
 from db.backup.restore import RestoreOptions
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
 from db.backup.storage import Store, resolve_backup_path, resolve_location
@@ -33,6 +34,7 @@ from innsync.settings import get_settings
 from tasks.backup import (
     create_record_task,
     delete_files_task,
+    export_delta_task,
     export_table_task,
     finish_record_task,
     restore_task,
@@ -77,6 +79,25 @@ def resolve_backup(file_path: str | None, backup_id: int | None) -> tuple[str, i
     return path, backup_id
 
 
+def resolve_parent(options: BackupOptions, location: str) -> tuple[int, str]:
+    """(id, path) of an incremental's parent: `parent_id`, else the newest completed backup
+    in the same location."""
+    settings = get_settings()
+    with session_scope() as session:
+        if options.parent_id is not None:
+            row = records.get_record(session, options.parent_id)
+            if row is None or row.status != "completed" or not row.file_path:
+                raise IncrementalRefused(f"backup {options.parent_id} is not a completed backup")
+        else:
+            row = records.latest_completed(session, location)
+            if row is None or not row.file_path:
+                raise IncrementalRefused("no completed backup in this location to build an "
+                                         "incremental backup on: take a full backup first")
+        parent_id, file_path = row.id, row.file_path
+    path = resolve_backup_path(file_path, settings.resolved_backup_root, settings.backup_remotes)
+    return parent_id, path
+
+
 def _summary_artifact(key: str, title: str, rows: list[dict[str, Any]]) -> None:
     create_table_artifact(key=key, table=rows, description=title)
     total_rows = sum(int(r.get("rows", 0)) for r in rows)
@@ -94,13 +115,11 @@ def create_backup(
     """Back up every selected table from one snapshot; manifest last; record the outcome."""
     logger = get_run_logger()
     options = options or BackupOptions()
-    if options.incremental:
-        raise NotImplementedError("incremental backups are not implemented yet: take a full one")
     settings = get_settings()
     base = resolve_location(
         options.location, settings.resolved_backup_root, settings.backup_remotes
     )
-    parent_id = options.parent_id if options.incremental else None
+    parent_id, parent_url = resolve_parent(options, base) if options.incremental else (None, None)
     run_id = UUID(flow_run.get_id()) if flow_run.get_id() else None
     backup_id = create_record_task(
         base,
@@ -114,27 +133,42 @@ def create_backup(
     set_path_task(backup_id, path)
     store = Store.open(path)
     try:
-        key, encryption = encryption_setup(options, _service_key())
-        store.makedirs()
         url = _db_url()
         with exported_snapshot(url) as (conn, snapshot_id):
             info = read_snapshot_info(conn, snapshot_id)
             tables = select_tables({t: None for t in info.tables}, options)  # type: ignore[misc]
+            link: dict[str, Any] = {}
+            parent_key = None
+            if parent_url is not None:
+                parent_key, link, options = prepare_incremental(
+                    parent_url, info.alembic_revision, tables, options, _service_key())
+            key, encryption = encryption_setup(options, _service_key())
+            store.makedirs()
             filters = exclude_own_record(backup_id)
-            logger.info("backing up %d tables to %s", len(tables), path)
-            futures = [
-                export_table_task.submit(
-                    SecretStr(url),
-                    snapshot_id,
-                    t,
-                    info.tables[t],
-                    path,
-                    options.compress,
-                    _secret(key),
-                    filters.get(t),
-                )
-                for t in tables
-            ]
+            logger.info("backing up %d tables to %s%s", len(tables), path,
+                        f" (incremental on {parent_url})" if parent_url else "")
+            if parent_url is not None:
+                futures = [
+                    export_delta_task.submit(
+                        SecretStr(url), snapshot_id, t, info.tables[t], path, parent_url,
+                        options.compress, _secret(key), _secret(parent_key), filters.get(t),
+                    )
+                    for t in tables
+                ]
+            else:
+                futures = [
+                    export_table_task.submit(
+                        SecretStr(url),
+                        snapshot_id,
+                        t,
+                        info.tables[t],
+                        path,
+                        options.compress,
+                        _secret(key),
+                        filters.get(t),
+                    )
+                    for t in tables
+                ]
             files = [TableFile(**f.result()) for f in futures]
         body = manifest_body(
             name=path.rsplit("/", 1)[-1],
@@ -144,6 +178,7 @@ def create_backup(
             options=options,
             created_by=created_by,
             encryption=encryption,
+            extra=link,
         )
         manifest_size = write_manifest_task(path, body, _secret(key))
     except BaseException as exc:
@@ -156,6 +191,8 @@ def create_backup(
         raise
     size = sum(f.bytes for f in files) + manifest_size
     summary = {
+        "backup_type": "incremental" if parent_url else "full",
+        "parent_id": parent_id,
         "tables": {f.table: f.rows for f in files},
         "rows": sum(f.rows for f in files),
         "alembic_revision": info.alembic_revision,
@@ -231,15 +268,35 @@ def verify_backup(
 
 
 @flow(name="delete-backup")
-def delete_backup(backup_id: int | None = None, file_path: str | None = None) -> dict[str, Any]:
-    """Delete a backup's files and its record."""
+def delete_backup(
+    backup_id: int | None = None, file_path: str | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Delete a backup's files and record; with `force` also the incrementals built on it."""
     path, backup_id = resolve_backup(file_path, backup_id)
+    settings = get_settings()
+    children: list[tuple[int, str | None]] = []
+    if backup_id is not None:
+        with session_scope() as session:
+            children = [(r.id, r.file_path) for r in records.descendants(session, backup_id)]
+    if children and not force:
+        raise records.BackupHasChildren(
+            f"backup {backup_id} is the parent of incremental backup(s) "
+            f"{sorted(c for c, _ in children)}: delete with force to remove them too")
+    for child_id, child_path in children:
+        if child_path:
+            resolve_backup_path(child_path, settings.resolved_backup_root,
+                                settings.backup_remotes)
+            delete_files_task(child_path)
+        with session_scope() as session:
+            records.delete_record(session, child_id)
     delete_files_task(path)
     if backup_id is not None:
         with session_scope() as session:
             records.delete_record(session, backup_id)
-    get_run_logger().info("deleted backup %s at %s", backup_id, path)
-    return {"backup_id": backup_id, "file_path": path}
+    get_run_logger().info("deleted backup %s at %s (and %d incremental(s) built on it)",
+                          backup_id, path, len(children))
+    return {"backup_id": backup_id, "file_path": path,
+            "deleted_children": [c for c, _ in children]}
 
 
 @flow(name="prune-backups")

@@ -62,6 +62,10 @@ def create(
     no_compress: bool = typer.Option(False, "--no-compress"),
     encrypt: bool = typer.Option(False, "--encrypt", help="with the service secret key"),
     passphrase: bool = typer.Option(False, "--passphrase", help="prompt for a passphrase"),
+    incremental: bool = typer.Option(False, "--incremental",
+                                     help="only changes since the parent backup"),
+    parent: int = typer.Option(None, "--parent",
+                               help="parent backup id (default: newest completed here)"),
 ) -> None:
     """Back up the database; prints the backup's path last."""
     from db.backup.create import BackupOptions
@@ -71,10 +75,12 @@ def create(
                             include_audit_logs=not no_audit_logs,
                             include_system_settings=not no_system_settings,
                             compress=not no_compress, encrypt=encrypt,
-                            passphrase=_passphrase(passphrase))
+                            passphrase=_passphrase(passphrase), incremental=incremental,
+                            parent_id=parent)
     result = _run("backing up", create_backup, created_by=created_by, options=options)
     _tables(result)
-    console.print(f"backup {result['backup_id']}: {result['rows']:,} rows, "
+    kind = "incremental " if result.get("backup_type") == "incremental" else ""
+    console.print(f"{kind}backup {result['backup_id']}: {result['rows']:,} rows, "
                   f"{result['size_bytes']:,} bytes")
     typer.echo(result["file_path"])
 
@@ -138,12 +144,17 @@ def verify(
 
 
 @backup_app.command("delete")
-def delete(path_or_id: str) -> None:
-    """Delete a backup's files and record."""
+def delete(
+    path_or_id: str,
+    force: bool = typer.Option(False, "--force",
+                               help="also delete the incremental backups built on it"),
+) -> None:
+    """Delete a backup's files and record (refused for a parent unless --force)."""
     from flows.backup import delete_backup
 
-    result = _run("deleting", delete_backup, **_ref(path_or_id))
-    console.print(f"deleted {result['file_path']}")
+    result = _run("deleting", delete_backup, **_ref(path_or_id), force=force)
+    also = result.get("deleted_children") or []
+    console.print(f"deleted {result['file_path']}" + (f" and incrementals {also}" if also else ""))
 
 
 @backup_app.command("prune")

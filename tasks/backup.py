@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from db.backup import records
 from db.backup.create import export_table, write_manifest
+from db.backup.incremental import export_table_delta
 from db.backup.restore import RestoreOptions, restore_staged
 from db.backup.storage import Store
 from db.backup.verify import StagedBackup, stage_backup
@@ -45,6 +46,37 @@ def export_table_task(
         where=where,
     )
     get_run_logger().info("%s: %d rows, %d bytes", table, result.rows, result.bytes)
+    return dataclasses.asdict(result)
+
+
+@task(name="backup-table-delta", cache_policy=NONE)
+def export_delta_task(
+    url: SecretStr,
+    snapshot_id: str,
+    table: str,
+    meta: dict[str, Any],
+    store_url: str,
+    parent_url: str,
+    compress: bool,
+    key: SecretStr | None,
+    parent_key: SecretStr | None,
+    where: str | None = None,
+) -> dict[str, Any]:
+    """Export one table's changes since the parent backup (incremental)."""
+    result = export_table_delta(
+        url.get_secret_value(),
+        snapshot_id,
+        table,
+        meta,
+        Store.open(store_url),
+        parent_url,
+        compress=compress,
+        key=_key(key),
+        parent_key=_key(parent_key),
+        where=where,
+    )
+    deleted = result.extra.get("deleted", {}).get("rows", 0)
+    get_run_logger().info("%s: %d changed rows, %d deleted", table, result.rows, deleted)
     return dataclasses.asdict(result)
 
 

@@ -16,6 +16,7 @@ from api.schemas import APIInput, APIModel, Page, PageDep
 from db.backup import records
 from db.backup.create import BackupOptions
 from db.backup.crypto import BackupDecryptionError
+from db.backup.incremental import IncrementalRefused, ParentMissing
 from db.backup.manifest import ManifestError
 from db.backup.restore import RestoreOptions, RestoreRefused, ValidationFailed
 from db.backup.retention import RetentionPolicy
@@ -145,6 +146,12 @@ def _raise_for(outcome: FlowOutcome) -> None:
                             details={**details, "problems": [p.to_dict() for p in exc.problems]})
     if isinstance(exc, BackupDecryptionError):
         raise Unprocessable(str(exc), code="backup_decryption_failed", details=details)
+    if isinstance(exc, IncrementalRefused):
+        raise Unprocessable(str(exc), code="incremental_refused", details=details)
+    if isinstance(exc, ParentMissing):
+        raise Unprocessable(str(exc), code="backup_parent_missing", details=details)
+    if isinstance(exc, records.BackupHasChildren):
+        raise Conflict(str(exc), code="backup_has_children", details=details)
     if isinstance(exc, UnknownRevision):
         raise Conflict(str(exc), code="backup_newer_schema", details=details)
     if isinstance(exc, ManifestError):
@@ -165,9 +172,8 @@ def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
     from flows.backup import create_backup
 
     _check_path(body.options.location, settings, backup=False)
-    if body.options.incremental:
-        raise Unprocessable("incremental backups are not implemented yet",
-                            code="not_implemented")
+    if body.options.parent_id is not None and not body.options.incremental:
+        raise Unprocessable("parentId is only for incremental backups")
     options = BackupOptions(**body.options.model_dump())
     session.commit()  # release our row locks before the flow runs
     outcome = run_flow(create_backup, created_by=body.created_by or principal.actor,
@@ -238,8 +244,9 @@ def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneRes
 
 
 @router.delete("/{backup_id}", response_model=Result)
-def delete(backup_id: int, session: SessionDep, principal: AdminDep) -> Result:
-    """Delete a backup's files and record."""
+def delete(backup_id: int, session: SessionDep, principal: AdminDep,
+           force: bool = False) -> Result:
+    """Delete a backup's files and record (force: also the incrementals built on it)."""
     from flows.backup import delete_backup
 
     row = records.get_record(session, backup_id)
@@ -247,7 +254,7 @@ def delete(backup_id: int, session: SessionDep, principal: AdminDep) -> Result:
         raise NotFound(f"backup {backup_id} not found")
     before = audit.snapshot(row)
     session.commit()
-    outcome = run_flow(delete_backup, backup_id=backup_id)
+    outcome = run_flow(delete_backup, backup_id=backup_id, force=force)
     _raise_for(outcome)
     audit.record(session, principal.actor, "delete", "backup", backup_id, before, None)
     return Result(success=True, flow_run_id=outcome.flow_run_id)

@@ -12,6 +12,10 @@ from sqlalchemy.orm import Session
 from db.models import SystemBackup
 
 
+class BackupHasChildren(Exception):
+    """Incremental backups are built on this one: deleting it needs force."""
+
+
 def create_record(
     session: Session, *, location: str, created_by: str | None, backup_type: str,
     parent_id: int | None, flow_run_id: uuid.UUID | None, options: dict[str, Any],
@@ -82,12 +86,27 @@ def list_records(
     return list(rows), total
 
 
-def latest_completed(session: Session) -> SystemBackup | None:
-    """The newest completed backup (default parent of an incremental one)."""
+def latest_completed(session: Session, location: str | None = None) -> SystemBackup | None:
+    """The newest completed backup, in `location` if given (an incremental's default parent)."""
+    query = select(SystemBackup).where(SystemBackup.status == "completed",
+                                       SystemBackup.file_path.is_not(None))
+    if location is not None:
+        query = query.where(SystemBackup.location == location)
     return session.scalars(
-        select(SystemBackup).where(SystemBackup.status == "completed")
-        .order_by(SystemBackup.created_at.desc(), SystemBackup.id.desc())
+        query.order_by(SystemBackup.created_at.desc(), SystemBackup.id.desc())
     ).first()
+
+
+def descendants(session: Session, backup_id: int) -> list[SystemBackup]:
+    """Every backup built on `backup_id` (children, grandchildren...), deepest first."""
+    found: list[SystemBackup] = []
+    frontier = [backup_id]
+    while frontier:
+        rows = list(session.scalars(
+            select(SystemBackup).where(SystemBackup.parent_id.in_(frontier))).all())
+        found.extend(rows)
+        frontier = [r.id for r in rows]
+    return list(reversed(found))
 
 
 def delete_record(session: Session, backup_id: int) -> None:

@@ -101,3 +101,29 @@ def test_create_list_verify_delete_through_flows(client, admin_headers) -> None:
     resp = client.delete(f"/api/backup/{backup_id}", headers=admin_headers)
     assert resp.status_code == 200 and resp.json()["success"]
     assert client.delete(f"/api/backup/{backup_id}", headers=admin_headers).status_code == 404
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_incremental_through_the_api(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    location = f"incr-{uuid.uuid4().hex[:6]}"
+    resp = client.post("/api/backup/create", headers=admin_headers, json={
+        "createdBy": "api-test", "options": {"incremental": True, "location": location}})
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "incremental_refused"
+    full = client.post("/api/backup/create", headers=admin_headers, json={
+        "createdBy": "api-test", "options": {"location": location}}).json()
+    resp = client.post("/api/backup/create", headers=admin_headers, json={
+        "createdBy": "api-test", "options": {"incremental": True, "location": location}})
+    assert resp.status_code == 200, resp.text
+    incr = resp.json()
+    items = client.get("/api/backup/list", headers=admin_headers).json()["items"]
+    mine = [b for b in items if b["id"] == incr["backupId"]][0]
+    assert mine["backupType"] == "incremental" and mine["parentId"] == full["backupId"]
+    resp = client.post("/api/backup/verify", headers=admin_headers,
+                       json={"backupId": incr["backupId"]})
+    assert resp.status_code == 200 and resp.json()["ok"], resp.text
+    resp = client.delete(f"/api/backup/{full['backupId']}", headers=admin_headers)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "backup_has_children"
+    resp = client.delete(f"/api/backup/{full['backupId']}?force=true", headers=admin_headers)
+    assert resp.status_code == 200, resp.text
+    assert client.delete(f"/api/backup/{incr['backupId']}",
+                         headers=admin_headers).status_code == 404
