@@ -23,10 +23,14 @@ from typing import Any
 from lxml import etree
 
 from channels.base import (
+    BookedRoom,
     BookingEvent,
     BookingRecord,
     ChannelName,
+    GuestInfo,
     MalformedPayloadError,
+    parse_amount,
+    trusted,
 )
 from channels.pci import MASK, last4, mask_card_number, scrub_text
 from channels.xmlsafe import parse_xml
@@ -45,6 +49,7 @@ TYPE_GET_ARI_V2 = 11
 MAX_DAYS_AHEAD = 730
 MAX_LIST_WINDOW_DAYS = 90
 MAX_DETAIL_IDS = 50
+MAX_ROOM_COUNT = 100  # units of one detail <room>; more is a garbled or hostile payload
 
 ERR_TOO_FAR = "2219"
 ERR_DEFAULT_RATE = "2101"
@@ -370,12 +375,13 @@ def _split(amount: Decimal, parts: int) -> list[Decimal]:
 
 
 def _rooms(el: etree._Element, check_in: date | None, check_out: date | None,
-           raw_rooms: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Decimal | None, str | None]:
-    """BookedRoom fields of one `<rooms>` element: `room_count` units each, amounts split per unit.
+           raw_rooms: list[dict[str, Any]]) -> tuple[list[BookedRoom], Decimal | None, str | None]:
+    """BookedRooms of one `<rooms>` element: `room_count` units each, amounts split per unit.
 
-    Plain dicts: the BookingRecord validates them as BookedRooms in one pass (cheaper).
+    Values are converted and checked here (dates, finite Decimals, ints), so the rooms are
+    built with `trusted` instead of a second validation pass.
     """
-    rooms: list[dict[str, Any]] = []
+    rooms: list[BookedRoom] = []
     total: Decimal | None = None
     currency: str | None = None
     fromiso = date.fromisoformat
@@ -383,6 +389,10 @@ def _rooms(el: etree._Element, check_in: date | None, check_out: date | None,
         ra: dict[str, Any] = dict(room.items())
         raw_rooms.append(ra)
         count = int(ra.get("room_count") or 1)
+        adults = int(ra.get("adults") or 1)
+        children = int(ra.get("children") or 0)
+        if count < 1 or count > MAX_ROOM_COUNT or adults < 0 or children < 0:
+            raise ValueError(f"room {ra.get('room_id')!r}: bad room_count/adults/children")
         nightly: dict[date, Decimal] = {}
         amount: Decimal | None = None
         for prices in room:
@@ -391,24 +401,30 @@ def _rooms(el: etree._Element, check_in: date | None, check_out: date | None,
             currency = prices.get("currency") or currency
             # Strings kept as sent for the raw payload; converted once for the record.
             raw_dates = {p.get("date"): p.get("amount") for p in prices}
-            nightly = {fromiso(d): Decimal(a) for d, a in raw_dates.items()}  # type: ignore[arg-type]
+            nightly = {fromiso(d): parse_amount(a) for d, a in raw_dates.items()}  # type: ignore[arg-type]
             tot = prices.get("total")
-            amount = Decimal(tot) if tot else sum(nightly.values(), Decimal(0))
+            amount = parse_amount(tot) if tot else sum(nightly.values(), Decimal(0))
             total = amount if total is None else total + amount
             ra["prices"] = {"currency": currency, "total": tot, "dates": raw_dates}
-        ages = [int(x) for x in ra.get("child_ages", "").split(",") if x]
-        common = {
-            "partner_room_type_code": ra.get("room_id", ""), "partner_rate_plan_code": ra.get("rateplan_id"),
-            "check_in": check_in, "check_out": check_out, "adults": int(ra.get("adults") or 1),
-            "children": int(ra.get("children") or 0), "child_ages": ages, "currency": currency,
-        }
+        ages_text = ra.get("child_ages")
+        ages = [int(x) for x in ages_text.split(",") if x] if ages_text else []
+        room_id, plan = ra.get("room_id", ""), ra.get("rateplan_id")
         if count == 1:
-            rooms.append({**common, "amount": amount, "nightly_rates": nightly})
+            rooms.append(trusted(BookedRoom, {
+                "partner_room_type_code": room_id, "partner_rate_plan_code": plan,
+                "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
+                "child_ages": ages, "amount": amount, "currency": currency, "nightly_rates": nightly,
+            }))
             continue
         shares: list[Decimal | None] = list(_split(amount, count)) if amount is not None else [None] * count
         per_night = {d: _split(v, count) for d, v in nightly.items()}
         for i in range(count):
-            rooms.append({**common, "amount": shares[i], "nightly_rates": {d: v[i] for d, v in per_night.items()}})
+            rooms.append(trusted(BookedRoom, {
+                "partner_room_type_code": room_id, "partner_rate_plan_code": plan,
+                "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
+                "child_ages": list(ages), "amount": shares[i], "currency": currency,
+                "nightly_rates": {d: v[i] for d, v in per_night.items()},
+            }))
     return rooms, total, currency
 
 
@@ -416,6 +432,8 @@ def _booking(el: etree._Element) -> BookingRecord:
     # One items() call into a plain dict: lxml's attrib proxy resolves each key slowly.
     a = dict(el.items())
     bid = a["booking_id"]
+    if not bid:
+        raise ValueError("booking without booking_id")
     status = a.get("status", "")
     last_action = a.get("last_action") or a.get("booking_date") or ""
     arrival = a.get("arrival")
@@ -424,8 +442,8 @@ def _booking(el: etree._Element) -> BookingRecord:
     check_out = date.fromisoformat(departure) if departure else None
     raw_rooms: list[dict[str, Any]] = []
     raw: dict[str, Any] = {"booking": a, "rooms": raw_rooms}
-    guest: dict[str, Any] = {}
-    rooms: list[dict[str, Any]] = []
+    guest: GuestInfo | None = None
+    rooms: list[BookedRoom] = []
     total: Decimal | None = None
     currency: str | None = None
     card_last4: str | None = None
@@ -436,8 +454,9 @@ def _booking(el: etree._Element) -> BookingRecord:
             rooms, total, currency = _rooms(child, check_in, check_out, raw_rooms)
         elif tag == "customer":
             c = dict(child.items())
-            guest = {"first_name": c.get("first_name", ""), "last_name": c.get("last_name", ""),
-                     "email": c.get("email"), "phone": c.get("phone"), "country": c.get("nationality")}
+            guest = trusted(GuestInfo, {
+                "first_name": c.get("first_name", ""), "last_name": c.get("last_name", ""),
+                "email": c.get("email"), "phone": c.get("phone"), "country": c.get("nationality")})
             raw["customer"] = c
         elif tag == "requests":
             # Guests sometimes type card numbers into free text.
@@ -449,14 +468,18 @@ def _booking(el: etree._Element) -> BookingRecord:
             if number:
                 pay["card_number"], card_last4 = _mask(number)
             raw["payment"] = pay
-    return BookingRecord(
-        channel=CHANNEL, external_id=bid, event=EVENTS.get(status, BookingEvent.MODIFIED),
-        status=status, revision=_utc_revision(last_action) if last_action else "",
-        booked_at=datetime.fromisoformat(a["booking_date"]) if a.get("booking_date") else None,
-        hotel_code=a.get("property_id"), check_in=check_in, check_out=check_out, guest=guest,
-        rooms=rooms, total_amount=total, currency=currency, card_last4=card_last4,
-        comments=comments, ack_token=f"{a.get('property_id', '')}|{bid}|{last_action}", raw_payload=raw,
-    )
+    booked = a.get("booking_date")
+    return trusted(BookingRecord, {
+        "channel": CHANNEL, "external_id": bid, "event": EVENTS.get(status, BookingEvent.MODIFIED),
+        "status": status, "revision": _utc_revision(last_action) if last_action else "",
+        "booked_at": datetime.fromisoformat(booked) if booked else None,
+        "hotel_code": a.get("property_id"), "check_in": check_in, "check_out": check_out,
+        "guest": guest or trusted(GuestInfo, {"first_name": "", "last_name": "", "email": None,
+                                              "phone": None, "country": None}),
+        "rooms": rooms, "total_amount": total, "currency": currency, "card_last4": card_last4,
+        "comments": comments, "ack_token": f"{a.get('property_id', '')}|{bid}|{last_action}",
+        "raw_payload": raw,
+    })
 
 
 def parse_bookings(body: bytes) -> list[BookingRecord]:

@@ -25,12 +25,15 @@ import orjson
 
 from channels.base import (
     ARIUpdate,
+    BookedRoom,
     BookingEvent,
     BookingRecord,
     ChannelName,
+    GuestInfo,
     MalformedPayloadError,
+    trusted,
 )
-from channels.pci import is_security_code_key, last4, mask_card_number, scrub_text
+from channels.pci import MASK, is_security_code_key, last4, mask_card_number, scrub_text
 
 CHANNEL = ChannelName.AIRBNB
 SIGNATURE_HEADER = "X-Airbnb-Signature"
@@ -95,8 +98,15 @@ def error_message(body: bytes) -> tuple[str | None, str]:
 # ---------------------------------------------------------------- reservations
 
 
+#: Largest JSON body accepted (a reservations page of 50 is ~40 KB); orjson itself refuses
+#: nesting deeper than 1024, NaN/Infinity and invalid UTF-8.
+MAX_JSON_BYTES = 32 * 1024 * 1024
+
+
 def load_json(body: bytes, what: str) -> dict[str, Any]:
     """Parse a JSON object body or raise MalformedPayloadError naming Airbnb."""
+    if len(body) > MAX_JSON_BYTES:
+        raise MalformedPayloadError(CHANNEL, f"{what} is larger than {MAX_JSON_BYTES} bytes")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -106,9 +116,39 @@ def load_json(body: bytes, what: str) -> dict[str, Any]:
     return data
 
 
-def _money(value: Any) -> Decimal | None:
-    # str() first so 149.1 stays 149.1 rather than its binary expansion.
-    return None if value is None else Decimal(str(value))
+_AMOUNTS: dict[float, Decimal] = {}
+
+
+def _money(value: Any) -> Decimal:
+    """A JSON amount as a finite Decimal (str() first, so 149.1 stays 149.1)."""
+    if type(value) is float:
+        # Prices repeat across nights and bookings, and float -> str -> Decimal is the
+        # costliest step of a reservation: remember recent ones (Decimals are immutable).
+        amount = _AMOUNTS.get(value)
+        if amount is None:
+            if len(_AMOUNTS) >= 4096:
+                _AMOUNTS.clear()
+            amount = _AMOUNTS[value] = Decimal(str(value))  # orjson never yields inf/nan
+        return amount
+    if type(value) is bool or not isinstance(value, int | str):
+        raise TypeError(f"amount {value!r} is not a number")
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise ValueError(f"amount {value!r} is not finite")
+    return amount
+
+
+def _text(value: Any, field: str) -> str | None:
+    """A partner string (None allowed): records skip pydantic validation, so check here."""
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"{field} is not a string: {value!r}")
+
+
+def _count(value: Any, field: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{field} is not a non-negative integer: {value!r}")
+    return value
 
 
 def event_of(res: dict[str, Any]) -> BookingEvent:
@@ -119,46 +159,79 @@ def event_of(res: dict[str, Any]) -> BookingEvent:
 
 
 def _reservation(res: dict[str, Any]) -> BookingRecord:
+    """One decoded reservation -> BookingRecord; values converted and type-checked here, so
+    the records are built without a second (pydantic) validation pass."""
+    if type(res) is not dict:
+        raise TypeError("reservation is not an object")
+    get = res.get
     code = res["confirmation_code"]
-    check_in = date.fromisoformat(res["checkin_date"]) if res.get("checkin_date") else None
-    check_out = date.fromisoformat(res["checkout_date"]) if res.get("checkout_date") else None
-    details = res.get("guest_details") or {}
+    if type(code) is not str or not code:
+        raise ValueError(f"bad confirmation_code {code!r}")
+    status = _text(get("status"), "status") or ""
+    arrival, departure = get("checkin_date"), get("checkout_date")
+    check_in = date.fromisoformat(arrival) if arrival else None
+    check_out = date.fromisoformat(departure) if departure else None
+    details = get("guest_details") or {}
+    if type(details) is not dict:
+        raise TypeError("guest_details is not an object")
+    children = _count(details.get("number_of_children") or 0, "number_of_children") + _count(
+        details.get("number_of_infants") or 0, "number_of_infants")
     adults = details.get("number_of_adults")
-    children = int(details.get("number_of_children") or 0) + int(details.get("number_of_infants") or 0)
     if adults is None:
-        adults = max(1, int(res.get("guest_count") or 1) - children)
-    currency = res.get("currency")
-    nightly = {date.fromisoformat(n["date"]): Decimal(str(n["amount"])) for n in res.get("nightly_prices") or ()}
-    total = _money(res.get("total_price"))
-    g = res.get("guest") or {}
-    card = res.get("payment_card")
+        adults = max(1, _count(get("guest_count") or 1, "guest_count") - children)
+    else:
+        adults = _count(adults, "number_of_adults")
+    currency = _text(get("currency"), "currency")
+    nightly: dict[date, Decimal] = {}
+    for night in get("nightly_prices") or ():
+        nightly[date.fromisoformat(night["date"])] = _money(night["amount"])
+    price = get("total_price")
+    total = None if price is None else _money(price)
+    g = get("guest") or {}
+    if type(g) is not dict:
+        raise TypeError("guest is not an object")
+    listing = get("listing_id", "")
+    if type(listing) is not int and type(listing) is not str:
+        raise TypeError(f"listing_id is not an id: {listing!r}")
+    listing = str(listing)
+    card = get("payment_card")
     card_last4 = None
     raw = res
     if card:
-        # Copy only when there is something to mask; the parsed dict is ours anyway.
+        if type(card) is not dict:
+            raise TypeError("payment_card is not an object")
+        # Copy only when there is something to mask; the caller's dict stays as it was.
         number = str(card.get("card_number") or "")
         masked = {k: v for k, v in card.items() if not is_security_code_key(k)}
-        if number:
+        if number.isdigit() and len(number) >= 4:  # the usual case, without pci's clean-up
+            card_last4 = number[-4:]
+            masked["card_number"] = MASK + card_last4
+        elif number:
             masked["card_number"] = mask_card_number(number)
             card_last4 = last4(number)
         raw = {**res, "payment_card": masked}
-    created = res.get("created_at")
-    return BookingRecord(
-        channel=CHANNEL, external_id=code, event=event_of(res), status=res.get("status", ""),
-        revision=res.get("updated_at") or created or "",
-        booked_at=datetime.fromisoformat(created) if created else None,
-        hotel_code=str(res.get("listing_id", "")) or None, check_in=check_in, check_out=check_out,
-        # Nested plain dicts: validated as GuestInfo/BookedRoom in the record's single pass.
-        guest={"first_name": g.get("first_name", ""), "last_name": g.get("last_name", ""),
-               "email": g.get("email"), "phone": g.get("phone"), "country": g.get("country")},
-        rooms=[{
-            "partner_room_type_code": str(res.get("listing_id", "")), "check_in": check_in,
-            "check_out": check_out, "adults": adults, "children": children, "amount": total,
-            "currency": currency, "nightly_rates": nightly,
-        }],
-        total_amount=total, currency=currency, card_last4=card_last4, comments=scrub_text(res["guest_message"]) if res.get("guest_message") else None,
-        ack_token=f"{code}|{res.get('status', '')}", raw_payload=raw,
-    )
+    created = _text(get("created_at"), "created_at")
+    message = _text(get("guest_message"), "guest_message")
+    guest = trusted(GuestInfo, {
+        "first_name": _text(g.get("first_name"), "first_name") or "",
+        "last_name": _text(g.get("last_name"), "last_name") or "",
+        "email": _text(g.get("email"), "email"), "phone": _text(g.get("phone"), "phone"),
+        "country": _text(g.get("country"), "country"),
+    })
+    room = trusted(BookedRoom, {
+        "partner_room_type_code": listing, "partner_rate_plan_code": None,
+        "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
+        "child_ages": [], "amount": total, "currency": currency, "nightly_rates": nightly,
+    })
+    return trusted(BookingRecord, {
+        "channel": CHANNEL, "external_id": code, "event": event_of(res), "status": status,
+        "revision": _text(get("updated_at"), "updated_at") or created or "",
+        "booked_at": datetime.fromisoformat(created) if created else None,
+        "hotel_code": listing or None, "check_in": check_in, "check_out": check_out,
+        "guest": guest, "rooms": [room], "total_amount": total, "currency": currency,
+        "card_last4": card_last4, "comments": scrub_text(message) if message else None,
+        "ack_token": f"{code}|{status}", "raw_payload": raw,
+    })
 
 
 def parse_reservations(data: dict[str, Any]) -> list[BookingRecord]:

@@ -26,6 +26,8 @@ from channels.base import (
     ChannelName,
     GuestInfo,
     MalformedPayloadError,
+    parse_amount,
+    trusted,
 )
 from channels.pci import scrub_card_element, scrub_text
 from channels.xmlsafe import parse_xml
@@ -108,7 +110,11 @@ _ZERO = Decimal("0")
 
 
 def _room(stay: etree._Element) -> tuple[BookedRoom, str | None, list[str]]:
-    """One RoomStay -> (BookedRoom, hotel code, comment texts); children visited once, no find()."""
+    """One RoomStay -> (BookedRoom, hotel code, comment texts); children visited once, no find().
+
+    Values are converted and checked here (dates, finite Decimals, ints), so the room is
+    built with `trusted` instead of a second validation pass.
+    """
     room_type = rate_plan = currency = hotel = None
     check_in = check_out = None
     amount: Decimal | None = None
@@ -116,31 +122,39 @@ def _room(stay: etree._Element) -> tuple[BookedRoom, str | None, list[str]]:
     adults = children = 0
     ages: list[int] = []
     notes: list[str] = []
+    fromiso = date.fromisoformat
     for child in stay:
         tag = child.tag
         if tag == T_ROOMRATES:
             for rr in child:
-                room_type = room_type or rr.get("RoomTypeCode")
-                rate_plan = rate_plan or rr.get("RatePlanCode")
+                if not room_type:
+                    room_type = rr.get("RoomTypeCode")
+                if not rate_plan:
+                    rate_plan = rr.get("RatePlanCode")
                 for rates in rr:
                     for rate in rates:
                         for base in rate:
                             value = base.get("AmountAfterTax") or base.get("AmountBeforeTax")
-                            if base.tag != T_BASE or value is None:
+                            if value is None or base.tag != T_BASE:
                                 continue
-                            currency = currency or base.get("CurrencyCode")
+                            if currency is None:
+                                currency = base.get("CurrencyCode")
                             first = rate.get("EffectiveDate") or ""
-                            day = date.fromisoformat(first)
-                            last = date.fromisoformat(rate.get("ExpireDate") or first)
-                            money = Decimal(value)
+                            day = fromiso(first)
+                            last = rate.get("ExpireDate")
+                            money = parse_amount(value)
                             nightly[day] = money
-                            day += _DAY
-                            while day < last:
-                                nightly[day] = money
+                            if last and last != first:
+                                end = fromiso(last)
                                 day += _DAY
+                                while day < end:
+                                    nightly[day] = money
+                                    day += _DAY
         elif tag == T_GUESTCOUNTS:
             for gc in child:
                 count = int(gc.get("Count") or 1)
+                if count < 0:
+                    raise ValueError(f"negative guest count {count}")
                 if gc.get("AgeQualifyingCode") == "8":
                     children += count
                     age = gc.get("Age")
@@ -149,19 +163,19 @@ def _room(stay: etree._Element) -> tuple[BookedRoom, str | None, list[str]]:
                 else:
                     adults += count
         elif tag == T_TIMESPAN:
-            start, end = child.get("Start"), child.get("End")
-            check_in = date.fromisoformat(start) if start else None
-            check_out = date.fromisoformat(end) if end else None
+            start, end_ = child.get("Start"), child.get("End")
+            check_in = fromiso(start) if start else None
+            check_out = fromiso(end_) if end_ else None
         elif tag == T_TOTAL:
             total = child.get("AmountAfterTax") or child.get("AmountBeforeTax")
-            amount = Decimal(total) if total else None
+            amount = parse_amount(total) if total else None
             currency = child.get("CurrencyCode") or currency
         elif tag == T_PROPERTY:
             hotel = child.get("HotelCode")
-        elif tag == T_ROOMTYPES and room_type is None:
+        elif tag == T_ROOMTYPES and not room_type:
             for rt in child:
                 room_type = room_type or rt.get("RoomTypeCode")
-        elif tag == T_RATEPLANS and rate_plan is None:
+        elif tag == T_RATEPLANS and not rate_plan:
             for rp in child:
                 rate_plan = rate_plan or rp.get("RatePlanCode")
         elif tag == T_COMMENTS or tag == T_SPECIALS:
@@ -172,18 +186,11 @@ def _room(stay: etree._Element) -> tuple[BookedRoom, str | None, list[str]]:
                     notes.append(text.text.strip())
     if not room_type:
         raise ValueError("RoomStay without RoomTypeCode")
-    room = BookedRoom(
-        partner_room_type_code=room_type,
-        partner_rate_plan_code=rate_plan,
-        check_in=check_in,
-        check_out=check_out,
-        adults=adults or 1,
-        children=children,
-        child_ages=ages,
-        amount=amount,
-        currency=currency,
-        nightly_rates=nightly,
-    )
+    room = trusted(BookedRoom, {
+        "partner_room_type_code": room_type, "partner_rate_plan_code": rate_plan or None,
+        "check_in": check_in, "check_out": check_out, "adults": adults or 1, "children": children,
+        "child_ages": ages, "amount": amount, "currency": currency, "nightly_rates": nightly,
+    })
     return room, hotel, notes
 
 
@@ -206,12 +213,17 @@ def _guest(customer: etree._Element) -> GuestInfo:
             for part in child:
                 if part.tag == T_COUNTRY:
                     country = part.get("Code")
-    return GuestInfo(first_name=first, last_name=last, email=email, phone=phone, country=country)
+    return trusted(GuestInfo, {"first_name": first, "last_name": last, "email": email,
+                               "phone": phone, "country": country})
+
+
+_NO_GUEST = {"first_name": "", "last_name": "", "email": None, "phone": None, "country": None}
 
 
 def parse_reservation(res: etree._Element, source: str) -> BookingRecord:
     """One HotelReservation / HotelResModify element -> BookingRecord (masks the card in place)."""
-    status = res.get("ResStatus") or ("Book" if source == RES_NOTIF else "Modify")
+    get = res.get
+    status = get("ResStatus") or ("Book" if source == RES_NOTIF else "Modify")
     event = EVENTS.get(status)
     if event is None:
         raise ValueError(f"unknown ResStatus {status!r}")
@@ -228,54 +240,55 @@ def parse_reservation(res: etree._Element, source: str) -> BookingRecord:
                 room, hotel, notes = _room(stay)
                 rooms.append(room)
                 hotel_code = hotel_code or hotel
-                comments.extend(notes)
+                if notes:
+                    comments.extend(notes)
         elif tag == T_RESGUESTS:
-            customer = next(child.iter(T_CUSTOMER), None)
-            if customer is not None and guest is None:
-                guest = _guest(customer)
+            if guest is None:
+                for customer in child.iter(T_CUSTOMER):
+                    guest = _guest(customer)
+                    break
         elif tag == T_GLOBAL:
             for part in child:
-                if part.tag == T_TOTAL:
+                ptag = part.tag
+                if ptag == T_TOTAL:
                     total = part.get("AmountAfterTax") or part.get("AmountBeforeTax")
-                    total_amount = Decimal(total) if total else None
+                    total_amount = parse_amount(total) if total else None
                     currency = part.get("CurrencyCode")
-                elif part.tag == T_RESIDS and not external_id:
+                elif ptag == T_RESIDS and not external_id:
                     for rid in part:
                         external_id = external_id or rid.get("ResID_Value")
-                elif part.tag == T_GUARANTEE:
+                elif ptag == T_GUARANTEE:
                     for card in part.iter(T_CARD):
                         card_last4 = scrub_card_element(card) or card_last4
-                elif part.tag == T_COMMENTS or part.tag == T_SPECIALS:
+                elif ptag == T_COMMENTS or ptag == T_SPECIALS:
                     for text in part.iter(T_TEXT):
                         if text.text:
                             text.text = scrub_text(text.text)
                             comments.append(text.text.strip())
     if not external_id:
         raise ValueError("reservation without UniqueID/HotelReservationID")
-    created = res.get("CreateDateTime")
-    ins = [r.check_in for r in rooms if r.check_in]
-    outs = [r.check_out for r in rooms if r.check_out]
+    created = get("CreateDateTime")
+    check_in = check_out = None
+    for r in rooms:
+        # Rooms are trusted models: read their dict, not pydantic's attribute machinery.
+        d = r.__dict__
+        if d["check_in"] and (check_in is None or d["check_in"] < check_in):
+            check_in = d["check_in"]
+        if d["check_out"] and (check_out is None or d["check_out"] > check_out):
+            check_out = d["check_out"]
     if total_amount is None and rooms:
         total_amount = sum((r.amount or _ZERO for r in rooms), _ZERO)
-    return BookingRecord(
-        channel=CHANNEL,
-        external_id=external_id,
-        event=event,
-        status=status,
-        revision=_revision(res.get("LastModifyDateTime") or created),
-        booked_at=_dt(created),
-        hotel_code=hotel_code,
-        check_in=min(ins) if ins else None,
-        check_out=max(outs) if outs else None,
-        guest=guest or GuestInfo(),
-        rooms=rooms,
-        total_amount=total_amount,
-        currency=currency or (rooms[0].currency if rooms else None),
-        card_last4=card_last4,
-        comments="\n".join(comments) or None,
-        ack_token=source,
-        raw_payload={"format": "ota-xml", "message": source, "xml": etree.tostring(res, encoding="unicode")},
-    )
+    return trusted(BookingRecord, {
+        "channel": CHANNEL, "external_id": external_id, "event": event, "status": status,
+        "revision": _revision(get("LastModifyDateTime") or created), "booked_at": _dt(created),
+        "hotel_code": hotel_code, "check_in": check_in, "check_out": check_out,
+        "guest": guest or trusted(GuestInfo, dict(_NO_GUEST)), "rooms": rooms,
+        "total_amount": total_amount, "currency": currency or (rooms[0].currency if rooms else None),
+        "card_last4": card_last4, "comments": "\n".join(comments) or None, "ack_token": source,
+        # The element after scrubbing: card masked to the last 4 digits, SeriesCode removed.
+        "raw_payload": {"format": "ota-xml", "message": source,
+                        "xml": etree.tostring(res, encoding="unicode")},
+    })
 
 
 def parse_root(root: etree._Element, errors: list[str] | None = None) -> list[BookingRecord]:

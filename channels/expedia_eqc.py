@@ -27,6 +27,8 @@ from channels.base import (
     ChannelName,
     GuestInfo,
     MalformedPayloadError,
+    parse_amount,
+    trusted,
 )
 from channels.pci import scrub_card_element, scrub_text
 from channels.xmlsafe import parse_xml
@@ -186,33 +188,38 @@ def build_br(username: str, password: str, hotel_id: str | None, *, booking_id: 
 
 
 def _room(stay: etree._Element) -> BookedRoom:
+    """One RoomStay -> BookedRoom; values converted and checked here (built with `trusted`)."""
     check_in = check_out = None
     adults, children, ages = 1, 0, []
     nightly: dict[date, Decimal] = {}
     amount = currency = None
+    fromiso = date.fromisoformat
     for child in stay:
         tag = child.tag
         if tag == T_STAYDATE:
-            check_in = date.fromisoformat(child.get("arrival") or "")
-            check_out = date.fromisoformat(child.get("departure") or "")
+            check_in = fromiso(child.get("arrival") or "")
+            check_out = fromiso(child.get("departure") or "")
         elif tag == T_GUESTCOUNT:
             adults = int(child.get("adult") or 1)
             children = int(child.get("child") or 0)
-            ages = [int(c.get("age") or 0) for c in child if c.tag == T_CHILD]
+            if adults < 0 or children < 0:
+                raise ValueError("negative guest count")
+            if len(child):
+                ages = [int(c.get("age") or 0) for c in child if c.tag == T_CHILD]
         elif tag == T_PERDAYRATES:
             currency = child.get("currency") or currency
             for rate in child:
-                nightly[date.fromisoformat(rate.get("stayDate") or "")] = Decimal(rate.get("baseRate") or "0")
+                nightly[fromiso(rate.get("stayDate") or "")] = parse_amount(rate.get("baseRate") or "0")
         elif tag == T_TOTAL:
             total = child.get("amountAfterTaxes")
-            amount = Decimal(total) if total else None
+            amount = parse_amount(total) if total else None
             currency = child.get("currency") or currency
-    return BookedRoom(
-        partner_room_type_code=stay.get("roomTypeID") or "",
-        partner_rate_plan_code=stay.get("ratePlanID"),
-        check_in=check_in, check_out=check_out, adults=adults, children=children,
-        child_ages=ages, amount=amount, currency=currency, nightly_rates=nightly,
-    )
+    return trusted(BookedRoom, {
+        "partner_room_type_code": stay.get("roomTypeID") or "",
+        "partner_rate_plan_code": stay.get("ratePlanID"),
+        "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
+        "child_ages": ages, "amount": amount, "currency": currency, "nightly_rates": nightly,
+    })
 
 
 def parse_booking(el: etree._Element) -> BookingRecord:
@@ -223,7 +230,7 @@ def parse_booking(el: etree._Element) -> BookingRecord:
     if event is None or not external_id:
         raise ValueError(f"booking without id or with unknown type {kind!r}")
     rooms: list[BookedRoom] = []
-    guest = GuestInfo()
+    guest = None
     hotel = card_last4 = None
     notes: list[str] = []
     for child in el:
@@ -244,43 +251,47 @@ def parse_booking(el: etree._Element) -> BookingRecord:
             notes.append(child.text.strip())
         elif tag == T_CARD:
             card_last4 = scrub_card_element(child) or card_last4
-    amounts = [r.amount for r in rooms if r.amount is not None]
     booked_at, revision = _when(el.get("createDateTime"))
-    return BookingRecord(
-        channel=CHANNEL,
-        external_id=external_id,
-        event=event,
-        status=kind,
-        revision=revision,
-        booked_at=booked_at,
-        hotel_code=hotel,
-        check_in=min((r.check_in for r in rooms if r.check_in), default=None),
-        check_out=max((r.check_out for r in rooms if r.check_out), default=None),
-        guest=guest,
-        rooms=rooms,
-        total_amount=sum(amounts, Decimal("0")) if amounts else None,
-        currency=rooms[0].currency if rooms else None,
-        card_last4=card_last4,
-        comments="\n".join(notes) or None,
-        ack_token=kind,
-        raw_payload={"format": "eqc-br", "xml": etree.tostring(el, encoding="unicode")},
-    )
+    check_in = check_out = total = None
+    for r in rooms:
+        # Trusted models: read their dict rather than through pydantic's attribute access.
+        d = r.__dict__
+        if d["check_in"] and (check_in is None or d["check_in"] < check_in):
+            check_in = d["check_in"]
+        if d["check_out"] and (check_out is None or d["check_out"] > check_out):
+            check_out = d["check_out"]
+        if d["amount"] is not None:
+            total = d["amount"] if total is None else total + d["amount"]
+    return trusted(BookingRecord, {
+        "channel": CHANNEL, "external_id": external_id, "event": event, "status": kind,
+        "revision": revision, "booked_at": booked_at, "hotel_code": hotel,
+        "check_in": check_in, "check_out": check_out,
+        "guest": guest or trusted(GuestInfo, {"first_name": "", "last_name": "", "email": None,
+                                              "phone": None, "country": None}),
+        "rooms": rooms, "total_amount": total, "currency": rooms[0].currency if rooms else None,
+        "card_last4": card_last4, "comments": "\n".join(notes) or None, "ack_token": kind,
+        # The element after scrubbing: card masked to the last 4 digits, seriesCode removed.
+        "raw_payload": {"format": "eqc-br", "xml": etree.tostring(el, encoding="unicode")},
+    })
 
 
 def _guest(primary: etree._Element) -> GuestInfo:
     first = last = ""
     phone = email = None
     for child in primary:
-        if child.tag == T_NAME:
+        tag = child.tag
+        if tag == T_NAME:
             first, last = child.get("givenName") or "", child.get("surname") or ""
-        elif child.tag == T_PHONE:
-            parts = [child.get("countryCode"), child.get("cityAreaCode"), child.get("number")]
+        elif tag == T_PHONE:
+            country = child.get("countryCode")
+            parts = [country, child.get("cityAreaCode"), child.get("number")]
             phone = " ".join(p for p in parts if p) or None
-            if phone and child.get("countryCode"):
+            if phone and country:
                 phone = "+" + phone
-        elif child.tag == T_EMAIL:
+        elif tag == T_EMAIL:
             email = child.text
-    return GuestInfo(first_name=first, last_name=last, email=email, phone=phone)
+    return trusted(GuestInfo, {"first_name": first, "last_name": last, "email": email,
+                               "phone": phone, "country": None})
 
 
 def parse_root(root: etree._Element, errors: list[str] | None = None) -> list[BookingRecord]:

@@ -140,14 +140,15 @@ def scrub_card_element(element: etree._Element) -> str | None:
     """
     found: str | None = None
     attrib = element.attrib
-    for key in attrib.keys():
+    # items() reads every attribute in one call; attrib[key] lookups cost one call each.
+    for key, value in element.items():
         kind = _kind(key)
         if kind == 2:
             del attrib[key]
         elif kind == 1:
-            value = attrib[key]
-            found = found or last4(value)
-            attrib[key] = mask_card_number(value) or MASK
+            tail = last4(value)
+            found = found or tail
+            attrib[key] = MASK + tail if tail else MASK
     if len(element):
         for child in list(element):
             if not isinstance(child.tag, str):

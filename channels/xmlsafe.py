@@ -37,11 +37,13 @@ def parse_xml(body: bytes | str, channel: str) -> etree._Element:
         body = body.encode("utf-8")
     if not body or not body.strip():
         raise MalformedPayloadError(channel, "empty XML body")
-    for marker in _FORBIDDEN:
-        if marker in body:
-            raise MalformedPayloadError(
-                channel, f"XML rejected: contains a {marker.decode()[2:].upper()} declaration"
-            )
+    # Every forbidden marker starts with "<!": one scan of the body instead of four when absent.
+    if b"<!" in body:
+        for marker in _FORBIDDEN:
+            if marker in body:
+                raise MalformedPayloadError(
+                    channel, f"XML rejected: contains a {marker.decode()[2:].upper()} declaration"
+                )
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
