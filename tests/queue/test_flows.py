@@ -154,3 +154,18 @@ def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
     assert row.status == "pending" and row.attempts == 1 and row.later
     assert "availability to channel" in row.last_error
     assert [s for _, s in _logs(committed, "queue_availability")] == ["failed"]
+
+
+def test_process_endpoint_and_cli_start_a_flow_run(client, operator_headers):
+    resp = client.post("/api/sync/process", headers=operator_headers)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["success"] is True and body["flowRunId"] and body["processed"] == 0
+
+    from typer.testing import CliRunner
+
+    from innsync.cli import app
+
+    out = CliRunner().invoke(app, ["queue", "process"])
+    assert out.exit_code == 0, out.output
+    assert "processed 0" in out.output
