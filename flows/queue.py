@@ -59,9 +59,13 @@ async def process_queue(
         "retrying": sum(r["result"] == "retrying" for r in rows),
         "failed": sum(r["result"] == "failed" for r in rows),
     }
+    if not rows:
+        # An empty run every 30 s (auto-sync) would bury the useful artifacts.
+        logger.info("process-queue: nothing was due")
+        return summary
     await acreate_table_artifact(
         key="sync-queue-result",
-        table=rows or [{"result": "queue empty: nothing was due"}],
+        table=rows,
         description=(
             f"sync queue: {summary['processed']} items in {batches} batches, "
             f"{summary['completed']} completed, {summary['notApplicable']} not applicable, "
