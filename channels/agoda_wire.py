@@ -489,5 +489,5 @@ def parse_bookings(body: bytes) -> list[BookingRecord]:
         raise MalformedPayloadError(CHANNEL, f"GetBookingDetail answer has root <{root.tag}>")
     try:
         return [_booking(el) for el in root.iter("booking")]
-    except (KeyError, ValueError, ArithmeticError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise MalformedPayloadError(CHANNEL, f"bad GetBookingDetail booking: {exc!r}") from exc

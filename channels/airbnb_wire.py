@@ -212,19 +212,21 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
         raw = {**res, "payment_card": masked}
     created = _text(get("created_at"), "created_at")
     message = _text(get("guest_message"), "guest_message")
-    guest = trusted(GuestInfo, {
-        "first_name": _text(g.get("first_name"), "first_name") or "",
-        "last_name": _text(g.get("last_name"), "last_name") or "",
-        "email": _text(g.get("email"), "email"), "phone": _text(g.get("phone"), "phone"),
-        "country": _text(g.get("country"), "country"),
-    })
+    names = g.get("first_name"), g.get("last_name"), g.get("email"), g.get("phone"), g.get("country")
+    for value in names:
+        if value is not None and type(value) is not str:
+            raise TypeError(f"guest field is not a string: {value!r}")
+    guest = trusted(GuestInfo, {"first_name": names[0] or "", "last_name": names[1] or "",
+                                "email": names[2], "phone": names[3], "country": names[4]})
     room = trusted(BookedRoom, {
         "partner_room_type_code": listing, "partner_rate_plan_code": None,
         "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
         "child_ages": [], "amount": total, "currency": currency, "nightly_rates": nightly,
     })
     return trusted(BookingRecord, {
-        "channel": CHANNEL, "external_id": code, "event": event_of(res), "status": status,
+        "channel": CHANNEL, "external_id": code, "status": status,
+        "event": BookingEvent.CANCELLED if status in CANCELLED_STATUSES else (
+            BookingEvent.MODIFIED if get("altered_at") else BookingEvent.NEW),  # = event_of(res)
         "revision": _text(get("updated_at"), "updated_at") or created or "",
         "booked_at": datetime.fromisoformat(created) if created else None,
         "hotel_code": listing or None, "check_in": check_in, "check_out": check_out,

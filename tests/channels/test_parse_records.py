@@ -93,6 +93,7 @@ AGODA_ROOMS = AGODA_NAN.replace(b'total="NaN"', b'total="1"').replace(b'room_cou
 
 @pytest.mark.parametrize(("channel", "body"), [
     ("booking.com", BOOKING_NAN), ("expedia", EXPEDIA_NAN), ("agoda", AGODA_NAN), ("agoda", AGODA_ROOMS),
+    ("agoda", AGODA_NAN.replace(b' amount="1"', b"")),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "total_price": "NaN"}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest": {"first_name": 7}}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "status": ["accepted"]}]}'),
