@@ -13,20 +13,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from prefect import flow
 
 from flows.runner import FlowOutcome, start_flow
-from tests.deployments.conftest import PrefectServer, clean_env
+from tests.deployments.conftest import PrefectServer, clean_env, stop_group
+from tests.deployments.probe_flow import probe
 
 pytestmark = pytest.mark.prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@flow(name="innsync-probe")
-def probe(x: int = 1) -> int:
-    """A flow with a result to read back."""
-    return 2 * x
 
 
 def _runs_of(deployment_id: UUID) -> list[Any]:
@@ -99,12 +93,15 @@ def test_start_flow_wait_returns_the_result(via_deployments: PrefectServer) -> N
         new = [r for r in _runs_of(deployment_id) if r.id not in before]
         time.sleep(0.3)
     assert new, "start_flow(wait=True) created no flow run"
-    subprocess.run(
+    worker = subprocess.Popen(
         [sys.executable, "-m", "prefect", "flow-run", "execute", str(new[0].id)],
         env=clean_env(**via_deployments.client_env(), PREFECT_RESULTS_PERSIST_BY_DEFAULT="true"),
-        cwd=ROOT, check=True, timeout=120, capture_output=True,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    waiter.join(30)
+    try:
+        waiter.join(150)  # the run's end, not the executing process's exit, is what counts
+    finally:
+        stop_group(worker)
     assert outcome, "start_flow(wait=True) did not return"
     assert outcome[0].ok and outcome[0].finished and outcome[0].result == 8
     assert outcome[0].flow_run_id == new[0].id
