@@ -15,6 +15,7 @@ and shared by the adapter (`channels/airbnb.py`) and the simulator
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import date, datetime
@@ -38,6 +39,8 @@ from channels.pci import MASK, is_security_code_key, last4, mask_card_number, sc
 CHANNEL = ChannelName.AIRBNB
 SIGNATURE_HEADER = "X-Airbnb-Signature"
 CANCELLED_STATUSES = frozenset({"cancelled", "denied", "timedout"})
+# Card keys repeat in every reservation: answer each once (the cache's C wrapper is cheap).
+_is_secret = functools.lru_cache(maxsize=256)(is_security_code_key)
 
 
 # ---------------------------------------------------------------- webhooks
@@ -202,7 +205,7 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
             raise TypeError("payment_card is not an object")
         # Copy only when there is something to mask; the caller's dict stays as it was.
         number = str(card.get("card_number") or "")
-        masked = {k: v for k, v in card.items() if not is_security_code_key(k)}
+        masked = {k: v for k, v in card.items() if not _is_secret(k)}
         if number.isdigit() and len(number) >= 4:  # the usual case, without pci's clean-up
             card_last4 = number[-4:]
             masked["card_number"] = MASK + card_last4
