@@ -187,8 +187,12 @@ def build_br(username: str, password: str, hotel_id: str | None, *, booking_id: 
     return _bytes(root)
 
 
-def _room(stay: etree._Element) -> BookedRoom:
-    """One RoomStay -> BookedRoom; values converted and checked here (built with `trusted`)."""
+def _room(stay: etree._Element) -> tuple[BookedRoom, str | None]:
+    """One RoomStay -> (BookedRoom, card last 4); masks its PaymentCard in place.
+
+    Values are converted and checked here, so the room is built with `trusted`.
+    """
+    card_last4 = None
     check_in = check_out = None
     adults, children, ages = 1, 0, []
     nightly: dict[date, Decimal] = {}
@@ -214,12 +218,14 @@ def _room(stay: etree._Element) -> BookedRoom:
             total = child.get("amountAfterTaxes")
             amount = parse_amount(total) if total else None
             currency = child.get("currency") or currency
+        elif tag == T_CARD:
+            card_last4 = scrub_card_element(child) or card_last4
     return trusted(BookedRoom, {
         "partner_room_type_code": stay.get("roomTypeID") or "",
         "partner_rate_plan_code": stay.get("ratePlanID"),
         "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
         "child_ages": ages, "amount": amount, "currency": currency, "nightly_rates": nightly,
-    })
+    }), card_last4
 
 
 def parse_booking(el: etree._Element) -> BookingRecord:
@@ -236,12 +242,15 @@ def parse_booking(el: etree._Element) -> BookingRecord:
     for child in el:
         tag = child.tag
         if tag == T_ROOMSTAY:
-            for part in child:
-                if part.tag == T_CARD:
-                    card_last4 = scrub_card_element(part) or card_last4
             # Cancels carry room type / rate plan 0 and zero amounts: the stored stay stays.
             if event is not BookingEvent.CANCELLED and child.get("roomTypeID") not in (None, "", "0"):
-                rooms.append(_room(child))
+                room, last = _room(child)  # also masks the stay's card
+                rooms.append(room)
+                card_last4 = last or card_last4
+            else:
+                for part in child:
+                    if part.tag == T_CARD:
+                        card_last4 = scrub_card_element(part) or card_last4
         elif tag == T_HOTEL:
             hotel = child.get("id")
         elif tag == T_PRIMARY:
