@@ -61,3 +61,8 @@ def ensure_limits(limits: tuple[PartnerLimit, ...] = PARTNER_LIMITS) -> list[str
                 item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second
             )
     return [item.name for item in limits]
+
+
+if __name__ == "__main__":
+    # `python -m deployments.limits`: for installs that run workers instead of serve.py.
+    print("rate limits ready:", ", ".join(ensure_limits()))
