@@ -136,11 +136,17 @@ async def sync_bookings(
             await aupdate_progress_artifact(progress, min(99.0, page_no * 10.0))
             # Queue-style partners release the next messages (a modification after its
             # booking) once the previous ones were acked: pull until a page brings nothing.
+            if page["has_more"] and page["cursor"]:
+                # Cursor-paginated partners: follow the cursor, old bookings included.
+                cursor = page["cursor"]
+                continue
+            cursor = None
+            # Queue-style partners release the next messages (a modification after its
+            # booking, the next 125) once these were acked: pull again while that helps.
             progressed = page["acked"] > 0 or page["new"] + page["updated"] > 0
             if not progressed:
                 # Empty, or only re-deliveries of acked messages; ack failures are in errors.
                 break
-            cursor = page["cursor"] if page["has_more"] else None
         await aupdate_progress_artifact(progress, 100.0)
         if push_availability and touched and info.property_id is not None:
             ari_summary = await _close_sold_nights(info.property_id, touched)

@@ -30,7 +30,8 @@ def test_round_trip_and_ciphertext_in_column(db_session):
     assert loaded.api_secret.get_secret_value() == "secret-BBBB-0987654321"
     assert (loaded.property_id, loaded.endpoint, loaded.hotel_id) == ("P1", "http://127.0.0.1:9",
                                                                       "H1")
-    assert chan.config_public["masked"] == {"apiKey": "****7890", "apiSecret": "****4321"}
+    assert chan.config_public["masked"] == {"apiKey": "****7890", "apiSecret": "****4321",
+                                             "webhookSecret": None}
 
 
 def test_wrong_key_fails(db_session):
