@@ -120,6 +120,7 @@ def load_json(body: bytes, what: str) -> dict[str, Any]:
 
 
 _AMOUNTS: dict[float, Decimal] = {}
+_EMPTY: dict[str, Any] = {}
 
 
 def _money(value: Any) -> Decimal:
@@ -141,19 +142,6 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _text(value: Any, field: str) -> str | None:
-    """A partner string (None allowed): records skip pydantic validation, so check here."""
-    if value is None or type(value) is str:
-        return value
-    raise TypeError(f"{field} is not a string: {value!r}")
-
-
-def _count(value: Any, field: str) -> int:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{field} is not a non-negative integer: {value!r}")
-    return value
-
-
 def event_of(res: dict[str, Any]) -> BookingEvent:
     """cancelled/denied/timedout -> CANCELLED, altered -> MODIFIED, otherwise NEW."""
     if res.get("status") in CANCELLED_STATUSES:
@@ -170,33 +158,39 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
     code = res["confirmation_code"]
     if type(code) is not str or not code:
         raise ValueError(f"bad confirmation_code {code!r}")
-    status = _text(get("status"), "status") or ""
-    arrival, departure = get("checkin_date"), get("checkout_date")
+    texts = (get("status"), get("checkin_date"), get("checkout_date"), get("currency"),
+             get("created_at"), get("updated_at"), get("guest_message"))
+    # One pass over every partner string (a loop is cheaper than a call per field).
+    for value in texts:
+        if value is not None and type(value) is not str:
+            raise TypeError(f"expected a string, got {value!r}")
+    status, arrival, departure, currency, created, updated, message = texts
+    status = status or ""
     check_in = date.fromisoformat(arrival) if arrival else None
     check_out = date.fromisoformat(departure) if departure else None
-    details = get("guest_details") or {}
+    details = get("guest_details") or _EMPTY
     if type(details) is not dict:
         raise TypeError("guest_details is not an object")
-    children = _count(details.get("number_of_children") or 0, "number_of_children") + _count(
-        details.get("number_of_infants") or 0, "number_of_infants")
-    adults = details.get("number_of_adults")
-    if adults is None:
-        adults = max(1, _count(get("guest_count") or 1, "guest_count") - children)
-    else:
-        adults = _count(adults, "number_of_adults")
-    currency = _text(get("currency"), "currency")
+    counts = (details.get("number_of_children") or 0, details.get("number_of_infants") or 0,
+              details.get("number_of_adults"), get("guest_count") or 1)
+    for value in counts:
+        if value is not None and (type(value) is not int or value < 0):
+            raise ValueError(f"guest count is not a non-negative integer: {value!r}")
+    children = counts[0] + counts[1]
+    adults = counts[2] if counts[2] is not None else max(1, counts[3] - children)
     nightly: dict[date, Decimal] = {}
     for night in get("nightly_prices") or ():
         nightly[date.fromisoformat(night["date"])] = _money(night["amount"])
     price = get("total_price")
     total = None if price is None else _money(price)
-    g = get("guest") or {}
+    g = get("guest") or _EMPTY
     if type(g) is not dict:
         raise TypeError("guest is not an object")
     listing = get("listing_id", "")
-    if type(listing) is not int and type(listing) is not str:
-        raise TypeError(f"listing_id is not an id: {listing!r}")
-    listing = str(listing)
+    if type(listing) is not str:
+        if type(listing) is not int:
+            raise TypeError(f"listing_id is not an id: {listing!r}")
+        listing = str(listing)
     card = get("payment_card")
     card_last4 = None
     raw = res
@@ -213,8 +207,6 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
             masked["card_number"] = mask_card_number(number)
             card_last4 = last4(number)
         raw = {**res, "payment_card": masked}
-    created = _text(get("created_at"), "created_at")
-    message = _text(get("guest_message"), "guest_message")
     names = g.get("first_name"), g.get("last_name"), g.get("email"), g.get("phone"), g.get("country")
     for value in names:
         if value is not None and type(value) is not str:
@@ -230,7 +222,7 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
         "channel": CHANNEL, "external_id": code, "status": status,
         "event": BookingEvent.CANCELLED if status in CANCELLED_STATUSES else (
             BookingEvent.MODIFIED if get("altered_at") else BookingEvent.NEW),  # = event_of(res)
-        "revision": _text(get("updated_at"), "updated_at") or created or "",
+        "revision": updated or created or "",
         "booked_at": datetime.fromisoformat(created) if created else None,
         "hotel_code": listing or None, "check_in": check_in, "check_out": check_out,
         "guest": guest, "rooms": [room], "total_amount": total, "currency": currency,
