@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,8 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from db.backup import types
-from db.backup.catalog import ForeignKey, Table, quote_ident, read_catalog
+from db.backup import pgbinary, types
+from db.backup.catalog import Column, ForeignKey, Table, quote_ident, read_catalog
 from db.backup.create import MERGE_TABLES
 from db.backup.planner import plan_restore
 from db.backup.validate import Problem, validate_staged
@@ -65,20 +66,12 @@ def _columns_sql(names: list[str]) -> str:
     return ", ".join(quote_ident(n) for n in names)
 
 
-def _csv_chunks(path: str, names: list[str], null_columns: frozenset[str]) -> Iterator[bytes]:
-    """CSV-encoded batches of a Parquet file, encoded on two threads (pyarrow frees the GIL)."""
-
-    def encode(batch: pa.RecordBatch) -> bytes:
-        batch = types.to_copy_batch(batch)
-        if null_columns:
-            batch = _null_out(batch, null_columns)
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, _WRITE_OPTIONS)
-        return buf.getvalue()
-
+def _encoded_chunks(path: str, names: list[str],
+                    encode: Callable[[pa.RecordBatch], Any]) -> Iterator[Any]:
+    """Encoded batches of a Parquet file, on two threads (pyarrow and numpy free the GIL)."""
     batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=names)
     with ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
-        inflight: deque[Future[bytes]] = deque()
+        inflight: deque[Future[Any]] = deque()
         for batch in batches:
             inflight.append(pool.submit(encode, batch))
             if len(inflight) > ENCODE_THREADS:  # bounded memory: a few batches in flight
@@ -87,17 +80,58 @@ def _csv_chunks(path: str, names: list[str], null_columns: frozenset[str]) -> It
             yield inflight.popleft().result()
 
 
+def _csv_encoder(null_columns: frozenset[str]) -> Callable[[pa.RecordBatch], bytes]:
+    def encode(batch: pa.RecordBatch) -> bytes:
+        batch = types.to_copy_batch(batch)
+        if null_columns:
+            batch = _null_out(batch, null_columns)
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, _WRITE_OPTIONS)
+        return buf.getvalue()
+    return encode
+
+
+def binary_encoders(path: str, names: list[str],
+                    columns: list[Column] | None) -> list[pgbinary.Encoder] | None:
+    """Binary COPY encoders for every column, or None when one type needs CSV."""
+    if columns is None or os.environ.get("INNSYNC_RESTORE_CSV") == "1":
+        return None
+    stored = pq.read_schema(path)
+    encoders = []
+    for name, col in zip(names, columns, strict=True):
+        enc = pgbinary.encoder(col, stored.field(name).type)
+        if enc is None:
+            return None
+        encoders.append(enc)
+    return encoders
+
+
 def copy_file_into(
     conn: psycopg.Connection, path: str, target: str, names: list[str],
     null_columns: frozenset[str] = frozenset(), *, freeze: bool = False,
+    columns: list[Column] | None = None,
 ) -> int:
-    """COPY a Parquet file into `target` (an already quoted name); returns rows."""
-    options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
+    """COPY a Parquet file into `target` (an already quoted name); returns rows.
+
+    Given the target's `columns` (in `names` order) and only simple types, rows go as
+    binary COPY (2-3x cheaper for the server to parse than CSV); otherwise as CSV.
+    """
+    encoders = None if null_columns else binary_encoders(path, names, columns)
+    fmt = "binary" if encoders is not None else "csv"
+    options = f"FORMAT {fmt}, FREEZE" if freeze else f"FORMAT {fmt}"
     with conn.cursor() as cur, cur.copy(
         f"COPY {target} ({_columns_sql(names)}) FROM STDIN ({options})"
     ) as copy:
-        for chunk in _csv_chunks(path, names, null_columns):
-            copy.write(chunk)
+        if encoders is not None:
+            copy.write(pgbinary.HEADER)
+            chosen = encoders
+            for chunk in _encoded_chunks(path, names,
+                                         lambda b: pgbinary.encode_batch(b, chosen)):
+                copy.write(chunk)
+            copy.write(pgbinary.TRAILER)
+        else:
+            for chunk in _encoded_chunks(path, names, _csv_encoder(null_columns)):
+                copy.write(chunk)
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
@@ -201,7 +235,7 @@ def restore_staged(
                                           for c in fk.columns) for t in plan.order}
             pending_fks: list[tuple[str, str, str]] = []
             for table in plan.order:
-                rows = _load_table(conn, staged.files[table], table, columns[table],
+                rows = _load_table(conn, staged.files[table], catalog[table], columns[table],
                                    merge=table in merge, null_columns=deferred_cols[table],
                                    reindex=manifest["tables"][table]["rows"] >= REINDEX_ROWS,
                                    pending_fks=pending_fks)
@@ -279,25 +313,27 @@ def _constraints(conn: psycopg.Connection, table: str) -> tuple[list[tuple[str, 
 
 
 def _load_table(
-    conn: psycopg.Connection, path: str, table: str, names: list[str], *, merge: bool,
+    conn: psycopg.Connection, path: str, table: Table, names: list[str], *, merge: bool,
     null_columns: frozenset[str], reindex: bool, pending_fks: list[tuple[str, str, str]],
 ) -> int:
-    target = f"public.{quote_ident(table)}"
+    cols = [table.column(n) for n in names]
+    table_name = table.name
+    target = f"public.{quote_ident(table_name)}"
     if merge:
-        tmp = quote_ident(f"_restore_{table}")
+        tmp = quote_ident(f"_restore_{table_name}")
         conn.execute(f"CREATE TEMP TABLE {tmp} (LIKE {target}) ON COMMIT DROP")
-        rows = copy_file_into(conn, path, tmp, names, null_columns)
-        cols = _columns_sql(names)
-        conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp} "
+        rows = copy_file_into(conn, path, tmp, names, null_columns, columns=cols)
+        listed = _columns_sql(names)
+        conn.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {tmp} "
                      "ON CONFLICT DO NOTHING")
         conn.execute(f"DROP TABLE {tmp}")
         return rows
     if not reindex:
-        return copy_file_into(conn, path, target, names, null_columns)
+        return copy_file_into(conn, path, target, names, null_columns, columns=cols)
     # Big table: load into a bare heap, then build every index in one sorted pass each
     # (what pg_restore does); FKs pointing here come back (and are validated) at the end.
-    indexes = _secondary_indexes(conn, table)
-    keys, fks = _constraints(conn, table)
+    indexes = _secondary_indexes(conn, table_name)
+    keys, fks = _constraints(conn, table_name)
     for owner, name, _ in fks:
         conn.execute(f"ALTER TABLE {owner} DROP CONSTRAINT {name}")
     pending_fks.extend(fks)
@@ -307,14 +343,14 @@ def _load_table(
         conn.execute(f"DROP INDEX public.{name}")
     # FREEZE: the table was truncated in this transaction, so rows can be written frozen.
     t0 = time.perf_counter()
-    rows = copy_file_into(conn, path, target, names, null_columns, freeze=True)
+    rows = copy_file_into(conn, path, target, names, null_columns, freeze=True, columns=cols)
     t1 = time.perf_counter()
     for owner, name, ddl in keys:
         conn.execute(f"ALTER TABLE {owner} ADD CONSTRAINT {name} {ddl}")
     t2 = time.perf_counter()
     for _, ddl in indexes:
         conn.execute(ddl)
-    log.info("%s: copy %.2fs, keys %.2fs, %d indexes %.2fs", table, t1 - t0, t2 - t1,
+    log.info("%s: copy %.2fs, keys %.2fs, %d indexes %.2fs", table_name, t1 - t0, t2 - t1,
              len(indexes), time.perf_counter() - t2)
     return rows
 

@@ -109,7 +109,8 @@ def validate_staged(
                 continue
             tmp = quote_ident(f"_validate_{t}")
             conn.execute(f"CREATE TEMP TABLE {tmp} (LIKE public.{quote_ident(t)})")
-            copy_file_into(conn, staged.files[t], tmp, columns[t])
+            copy_file_into(conn, staged.files[t], tmp, columns[t],
+                           columns=[catalog[t].column(n) for n in columns[t]])
             loaded[t] = tmp
             for name, expr in _checks(conn, t):
                 body = expr.removeprefix("CHECK ").removesuffix(" NOT VALID")
