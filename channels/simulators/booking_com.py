@@ -28,7 +28,14 @@ from channels.booking_com_ota import (
     timestamp,
 )
 from channels.simulators.catalog import CATALOG
-from channels.simulators.common import FaultSettings, SimBooking, SimState, make_app
+from channels.simulators.common import (
+    BookingQueue,
+    FaultSettings,
+    QueuedMessage,
+    SimBooking,
+    SimState,
+    make_app,
+)
 from channels.xmlsafe import parse_xml
 
 CHANNEL = ChannelName.BOOKING_COM
@@ -141,6 +148,77 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
+
+class QueueIndex:
+    """Per-booking positions and the queue heads, so a page or an ack costs O(page), not O(queue).
+
+    Kept in step by this simulator's ack handler; rebuilt when messages were added. Pages are
+    exactly what a full `BookingQueue.pending()` scan would give (duplicate_rate 0).
+    """
+
+    def __init__(self, queue: BookingQueue) -> None:
+        self.queue = queue
+        self.size = -1
+        self.by_id: dict[str, list[int]] = {}
+        self.new_positions: list[int] = []
+        self.new_cursor = 0
+        self.ready: set[int] = set()  # modification messages at the head of their booking
+
+    def sync(self) -> None:
+        """Rebuild when messages were added since the last call."""
+        if len(self.queue.messages) == self.size:
+            return
+        messages = self.queue.messages
+        self.size = len(messages)
+        self.by_id = {}
+        for i, m in enumerate(messages):
+            self.by_id.setdefault(m.booking.booking_id, []).append(i)
+        self.new_positions = [i for i, m in enumerate(messages) if m.booking.event == "new"]
+        self.new_cursor = 0
+        self.ready = set()
+        for positions in self.by_id.values():
+            head = self._head(positions)
+            if head is not None and messages[head].booking.event != "new":
+                self.ready.add(head)
+
+    def _head(self, positions: list[int]) -> int | None:
+        messages = self.queue.messages
+        return next((i for i in positions if not messages[i].acked), None)
+
+    def find(self, booking_id: str) -> list[QueuedMessage]:
+        self.sync()
+        return [self.queue.messages[i] for i in self.by_id.get(booking_id, ())]
+
+    def page(self, new: bool, limit: int) -> list[QueuedMessage]:
+        """The first `limit` head messages of one kind (new, or modified/cancelled), in order."""
+        self.sync()
+        messages = self.queue.messages
+        out: list[QueuedMessage] = []
+        if new:
+            while self.new_cursor < len(self.new_positions) and messages[self.new_positions[self.new_cursor]].acked:
+                self.new_cursor += 1  # acks never undo, so the acked prefix is skipped for good
+            for i in self.new_positions[self.new_cursor:]:
+                if len(out) >= limit:
+                    break
+                m = messages[i]
+                if not m.acked and self._head(self.by_id[m.booking.booking_id]) == i:
+                    out.append(m)
+            return out
+        for i in sorted(self.ready):
+            if len(out) >= limit:
+                break
+            out.append(messages[i])
+        return out
+
+    def acked(self, booking_id: str) -> None:
+        """Note that a message of `booking_id` was acked: its next message may now be a head."""
+        positions = self.by_id.get(booking_id, [])
+        self.ready.difference_update(i for i in positions if self.queue.messages[i].acked)
+        head = self._head(positions)
+        if head is not None and self.queue.messages[head].booking.event != "new":
+            self.ready.add(head)
+
+
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
                hotel_id: str | None = None, credentials: dict[str, str] | None = None,
                today: date | None = None) -> FastAPI:
@@ -151,7 +229,8 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     state.add_bookings(bookings)
     tokens: dict[str, float] = {}
     exchanges: list[float] = []
-    state.extra.update(tokens=tokens, exchanges=exchanges, today=today)
+    index = QueueIndex(state.queue)
+    state.extra.update(tokens=tokens, exchanges=exchanges, today=today, index=index)
     app = make_app(state, "Booking.com simulator")
 
     def current_day() -> date:
@@ -204,8 +283,14 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         if not hotel_allowed(request):
             return _xml(_rs(f"{source}RS", errors=[("497", f"Access denied for hotel {request.query_params['hotel_ids']}", None)]), 403)
         # In order per booking: a modification waits until the new booking was acked.
-        pending = state.queue.pending(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
-        wanted = [b for b in pending if (is_new(b) if source == RES_NOTIF else is_modify(b))][:PAGE_SIZE]
+        if state.faults.duplicate_rate:
+            pending = state.queue.pending(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
+            wanted = [b for b in pending if (is_new(b) if source == RES_NOTIF else is_modify(b))][:PAGE_SIZE]
+        else:
+            page = index.page(source == RES_NOTIF, PAGE_SIZE)
+            for msg in page:
+                msg.deliveries += 1
+            wanted = [m.booking for m in page]
         return _xml(render_notif(wanted, state.hotel_id, source))
 
     async def ack(request: Request, source: str) -> Response:
@@ -220,14 +305,15 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         failures: list[tuple[str, str, str | None]] = []
         wrong_type = 0
         for res_id in ids:
-            messages = state.queue.find(res_id)
+            messages = index.find(res_id)
             if not messages:
                 failures.append(("404", "Hotel reservation was not found", res_id))
                 continue
-            open_msgs = [m for m in state.queue.messages if m.booking.booking_id == res_id and not m.acked]
+            open_msgs = [m for m in messages if not m.acked]
             if open_msgs and check(open_msgs[0].booking):
-                state.queue.ack(res_id, revision=open_msgs[0].booking.revision)
-            elif any(m.acked and check(m.booking) for m in state.queue.messages if m.booking.booking_id == res_id):
+                open_msgs[0].acked = True
+                index.acked(res_id)
+            elif any(m.acked and check(m.booking) for m in messages):
                 pass  # a repeated ack of a re-delivered message is harmless
             else:
                 wrong_type += 1
