@@ -20,7 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
+# bench/ holds a queue.py that would shadow the standard library's queue module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import psycopg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

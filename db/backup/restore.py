@@ -16,6 +16,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from psycopg.copy import LibpqWriter
 from pydantic import BaseModel
 
 from db.backup import pgbinary, types
@@ -31,6 +32,8 @@ BATCH_ROWS = 64 * 1024
 ENCODE_THREADS = 2
 #: Above this many rows, secondary indexes are dropped and rebuilt after loading.
 REINDEX_ROWS = 50_000
+#: The restore session's index-build memory (server side, only while building indexes).
+MAINTENANCE_WORK_MEM = os.environ.get("INNSYNC_RESTORE_MAINTENANCE_WORK_MEM", "1GB")
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
@@ -119,8 +122,10 @@ def copy_file_into(
     encoders = None if null_columns else binary_encoders(path, names, columns)
     fmt = "binary" if encoders is not None else "csv"
     options = f"FORMAT {fmt}, FREEZE" if freeze else f"FORMAT {fmt}"
+    # Written from this thread (no psycopg queue): memory stays at a few encoded batches.
     with conn.cursor() as cur, cur.copy(
-        f"COPY {target} ({_columns_sql(names)}) FROM STDIN ({options})"
+        f"COPY {target} ({_columns_sql(names)}) FROM STDIN ({options})",
+        writer=LibpqWriter(cur),
     ) as copy:
         if encoders is not None:
             copy.write(pgbinary.HEADER)
@@ -230,7 +235,11 @@ def restore_staged(
                 replace_all = replace + _empty_dependents(conn, catalog, replace)
                 conn.execute("TRUNCATE " + ", ".join(
                     f"public.{quote_ident(t)}" for t in replace_all))
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            # Index builds after loading: sorted in memory, by parallel workers (measured on
+            # 1M reservations: 1GB with 2 workers ~35% faster than 256MB, 2x faster than 0).
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                         (MAINTENANCE_WORK_MEM,))
+            conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
             deferred_cols = {t: frozenset(c for fk in plan.deferred if fk.table == t
                                           for c in fk.columns) for t in plan.order}
             pending_fks: list[tuple[str, str, str]] = []
@@ -373,7 +382,12 @@ def _apply_deferred(conn: psycopg.Connection, path: str, table: Table, fk: Forei
 
 def _check_foreign_keys(conn: psycopg.Connection, catalog: dict[str, Table],
                         wanted: list[str], validated: set[str]) -> None:
-    """With FK triggers off, check every FK touching a restored table in one query each."""
+    """With FK triggers off, check every FK touching a restored table in one query each.
+
+    Measured: one scan per child table probing every parent through hashed `NOT IN`
+    subplans was slower (each parallel worker builds its own hash of the parent) than one
+    parallel hash anti-join per foreign key.
+    """
     chosen = set(wanted)
     for table in catalog.values():
         for fk in table.foreign_keys:
