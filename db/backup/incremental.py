@@ -32,7 +32,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pandas.util import hash_array
 
 from db.backup import types
 from db.backup.manifest import ManifestError, load_manifest
@@ -74,6 +73,8 @@ class ParentMissing(ManifestError):
 
 def _column_hash(col: pa.Array) -> np.ndarray:
     """A uint64 hash per value; NULL gets its own constant."""
+    from pandas.util import hash_array  # pandas costs ~50 MB RSS: only incrementals need it
+
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         values = pc.fill_null(col, "").to_numpy(zero_copy_only=False)
