@@ -24,6 +24,8 @@ def test_booking_com_token_reused_across_runs(committed):  # type: ignore[no-unt
     point_channel_at(committed, cid, "http://booking.sim", apiKey="k", apiSecret="s",
                      hotelId=sim.state.sim.hotel_id)
     resources.transport_overrides[cid] = httpx.ASGITransport(app=sim)
+    for k in [k for k in resources._auth_states if k[0] == cid]:
+        resources._auth_states.pop(k)  # left by earlier tests whose channel had this id
 
     async def run() -> None:
         await resources.adapter_for(cid).fetch_bookings()
