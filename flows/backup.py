@@ -243,7 +243,8 @@ def verify_backup(
 ) -> dict[str, Any]:
     """Check manifest and every checksum; optionally restore into a scratch database."""
     path, backup_id = resolve_backup(file_path, backup_id)
-    staged = stage_task(path, _secret(_service_key()), passphrase)
+    # An incremental chain is only materialised when it is going to be restored.
+    staged = stage_task(path, _secret(_service_key()), passphrase, full_restore)
     try:
         manifest = staged["manifest"]
         compared: dict[str, int] | None = None

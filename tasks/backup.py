@@ -135,13 +135,15 @@ def finish_record_task(
 
 @task(name="verify-backup-files", cache_policy=NONE)
 def stage_task(
-    store_url: str, secret_key: SecretStr | None, passphrase: SecretStr | None
+    store_url: str, secret_key: SecretStr | None, passphrase: SecretStr | None,
+    materialize: bool = True,
 ) -> dict[str, Any]:
     """Check every checksum (and decrypt) before any database is touched."""
     staged = stage_backup(
         Store.open(store_url),
         secret_key=_key(secret_key),
         passphrase=passphrase.get_secret_value() if passphrase else None,
+        materialize=materialize,
     )
     return {"manifest": staged.manifest, "files": staged.files, "workdir": staged.workdir}
 

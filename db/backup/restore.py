@@ -280,20 +280,24 @@ def restore_staged(
 
 def _empty_dependents(conn: psycopg.Connection, catalog: dict[str, Table],
                       replace: list[str]) -> list[str]:
-    """Tables outside the restore that reference a replaced table and hold no rows.
+    """Tables outside the restore that reference a replaced table (transitively), if empty.
 
     TRUNCATE refuses a referenced table unless its referencing tables go too; an empty one
     (say, a table newer than the backup) loses nothing. A non-empty one makes TRUNCATE fail.
     """
     chosen = set(replace)
     out: list[str] = []
-    for table in catalog.values():
-        if table.name in chosen or not any(fk.ref_table in chosen for fk in table.foreign_keys):
-            continue
-        if conn.execute(f"SELECT 1 FROM public.{quote_ident(table.name)} LIMIT 1").fetchone():
-            continue
-        out.append(table.name)
-    return out
+    while True:
+        found = [
+            t.name for t in catalog.values()
+            if t.name not in chosen and any(fk.ref_table in chosen for fk in t.foreign_keys)
+            and not conn.execute(f"SELECT 1 FROM public.{quote_ident(t.name)} LIMIT 1"
+                                 ).fetchone()
+        ]
+        if not found:
+            return out
+        out += found
+        chosen.update(found)
 
 
 def _restorable_columns(

@@ -207,3 +207,15 @@ def _schema(url: str) -> list[str]:
                          capture_output=True, text=True).stdout
     return sorted(line for line in out.splitlines()
                   if line.strip() and not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def test_partial_restore_truncates_only_empty_dependents(
+    source_db: str, scratch_db: Callable[[], str], backup_root: Path
+) -> None:
+    store = make_backup(source_db, backup_root, tables=["properties"])
+    target = scratch_db()  # rooms, channels... reference properties and are empty here
+    assert restore_into(target, store).tables == {"properties": 2}
+    before = data_dump(source_db)
+    with pytest.raises(psycopg.errors.FeatureNotSupported):  # dependents hold rows
+        restore_into(source_db, store)
+    assert data_dump(source_db) == before
