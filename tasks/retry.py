@@ -4,6 +4,7 @@ and the partner's Retry-After honoured."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from prefect.tasks import exponential_backoff
@@ -17,14 +18,22 @@ RETRIES = 3
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry_condition_fn: retry TransientChannelError, never permanent errors."""
-    try:
-        state.result()
-    except TransientChannelError:
-        return True
-    except Exception:
-        return False
-    return False
+    """Prefect retry_condition_fn: retry TransientChannelError, never permanent errors.
+
+    The engine hands over `Failed(data=exc)`; reading `state.data` works for sync and async
+    tasks alike (`state.result()` would be an un-awaited coroutine in an async task).
+    """
+    exc = getattr(state, "data", None)
+    if not isinstance(exc, BaseException):
+        try:
+            outcome = state.result(raise_on_failure=False)
+        except Exception:
+            return False
+        if inspect.iscoroutine(outcome):
+            outcome.close()
+            return False
+        exc = outcome
+    return isinstance(exc, TransientChannelError)
 
 
 async def honour_retry_after(exc: ChannelError) -> None:
