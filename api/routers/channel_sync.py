@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
@@ -23,7 +23,7 @@ from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
 from channels.base import BookingStatus, ChannelConfig, ChannelName
 from db.models import Channel, ChannelBooking, ChannelSyncLog
-from flows.runner import FlowOutcome, run_flow
+from flows.runner import FlowOutcome, start_flow
 
 router = APIRouter(tags=["channel sync"])
 
@@ -103,10 +103,24 @@ class StatusBody(APIInput):
     status: BookingStatus
 
 
+WaitDep = Annotated[
+    bool,
+    Query(
+        description="with a Prefect server: wait for the run and answer its result "
+        "(otherwise the answer comes at once with the flow-run id)"
+    ),
+]
+
+
 class SyncResult(APIModel):
-    """What a sync trigger answers: the seed's fields plus the Prefect flow-run id."""
+    """What a sync trigger answers: the seed's fields plus the Prefect flow-run id.
+
+    `finished` is false when the run was only started (through a deployment, without
+    `wait=true`): follow it with the flow-run id in the Prefect UI or the sync logs.
+    """
 
     success: bool
+    finished: bool = True
     flow_run_id: str | None = None
     records_processed: int = 0
     records_success: int = 0
@@ -145,6 +159,7 @@ def _result(outcome: FlowOutcome) -> SyncResult:
     known = {"success", "errors", "recordsProcessed", "recordsSuccess", "recordsFailed"}
     return SyncResult(
         success=bool(data.get("success", outcome.ok)) and outcome.ok,
+        finished=outcome.finished,
         flow_run_id=str(outcome.flow_run_id) if outcome.flow_run_id else None,
         records_processed=int(data.get("recordsProcessed", data.get("processed", 0)) or 0),
         records_success=int(data.get("recordsSuccess", data.get("success_count", 0)) or 0),
@@ -197,7 +212,11 @@ def _room_codes(session: Session, channel_id: int, room_type_ids: list[int]) -> 
 
 @router.post("/channels/{channel_id}/sync-bookings", response_model=SyncResult)
 def sync_bookings(
-    channel_id: int, body: SyncBookingsBody, session: SessionDep, _: OperatorDep
+    channel_id: int,
+    body: SyncBookingsBody,
+    session: SessionDep,
+    _: OperatorDep,
+    wait: WaitDep = False,
 ) -> SyncResult:
     """Pull bookings from the partner now (a `sync-bookings` flow run)."""
     from flows.channel_sync import sync_bookings as flow
@@ -205,8 +224,9 @@ def sync_bookings(
     _channel(session, channel_id, body)
     _release(session)
     return _result(
-        run_flow(
+        start_flow(
             flow,
+            wait=wait,
             channel_id=channel_id,
             start_date=body.start_date,
             end_date=body.end_date,
@@ -217,7 +237,11 @@ def sync_bookings(
 
 @router.post("/channels/{channel_id}/sync-availability", response_model=SyncResult)
 def sync_availability(
-    channel_id: int, body: SyncAvailabilityBody, session: SessionDep, _: OperatorDep
+    channel_id: int,
+    body: SyncAvailabilityBody,
+    session: SessionDep,
+    _: OperatorDep,
+    wait: WaitDep = False,
 ) -> SyncResult:
     """Push availability: the PMS values as a delta, or an explicit `available` as given."""
     from flows.channel_sync import push_ari_values, push_availability
@@ -249,8 +273,9 @@ def sync_availability(
         ]
         _release(session)
         return _result(
-            run_flow(
+            start_flow(
                 push_ari_values,
+                wait=wait,
                 channel_id=channel_id,
                 updates=updates,
                 config_overrides=body.overrides(),
@@ -258,8 +283,9 @@ def sync_availability(
         )
     _release(session)
     return _result(
-        run_flow(
+        start_flow(
             push_availability,
+            wait=wait,
             channel_id=channel_id,
             room_type_ids=room_type_ids,
             start_date=start,
@@ -271,7 +297,7 @@ def sync_availability(
 
 @router.post("/channels/{channel_id}/sync-rates", response_model=SyncResult)
 def sync_rates(
-    channel_id: int, body: SyncRatesBody, session: SessionDep, _: OperatorDep
+    channel_id: int, body: SyncRatesBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
 ) -> SyncResult:
     """Push rates and restrictions: the PMS values as a delta, or an explicit `rate`."""
     from flows.channel_sync import push_ari_values, push_rates
@@ -327,8 +353,9 @@ def sync_rates(
         ]
         _release(session)
         return _result(
-            run_flow(
+            start_flow(
                 push_ari_values,
+                wait=wait,
                 channel_id=channel_id,
                 updates=updates,
                 config_overrides=body.overrides(),
@@ -336,8 +363,9 @@ def sync_rates(
         )
     _release(session)
     return _result(
-        run_flow(
+        start_flow(
             push_rates,
+            wait=wait,
             channel_id=channel_id,
             rate_plan_ids=rate_plan_ids,
             start_date=start,
@@ -348,19 +376,23 @@ def sync_rates(
 
 
 @router.post("/ari/full-sync", response_model=SyncResult)
-def full_sync(body: FullSyncBody, session: SessionDep, _: OperatorDep) -> SyncResult:
+def full_sync(
+    body: FullSyncBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
+) -> SyncResult:
     """Availability, rates and restrictions of every enabled channel (delta over the horizon)."""
     from flows.channel_sync import full_ari_sync
 
     _release(session)
     return _result(
-        run_flow(full_ari_sync, property_id=body.property_id, horizon_days=body.horizon_days)
+        start_flow(
+            full_ari_sync, wait=wait, property_id=body.property_id, horizon_days=body.horizon_days
+        )
     )
 
 
 @router.post("/channel-bookings/{booking_id}/status", response_model=SyncResult)
 def push_status(
-    booking_id: int, body: StatusBody, session: SessionDep, _: OperatorDep
+    booking_id: int, body: StatusBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
 ) -> SyncResult:
     """Push a PMS status change of one channel booking to its partner."""
     from flows.channel_sync import update_booking_status
@@ -369,7 +401,12 @@ def push_status(
         raise NotFound(f"channel booking {booking_id} not found")
     _release(session)
     return _result(
-        run_flow(update_booking_status, channel_booking_id=booking_id, status=body.status.value)
+        start_flow(
+            update_booking_status,
+            wait=wait,
+            channel_booking_id=booking_id,
+            status=body.status.value,
+        )
     )
 
 
