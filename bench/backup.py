@@ -1,11 +1,12 @@
 """Benchmark: our backup/restore beside pg_dump -Fc / pg_restore on >= 1,000,000 reservations.
 
-    .venv/bin/python bench/backup.py [--reservations 1000000] [--rebuild]
+    .venv/bin/python bench/backup.py [--reservations 1000000] [--rebuild] [--repeat 3]
 
 Builds (or reuses) database `innsync_bench` on the local server with server-side SQL, then in
-one run times: our full backup vs `pg_dump -Fc`, our restore into a fresh migrated database vs
-`pg_restore` of the whole dump into a fresh empty database; prints ratios, sizes and the peak
-RSS of the process doing our backup/restore (each runs in its own subprocess).
+each round times: our full backup vs `pg_dump -Fc`, our restore into a fresh migrated
+database vs `pg_restore` of the whole dump into a fresh empty database. Prints each round,
+then medians, ratios (of medians, and per round), sizes and the peak RSS of the process
+doing our backup/restore (each runs in its own subprocess).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,12 +165,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reservations", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="side-by-side rounds; medians are reported")
     parser.add_argument("--worker", nargs=3, metavar=("MODE", "URL", "PATH"))
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
     url = build(args.reservations, args.rebuild)
+    runs = [one_run(url) for _ in range(args.repeat)]
+    print(json.dumps(summarise(runs), indent=2))
+
+
+def one_run(url: str) -> dict[str, float | int | bool]:
+    """One side-by-side round: pg_dump, our backup, pg_restore, our restore."""
     work = Path(tempfile.mkdtemp(prefix="innsync-bench-"))
     py = sys.executable
     try:
@@ -186,21 +196,43 @@ def main() -> None:
         ok = _count(our_url) == _count(url)
         _drop_db(pgr_db)
         _drop_db(our_db)
-        size_dump, size_ours = dump.stat().st_size, _dir_size(ours)
-        result = {
-            "reservations": _count(url),
-            "pg_dump_s": round(t_dump, 2), "backup_s": round(t_backup, 2),
-            "backup_ratio": round(t_backup / t_dump, 2),
-            "pg_restore_s": round(t_pgrestore, 2), "restore_s": round(t_restore, 2),
-            "restore_ratio": round(t_restore / t_pgrestore, 2),
-            "pg_dump_mb": round(size_dump / 1e6, 1), "backup_mb": round(size_ours / 1e6, 1),
-            "size_ratio": round(size_ours / size_dump, 2),
+        run = {
+            "reservations": _count(url), "pg_dump_s": t_dump, "backup_s": t_backup,
+            "pg_restore_s": t_pgrestore, "restore_s": t_restore,
+            "pg_dump_mb": dump.stat().st_size / 1e6, "backup_mb": _dir_size(ours) / 1e6,
             "backup_peak_rss_mb": rss_backup, "restore_peak_rss_mb": rss_restore,
             "restored_rows_match": ok,
         }
-        print(json.dumps(result, indent=2))
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                          for k, v in run.items()}), flush=True)
+        return run
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def summarise(runs: list[dict[str, float | int | bool]]) -> dict[str, object]:
+    """Medians over the rounds (the machine is shared: single timings are noisy)."""
+
+    def med(key: str) -> float:
+        return float(statistics.median(float(r[key]) for r in runs))
+
+    def ratios(a: str, b: str) -> list[float]:
+        return sorted(round(float(r[a]) / float(r[b]), 2) for r in runs)
+
+    return {
+        "rounds": len(runs), "reservations": runs[0]["reservations"],
+        "pg_dump_s": round(med("pg_dump_s"), 2), "backup_s": round(med("backup_s"), 2),
+        "backup_ratio": round(med("backup_s") / med("pg_dump_s"), 2),
+        "backup_ratio_per_round": ratios("backup_s", "pg_dump_s"),
+        "pg_restore_s": round(med("pg_restore_s"), 2), "restore_s": round(med("restore_s"), 2),
+        "restore_ratio": round(med("restore_s") / med("pg_restore_s"), 2),
+        "restore_ratio_per_round": ratios("restore_s", "pg_restore_s"),
+        "pg_dump_mb": round(med("pg_dump_mb"), 1), "backup_mb": round(med("backup_mb"), 1),
+        "size_ratio": round(med("backup_mb") / med("pg_dump_mb"), 2),
+        "backup_peak_rss_mb": max(int(r["backup_peak_rss_mb"]) for r in runs),
+        "restore_peak_rss_mb": max(int(r["restore_peak_rss_mb"]) for r in runs),
+        "restored_rows_match": all(bool(r["restored_rows_match"]) for r in runs),
+    }
 
 
 if __name__ == "__main__":
