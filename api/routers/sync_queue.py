@@ -106,11 +106,13 @@ def process(session: SessionDep, principal: OperatorDep, body: ProcessIn | None 
             ) -> ProcessOut:
     """Drain the due queue items now (one process-queue flow run); answers with its run id."""
     from flows.queue import process_queue
-    from flows.runner import run_flow
+    from flows.runner import start_flow
 
     params = body or ProcessIn()
-    outcome = run_flow(process_queue, batch_size=params.batch_size,
-                       max_batches=params.max_batches)
+    # Through the process-queue deployment when a Prefect server is configured (its
+    # concurrency limit then also covers manual runs); in-process otherwise.
+    outcome = start_flow(process_queue, batch_size=params.batch_size,
+                         max_batches=params.max_batches)
     audit.record(session, principal.actor, "process", "data_sync_queue", None, None,
                  {"flowRunId": str(outcome.flow_run_id), "ok": outcome.ok})
     result = outcome.result if isinstance(outcome.result, dict) else {}

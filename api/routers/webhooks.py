@@ -122,9 +122,9 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 def _run_fetch(channel_id: int, booking_id: str, event_id: int) -> None:
     from flows.channel_sync import sync_booking_by_id
-    from flows.runner import run_flow
+    from flows.runner import start_flow
 
-    run_flow(
+    start_flow(
         sync_booking_by_id, channel_id=channel_id, external_id=booking_id, webhook_event_id=event_id
     )
 
