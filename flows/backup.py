@@ -138,9 +138,8 @@ def create_backup(
             info = read_snapshot_info(conn, snapshot_id)
             tables = select_tables({t: None for t in info.tables}, options)  # type: ignore[misc]
             link: dict[str, Any] = {}
-            parent_key = None
             if parent_url is not None:
-                parent_key, link, options = prepare_incremental(
+                link, options = prepare_incremental(
                     parent_url, info.alembic_revision, tables, options, _service_key())
             key, encryption = encryption_setup(options, _service_key())
             store.makedirs()
@@ -151,7 +150,8 @@ def create_backup(
                 futures = [
                     export_delta_task.submit(
                         SecretStr(url), snapshot_id, t, info.tables[t], path, parent_url,
-                        options.compress, _secret(key), _secret(parent_key), filters.get(t),
+                        options.compress, _secret(key), _secret(_service_key()),
+                        options.passphrase, filters.get(t),
                     )
                     for t in tables
                 ]

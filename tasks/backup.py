@@ -59,7 +59,8 @@ def export_delta_task(
     parent_url: str,
     compress: bool,
     key: SecretStr | None,
-    parent_key: SecretStr | None,
+    secret_key: SecretStr | None,
+    passphrase: SecretStr | None,
     where: str | None = None,
 ) -> dict[str, Any]:
     """Export one table's changes since the parent backup (incremental)."""
@@ -72,7 +73,8 @@ def export_delta_task(
         parent_url,
         compress=compress,
         key=_key(key),
-        parent_key=_key(parent_key),
+        secret_key=_key(secret_key),
+        passphrase=passphrase.get_secret_value() if passphrase else None,
         where=where,
     )
     deleted = result.extra.get("deleted", {}).get("rows", 0)

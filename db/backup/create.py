@@ -232,10 +232,10 @@ def run_backup(
         info = read_snapshot_info(conn, snapshot_id)
         tables = select_tables(_catalog_stub(info), options)
         link: dict[str, Any] = {}
-        parent_key = None
+        passphrase = options.passphrase.get_secret_value() if options.passphrase else None
         if options.incremental:
             assert parent_url is not None
-            parent_key, link, options = prepare_incremental(
+            link, options = prepare_incremental(
                 parent_url, info.alembic_revision, tables, options, secret_key)
         key, encryption = encryption_setup(options, secret_key)
         filters = exclude_own_record(backup_id)
@@ -244,7 +244,8 @@ def run_backup(
                 futures = [
                     pool.submit(export_table_delta, url, snapshot_id, t, info.tables[t], store,
                                 link["parent"]["path"], compress=options.compress, key=key,
-                                parent_key=parent_key, where=filters.get(t))
+                                secret_key=secret_key, passphrase=passphrase,
+                                where=filters.get(t))
                     for t in tables
                 ]
             else:

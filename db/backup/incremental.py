@@ -4,13 +4,13 @@ An incremental backup stores, per table with a primary key:
 
     <table>.parquet          rows that are new or changed since the parent (full columns)
     <table>.deleted.parquet  primary keys present in the parent and gone now
-    <table>.keys.parquet     the whole table's (primary key, row hash) index at this moment
 
-A table without a primary key is copied whole (`mode: full`). The parent's index comes from
-its keys file, or is computed from its data file when the parent is a full backup (full
-backups stay as fast as before: no hashing). Row hashes are computed client-side from the
-Arrow batches (the same values whether read from the database or from a backup file), so a
-row counts as unchanged only when its primary key and its 64-bit hash both match.
+A table without a primary key is copied whole (`mode: full`). The parent's (primary key ->
+64-bit row hash) index is computed from the parent chain's rows when the incremental is
+made (full backups stay as fast as before: no hashing, nothing extra stored). Row hashes
+are computed client-side from the Arrow batches (the same values whether read from the
+database or from a backup file), so a row counts as unchanged only when its primary key
+and its 64-bit hash both match.
 
 Restoring an incremental verifies the whole chain (each manifest names its parent's
 manifest SHA-256), then writes each table's state at the last backup to one local file:
@@ -40,7 +40,6 @@ from db.backup.verify import (
     BackupIncomplete,
     StagedBackup,
     backup_key,
-    fetch_file,
     read_manifest,
     stage_single,
 )
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from db.backup.create import BackupOptions
 
 HASH = "_row_hash"
+HASH_BATCH_ROWS = 16 * 1024
 MAX_CHAIN = 1000
 _NULL = np.uint64(0x9E3779B97F4A7C15)
 _MULT = np.uint64(1000003)
@@ -171,21 +171,37 @@ def _key_hashes(rows: pa.Table | pa.RecordBatch, pk: list[str]) -> np.ndarray:
 
 
 def parent_index(
-    parent: Store, manifest: dict[str, Any], table: str, key: bytes | None, workdir: str
+    parent: Store, table: str, secret_key: bytes | None, passphrase: str | None, workdir: str
 ) -> pa.Table:
-    """The parent's (primary key, row hash) index of `table`, checksums verified."""
-    entry = manifest["tables"].get(table)
+    """The (primary key, row hash) index of `table` as of the parent (checksums verified).
+
+    Computed from the parent chain's rows (no index is stored: 64-bit hashes do not
+    compress, and a stored index made an incremental ~75% of a full backup's size).
+    """
+    chain = read_chain(parent)
+    entry = chain[-1][1]["tables"].get(table)
     if entry is None:
         raise IncrementalRefused(f"table {table!r} is not in the parent backup")
     pk = list(entry["primary_key"])
-    if "keys" in entry:
-        return pq.read_table(fetch_file(parent, entry["keys"], key, workdir))
-    if entry.get("mode", "full") != "full":
-        raise IncrementalRefused(f"{table}: the parent backup has no key index")
-    path = fetch_file(parent, entry, key, workdir)
-    pf = pq.ParquetFile(path)
-    batches = [key_batch(b, pk) for b in pf.iter_batches(batch_size=64 * 1024)]
-    return pa.Table.from_batches(batches, key_schema(pf.schema_arrow, pk))
+    parts = [
+        stage_single(store, body, secret_key=secret_key, passphrase=passphrase,
+                     workdir=_subdir(workdir, i), tables=[table], extras=True)
+        for i, (store, body) in enumerate(chain)
+    ]
+    schema = pq.read_schema(parts[-1].files[table])
+    batches = []
+    # Small batches: hashing text goes through Python string objects, one per value.
+    for i, batch in enumerate(end_state_batches(parts, table, HASH_BATCH_ROWS)):
+        batches.append(key_batch(batch, pk))
+        if i % 16 == 15:
+            pa.default_memory_pool().release_unused()
+    return pa.Table.from_batches(batches, key_schema(schema, pk)).combine_chunks()
+
+
+def _subdir(workdir: str, i: int) -> str:
+    path = os.path.join(workdir, f"{i:04d}")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def export_table_delta(
@@ -198,10 +214,11 @@ def export_table_delta(
     *,
     compress: bool,
     key: bytes | None,
-    parent_key: bytes | None,
+    secret_key: bytes | None = None,
+    passphrase: str | None = None,
     where: str | None = None,
 ) -> TableFile:
-    """Write one table of an incremental backup: changed rows, deleted keys, key index."""
+    """Write one table of an incremental backup: new or changed rows, deleted keys."""
     from db.backup.create import columns_from_meta
 
     columns = columns_from_meta(meta)
@@ -218,17 +235,21 @@ def export_table_delta(
         raise IncrementalRefused(f"{table}: columns differ from the parent backup's")
     workdir = tempfile.mkdtemp(prefix="innsync-incr-")
     try:
-        index = parent_index(parent, pmeta, table, parent_key, workdir)
+        index = parent_index(parent, table, secret_key, passphrase, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    lookup = KeyLookup(index, pk)
-    parent_hashes = lookup.index.column(HASH).to_numpy()
+    state: dict[str, Any] = {"lookup": KeyLookup(index, pk)}
+    state["hashes"] = state["lookup"].index.column(HASH).to_numpy()
     seen: list[pa.RecordBatch] = []
+    pa.default_memory_pool().release_unused()
 
     def changed() -> Iterator[pa.RecordBatch]:
-        for batch in batches:
+        lookup, parent_hashes = state["lookup"], state["hashes"]
+        for i, batch in enumerate(batches):
+            if i % 16 == 15:
+                pa.default_memory_pool().release_unused()  # keep RSS flat
             keys = key_batch(batch, pk)
-            seen.append(keys)
+            seen.append(keys.select(pk))
             pos = lookup.find(keys)
             same = pos >= 0
             same[same] = parent_hashes[pos[same]] == keys.column(HASH).to_numpy()[same]
@@ -236,15 +257,20 @@ def export_table_delta(
                 yield batch.filter(pa.array(~same))
 
     result = write_table_file(changed(), columns, store, table, compress=compress, key=key)
-    current = pa.Table.from_batches(seen, key_schema(types.schema(columns), pk))
-    gone = index.select(pk).filter(pa.array(~KeyLookup(current, pk).contains(index)))
-    extra: dict[str, Any] = {"mode": "delta"}
-    for kind, data in (("keys", current), ("deleted", gone)):
-        name, rows, size, sha = write_parquet(data.to_batches(), data.schema, store,
-                                              f"{table}.{kind}.parquet", compress=compress,
-                                              key=key)
-        extra[kind] = {"file": name, "rows": rows, "bytes": size, "sha256": sha}
-    result.extra = extra
+    state.clear()  # the parent lookup is done with: free it before the deletion pass
+    current = KeyLookup(pa.Table.from_batches(seen, key_schema(types.schema(columns), pk,
+                                                                False)), pk)
+    seen.clear()
+    step = 64 * 1024
+    gone = pa.concat_tables(
+        [index.slice(o, step).select(pk).filter(pa.array(~current.contains(index.slice(o, step))))
+         for o in range(0, index.num_rows, step)]
+        or [index.select(pk)]
+    )
+    name, rows, size, sha = write_parquet(gone.to_batches(), gone.schema, store,
+                                          f"{table}.deleted.parquet", compress=compress, key=key)
+    result.extra = {"mode": "delta",
+                    "deleted": {"file": name, "rows": rows, "bytes": size, "sha256": sha}}
     return result
 
 
@@ -267,8 +293,8 @@ def parent_link(parent_url: str) -> dict[str, Any]:
 def prepare_incremental(
     parent_url: str, alembic_revision: str | None, tables: list[str],
     options: BackupOptions, secret_key: bytes | None,
-) -> tuple[bytes | None, dict[str, Any], BackupOptions]:
-    """Check the parent can carry this incremental: (parent key, manifest link, options).
+) -> tuple[dict[str, Any], BackupOptions]:
+    """Check the parent can carry this incremental: (manifest link, options).
 
     The incremental inherits the parent's service-key encryption (a passphrase parent needs
     the passphrase again); schema revision and table set must match the parent's.
@@ -285,11 +311,11 @@ def prepare_incremental(
         raise IncrementalRefused("an incremental backup covers the same tables as its parent: "
                                  f"{sorted(body['tables'])}")
     passphrase = options.passphrase.get_secret_value() if options.passphrase else None
-    key = backup_key(body, secret_key, passphrase)
+    backup_key(body, secret_key, passphrase)  # wrong or missing key/passphrase: refused now
     enc = body.get("encryption") or {}
     if enc.get("kdf") == "service-secret" and not (options.encrypt or options.passphrase):
         options = options.model_copy(update={"encrypt": True})
-    return key, parent_link(parent_url), options
+    return parent_link(parent_url), options
 
 
 # ------------------------------------------------------------------ reading a chain
@@ -376,32 +402,44 @@ def _pk_table(path: str, pk: list[str]) -> pa.Table:
     return pq.read_table(path, columns=pk)
 
 
-def _materialize(parts: list[StagedBackup], table: str, out: str) -> tuple[str, int]:
-    """The table as of the chain's end: each piece minus keys a later piece replaced."""
+def end_state_batches(parts: list[StagedBackup], table: str,
+                      batch_rows: int = 64 * 1024) -> Iterator[pa.RecordBatch]:
+    """A table's rows as of the chain's end: each piece minus keys a later piece replaced."""
     entries = [p.manifest["tables"][table] for p in parts]
     start = max(i for i, e in enumerate(entries) if e.get("mode", "full") != "delta")
     pieces = list(range(start, len(parts)))
-    if len(pieces) == 1:
-        return parts[start].files[table], int(entries[start]["rows"])
     pk = list(entries[-1]["primary_key"])
     # replaced[k]: keys changed or deleted by any piece after k.
     replaced: dict[int, pa.Table] = {}
     acc: list[pa.Table] = []
     for k in reversed(pieces):
         replaced[k] = pa.concat_tables(acc) if acc else pa.table({})
+        if k == start:
+            break
         acc.append(_pk_table(parts[k].files[table], pk))
         deleted = parts[k].extras.get((table, "deleted"))
         if deleted:
             acc.append(_pk_table(deleted, pk).cast(acc[-1].schema))
     schema = pq.read_schema(parts[-1].files[table])
+    for k in pieces:
+        gone = KeyLookup(replaced[k], pk) if replaced[k].num_rows else None
+        for batch in pq.ParquetFile(parts[k].files[table]).iter_batches(batch_size=batch_rows):
+            if gone is not None:
+                batch = batch.filter(pa.array(~gone.contains(batch)))
+            if batch.num_rows:
+                yield batch.cast(schema)
+
+
+def _materialize(parts: list[StagedBackup], table: str, out: str) -> tuple[str, int]:
+    """Write the table's end state to `out` (or use the one file that holds it)."""
+    entries = [p.manifest["tables"][table] for p in parts]
+    start = max(i for i, e in enumerate(entries) if e.get("mode", "full") != "delta")
+    if start == len(parts) - 1:
+        return parts[start].files[table], int(entries[start]["rows"])
     rows = 0
-    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
-        for k in pieces:
-            gone = KeyLookup(replaced[k], pk) if replaced[k].num_rows else None
-            for batch in pq.ParquetFile(parts[k].files[table]).iter_batches(batch_size=64 * 1024):
-                if gone is not None:
-                    batch = batch.filter(pa.array(~gone.contains(batch)))
-                if batch.num_rows:
-                    writer.write_batch(batch.cast(schema))
-                    rows += batch.num_rows
+    with pq.ParquetWriter(out, pq.read_schema(parts[-1].files[table]),
+                          compression="snappy") as writer:
+        for batch in end_state_batches(parts, table):
+            writer.write_batch(batch)
+            rows += batch.num_rows
     return out, rows
