@@ -4,7 +4,6 @@ Layout of one backup (a directory, local or fsspec URL)::
 
     <name>/
         <table>.parquet        one file per table (``.parquet.enc`` when encrypted)
-        <table>.keys.parquet   incremental backups: (primary key, row hash) index
         <table>.deleted.parquet  incremental backups: keys deleted since the parent
         manifest.json          written last: its presence marks the backup complete
 
