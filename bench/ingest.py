@@ -410,6 +410,10 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
             "(SELECT count(*) FROM reservations) FROM channel_bookings WHERE channel_id = %s",
             (channel_id,),
         ).fetchone() or (0, 0, 0)
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()
+    if autovacuum and autovacuum[0] != "on":
+        print("NOTE: autovacuum is off on this server: tables are never re-analysed while the "
+              "flow fills them, so plans made on empty tables stay (slower as they grow).")
     cols, passes = capture_rows(libpq, channel_id)
     ceiling_s, ceiling_split = measure_ceiling(libpq, cols, passes, args.ceiling_repeats)
     payload_mb = sum(len(p["channel_bookings"]) for p in passes) / 1e6
