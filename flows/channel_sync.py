@@ -7,6 +7,7 @@ and every run leaves a channel_sync_logs row plus artifacts in the Prefect UI.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from tasks.resources import adapter_for, channel_info, clean_overrides, close_ad
 
 DEFAULT_HORIZON_DAYS = 365
 MAX_FAILED_PAGES_IN_A_ROW = 3
+PROGRESS_EVERY_SECONDS = 5.0
 
 
 def _run_id() -> Any:
@@ -113,6 +115,7 @@ async def sync_bookings(
     ari_summary: dict[str, Any] = {}
     try:
         failed_in_a_row = 0
+        last_progress = time.monotonic()
         for page_no in range(1, max_pages + 1):
             try:
                 page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides)
@@ -133,7 +136,15 @@ async def sync_bookings(
             errors += page["errors"] + page["page_errors"]
             overbooked += page["overbooked"]
             touched.update((rt, d) for rt, d in page["touched"])
-            await aupdate_progress_artifact(progress, min(99.0, page_no * 10.0))
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+                # Partners don't say how many are pending: the bar creeps towards 99 % and
+                # the description carries the real counts.
+                last_progress = time.monotonic()
+                await aupdate_progress_artifact(
+                    progress,
+                    99.0 * page_no / (page_no + 10),
+                    description=f"{info.name}: {totals['processed']} bookings in {page_no} pages",
+                )
             # Queue-style partners release the next messages (a modification after its
             # booking) once the previous ones were acked: pull until a page brings nothing.
             if page["has_more"] and page["cursor"]:
@@ -147,7 +158,9 @@ async def sync_bookings(
             if not progressed:
                 # Empty, or only re-deliveries of acked messages; ack failures are in errors.
                 break
-        await aupdate_progress_artifact(progress, 100.0)
+        await aupdate_progress_artifact(
+            progress, 100.0, description=f"{info.name}: {totals['processed']} bookings"
+        )
         if push_availability and touched and info.property_id is not None:
             ari_summary = await _close_sold_nights(info.property_id, touched)
     finally:

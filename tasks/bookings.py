@@ -11,10 +11,10 @@ from prefect.concurrency.asyncio import rate_limit
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from channels.base import BookingRecord, ChannelError, MalformedPayloadError
+from channels.base import BookingRecord, ChannelAdapter, ChannelError, MalformedPayloadError
 from db.engine import session_scope
 from db.repositories.bookings import ingest_page
-from tasks.resources import adapter_for, channel_info
+from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
 
 
@@ -24,33 +24,33 @@ def partner_limit(channel_name: str) -> str:
 
 
 async def store_and_ack(
-    channel_id: int, records: list[BookingRecord], overrides: dict[str, str] | None = None
+    channel_id: int,
+    records: list[BookingRecord],
+    overrides: dict[str, str] | None = None,
+    *,
+    info: ChannelInfo | None = None,
+    adapter: ChannelAdapter | None = None,
+    rate_limited: bool = False,
 ) -> dict[str, Any]:
-    """Ingest records in one transaction; acknowledge to the partner only after commit."""
-    info = channel_info(channel_id)
+    """Ingest records in one transaction; acknowledge to the partner only after commit.
+
+    Callers that already hold the channel's info and adapter, and already took the partner
+    rate-limit slot for the ack, pass them to save round trips.
+    """
+    info = info or channel_info(channel_id)
     with session_scope() as session:
         result = ingest_page(session, channel_id, info.channel_name, records)
-        acked_before = dict(
-            session.execute(
-                text(
-                    "SELECT external_booking_id, acked_revisions FROM channel_bookings "
-                    "WHERE channel_id = :c AND external_booking_id = ANY(CAST(:ids AS text[]))"
-                ),
-                {"c": channel_id, "ids": sorted({r.external_id for r in records})},
-            )
-            .tuples()
-            .all()
-        )
     # Every message is acknowledged once: a re-delivered, already-acked one is not acked again.
     to_ack: dict[tuple[str, str], BookingRecord] = {}
     for rec in records:
-        if rec.revision not in (acked_before.get(rec.external_id) or []):
+        if rec.revision not in result.acked_before.get(rec.external_id, ()):
             to_ack.setdefault((rec.external_id, rec.revision), rec)
     ack_errors: list[str] = []
     acked: list[tuple[str, str]] = []
     if to_ack:
-        adapter = adapter_for(channel_id, overrides)
-        await rate_limit(partner_limit(info.channel_name), strict=False)
+        adapter = adapter or adapter_for(channel_id, overrides)
+        if not rate_limited:
+            await rate_limit(partner_limit(info.channel_name), strict=False)
         batch = list(to_ack.values())
         verdicts = {ack.external_id: ack for ack in await adapter.acknowledge(batch)}
         for rec in batch:
@@ -91,7 +91,8 @@ async def pull_bookings_page(
     logger = get_run_logger()
     info = channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
-    await rate_limit(partner_limit(info.channel_name), strict=False)
+    # One acquisition for the page's two partner calls (fetch, then ack).
+    await rate_limit(partner_limit(info.channel_name), occupy=2, strict=False)
     try:
         page = await adapter.fetch_bookings(start, end, cursor)
     except MalformedPayloadError as exc:
@@ -104,7 +105,9 @@ async def pull_bookings_page(
             await honour_retry_after(exc)
         raise
     try:
-        result = await store_and_ack(channel_id, page.bookings, overrides)
+        result = await store_and_ack(
+            channel_id, page.bookings, overrides, info=info, adapter=adapter, rate_limited=True
+        )
     except ChannelError as exc:
         # Stored and committed, the ack failed: the partner re-delivers, we ack again then.
         logger.warning("channel %s: acknowledging failed: %s", info.name, exc)

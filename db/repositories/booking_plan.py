@@ -34,6 +34,7 @@ class ExistingBooking:
     channel_booking_id: int
     revision: str | None
     rooms: tuple[ExistingRoom, ...] = ()
+    acked_revisions: tuple[str, ...] = ()
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -42,6 +43,8 @@ class IngestResult:
     acknowledgeable: list[str] = field(default_factory=list)
     #: (room_type_id, night) whose sold count changed: availability to push to channels.
     touched: list[tuple[int, date]] = field(default_factory=list)
+    #: Message revisions acknowledged before this page, per partner booking id.
+    acked_before: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def success(self) -> int:
@@ -94,7 +97,7 @@ def _load_existing(
 ) -> dict[str, ExistingBooking]:
     rows = session.execute(
         text("""
-            SELECT cb.id, cb.external_booking_id, cb.revision,
+            SELECT cb.id, cb.external_booking_id, cb.revision, cb.acked_revisions,
                    r.id AS reservation_id, r.room_index, r.room_type_id, r.check_in,
                    r.check_out, r.status, r.guest_id
             FROM channel_bookings cb
@@ -122,13 +125,15 @@ def _load_existing(
                     row.guest_id,
                 ),
             )
-        out[row.external_booking_id] = ExistingBooking(row.id, row.revision, rooms)
+        out[row.external_booking_id] = ExistingBooking(
+            row.id, row.revision, rooms, tuple(row.acked_revisions or ())
+        )
     return out
 
 
-def _payload(record: BookingRecord) -> str:
-    # raw_payload is already PCI-masked by the adapter; keep it as the partner sent it.
-    return json.dumps(record.raw_payload, default=str, ensure_ascii=False)
+def _payloads(records: Iterable[BookingRecord]) -> str:
+    """The raw payloads as one JSON array (already PCI-masked by the adapters)."""
+    return json.dumps([r.raw_payload for r in records], default=str, ensure_ascii=False)
 
 
 def _upsert_guests(session: Session, plans: list[BookingPlan]) -> dict[str, int]:
@@ -282,10 +287,13 @@ def _upsert_channel_bookings(
         text("""
             INSERT INTO channel_bookings AS cb (channel_id, external_booking_id, revision,
                 status, raw_payload, sync_status, sync_error, reservation_id, last_synced_at)
-            SELECT :c, u.ext, u.rev, u.st, u.payload::jsonb, u.sync, u.err, u.res, now()
-            FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[]), CAST(:st AS text[]),
-                CAST(:payload AS text[]), CAST(:sync AS text[]), CAST(:err AS text[]),
-                CAST(:res AS bigint[])) AS u(ext, rev, st, payload, sync, err, res)
+            SELECT :c, u.ext, u.rev, u.st, u.payload, u.sync, u.err, u.res, now()
+            -- payloads travel as one JSON array: a text[] of JSON strings costs psycopg a
+            -- regex escape per quote (17 ms for 50 bookings, against 0.8 ms this way)
+            FROM ROWS FROM (unnest(CAST(:ext AS text[])), unnest(CAST(:rev AS text[])),
+                unnest(CAST(:st AS text[])), jsonb_array_elements(CAST(:payload AS jsonb)),
+                unnest(CAST(:sync AS text[])), unnest(CAST(:err AS text[])),
+                unnest(CAST(:res AS bigint[]))) AS u(ext, rev, st, payload, sync, err, res)
             ON CONFLICT (channel_id, external_booking_id) DO UPDATE SET
                 revision = EXCLUDED.revision, status = EXCLUDED.status,
                 raw_payload = EXCLUDED.raw_payload, sync_status = EXCLUDED.sync_status,
@@ -300,7 +308,7 @@ def _upsert_channel_bookings(
             "ext": [p.record.external_id for p in todo],
             "rev": [p.record.revision for p in todo],
             "st": [p.record.status for p in todo],
-            "payload": [_payload(p.record) for p in todo],
+            "payload": _payloads(p.record for p in todo),
             "sync": ["unmapped" if p.action == "unmapped" else "synced" for p in todo],
             "err": [p.error for p in todo],
             "res": [first.get(p.record.external_id) for p in todo],
@@ -384,6 +392,9 @@ def ingest_page(
     result = IngestResult(processed=len(records))
     if not records:
         return result
+    # Array-parameter lookups: a cached generic plan chosen on small tables stays slow as
+    # they grow (measured 0.7 -> 41 ms per page by 30k bookings); plan each page afresh.
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     # One ingest per channel at a time: a webhook-triggered fetch and a poll may overlap.
     session.execute(
         text("SELECT pg_advisory_xact_lock(:ns, :c)"),
@@ -398,6 +409,7 @@ def ingest_page(
             {"ids": list(room_map.values()) or [0]},
         ).scalar()
     existing = _load_existing(session, channel_id, [r.external_id for r in latest])
+    result.acked_before = {ext: e.acked_revisions for ext, e in existing.items()}
     plan = plan_page(latest, existing, room_map, rate_map)
     if property_id is None:
         # No property to book into: store every booking flagged, create no reservation.
