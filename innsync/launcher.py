@@ -332,6 +332,12 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         check()
         admin_key = ensure_admin_key(settings.home)
         demo = opts.demo and demo_mode()
+        if demo:
+            busy = [p for p in range(opts.sim_port, opts.sim_port + 4)
+                    if not port_free("127.0.0.1", p)]
+            if busy:
+                raise RuntimeError(f"simulator port(s) {busy} in use; choose --sim-port "
+                                   "or run with --no-demo")
         prefect_home = settings.home / "prefect"
         prefect_api = external_prefect or f"http://127.0.0.1:{opts.prefect_port}/api"
         client_env = {

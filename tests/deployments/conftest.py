@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -101,9 +102,36 @@ def prefect_client_settings(own_prefect_server: PrefectServer) -> Iterator[Prefe
         temporary_settings,
     )
 
+    drain_prefect_workers()
     with temporary_settings(updates={
         PREFECT_API_URL: own_prefect_server.api_url,
         PREFECT_HOME: own_prefect_server.home,
         PREFECT_LOCAL_STORAGE_PATH: own_prefect_server.home / "storage",
     }):
         yield own_prefect_server
+        drain_prefect_workers()
+
+
+def drain_prefect_workers() -> None:
+    """Flush and stop Prefect's process-wide event and log workers.
+
+    They are singletons that keep the API URL they started with: without this, flows run
+    later in this process (against the session's test harness) would send their events to
+    this package's server, long stopped, and the harness would wait minutes at teardown.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def _drain() -> None:
+        try:
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        except RuntimeError:
+            pass  # never started
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(_drain())
