@@ -130,8 +130,8 @@ def drain_prefect_workers() -> None:
                 await result
         except RuntimeError:
             pass  # never started
-        result = EventsWorker.drain_all()
-        if inspect.isawaitable(result):
-            await result
+        drained = EventsWorker.drain_all()
+        if inspect.isawaitable(drained):
+            await drained
 
     run_coro_as_sync(_drain())

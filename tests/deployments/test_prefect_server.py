@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,10 @@ def test_interval_schedule_creates_flow_runs(prefect_client_settings: PrefectSer
     """Guards the silent failure of stack-notes: with SQLAlchemy 2.1 the scheduler creates none."""
     from prefect.schedules import Interval
 
-    deployment_id = probe.to_deployment(
+    deployment: Any = probe.to_deployment(
         name="every-10s", schedule=Interval(timedelta(seconds=10))
-    ).apply()
+    )
+    deployment_id = deployment.apply()
     deadline = time.monotonic() + 45
     runs: list[Any] = []
     while time.monotonic() < deadline and not runs:
@@ -52,19 +54,20 @@ def test_interval_schedule_creates_flow_runs(prefect_client_settings: PrefectSer
 
 @pytest.fixture
 def via_deployments(monkeypatch: pytest.MonkeyPatch,
-                    prefect_client_settings: PrefectServer) -> PrefectServer:
+                    prefect_client_settings: PrefectServer) -> Iterator[PrefectServer]:
     from innsync.settings import get_settings
 
     monkeypatch.setenv("INNSYNC_RUN_VIA_DEPLOYMENTS", "1")
     get_settings.cache_clear()
-    yield prefect_client_settings  # type: ignore[misc]
+    yield prefect_client_settings
     get_settings.cache_clear()
 
 
 def test_start_flow_returns_the_flow_run_id_at_once(via_deployments: PrefectServer) -> None:
     from prefect.client.orchestration import get_client
 
-    deployment_id = probe.to_deployment(name="on-demand").apply()
+    deployment: Any = probe.to_deployment(name="on-demand")
+    deployment_id = deployment.apply()
     started = time.monotonic()
     out = start_flow(probe, "on-demand", x=21)
     assert time.monotonic() - started < 10
@@ -73,13 +76,14 @@ def test_start_flow_returns_the_flow_run_id_at_once(via_deployments: PrefectServ
         run = client.read_flow_run(out.flow_run_id)
     assert run.deployment_id == deployment_id
     assert run.parameters == {"x": 21}
-    assert run.state_type.value == "SCHEDULED"
+    assert run.state_type is not None and run.state_type.value == "SCHEDULED"
 
 
 def test_start_flow_wait_returns_the_result(via_deployments: PrefectServer) -> None:
     """wait=True: the run executes elsewhere (here `prefect flow-run execute`, as a worker
     would) and its persisted result comes back."""
-    deployment_id = probe.to_deployment(name="waited").apply()
+    deployment: Any = probe.to_deployment(name="waited")
+    deployment_id = deployment.apply()
     before = {r.id for r in _runs_of(deployment_id)}
     outcome: list[FlowOutcome] = []
     # The thread needs this context: the Prefect settings above live in a contextvar.
