@@ -208,32 +208,20 @@ def point_demo_channels(first_port: int, host: str = "127.0.0.1") -> None:
     from channels.simulators.server import ORDER
     from db.demo import DEMO_CODE
     from db.engine import session_scope
-    from db.repositories.channels import open_config, seal_config
+    from db.repositories.channels import update_channel_config
 
     wanted = {str(ch): f"http://{host}:{first_port + i}" for i, ch in enumerate(ORDER)}
     with session_scope() as session:
         rows = session.execute(
-            text("SELECT c.id, c.channel_name, c.config_encrypted FROM channels c "
-                 "JOIN properties p ON p.id = c.property_id WHERE p.code = :code"),
+            text("SELECT c.id, c.channel_name, c.config_public ->> 'endpoint' AS endpoint "
+                 "FROM channels c JOIN properties p ON p.id = c.property_id "
+                 "WHERE p.code = :code"),
             {"code": DEMO_CODE},
         ).all()
         for row in rows:
-            config = open_config(row.config_encrypted)
             endpoint = wanted.get(row.channel_name)
-            if endpoint is None or config.endpoint == endpoint:
-                continue
-            encrypted, public = seal_config(config.model_copy(update={"endpoint": endpoint}))
-            session.execute(
-                text("UPDATE channels SET config_encrypted = :e, config_public = "
-                     "CAST(:p AS jsonb) WHERE id = :id"),
-                {"e": encrypted, "p": _json(public), "id": row.id},
-            )
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, default=str)
+            if endpoint is not None and row.endpoint != endpoint:
+                update_channel_config(session, row.id, {"endpoint": endpoint})
 
 
 def trigger_first_pull(prefect_api: str, timeout: float = 60,
