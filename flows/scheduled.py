@@ -32,10 +32,14 @@ def _pull_one(channel_id: int, max_pages: int) -> tuple[str, Any]:
     """Run sync-bookings for one channel; (final state type, result or exception)."""
     # Own thread, own event loop: sync_bookings closes the partner adapters of its loop when
     # it ends, which would cut the connections of the other channels sharing one loop.
-    state: State[Any] = asyncio.run(
-        sync_bookings(channel_id=channel_id, max_pages=max_pages, return_state=True)  # type: ignore[arg-type]
+    return asyncio.run(_pull(channel_id, max_pages))
+
+
+async def _pull(channel_id: int, max_pages: int) -> tuple[str, Any]:
+    state: State[Any] = await sync_bookings(  # type: ignore[misc]
+        channel_id=channel_id, max_pages=max_pages, return_state=True
     )
-    return state.type.value, state.result(raise_on_failure=False)
+    return state.type.value, await state.aresult(raise_on_failure=False)
 
 
 def summarise(

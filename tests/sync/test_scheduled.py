@@ -1,0 +1,54 @@
+"""sync_all_bookings: every enabled channel pulled at once; one failing partner spares the rest."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from channels.base import ChannelName
+from channels.simulators.server import build_app, free_port, running_server
+from flows.runner import run_flow
+from flows.scheduled import enabled_channels, sync_all_bookings
+from tests.sync.conftest import make_hotel, point_channel_at
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def test_pulls_every_enabled_channel_and_reports_the_one_that_failed(committed):  # type: ignore[no-untyped-def]
+    hotel = make_hotel(committed, units=50, days=400,
+                       channels=(ChannelName.BOOKING_COM, ChannelName.EXPEDIA,
+                                 ChannelName.AGODA))
+    committed.commit()
+    ok_id = hotel.channels[ChannelName.BOOKING_COM]
+    dead_id = hotel.channels[ChannelName.EXPEDIA]
+    off_id = hotel.channels[ChannelName.AGODA]
+    committed.execute(text("UPDATE channels SET enabled = false WHERE id = :c"), {"c": off_id})
+    point_channel_at(committed, dead_id, f"http://127.0.0.1:{free_port()}")  # nobody listens
+    sim = build_app(ChannelName.BOOKING_COM, bookings=12, seed=3)
+    with running_server(sim) as url:
+        point_channel_at(committed, ok_id, url)
+        out = run_flow(sync_all_bookings)
+    assert out.ok, out.error
+    lines = {line["channel_id"]: line for line in out.result["channels"]}
+    assert set(lines) == {ok_id, dead_id}  # the disabled channel is not pulled
+    assert lines[ok_id]["state"] == "COMPLETED" and lines[ok_id]["new"] > 0
+    assert lines[dead_id]["state"] != "COMPLETED" or lines[dead_id]["errors"] > 0
+    assert sim.state.sim.queue.stats()["pending"] == 0
+
+
+
+def test_enabled_channels_filters_by_partner(committed):  # type: ignore[no-untyped-def]
+    hotel = make_hotel(committed, channels=(ChannelName.BOOKING_COM, ChannelName.AIRBNB))
+    committed.commit()
+    assert [c[0] for c in enabled_channels(["airbnb"])] == [hotel.channels[ChannelName.AIRBNB]]
+    assert len(enabled_channels()) == 2
+
+
+def test_all_channels_failing_fails_the_run(committed):  # type: ignore[no-untyped-def]
+    hotel = make_hotel(committed, days=5, channels=(ChannelName.AIRBNB,))
+    committed.commit()
+    point_channel_at(committed, hotel.channels[ChannelName.AIRBNB],
+                     f"http://127.0.0.1:{free_port()}")
+    out = run_flow(sync_all_bookings)
+    assert not out.ok
+    assert out.result["channels"][0]["state"] != "COMPLETED"
