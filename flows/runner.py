@@ -123,11 +123,12 @@ def start_flow(
         return run_flow(flow, **parameters)
     from prefect.deployments import run_deployment
 
-    run = run_deployment(
+    run = run_deployment(  # type: ignore[call-arg]
         _deployment_name(flow, deployment_name),
         parameters=parameters,
         timeout=None if wait else 0,
         poll_interval=1,
+        _sync=True,  # also when called from inside an async flow
     )
     return _outcome_of_run(run, wait)
 
@@ -149,4 +150,5 @@ async def start_flow_async(
         timeout=None if wait else 0,
         poll_interval=1,
     )
-    return _outcome_of_run(run, wait)
+    # In a thread: with a running loop, State.result() would hand back a coroutine.
+    return await asyncio.to_thread(_outcome_of_run, run, wait)

@@ -125,3 +125,14 @@ def test_start_flow_runs_in_process_without_the_opt_in(
 def test_start_flow_without_a_declared_deployment_is_refused(via_deployments: PrefectServer) -> None:
     with pytest.raises(LookupError):
         start_flow(probe, x=1)
+
+
+def test_start_flow_async_returns_the_flow_run_id(via_deployments: PrefectServer) -> None:
+    import asyncio
+
+    from flows.runner import start_flow_async
+
+    deployment: Any = probe.to_deployment(name="on-demand")
+    deployment.apply()
+    out = asyncio.run(start_flow_async(probe, "on-demand", x=2))
+    assert out.ok and not out.finished and isinstance(out.flow_run_id, UUID)
