@@ -45,7 +45,8 @@ async def run_flow_async(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome
     state: Any = flow(**parameters, return_state=True)
     if inspect.isawaitable(state):
         state = await state
-    return outcome_of(state)
+    # In a thread: with a running loop, State.result() would hand back a coroutine.
+    return await asyncio.to_thread(outcome_of, state)
 
 
 async def _await(awaitable: Any) -> Any:

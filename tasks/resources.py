@@ -92,7 +92,8 @@ def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> Cha
 async def close_adapters() -> None:
     """Close the adapters of the running loop (end of a flow run or test)."""
     loop = id(asyncio.get_running_loop())
-    for key in [k for k in _adapters if k[0] == loop]:
+    # list() snapshots the keys at once: flows in other threads may add adapters meanwhile.
+    for key in [k for k in list(_adapters) if k[0] == loop]:
         adapter = _adapters.pop(key)
         state = adapter.export_auth_state()  # kept in memory only, never logged
         if state is not None:

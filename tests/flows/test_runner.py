@@ -18,3 +18,14 @@ def test_run_flow(prefect_server):
     assert out.ok and out.result == 42 and out.flow_run_id is not None
     bad = run_flow(bad_flow)
     assert not bad.ok and isinstance(bad.error, ValueError) and bad.flow_run_id is not None
+
+
+def test_run_flow_async_returns_the_result(prefect_server):
+    import asyncio
+
+    from flows.runner import run_flow_async
+
+    out = asyncio.run(run_flow_async(ok_flow, x=5))
+    assert out.ok and out.result == 10
+    bad = asyncio.run(run_flow_async(bad_flow))
+    assert not bad.ok and isinstance(bad.error, ValueError)
