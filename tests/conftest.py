@@ -28,7 +28,7 @@ os.environ.setdefault("INNSYNC_RETRY_BACKOFF_SECONDS", "0.05")
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
-from sqlalchemy import Engine, create_engine  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 

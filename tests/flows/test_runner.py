@@ -1,5 +1,7 @@
 from prefect import flow, task
+
 from flows.runner import run_flow
+
 
 @task(retries=1, retry_delay_seconds=0)
 def double(x: int) -> int:
