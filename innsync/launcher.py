@@ -348,7 +348,9 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             services.append(Service(
                 "simulators",
                 [python, "-m", "innsync.cli", "simulate", "--channel", "all",
-                 "--port", str(opts.sim_port)],
+                 "--port", str(opts.sim_port),
+                 # New ids on every start: bookings stored by an earlier run never collide.
+                 "--id-offset", str(int(time.time()) * 1000)],
             ))
             services[-1].start(log_dir)
             with console.status(f"seeding the demo hotel ({opts.demo_reservations} "

@@ -92,6 +92,9 @@ def simulate(
     malformed_rate: float = typer.Option(0.0, help="share of responses with a garbled body"),
     partial_failure_rate: float = typer.Option(0.0, help="share of ARI updates rejected"),
     duplicate_rate: float = typer.Option(0.0, help="share of acked bookings re-delivered"),
+    id_offset: int = typer.Option(
+        0, help="added to every generated booking id: give each start its own (innsync up "
+                "uses the clock) so a restarted simulator never re-issues stored ids"),
 ) -> None:
     """Serve protocol-faithful partner simulators over HTTP (one port per partner)."""
     faults = FaultSettings(
@@ -104,10 +107,14 @@ def simulate(
     apps: list[tuple[ChannelName, FastAPI, int]] = []
     for offset, name in enumerate(wanted):
         try:
-            app = build_app(name, bookings=bookings, seed=seed, faults=faults.model_copy())
+            app = build_app(name, bookings=0, seed=seed, faults=faults.model_copy())
         except ImportError as exc:
             typer.echo(f"skipping {name}: simulator not available ({exc})", err=True)
             continue
+        sim = app.state.sim
+        sim.generator.next_id += id_offset
+        if bookings:
+            sim.add_bookings(bookings)
         apps.append((name, app, port + offset))
     if not apps:
         raise typer.Exit(1)
