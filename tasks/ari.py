@@ -86,15 +86,17 @@ async def push_ari_window(
         if kind in ("availability", "both"):
             changed.update(
                 delta(
-                    ari_repo.availability_acked(session, channel_id, start, end, room_type_ids),
-                    ari_repo.availability_now(session, channel_id, start, end, room_type_ids),
+                    ari_repo.availability(
+                        session, channel_id, start, end, room_type_ids, source="acked"
+                    ),
+                    ari_repo.availability(session, channel_id, start, end, room_type_ids),
                 )
             )
         if kind in ("rates", "both"):
             changed.update(
                 delta(
-                    ari_repo.rates_acked(session, channel_id, start, end, rate_plan_ids),
-                    ari_repo.rates_now(session, channel_id, start, end, rate_plan_ids),
+                    ari_repo.rates(session, channel_id, start, end, rate_plan_ids, source="acked"),
+                    ari_repo.rates(session, channel_id, start, end, rate_plan_ids),
                 )
             )
     adapter = adapter_for(channel_id, overrides)

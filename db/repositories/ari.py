@@ -15,28 +15,54 @@ from channels.base import ARIUpdate
 Calendar = dict[ARIKey, dict[date, DayValues]]
 
 
-def _filter(column: str, ids: list[int] | None) -> str:
+# Where each side of a delta comes from: the PMS tables now, or what the channel acknowledged.
+# Both read through the channel's mappings, so only mapped room types / rate plans appear.
+_AVAILABILITY = {
+    "now": (
+        "JOIN inventory x ON x.room_type_id = m.room_type_id",
+        "GREATEST(0, x.total - x.sold - x.held)",
+    ),
+    "acked": (
+        "JOIN channel_availability_state x ON x.room_type_id = m.room_type_id "
+        "AND x.channel_id = m.channel_id",
+        "x.available",
+    ),
+}
+_RATES = {
+    "now": "JOIN rates x ON x.rate_plan_id = m.rate_plan_id",
+    "acked": "JOIN channel_rate_state x ON x.rate_plan_id = m.rate_plan_id "
+    "AND x.channel_id = m.channel_id",
+}
+
+
+def _params(channel_id: int, start: date, end: date, ids: list[int] | None) -> dict[str, Any]:
+    return {"c": channel_id, "s": start, "e": end, "ids": ids}
+
+
+def _only(column: str, ids: list[int] | None) -> str:
     return f" AND {column} = ANY(CAST(:ids AS bigint[]))" if ids else ""
 
 
-def availability_now(
+def availability(
     session: Session,
     channel_id: int,
     start: date,
     end: date,
     room_type_ids: list[int] | None = None,
+    *,
+    source: str = "now",
 ) -> Calendar:
-    """Rooms to sell per mapped room type and date: total - sold - held, 0 under stop-sell."""
+    """Rooms to sell per mapped room type and date (total - sold - held, 0 under stop-sell),
+    from the PMS (`source="now"`) or as the channel last acknowledged it (`"acked"`)."""
+    join, available = _AVAILABILITY[source]
     rows = session.execute(
         text(f"""
-            SELECT m.partner_room_code, i.date,
-                   GREATEST(0, i.total - i.sold - i.held) AS available, i.stop_sell
-            FROM channel_room_mappings m
-            JOIN inventory i ON i.room_type_id = m.room_type_id
-            WHERE m.channel_id = :c AND i.date BETWEEN :s AND :e
-            {_filter("m.room_type_id", room_type_ids)}
+            SELECT m.partner_room_code, x.date, {available} AS available, x.stop_sell
+            FROM channel_room_mappings m {join}
+            WHERE m.channel_id = :c AND x.date BETWEEN :s AND :e
+            {_only("m.room_type_id", room_type_ids)}
         """),
-        {"c": channel_id, "s": start, "e": end, "ids": room_type_ids},
+        _params(channel_id, start, end, room_type_ids),
     ).all()
     cal: Calendar = {}
     for r in rows:
@@ -46,96 +72,39 @@ def availability_now(
     return cal
 
 
-def availability_acked(
-    session: Session,
-    channel_id: int,
-    start: date,
-    end: date,
-    room_type_ids: list[int] | None = None,
-) -> Calendar:
-    rows = session.execute(
-        text(f"""
-            SELECT m.partner_room_code, s.date, s.available, s.stop_sell
-            FROM channel_availability_state s
-            JOIN channel_room_mappings m
-              ON m.channel_id = s.channel_id AND m.room_type_id = s.room_type_id
-            WHERE s.channel_id = :c AND s.date BETWEEN :s AND :e
-            {_filter("s.room_type_id", room_type_ids)}
-        """),
-        {"c": channel_id, "s": start, "e": end, "ids": room_type_ids},
-    ).all()
-    cal: Calendar = {}
-    for r in rows:
-        cal.setdefault((r.partner_room_code, None), {})[r.date] = DayValues(
-            available=r.available, stop_sell=r.stop_sell
-        )
-    return cal
-
-
-_RATE_COLUMNS = """m.partner_room_code, m.partner_rate_code, {t}.date, {t}.amount,
-    p.currency, {t}.min_los, {t}.max_los, {t}.closed_to_arrival, {t}.closed_to_departure,
-    {t}.closed"""
-
-
-def _rate_values(r: Any) -> DayValues:
-    return DayValues(
-        rate=r.amount,
-        currency=r.currency,
-        min_los=r.min_los,
-        max_los=r.max_los,
-        closed_to_arrival=r.closed_to_arrival,
-        closed_to_departure=r.closed_to_departure,
-        stop_sell=r.closed,
-    )
-
-
-def rates_now(
+def rates(
     session: Session,
     channel_id: int,
     start: date,
     end: date,
     rate_plan_ids: list[int] | None = None,
+    *,
+    source: str = "now",
 ) -> Calendar:
-    """Price and restrictions per mapped (room, rate) pair and date."""
+    """Price and restrictions per mapped (room, rate) pair and date, from the PMS or as the
+    channel last acknowledged them."""
     rows = session.execute(
         text(f"""
-            SELECT {_RATE_COLUMNS.format(t="r")}
-            FROM channel_rate_mappings m
-            JOIN rates r ON r.rate_plan_id = m.rate_plan_id
+            SELECT m.partner_room_code, m.partner_rate_code, x.date, x.amount, p.currency,
+                   x.min_los, x.max_los, x.closed_to_arrival, x.closed_to_departure, x.closed
+            FROM channel_rate_mappings m {_RATES[source]}
             JOIN rate_plans p ON p.id = m.rate_plan_id
-            WHERE m.channel_id = :c AND r.date BETWEEN :s AND :e
-            {_filter("m.rate_plan_id", rate_plan_ids)}
+            WHERE m.channel_id = :c AND x.date BETWEEN :s AND :e
+            {_only("m.rate_plan_id", rate_plan_ids)}
         """),
-        {"c": channel_id, "s": start, "e": end, "ids": rate_plan_ids},
+        _params(channel_id, start, end, rate_plan_ids),
     ).all()
     cal: Calendar = {}
     for r in rows:
-        cal.setdefault((r.partner_room_code, r.partner_rate_code), {})[r.date] = _rate_values(r)
-    return cal
-
-
-def rates_acked(
-    session: Session,
-    channel_id: int,
-    start: date,
-    end: date,
-    rate_plan_ids: list[int] | None = None,
-) -> Calendar:
-    rows = session.execute(
-        text(f"""
-            SELECT {_RATE_COLUMNS.format(t="s")}
-            FROM channel_rate_state s
-            JOIN channel_rate_mappings m
-              ON m.channel_id = s.channel_id AND m.rate_plan_id = s.rate_plan_id
-            JOIN rate_plans p ON p.id = s.rate_plan_id
-            WHERE s.channel_id = :c AND s.date BETWEEN :s AND :e
-            {_filter("s.rate_plan_id", rate_plan_ids)}
-        """),
-        {"c": channel_id, "s": start, "e": end, "ids": rate_plan_ids},
-    ).all()
-    cal: Calendar = {}
-    for r in rows:
-        cal.setdefault((r.partner_room_code, r.partner_rate_code), {})[r.date] = _rate_values(r)
+        cal.setdefault((r.partner_room_code, r.partner_rate_code), {})[r.date] = DayValues(
+            rate=r.amount,
+            currency=r.currency,
+            min_los=r.min_los,
+            max_los=r.max_los,
+            closed_to_arrival=r.closed_to_arrival,
+            closed_to_departure=r.closed_to_departure,
+            stop_sell=r.closed,
+        )
     return cal
 
 
