@@ -8,16 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import serve
-from prefect.schedules import Cron
-
-from flows.backup import (
-    create_backup,
-    delete_backup,
-    nightly_backup,
-    prune_backups,
-    restore_backup,
-    verify_backup,
-)
 
 NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_TIMEZONE = "UTC"
@@ -31,16 +21,14 @@ NIGHTLY_PARAMETERS: dict[str, Any] = {
 
 
 def deployments() -> list[Any]:
-    """The runner deployments: the scheduled nightly job plus on-demand flows."""
-    nightly = nightly_backup.to_deployment(
-        name="nightly", schedule=Cron(NIGHTLY_CRON, timezone=NIGHTLY_TIMEZONE),
-        parameters=NIGHTLY_PARAMETERS, concurrency_limit=1, tags=["backup"],
-    )
-    on_demand = [
-        f.to_deployment(name="on-demand", tags=["backup"], concurrency_limit=1)
-        for f in (create_backup, restore_backup, verify_backup, delete_backup, prune_backups)
-    ]
-    return [nightly, *on_demand]
+    """The backup deployments (nightly + on-demand), built from the one list in specs.py."""
+    from deployments.specs import deployment_specs
+
+    out = []
+    for spec in deployment_specs():
+        if spec.module == "flows.backup" and (flow := spec.load_flow()) is not None:
+            out.append(spec.to_deployment(flow))
+    return out
 
 
 if __name__ == "__main__":
