@@ -257,3 +257,24 @@ def test_overbookings_are_listed_for_the_operator(world, committed):
     page = client.get("/api/overbookings", headers=h(keys, "viewer")).json()
     assert [i["externalBookingId"] for i in page["items"]] == ["OVER"]
     assert page["items"][0]["guest"] == "Zoë Müller"
+
+
+def test_webhook_for_a_booking_the_partner_does_not_know_fails_visibly(world, committed):
+    """A correctly signed hint whose fetch finds nothing: the event ends `failed` with the
+    reason, the sync log says so, and nothing is stored."""
+    hotel, sims, keys, client = world
+    hint = {"property_id": "90210", "booking_id": "999999999", "last_action": "2026-01-01",
+            "checkin": "2026-02-01", "checkout": "2026-02-03", "status": "confirm"}
+    resp = client.post("/api/webhooks/agoda", json=hint,
+                       headers={"X-Webhook-Token": "hook-secret-agoda-0123456789"})
+    assert resp.status_code == 202 and resp.json()["duplicate"] is False, resp.text
+    event = committed.execute(text("SELECT status, error FROM webhook_events WHERE id = :i"),
+                              {"i": resp.json()["eventId"]}).one()
+    assert event.status == "failed" and "999999999" in event.error
+    log = committed.execute(text(
+        "SELECT status, error_messages FROM channel_sync_logs WHERE operation = "
+        "'webhook_booking' ORDER BY id DESC LIMIT 1")).one()
+    assert log.status == "failed" and "999999999" in str(log.error_messages)
+    stored = committed.execute(text(
+        "SELECT count(*) FROM channel_bookings WHERE external_booking_id = '999999999'")).scalar()
+    assert stored == 0
