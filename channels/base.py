@@ -57,7 +57,86 @@ class GuestInfo(BaseModel):
     last_name: str = ""
     email: str | None = None
     phone: str | None = None
-    country: str | None = None  # ISO 3166-1 alpha-2 when the partner gives it
+    country: str | None = None  # ISO 3166-1 alpha-2 only; never a country name
+    #: The country as the partner wrote it when it is a name, not a code (Agoda's nationality).
+    country_name: str | None = None
+    language: str | None = None  # the guest's language as the partner gives it (e.g. "en")
+    city: str | None = None
+    postal_code: str | None = None
+    address: str | None = None
+
+
+class NightlyPrice(BaseModel):
+    """One night of one room, as the partner prices it.
+
+    `amount` is what the night costs the guest as the partner states it (Expedia: baseRate +
+    extraPersonFees + hotelServiceFees; Booking.com: Rate/Total AmountAfterTax; Agoda: the
+    `<price>` of that date). The parts are kept where the partner gives them.
+    """
+
+    night: date
+    amount: Decimal
+    amount_before_tax: Decimal | None = None
+    amount_after_tax: Decimal | None = None
+    base: Decimal | None = None
+    extra_person_fees: Decimal | None = None
+    service_fees: Decimal | None = None
+    currency: str | None = None
+    promotion: str | None = None  # promo name/code applied to this night
+
+
+class ExtraService(BaseModel):
+    """An extra sold with the booking (breakfast, parking, extra bed...) with its price."""
+
+    code: str | None = None
+    name: str | None = None
+    quantity: int | None = None
+    nights: int | None = None
+    amount: Decimal | None = None  # total price of the service for the stay
+    currency: str | None = None
+    included: bool | None = None  # included in the room price
+
+
+class SpecialRequest(BaseModel):
+    """A guest request; `code` where the partner codes it (Expedia SpecialRequest@code)."""
+
+    code: str | None = None
+    text: str
+
+
+class CancelPenalty(BaseModel):
+    """A cancellation penalty: from `deadline` on, cancelling costs `amount` (or `percent` of
+    the stay, or `nights` nights)."""
+
+    deadline: datetime | None = None
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+    nights: int | None = None
+    currency: str | None = None
+    non_refundable: bool | None = None
+    description: str | None = None
+
+
+class PaymentModel(StrEnum):
+    OTA_COLLECT = "ota_collect"  # the partner charges the guest and pays the hotel
+    HOTEL_COLLECT = "hotel_collect"  # the hotel charges the guest (card given as guarantee)
+    VIRTUAL_CARD = "virtual_card"  # the partner pays with a virtual card the hotel charges
+    UNKNOWN = "unknown"
+
+
+class PaymentInfo(BaseModel):
+    """How the booking is paid. Never a full card number or a security code (PCI DSS)."""
+
+    model: PaymentModel = PaymentModel.UNKNOWN
+    card_type: str | None = None  # e.g. VI, MC, AX
+    card_last4: str | None = None
+    card_expiry: str | None = None  # as the partner sends it (MMYY / MM/YY)
+    #: Virtual cards: the window in which the hotel may charge the card, and its balance.
+    activation_date: date | None = None
+    deactivation_date: date | None = None
+    card_amount: Decimal | None = None
+    currency: str | None = None
+    remarks: str | None = None
 
 
 class BookedRoom(BaseModel):
@@ -70,9 +149,26 @@ class BookedRoom(BaseModel):
     adults: int = 1
     children: int = 0
     child_ages: list[int] = Field(default_factory=list)
-    amount: Decimal | None = None
+    amount: Decimal | None = None  # the room's total for the stay (after tax when given)
     currency: str | None = None
+    #: The night's total price (= NightlyPrice.amount), kept for the PMS's rate lines.
     nightly_rates: dict[date, Decimal] = Field(default_factory=dict)
+    #: The partner's id of this room within the booking (Booking.com roomreservation_id,
+    #: Agoda room index...), when it has one.
+    external_room_id: str | None = None
+    room_name: str | None = None
+    rate_plan_name: str | None = None
+    meal_plan: str | None = None
+    extra_beds: int | None = None
+    nightly_prices: list[NightlyPrice] = Field(default_factory=list)
+    amount_before_tax: Decimal | None = None
+    taxes: Decimal | None = None
+    commission: Decimal | None = None
+    #: The guest staying in this room, when the partner names one apart from the booker.
+    guest: GuestInfo | None = None
+    extras: list[ExtraService] = Field(default_factory=list)
+    special_requests: list[SpecialRequest] = Field(default_factory=list)
+    smoking: bool | None = None
 
 
 class BookingRecord(BaseModel):
@@ -102,6 +198,23 @@ class BookingRecord(BaseModel):
     comments: str | None = None
     ack_token: str | None = None
     raw_payload: dict[str, Any] = Field(default_factory=dict)
+    # ---- what hotels need beyond the stay (issue 10); every field optional, partner-filled.
+    #: Booking-level amounts: before tax, taxes, and the partner's commission.
+    amount_before_tax: Decimal | None = None
+    taxes: Decimal | None = None
+    commission: Decimal | None = None
+    payment: PaymentInfo = Field(default_factory=PaymentInfo)
+    extras: list[ExtraService] = Field(default_factory=list)
+    special_requests: list[SpecialRequest] = Field(default_factory=list)
+    cancel_penalties: list[CancelPenalty] = Field(default_factory=list)
+    cancel_policy: str | None = None  # the policy's code or text as the partner gives it
+    #: Loyalty/programme flags as partner-named strings ("genius", "expedia_vip", ...).
+    loyalty: list[str] = Field(default_factory=list)
+    #: Bookings the partner splits per room (Expedia: one booking per room of a multi-room
+    #: order) share this id so the PMS can link them.
+    group_id: str | None = None
+    source: str | None = None  # the selling brand/point of sale (Expedia@source, Hotels.com...)
+    language: str | None = None
 
 
 _M = TypeVar("_M", bound=BaseModel)
