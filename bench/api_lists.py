@@ -1,6 +1,6 @@
 """Benchmark: latency and throughput of the API's list endpoints over 1,000,000 sync-log rows.
 
-    .venv/bin/python bench/api.py [--rows 1000000] [--requests 300] [--keep]
+    .venv/bin/python bench/api_lists.py [--rows 1000000] [--requests 300] [--keep]
 
 A scratch database gets `--rows` channel_sync_logs rows (server-side generate_series, 4
 channels, a year of history) plus 50,000 channel bookings; the API runs as a real uvicorn
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/queue.py would shadow the standard library's `queue` for anything imported from here.
+# The project root first on sys.path (bench/ itself is not a package root).
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 

@@ -1,6 +1,6 @@
 """Benchmark: data-sync queue drain rate, 1 and 4 worker processes, no-op handlers.
 
-    .venv/bin/python bench/queue.py [--items 40000] [--batch 100] [--rounds 1]
+    .venv/bin/python bench/queue_drain.py [--items 40000] [--batch 100] [--rounds 1]
 
 In one run, on a scratch database on the local server (migrated with db.migrate.upgrade,
 dropped afterwards), for 1 and 4 worker processes:
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's directory comes first on sys.path and `bench/queue.py` would
-# shadow the standard library's `queue` (psycopg and multiprocessing import it).
+# Run as a script, bench/ comes first on sys.path: keep the project root first instead
+# (bench scripts are named so that none shadows a stdlib or project module).
 HERE, ROOT = Path(__file__).resolve().parent, Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != HERE]
 
