@@ -40,10 +40,14 @@ class Service:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    #: Builds the argv anew at each (re)start, when it must differ per start.
+    argv_factory: Callable[[], list[str]] | None = None
 
     def start(self, log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        if self.argv_factory is not None:
+            self.argv = self.argv_factory()
         self.process = subprocess.Popen(
             self.argv,
             env={**os.environ, **self.env},
@@ -106,6 +110,47 @@ def ensure_admin_key(home: Path) -> str | None:
     with os.fdopen(fd, "w") as fh:
         fh.write(plaintext + "\n")
     return plaintext
+
+
+class Supervisor:
+    """Once everything is up, a child that dies is restarted (with a growing pause), so a
+    crashed API or serve process never leaves innsync half-running; a child that keeps
+    dying (RESTART_LIMIT times within RESTART_WINDOW seconds) stops the whole stack."""
+
+    RESTART_LIMIT = 5
+    RESTART_WINDOW = 300.0
+
+    def __init__(self, services: list[Service], log_dir: Path,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.services = services
+        self.log_dir = log_dir
+        self.clock = clock
+        self.restarts: dict[str, list[float]] = {}
+        self.not_before: dict[str, float] = {}
+
+    def tick(self) -> list[str]:
+        """Restart dead children whose pause is over; returns the names restarted."""
+        restarted: list[str] = []
+        now = self.clock()
+        for svc in self.services:
+            if svc.alive():
+                continue
+            if now < self.not_before.get(svc.name, 0.0):
+                continue
+            recent = [t for t in self.restarts.get(svc.name, []) if now - t < self.RESTART_WINDOW]
+            if len(recent) >= self.RESTART_LIMIT:
+                raise RuntimeError(
+                    f"{svc.name} died {len(recent)} times in {self.RESTART_WINDOW:.0f} s; "
+                    f"see {self.log_dir / (svc.name + '.log')}")
+            code = svc.process.returncode if svc.process is not None else None
+            console.print(f"[yellow]{svc.name} exited (code {code}); restarting[/]")
+            svc.stop(timeout=5)  # reap what is left of its process group
+            svc.start(self.log_dir)
+            recent.append(now)
+            self.restarts[svc.name] = recent
+            self.not_before[svc.name] = now + min(30.0, 2.0 ** len(recent))
+            restarted.append(svc.name)
+        return restarted
 
 
 class Stopped(Exception):
@@ -346,11 +391,11 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         seeded: int | None = None
         if demo:
             services.append(Service(
-                "simulators",
-                [python, "-m", "innsync.cli", "simulate", "--channel", "all",
-                 "--port", str(opts.sim_port),
-                 # New ids on every start: bookings stored by an earlier run never collide.
-                 "--id-offset", str(int(time.time()) * 1000)],
+                "simulators", [],
+                # New ids on every (re)start: bookings stored by an earlier run never collide.
+                argv_factory=lambda: [python, "-m", "innsync.cli", "simulate", "--channel", "all",
+                                      "--port", str(opts.sim_port),
+                                      "--id-offset", str(int(time.time()) * 1000)],
             ))
             services[-1].start(log_dir)
             with console.status(f"seeding the demo hotel ({opts.demo_reservations} "
@@ -384,8 +429,11 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         _summary(opts, api_url, prefect_api, url, settings, log_dir, admin_key, demo, seeded,
                  external_prefect is not None)
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
+        supervisor = Supervisor(services, log_dir)
         while True:
-            check()
+            if stopping:
+                raise Stopped
+            supervisor.tick()
             if demo and time.monotonic() >= next_booking:
                 add_sim_bookings(opts.sim_port)
                 next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
