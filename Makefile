@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test install lint bench clean
+.PHONY: up test install lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in bench/*.py; do case $$b in */soak.py|*/support.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $${MINUTES:-60}
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

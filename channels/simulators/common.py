@@ -235,6 +235,11 @@ def admin_router(state: SimState) -> APIRouter:
     async def stats() -> dict[str, Any]:
         return {"calls": dict(state.calls), "injected": dict(state.injected), **state.queue.stats()}
 
+    @router.get("/booking-ids")
+    async def booking_ids() -> list[str]:
+        """Every booking id this simulator created (the soak's "created at the partner")."""
+        return sorted({m.booking.booking_id for m in state.queue.messages})
+
     return router
 
 
