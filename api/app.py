@@ -7,6 +7,7 @@ import logging
 
 from fastapi import APIRouter, FastAPI
 
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 
 log = logging.getLogger("innsync.api")
@@ -47,9 +48,11 @@ def create_app() -> FastAPI:
             "Roles: viewer (read), operator (trigger syncs), admin (backups, restore, "
             "delete, keys). Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`."
         ),
-        docs_url="/docs",
+        docs_url=None,  # served from package assets instead of a CDN: api/docs.py
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_offline_docs(app)
     install_error_handlers(app)
     api = APIRouter(prefix="/api")
     for name in ROUTER_MODULES:
