@@ -173,9 +173,9 @@ def build_set_ari(property_id: str, updates: Sequence[WireUpdate], timestamp: in
             el = etree.SubElement(rate_el, "update", room_id=up.room_id, rateplan_id=up.rateplan_id or "")
             _date_range(el, up)
             if up.price is not None:
+                # Agoda's "Basic Mode": one price for every occupancy (`<normal default>`).
                 prices = etree.SubElement(el, "prices", currency=up.currency or "USD")
-                normal = etree.SubElement(prices, "normal")
-                etree.SubElement(normal, "occupancy", person=str(up.occupancy), price=f"{up.price:.2f}")
+                etree.SubElement(prices, "normal", default=f"{up.price:.2f}")
             closures = [(t, v) for t, v in (("closed", up.closed), ("cta", up.cta), ("ctd", up.ctd)) if v is not None]
             if closures or up.min_los is not None or up.max_los is not None:
                 res = etree.SubElement(el, "restrictions")

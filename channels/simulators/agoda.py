@@ -86,8 +86,11 @@ def render_booking(parent: etree._Element, b: SimBooking, hotel_id: str, acknowl
         "rateplan_id": cat["rate_plans"][first.rate_plan], "rateplan_name": first.rate_plan,
         "room_count": str(len(b.rooms)), "adults": str(sum(r.adults for r in b.rooms)),
         "children": str(sum(len(r.child_ages) for r in b.rooms)), "extrabeds": "0",
-        "cxl_code": "1D1N_1N",
+        "cxl_code": "365D100P_100P" if first.rate_plan == "NRF" else "1D1N_1N",
     })
+    if first.rate_plan == "NRF":  # the simulated promotion: a non-refundable saver
+        el.set("promotion_id", "9001")
+        el.set("promotion_name", "Non-refundable saver. Price includes 10% discount!")
     g = b.guest
     etree.SubElement(el, "customer", first_name=g.first_name, last_name=g.last_name,
                      nationality=COUNTRY_NAMES.get(g.country, g.country))

@@ -185,7 +185,7 @@ def test_set_ari_body_shape() -> None:
     assert upd.find("restrictions/ctd") is None  # None fields are not sent
     r = root.find("criteria/rate/update")
     assert r.get("rateplan_id") == "77001"
-    assert r.find("prices/normal/occupancy").get("price") == "99.50"
+    assert r.find("prices/normal").get("default") == "99.50" and r.find("prices").get("currency") == "EUR"
     assert (r.findtext("restrictions/los/min"), r.findtext("restrictions/los/max")) == ("2", "7")
 
 
