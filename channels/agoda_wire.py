@@ -348,6 +348,49 @@ def parse_booking_list(body: bytes) -> list[ListRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class HintRow:
+    """One booking named by a BookingHint push (Agoda calls the channel manager)."""
+
+    property_id: str
+    booking_id: str
+    last_action: str
+    status: str
+
+
+MAX_HINT_ROWS = 500  # a push naming more is garbled or hostile
+
+
+def parse_booking_hint(body: bytes) -> list[HintRow]:
+    """The documented BookingHint push: `<request timestamp><property id><bookings><booking
+    booking_id booking_date last_action arrival departure status/>..`."""
+    root = parse(body)
+    if root.tag != "request":
+        raise MalformedPayloadError(CHANNEL, f"BookingHint has root <{root.tag}>, expected <request>")
+    rows: list[HintRow] = []
+    for prop in root.iter("property"):
+        pid = prop.get("id") or ""
+        for b in prop.iter("booking"):
+            bid = b.get("booking_id")
+            if not pid or not bid:
+                raise MalformedPayloadError(CHANNEL, "BookingHint row without property id or booking_id")
+            rows.append(HintRow(pid, bid, b.get("last_action", ""), b.get("status", "")))
+    if not rows or len(rows) > MAX_HINT_ROWS:
+        raise MalformedPayloadError(CHANNEL, f"BookingHint names {len(rows)} bookings")
+    return rows
+
+
+def build_hint_answer(error: tuple[str, str] | None = None, timestamp_ms: int | None = None) -> bytes:
+    """Our answer to a BookingHint: `<result timestamp><success/></result>` or `<errors>`."""
+    ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    root = etree.Element("result", timestamp=ts)
+    if error is None:
+        etree.SubElement(root, "success")
+    else:
+        etree.SubElement(etree.SubElement(root, "errors"), "error", code=error[0], description=error[1])
+    return to_bytes(root)
+
+
 def build_booking_detail(property_id: str, booking_ids: Sequence[str], timestamp: int | None = None) -> bytes:
     """GetBookingDetail (type 4) body: one property, at most 50 ids."""
     if len(booking_ids) > MAX_DETAIL_IDS:

@@ -121,13 +121,30 @@ def render_booking_detail(bookings: list[SimBooking], hotel_id: str | None = Non
 
 
 def booking_hint(app: FastAPI, booking_id: str) -> dict[str, str]:
-    """The BookingHint payload Agoda would push for the booking's latest message."""
+    """A JSON form of the BookingHint (our own, kept for relays that convert Agoda's XML
+    push); `booking_hint_xml` is the documented form."""
     state: SimState = app.state.sim
     b = _latest(state.queue, booking_id)
     if b is None:
         raise KeyError(booking_id)
     return {"property_id": state.hotel_id, "booking_id": b.booking_id, "last_action": _stamp(b.modified_at),
             "checkin": b.check_in.isoformat(), "checkout": b.check_out.isoformat(), "status": HINT[b.event]}
+
+
+def booking_hint_xml(app: FastAPI, booking_ids: list[str]) -> bytes:
+    """The documented XML BookingHint push for the bookings' latest messages."""
+    state: SimState = app.state.sim
+    root = etree.Element("request", timestamp=str(int(datetime.now(UTC).timestamp() * 1000)))
+    bookings = etree.SubElement(etree.SubElement(root, "property", id=state.hotel_id), "bookings")
+    for booking_id in booking_ids:
+        b = _latest(state.queue, booking_id)
+        if b is None:
+            raise KeyError(booking_id)
+        etree.SubElement(bookings, "booking", {
+            "booking_id": b.booking_id, "booking_date": _stamp(b.created_at), "last_action": _stamp(b.modified_at),
+            "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(), "status": STATUS[b.event],
+        })
+    return wire.to_bytes(root)
 
 
 def _latest(queue: BookingQueue, booking_id: str) -> SimBooking | None:

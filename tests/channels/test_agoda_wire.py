@@ -143,6 +143,19 @@ def test_published_booking_lists() -> None:
     assert {r.status for r in rows} == {"ConfirmBooking"} and not any(r.acknowledged for r in rows)
 
 
+def test_booking_hint_push_and_answer() -> None:
+    [row] = wire.parse_booking_hint((FIX / "BookingHint_RQ_partial.xml").read_bytes())
+    assert row == wire.HintRow("226110", "6593078", "2017-03-03T14:50:33+07:00", "ConfirmBooking")
+    for bad in (b"<result/>", b"<request><property id='1'/></request>",
+                b"<request><property><bookings><booking booking_id='1'/></bookings></property></request>"):
+        with pytest.raises(MalformedPayloadError):
+            wire.parse_booking_hint(bad)
+    ok = etree.fromstring(wire.build_hint_answer(timestamp_ms=1483526410357))
+    assert (ok.tag, ok.get("timestamp"), [c.tag for c in ok]) == ("result", "1483526410357", ["success"])
+    err = etree.fromstring(wire.build_hint_answer(("1301", "Invalid Property id: 1")))
+    assert err.find("errors/error").get("code") == "1301"
+
+
 def test_published_set_ari_answers() -> None:
     partial = wire.parse_set_ari_response((FIX / "SetARI_v2_RS_partial_success_207.xml").read_bytes())
     assert (partial.tuid, partial.status) == ("58f2b811-d1de-11ed-9b0d-9fa08989ceb6", "PartialSuccess")
