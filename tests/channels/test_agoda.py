@@ -193,6 +193,38 @@ async def test_fetch_detail_ack_round_trip_and_redelivery() -> None:
     await adapter.aclose()
 
 
+async def test_simulated_bookings_read_like_agoda_sends_them() -> None:
+    """What the simulator sold (its own booking data) comes back through the documented shape."""
+    from channels.simulators.agoda import COUNTRY_NAMES
+
+    app, _, adapter = make(bookings=25)
+    page = await adapter.fetch_bookings()
+    sold = {}
+    for m in app.state.sim.queue.messages:
+        b = m.booking
+        if b.booking_id not in sold or b.revision > sold[b.booking_id].revision:
+            sold[b.booking_id] = b
+    assert {r.external_id for r in page.bookings} == set(sold)
+    for rec in page.bookings:
+        b = sold[rec.external_id]
+        assert rec.guest.country is None and rec.guest.country_name == COUNTRY_NAMES[b.guest.country]
+        assert len(rec.rooms) == len(b.rooms)  # room_count units
+        assert sum(r.adults for r in rec.rooms) == sum(r.adults for r in b.rooms)
+        assert sum(r.children for r in rec.rooms) == sum(len(r.child_ages) for r in b.rooms)
+        assert rec.special_requests[0].code == "NonSmoke"
+        if b.comments:
+            assert rec.special_requests[1].text == b.comments
+        if b.event == "cancelled":
+            assert rec.total_amount == 0 and all(r.nightly_prices == [] for r in rec.rooms)
+        else:
+            assert rec.total_amount == b.total
+            assert sum((r.amount or 0 for r in rec.rooms), Decimal(0)) == b.total
+            nights = {d for room in b.rooms for d, _ in room.nightly}
+            assert all(set(r.nightly_rates) == nights for r in rec.rooms)
+        assert rec.booked_at is not None and rec.booked_at.utcoffset() == timedelta(hours=7)
+    await adapter.aclose()
+
+
 async def test_stale_ack_keeps_booking_pending() -> None:
     app, _, adapter = make(bookings=5)
     page = await adapter.fetch_bookings()
