@@ -33,7 +33,13 @@ from channels.http import HttpAdapter
 __all__ = ["AgodaAdapter", "parse_bookings"]
 
 _PARTIAL_OK = frozenset({207, 400})  # SetARI answers these with per-update errors in the body
-_MAX_LOOKBACK_DAYS = 740
+#: GetBookingList: "LookBack = 90 Days, Now - From <= 90 Days" (Agoda's request example).
+_MAX_LOOKBACK_DAYS = wire.MAX_LIST_LOOKBACK_DAYS
+
+
+def _describe(code: str, description: str) -> str:
+    """`code description`, the documented meaning standing in for an empty description."""
+    return f"{code} {description or wire.DOCUMENTED_ERRORS.get(code, '')}".strip()
 
 
 class AgodaAdapter(HttpAdapter):
@@ -96,9 +102,10 @@ class AgodaAdapter(HttpAdapter):
         """Unacknowledged rows of every window (deduplicated), and notes on clipped windows."""
         notes: list[str] = []
         today = self._today()
-        oldest = today - timedelta(days=_MAX_LOOKBACK_DAYS)
+        # from 00:00 of this day is within "now - 90 days" whatever the time of day now
+        oldest = today - timedelta(days=_MAX_LOOKBACK_DAYS - 1)
         if start < oldest:
-            notes.append(f"window start {start} clipped to {oldest}: Agoda lists at most 740 days back")
+            notes.append(f"window start {start} clipped to {oldest}: Agoda lists at most {_MAX_LOOKBACK_DAYS} days back")
             start = oldest
         rows: dict[str, wire.ListRow] = {}
         for lo, hi in self.windows(start, end):
@@ -264,7 +271,15 @@ class AgodaAdapter(HttpAdapter):
         return [local[i] for i in range(len(updates))]
 
     async def _send_set_ari(self, wires: Sequence[wire.WireUpdate]) -> list[UpdateResult]:
-        """One SetARI V2 request; one result per wire update (200, 207 or 400 answers)."""
+        """One SetARI V2 request; one result per wire update.
+
+        Agoda answers 200 (all applied), 207 with errors nested per update and date range
+        (those failed, the rest applied), or 400/401 with errors per property (nothing
+        applied). A 207 from a partner account without the partial-success setting carries
+        the property-level form: nothing is known to be applied, so every update fails.
+        Body error codes are validation/authorisation errors (`wire.DOCUMENTED_ERRORS`):
+        permanent; transient failures arrive as HTTP 429/5xx and raise before this point.
+        """
         response = await self._post(wire.build_set_ari(self.property_id, wires), ok_statuses=_PARTIAL_OK)
         try:
             outcome = wire.parse_set_ari_response(response.content)
@@ -272,18 +287,19 @@ class AgodaAdapter(HttpAdapter):
             if response.status_code == 200:
                 raise  # cannot tell what was applied
             outcome = wire.SetAriOutcome(errors=[("", response.text[:200])])
-        total_failure = response.status_code == 400
-        general = "; ".join(f"{c} {d}".strip() for c, d in outcome.errors) or f"HTTP {response.status_code}"
+        status = response.status_code
+        rejected = status == 400 or bool(outcome.errors) or (status != 200 and not outcome.update_errors)
+        general = "; ".join(_describe(c, d) for c, d in outcome.errors) or f"HTTP {status}"
         results = []
         for w in wires:
             errs = outcome.update_errors.get(w.key)
             if errs:
-                code, desc = errs[0]
-                results.append(UpdateResult(ok=False, error_code=code,
-                                            error="; ".join(f"{c} {d}" for c, d in errs)))
-            elif total_failure:
-                code = outcome.errors[0][0] if outcome.errors else "400"
-                results.append(UpdateResult(ok=False, error_code=code, error=f"request rejected: {general}"))
+                results.append(UpdateResult(ok=False, error_code=errs[0][0], transient=False,
+                                            error="; ".join(_describe(c, d) for c, d in errs)))
+            elif rejected:
+                code = outcome.errors[0][0] if outcome.errors and outcome.errors[0][0] else str(status)
+                results.append(UpdateResult(ok=False, error_code=code, transient=False,
+                                            error=f"request rejected: {general}"))
             else:
                 results.append(UpdateResult(ok=True))
         return results
@@ -291,7 +307,7 @@ class AgodaAdapter(HttpAdapter):
     async def get_ari(self, start: date, end: date) -> list[ARIUpdate]:
         """GetARI V2 read-back, compressed to ranges (rooms without, rates with a rate plan)."""
         response = await self._post(wire.build_get_ari(self.property_id, start, end))
-        updates = [self._ari_day(d) for d in wire.parse_get_ari_response(response.content)]
+        updates = [self._ari_day(d) for d in wire.parse_get_ari_response(response.content, self.occupancy)]
         return compress(expand(updates))
 
     @staticmethod

@@ -215,6 +215,9 @@ class BookingRecord(BaseModel):
     group_id: str | None = None
     source: str | None = None  # the selling brand/point of sale (Expedia@source, Hotels.com...)
     language: str | None = None
+    #: What the hotel receives (tax-inclusive) where the partner states it apart from the
+    #: guest price (Agoda `net_inclusive_amt`); added for Agoda, None elsewhere.
+    net_amount: Decimal | None = None
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -15,7 +15,7 @@ import hmac
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -85,7 +85,10 @@ def _airbnb(session: Session, body: bytes, request: Request) -> tuple[int, str, 
 
 
 def _agoda(session: Session, body: bytes, request: Request) -> tuple[int, str, str]:
-    """(channel id, event key, booking id) of an Agoda BookingHint with the shared secret."""
+    """(channel id, event key, booking id) of an Agoda BookingHint with the shared secret.
+
+    JSON (`property_id`, `booking_id`, `last_action`) is our relay form; Agoda's documented
+    push is XML (`_agoda_xml`)."""
     token = request.headers.get("X-Webhook-Token") or request.query_params.get("token") or ""
     if not token:
         raise Unauthorized("missing X-Webhook-Token")
@@ -96,14 +99,37 @@ def _agoda(session: Session, body: bytes, request: Request) -> tuple[int, str, s
         last_action = str(hint.get("last_action") or "")
     except (ValueError, KeyError, TypeError):
         raise BadPayload("BookingHint needs property_id and booking_id") from None
+    return _agoda_channel(session, property_id, token), f"hint:{booking_id}:{last_action}", booking_id
+
+
+def _agoda_channel(session: Session, property_id: str, token: str) -> int:
     for row in _candidates(session, ChannelName.AGODA):
         public = row.config_public or {}
         if property_id not in (public.get("hotelId"), public.get("propertyId")):
             continue
         secret = _secret(row)
         if secret and hmac.compare_digest(secret.encode(), token.encode()):
-            return row.id, f"hint:{booking_id}:{last_action}", booking_id
+            return int(row.id)
     raise Unauthorized("token does not match the Agoda channel of this property")
+
+
+def _agoda_xml(session: Session, body: bytes, request: Request) -> tuple[int, list[tuple[str, str]]]:
+    """(channel id, [(event key, booking id)]) of Agoda's documented XML BookingHint; only
+    bookings of the property the token opens are taken (others stay to polling)."""
+    from channels.agoda_wire import parse_booking_hint
+    from channels.base import MalformedPayloadError
+
+    token = request.headers.get("X-Webhook-Token") or request.query_params.get("token") or ""
+    if not token:
+        raise Unauthorized("missing X-Webhook-Token")
+    try:
+        rows = parse_booking_hint(body)
+    except MalformedPayloadError as exc:
+        raise BadPayload(f"BookingHint: {exc.message}") from None
+    property_id = rows[0].property_id
+    channel_id = _agoda_channel(session, property_id, token)
+    return channel_id, [(f"hint:{r.booking_id}:{r.last_action}", r.booking_id)
+                        for r in rows if r.property_id == property_id]
 
 
 HANDLERS = {ChannelName.AIRBNB: _airbnb, ChannelName.AGODA: _agoda}
@@ -134,6 +160,8 @@ def _run_fetch(channel_id: int, booking_id: str, event_id: int) -> None:
     response_model=WebhookAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
+        200: {"description": "Agoda XML BookingHint: `<result><success/></result>`",
+              "content": {"text/xml": {}}},
         401: {"description": "bad signature or token"},
         404: {"description": "partner pushes no webhooks"},
     },
@@ -153,7 +181,27 @@ def receive(
             f"no webhooks for {channel_name!r} (Agoda and Airbnb push; "
             f"Booking.com and Expedia are polled)"
         ) from None
+    if handler is _agoda and body.lstrip()[:1] == b"<":
+        # Agoda's documented XML push: one event per booking, answered in Agoda's form.
+        from channels.agoda_wire import build_hint_answer
+
+        channel_id, events = _agoda_xml(session, body, request)
+        for key, booking_id in events:
+            event_id = _record(session, channel_id, key, booking_id)
+            if event_id is not None:
+                background.add_task(_run_fetch, channel_id, booking_id, event_id)
+        return Response(build_hint_answer(), media_type="text/xml")  # type: ignore[return-value]
     channel_id, key, booking_id = handler(session, body, request)
+    event_id = _record(session, channel_id, key, booking_id)
+    if event_id is None:
+        return WebhookAccepted(accepted=True, duplicate=True, channel_id=channel_id)
+    background.add_task(_run_fetch, channel_id, booking_id, event_id)
+    return WebhookAccepted(accepted=True, duplicate=False, event_id=event_id, channel_id=channel_id)
+
+
+def _record(session: Session, channel_id: int, key: str, booking_id: str) -> int | None:
+    """The new event's id, None for a replay; committed before any work starts (a crash
+    later is retried by polling)."""
     event_id = session.execute(
         text(
             "INSERT INTO webhook_events (channel_id, event_key, external_booking_id) "
@@ -161,8 +209,5 @@ def receive(
         ),
         {"c": channel_id, "k": key[:200], "b": booking_id},
     ).scalar()
-    session.commit()  # recorded before any work starts: a crash later is retried by polling
-    if event_id is None:
-        return WebhookAccepted(accepted=True, duplicate=True, channel_id=channel_id)
-    background.add_task(_run_fetch, channel_id, booking_id, event_id)
-    return WebhookAccepted(accepted=True, duplicate=False, event_id=event_id, channel_id=channel_id)
+    session.commit()
+    return event_id

@@ -1,9 +1,13 @@
 """Agoda YCS simulator: `POST /api?apiKey=KEY` with `<request type="N">` XML bodies.
 
-Types served: 10 SetARI V2 (200 / 207 partial / 400 / 401), 11 GetARI V2, 3 and 9
-GetBookingList (90-day window, 740 days back, 5 properties), 4 GetBookingDetail (1 property,
-50 ids), 7 AcknowledgeBooking (simulated, see `channels/agoda_wire.py`). Bookings stay
+Answers in the shapes of Agoda's published examples (tests/fixtures/agoda/, checked by
+tests/channels/test_agoda_conformance.py). Types served: 10 SetARI V2 (200 / 207
+PartialSuccess / 400 / 401), 11 GetARI V2, 3 and 9 GetBookingList (90-day window, from at
+most 90 days back, 5 properties), 4 GetBookingDetail (1 property, 50 ids), 7
+AcknowledgeBooking (simulated, see `channels/agoda_wire.py`). Bookings stay
 `acknowledge="0"` (re-delivered) until their latest action is acknowledged.
+A generated booking with several rooms is sold as Agoda sells it: one room type (its first
+room's) with `room_count` units, adults/children summed, nightly prices summed.
 `booking_hint(app, booking_id)` builds the BookingHint push Agoda would send.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -28,18 +33,30 @@ STATUS = {"new": "ConfirmBooking", "modified": "AmendBooking", "cancelled": "Can
 HINT = {"new": "confirm", "modified": "amend", "cancelled": "cancel"}
 
 
+#: Agoda states nationality as a country name; the generator's guests carry ISO codes.
+COUNTRY_NAMES = {
+    "DE": "Germany", "PL": "Poland", "JP": "Japan", "GB": "United Kingdom", "ES": "Spain",
+    "DK": "Denmark", "FR": "France", "TR": "Turkey", "IE": "Ireland", "NG": "Nigeria",
+    "SE": "Sweden", "CZ": "Czech Republic", "TH": "Thailand",
+}
+
+
 def _xml(root: etree._Element, status: int = 200) -> Response:
     return Response(wire.to_bytes(root), status_code=status, media_type="text/xml")
 
 
 def _result(**attrs: str) -> etree._Element:
-    return etree.Element("result", timestamp=str(int(datetime.now(UTC).timestamp())), **attrs)
+    # Agoda's answers carry epoch milliseconds (e.g. timestamp="1501647925927").
+    return etree.Element("result", timestamp=str(int(datetime.now(UTC).timestamp() * 1000)), **attrs)
 
 
-def error_response(status: int, code: str, description: str) -> Response:
-    """`<result><errors><error code description/></errors></result>`."""
-    root = _result()
-    etree.SubElement(etree.SubElement(root, "errors"), "error", code=code, description=description)
+def error_response(status: int, code: str, description: str, property_id: str | None = None) -> Response:
+    """`<result><errors>[<property id>]<error code description/>..` (SetARI's documented form)."""
+    root = _result(TUID=str(uuid.uuid4()))
+    parent = etree.SubElement(root, "errors")
+    if property_id is not None:
+        parent = etree.SubElement(parent, "property", id=property_id)
+    etree.SubElement(parent, "error", code=code, description=description)
     return _xml(root, status)
 
 
@@ -51,58 +68,83 @@ def _stamp(moment: datetime) -> str:
 
 
 def render_booking(parent: etree._Element, b: SimBooking, hotel_id: str, acknowledged: bool = False) -> None:
-    """One GetBookingDetail `<booking>`: rooms grouped into `room_count` units, card in clear."""
+    """One GetBookingDetail `<booking>` in the documented shape (no card data: Agoda's
+    examples carry none)."""
     cat = CATALOG[CHANNEL]
-    el = etree.SubElement(parent, "booking", {
-        "booking_id": b.booking_id, "property_id": hotel_id, "booking_date": _stamp(b.created_at),
-        "last_action": _stamp(b.modified_at), "status": STATUS[b.event],
-        "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(),
-        "acknowledge": "1" if acknowledged else "0",
-    })
-    g = b.guest
-    etree.SubElement(el, "customer", first_name=g.first_name, last_name=g.last_name, email=g.email,
-                     phone=g.phone, nationality=g.country)
-    if b.comments:
-        etree.SubElement(el, "requests").text = b.comments
-    groups: dict[tuple[Any, ...], list[Any]] = {}
+    first = b.rooms[0]
+    nightly: dict[date, Decimal] = {}
     for room in b.rooms:
-        key = (room.room_type, room.rate_plan, room.adults, room.child_ages, room.nightly)
-        groups.setdefault(key, []).append(room)
-    rooms_el = etree.SubElement(el, "rooms")
-    for (room_type, rate_plan, adults, ages, nightly), units in groups.items():
-        r = etree.SubElement(rooms_el, "room", {
-            "room_id": cat["room_types"][room_type], "rateplan_id": cat["rate_plans"][rate_plan],
-            "room_count": str(len(units)), "adults": str(adults), "children": str(len(ages)),
-            "child_ages": ",".join(str(x) for x in ages),
-        })
-        n = len(units)
-        prices = etree.SubElement(r, "prices", currency=b.currency,
-                                  total=f"{sum(a for _, a in nightly) * n:.2f}")
-        for day, amount in nightly:
-            etree.SubElement(prices, "price", date=day.isoformat(), amount=f"{amount * n:.2f}")
-    c = b.card
-    etree.SubElement(el, "payment", card_type=c.brand, card_number=c.number, card_holder=c.holder,
-                     expiry=f"{c.expiry[:2]}/{c.expiry[2:]}", cvv=c.cvv)
+        for day, amount in room.nightly:
+            nightly[day] = nightly.get(day, Decimal("0.00")) + amount
+    cancelled = b.event == "cancelled"
+    el = etree.SubElement(parent, "booking", {
+        "property_id": hotel_id, "property_name": "Innsync Simulated Hotel", "booking_id": b.booking_id,
+        "booking_date": _stamp(b.created_at), "last_action": _stamp(b.modified_at),
+        "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(), "status": STATUS[b.event],
+        "acknowledge": "1" if acknowledged else "0", "room_id": cat["room_types"][first.room_type],
+        "room_type": first.room_type, "channel_id": "1", "channel_name": "Retail",
+        "rateplan_id": cat["rate_plans"][first.rate_plan], "rateplan_name": first.rate_plan,
+        "room_count": str(len(b.rooms)), "adults": str(sum(r.adults for r in b.rooms)),
+        "children": str(sum(len(r.child_ages) for r in b.rooms)), "extrabeds": "0",
+        "cxl_code": "365D100P_100P" if first.rate_plan == "NRF" else "1D1N_1N",
+    })
+    if first.rate_plan == "NRF":  # the simulated promotion: a non-refundable saver
+        el.set("promotion_id", "9001")
+        el.set("promotion_name", "Non-refundable saver. Price includes 10% discount!")
+    g = b.guest
+    etree.SubElement(el, "customer", first_name=g.first_name, last_name=g.last_name,
+                     nationality=COUNTRY_NAMES.get(g.country, g.country))
+    requests = etree.SubElement(el, "requests")
+    etree.SubElement(requests, "request", request_name="NonSmoke")
+    if b.comments:
+        etree.SubElement(requests, "request", request_name=f'AdditionalNotes:"{b.comments}"')
+    if cancelled:  # Agoda zeroes a cancelled booking's prices
+        prices = etree.SubElement(el, "prices", currency=b.currency, sell_inclusive_amt="0.0")
+        etree.SubElement(prices, "price", date="", sell_inclusive_amt="0.0", type="Confirmation")
+    else:
+        prices = etree.SubElement(el, "prices", currency=b.currency,
+                                  sell_inclusive_amt=f"{sum(nightly.values(), Decimal('0.00')):.2f}")
+        for day in sorted(nightly):
+            etree.SubElement(prices, "price", date=day.isoformat(), sell_inclusive_amt=f"{nightly[day]:.2f}",
+                             type="Room")
+    etree.SubElement(el, "paymentmodel").text = "2"
 
 
 def render_booking_detail(bookings: list[SimBooking], hotel_id: str | None = None) -> bytes:
     """A GetBookingDetail answer body for these messages (also used by bench/parse.py)."""
     hotel = hotel_id or CATALOG[CHANNEL]["hotel_id"]
     root = _result()
-    parent = etree.SubElement(root, "bookings")
+    parent = etree.SubElement(root, "bookings", count=str(len(bookings)), iataid="96637800")
     for b in bookings:
         render_booking(parent, b, hotel)
     return wire.to_bytes(root)
 
 
 def booking_hint(app: FastAPI, booking_id: str) -> dict[str, str]:
-    """The BookingHint payload Agoda would push for the booking's latest message."""
+    """A JSON form of the BookingHint (our own, kept for relays that convert Agoda's XML
+    push); `booking_hint_xml` is the documented form."""
     state: SimState = app.state.sim
     b = _latest(state.queue, booking_id)
     if b is None:
         raise KeyError(booking_id)
     return {"property_id": state.hotel_id, "booking_id": b.booking_id, "last_action": _stamp(b.modified_at),
             "checkin": b.check_in.isoformat(), "checkout": b.check_out.isoformat(), "status": HINT[b.event]}
+
+
+def booking_hint_xml(app: FastAPI, booking_ids: list[str]) -> bytes:
+    """The documented XML BookingHint push for the bookings' latest messages."""
+    state: SimState = app.state.sim
+    root = etree.Element("request", timestamp=str(int(datetime.now(UTC).timestamp() * 1000)))
+    bookings = etree.SubElement(etree.SubElement(root, "property", id=state.hotel_id), "bookings")
+    for booking_id in booking_ids:
+        b = _latest(state.queue, booking_id)
+        if b is None:
+            raise KeyError(booking_id)
+        etree.SubElement(bookings, "booking", {
+            "booking_id": b.booking_id, "booking_date": _stamp(b.created_at), "last_action": _stamp(b.modified_at),
+            "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(), "status": STATUS[b.event],
+        })
+    return wire.to_bytes(root)
 
 
 def _latest(queue: BookingQueue, booking_id: str) -> SimBooking | None:
@@ -124,7 +166,7 @@ class AgodaSim:
     async def handle(self, request: Request) -> Response:
         key = request.query_params.get("apiKey", "")
         if not key or (self.api_key is not None and key != self.api_key):
-            return error_response(401, "401", "Invalid API key")
+            return error_response(401, "1503", "Authentication failed: The supplied authentication is invalid")
         try:
             root = wire.parse(await request.body())
         except MalformedPayloadError as exc:
@@ -156,14 +198,11 @@ class AgodaSim:
             return "2103", f"Rateplan id {upd.get('rateplan_id')} not found"
         start, end = date.fromisoformat(rng.get("from", "")), date.fromisoformat(rng.get("to", ""))
         if start > end:
-            return "2001", "From date must not be after to date"
+            return "1101", f"From date: {start} cannot be later than To date: {end}"
         if end > self.today() + timedelta(days=wire.MAX_DAYS_AHEAD):
             return wire.ERR_TOO_FAR, "Date can not be greater than 730 days"
         if end < self.today() - timedelta(days=1):
             return "2220", "Date can not be in the past"
-        lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
-        if lo and hi and int(hi) < int(lo):
-            return wire.ERR_LOS, "Max LOS cannot be less than Min Los"
         if self.state.chance(self.state.faults.partial_failure_rate):
             self.state.injected["partial"] += 1
             return wire.ERR_DEFAULT_RATE, "Default rate is required for the date range (simulated rejection)"
@@ -182,8 +221,11 @@ class AgodaSim:
             values["available"] = int(allotment) if allotment else None
         else:
             occ = upd.find("prices/normal/occupancy")
-            if occ is not None:
-                values["price"] = occ.get("price")
+            normal = upd.find("prices/normal")
+            # Agoda's examples price per occupancy or with one `<normal default>` for all.
+            price = occ.get("price") if occ is not None else normal.get("default") if normal is not None else None
+            if price is not None:
+                values["price"] = price
                 values["currency"] = upd.find("prices").get("currency")  # type: ignore[union-attr]
             lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
             values["min_los"] = int(lo) if lo else None
@@ -193,8 +235,14 @@ class AgodaSim:
                              weekdays, values)
 
     def set_ari(self, criteria: etree._Element) -> Response:
-        if criteria.get("property_id") != self.state.hotel_id:
-            return error_response(400, "1010", f"Property {criteria.get('property_id')} not authorized")
+        pid = criteria.get("property_id", "")
+        if pid != self.state.hotel_id:
+            return error_response(400, "1201", f"API key is not authorised for Property id: {pid}", pid)
+        for upd in criteria.findall("rate/update"):
+            # Request-level validation: Agoda's documented total failure (400, nothing applied).
+            lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
+            if lo and hi and int(hi) < int(lo):
+                return error_response(400, wire.ERR_LOS, "Max LOS cannot be less than Min Los", pid)
         failed_root = _result(TUID=str(uuid.uuid4()))
         errors = etree.Element("errors")
         prop_err = etree.SubElement(errors, "property", id=self.state.hotel_id)
@@ -221,40 +269,66 @@ class AgodaSim:
                     e_rng = etree.SubElement(e_upd, "date_range", {"from": rng.get("from", ""), "to": rng.get("to", "")})
                     etree.SubElement(e_rng, "error", code=problem[0], description=problem[1])
         if total == 0:
-            return error_response(400, "1011", "No update in request")
+            return error_response(400, "1511", "[Line:1 Column:1] no <update> in request", pid)
         if not failed:
             return _xml(failed_root)
+        # Per-update rejections: the documented 207 PartialSuccess form (also when every
+        # update was rejected: each one is named, nothing else was applied).
+        failed_root.set("status", "PartialSuccess")
         failed_root.append(errors)
-        return _xml(failed_root, 400 if failed == total else 207)
+        return _xml(failed_root, 207)
 
     def get_ari(self, criteria: etree._Element) -> Response:
+        """GetARI V2 in the documented shape: one `<property id date>` per date with
+        `<rates rateplan_id currency><room ...><prices><occupancy person price/>` and
+        `<inventories><room allotment .../>`."""
         start = date.fromisoformat(criteria.get("from", ""))
         end = date.fromisoformat(criteria.get("to", ""))
+        prop_q = criteria.find("property")
+        if prop_q is None or prop_q.get("id") != self.state.hotel_id:
+            pid = prop_q.get("id", "") if prop_q is not None else ""
+            return error_response(400, "1201", f"API key is not authorised for Property id: {pid}", pid)
+        per_day: dict[str, dict[str, dict[str, Any]]] = {}
+        for key, calendar in self.state.ari.calendar.items():
+            for day, v in calendar.items():
+                if start.isoformat() <= day <= end.isoformat():
+                    per_day.setdefault(day, {})[key] = v
         root = _result()
-        prop = etree.SubElement(root, "property", id=self.state.hotel_id)
-        rooms: dict[str, etree._Element] = {}
-        days: dict[tuple[str, str], etree._Element] = {}
-        # Room rows first so every rate row finds its room/date element.
-        for key in sorted(self.state.ari.calendar, key=lambda k: k.endswith("/*"), reverse=True):
-            room_id, _, rate = key.partition("/")
-            for day, v in sorted(self.state.ari.calendar[key].items()):
-                if not start.isoformat() <= day <= end.isoformat():
-                    continue
-                room_el = rooms.get(room_id)
-                if room_el is None:
-                    room_el = rooms[room_id] = etree.SubElement(prop, "room", id=room_id)
-                d = days.get((room_id, day))
-                if d is None:
-                    d = days[(room_id, day)] = etree.SubElement(room_el, "date", value=day)
-                target = d if rate == "*" else etree.SubElement(d, "rate", rateplan_id=rate)
-                _render_values(target, v)
+        props = etree.SubElement(root, "properties", item_count=str(len(per_day)))
+        for day in sorted(per_day):
+            prop = etree.SubElement(props, "property", id=self.state.hotel_id, date=day)
+            by_plan: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+            rooms: list[tuple[str, dict[str, Any]]] = []
+            for key, v in sorted(per_day[day].items()):
+                room_id, _, plan = key.partition("/")
+                if plan == "*":
+                    rooms.append((room_id, v))
+                else:
+                    by_plan.setdefault(plan, []).append((room_id, v))
+            for plan, entries in by_plan.items():
+                currency = next((str(v["currency"]) for _, v in entries if v.get("currency")), None)
+                rates = etree.SubElement(prop, "rates", rateplan_id=plan)
+                if currency:
+                    rates.set("currency", currency)
+                for room_id, v in entries:
+                    room = etree.SubElement(rates, "room", room_id=room_id)
+                    _render_values(room, v, ("stop_sell", "closed_to_arrival", "closed_to_departure",
+                                             "min_los", "max_los"))
+                    if v.get("price") is not None:
+                        etree.SubElement(etree.SubElement(room, "prices"), "occupancy", person="1",
+                                         price=f"{Decimal(str(v['price'])):.2f}")
+            if rooms:
+                inventories = etree.SubElement(prop, "inventories")
+                for room_id, v in rooms:
+                    room = etree.SubElement(inventories, "room", room_id=room_id)
+                    _render_values(room, v, ("available", "stop_sell", "closed_to_arrival", "closed_to_departure"))
         return _xml(root)
 
     # ------------------------------------------------------------ bookings
 
     def booking_list(self, criteria: etree._Element) -> Response:
         props = [p.get("id", "") for p in criteria.findall("property")]
-        if len(props) > 5:
+        if len(props) > wire.MAX_LIST_PROPERTIES:
             return error_response(400, "2403", "At most 5 properties per request")
         lo = datetime.fromisoformat(criteria.get("from", ""))
         hi = datetime.fromisoformat(criteria.get("to", ""))
@@ -262,15 +336,16 @@ class AgodaSim:
             return error_response(400, "2404", "from/to need a time-zone offset")
         if hi - lo > timedelta(days=wire.MAX_LIST_WINDOW_DAYS):
             return error_response(400, "2401", "Date range can not be more than 90 days")
-        if lo < datetime.now(UTC) - timedelta(days=740):
-            return error_response(400, "2402", "From date can not be older than 740 days")
+        if lo < datetime.now(UTC) - timedelta(days=wire.MAX_LIST_LOOKBACK_DAYS):
+            return error_response(400, "2402", "From date can not be older than 90 days")
         wanted = criteria.get("status")
         pending = {(m.booking_id, m.revision) for m in self.state.queue.pending(
             duplicate_rate=self.state.faults.duplicate_rate, rng=self.state.rng)}
         root = _result()
-        props_el = etree.SubElement(root, "properties")
-        for pid in props or [self.state.hotel_id]:
-            prop_el = etree.SubElement(props_el, "property", id=pid)
+        wanted_props = props or [self.state.hotel_id]
+        props_el = etree.SubElement(root, "properties", count=str(len(wanted_props)))
+        for pid in wanted_props:
+            prop_el = etree.SubElement(etree.SubElement(props_el, "property", id=pid), "bookings")
             if pid != self.state.hotel_id:
                 continue
             for b in self._latest_all():
@@ -339,14 +414,15 @@ def _flag(text: str | None) -> bool | None:
     return None if text is None else text.strip().lower() in ("true", "1")
 
 
-def _render_values(el: etree._Element, v: dict[str, Any]) -> None:
-    names = {"available": "allotment", "stop_sell": "closed", "closed_to_arrival": "cta",
-             "closed_to_departure": "ctd", "price": "price", "currency": "currency",
-             "min_los": "min_los", "max_los": "max_los"}
-    for field, attr in names.items():
-        value = v.get(field)
+_ATTR = {"available": "allotment", "stop_sell": "closed", "closed_to_arrival": "cta",
+         "closed_to_departure": "ctd", "min_los": "min_los", "max_los": "max_los"}
+
+
+def _render_values(el: etree._Element, v: dict[str, Any], fields: tuple[str, ...]) -> None:
+    for name in fields:
+        value = v.get(name)
         if value is not None:
-            el.set(attr, ("1" if value else "0") if isinstance(value, bool) else str(value))
+            el.set(_ATTR[name], ("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,

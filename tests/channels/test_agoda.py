@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -161,8 +161,9 @@ async def test_730_day_limit_clips_refuses_and_simulator_rejects() -> None:
     # The simulator enforces the rule itself for anyone who does not clip.
     beyond = wire.WireUpdate("inventory", ROOM, None, horizon, horizon + timedelta(days=1), allotment=1)
     response = await raw(app, wire.build_set_ari("90210", [beyond]))
-    assert response.status_code == 400
-    assert wire.parse_set_ari_response(response.content).update_errors[beyond.key][0][0] == "2219"
+    assert response.status_code == 207  # Agoda's per-update form, even when every update failed
+    outcome = wire.parse_set_ari_response(response.content)
+    assert outcome.status == "PartialSuccess" and outcome.update_errors[beyond.key][0][0] == "2219"
     await adapter.aclose()
 
 
@@ -192,6 +193,38 @@ async def test_fetch_detail_ack_round_trip_and_redelivery() -> None:
     await adapter.aclose()
 
 
+async def test_simulated_bookings_read_like_agoda_sends_them() -> None:
+    """What the simulator sold (its own booking data) comes back through the documented shape."""
+    from channels.simulators.agoda import COUNTRY_NAMES
+
+    app, _, adapter = make(bookings=25)
+    page = await adapter.fetch_bookings()
+    sold = {}
+    for m in app.state.sim.queue.messages:
+        b = m.booking
+        if b.booking_id not in sold or b.revision > sold[b.booking_id].revision:
+            sold[b.booking_id] = b
+    assert {r.external_id for r in page.bookings} == set(sold)
+    for rec in page.bookings:
+        b = sold[rec.external_id]
+        assert rec.guest.country is None and rec.guest.country_name == COUNTRY_NAMES[b.guest.country]
+        assert len(rec.rooms) == len(b.rooms)  # room_count units
+        assert sum(r.adults for r in rec.rooms) == sum(r.adults for r in b.rooms)
+        assert sum(r.children for r in rec.rooms) == sum(len(r.child_ages) for r in b.rooms)
+        assert rec.special_requests[0].code == "NonSmoke"
+        if b.comments:
+            assert rec.special_requests[1].text == b.comments
+        if b.event == "cancelled":
+            assert rec.total_amount == 0 and all(r.nightly_prices == [] for r in rec.rooms)
+        else:
+            assert rec.total_amount == b.total
+            assert sum((r.amount or 0 for r in rec.rooms), Decimal(0)) == b.total
+            nights = {d for room in b.rooms for d, _ in room.nightly}
+            assert all(set(r.nightly_rates) == nights for r in rec.rooms)
+        assert rec.booked_at is not None and rec.booked_at.utcoffset() == timedelta(hours=7)
+    await adapter.aclose()
+
+
 async def test_stale_ack_keeps_booking_pending() -> None:
     app, _, adapter = make(bookings=5)
     page = await adapter.fetch_bookings()
@@ -203,9 +236,9 @@ async def test_stale_ack_keeps_booking_pending() -> None:
 
 async def test_long_window_is_split_into_90_day_lists() -> None:
     app, rec, adapter = make(bookings=3)
-    await adapter.fetch_bookings(start=TODAY - timedelta(days=200), end=TODAY)
+    await adapter.fetch_bookings(start=TODAY - timedelta(days=80), end=TODAY + timedelta(days=100))
     lists = rec.bodies(wire.TYPE_BOOKING_LIST_V2)
-    assert len(lists) == 3
+    assert len(lists) == 3  # 181 days: 90 + 90 + 1
     spans = [datetime.fromisoformat(c.get("to")) - datetime.fromisoformat(c.get("from"))
              for c in (b.find("criteria") for b in lists)]
     assert all(s <= timedelta(days=90) for s in spans)
@@ -213,6 +246,21 @@ async def test_long_window_is_split_into_90_day_lists() -> None:
                                        datetime.fromisoformat("2026-04-15T00:00:00+07:00"))
     response = await raw(app, too_long)
     assert response.status_code == 400 and wire.parse_errors(response.content)[0][0] == "2401"
+
+
+async def test_list_looks_back_at_most_90_days() -> None:
+    """Agoda's GetBookingList example: "LookBack = 90 Days, Now - From <= 90 Days"."""
+    app, rec, adapter = make(bookings=3)
+    page = await adapter.fetch_bookings(start=TODAY - timedelta(days=200), end=TODAY)
+    assert any("clipped" in e and "90 days" in e for e in page.errors)
+    froms = [datetime.fromisoformat(b.find("criteria").get("from")) for b in rec.bodies(wire.TYPE_BOOKING_LIST_V2)]
+    assert min(froms).date() == TODAY - timedelta(days=89)
+    old = wire.build_booking_list(["90210"], datetime.now(UTC) - timedelta(days=95), datetime.now(UTC) - timedelta(days=10))
+    response = await raw(app, old)
+    assert response.status_code == 400 and wire.parse_errors(response.content)[0][0] == "2402"
+    six = wire.build_booking_list([str(i) for i in range(6)], datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
+    response = await raw(app, six)
+    assert response.status_code == 400 and wire.parse_errors(response.content)[0][0] == "2403"
 
 
 async def test_details_in_batches_of_50_and_simulator_limit() -> None:

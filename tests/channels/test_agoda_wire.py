@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,37 +18,105 @@ from channels.base import ARIUpdate, BookingEvent, MalformedPayloadError, Update
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "agoda"
 
 
-def test_booking_detail_fixture_parses_masked() -> None:
-    body = (FIX / "booking_detail.xml").read_bytes()
-    records = parse_bookings(body)
-    assert [r.external_id for r in records] == ["4000000002", "4000000003", "4000000009", "4000000034"]
-    assert [r.event for r in records] == [
-        BookingEvent.NEW, BookingEvent.MODIFIED, BookingEvent.CANCELLED, BookingEvent.NEW,
+# Expected values below are read off Agoda's published examples (tests/fixtures/README.md),
+# never produced by running the parser.
+
+ICT = timezone(timedelta(hours=7))
+
+
+def test_published_booking_detail_example() -> None:
+    [rec] = parse_bookings((FIX / "GetBookingDetail_example1_RS.xml").read_bytes())
+    assert rec.external_id == "220952733" and rec.hotel_code == "567792"
+    assert rec.status == "ConfirmBooking" and rec.event == BookingEvent.NEW
+    assert rec.booked_at == datetime(2017, 8, 2, 11, 24, 0, tzinfo=ICT)
+    assert rec.booked_at.utcoffset() == timedelta(hours=7)
+    # last_action 2017-08-02T11:24:14+07:00, normalised to UTC so revisions compare as strings
+    assert rec.revision == "2017-08-02T04:24:14Z"
+    assert rec.ack_token == "567792|220952733|2017-08-02T11:24:14+07:00"
+    assert (rec.check_in, rec.check_out) == (date(2017, 8, 16), date(2017, 8, 17))
+    assert (rec.total_amount, rec.currency) == (Decimal("269.28"), "USD")
+    assert rec.net_amount is None
+    assert rec.source == "Retail"
+    assert rec.cancel_policy == "1D1N_1N"
+    assert [(p.nights, p.percent) for p in rec.cancel_penalties] == [(1, None), (1, None)]
+    assert rec.cancel_penalties[1].description is not None and "no-show" in rec.cancel_penalties[1].description
+    assert rec.payment.remarks == "paymentmodel 2" and rec.card_last4 is None
+    g = rec.guest
+    assert (g.first_name, g.last_name, g.country_name, g.country) == ("agoda", "test", "Thailand", None)
+    assert [(r.code, r.text) for r in rec.special_requests] == [
+        ("NonSmoke", "NonSmoke"), ("AdditionalNotes", "**Late arrival 23:00**"),
     ]
-    first = records[0]
-    # room_count="2" becomes two units whose shares add up to the room total exactly.
-    assert [r.partner_room_type_code for r in first.rooms] == ["3301", "3304", "3304"]
-    assert first.rooms[1].amount == first.rooms[2].amount == Decimal("585.12")
-    assert first.total_amount == Decimal("327.52") + Decimal("1170.24")
-    assert first.rooms[1].nightly_rates[date(2026, 11, 28)] == Decimal("219.42")
-    assert first.revision == "2026-11-24T01:01:14Z"  # +07:00 normalised to UTC
-    assert first.check_in == date(2026, 11, 28) and first.check_out == date(2026, 12, 1)
-    assert first.card_last4 == "5741"
-    assert records[3].guest.last_name == "山田"
-    child = next(r for r in records[2].rooms if r.children)
-    assert child.child_ages == [4]
+    assert rec.comments == "NonSmoke; **Late arrival 23:00**"
+    [room] = rec.rooms
+    assert (room.partner_room_type_code, room.partner_rate_plan_code) == ("8179856", "937982")
+    assert (room.room_name, room.rate_plan_name) == ("Standard - 2 persons", "Room Only111")
+    assert (room.adults, room.children, room.child_ages, room.extra_beds) == (2, 0, [], 0)
+    assert (room.amount, room.currency) == (Decimal("269.28"), "USD")
+    assert room.nightly_rates == {date(2017, 8, 16): Decimal("269.28")}
+    [night] = room.nightly_prices
+    assert (night.night, night.amount, night.currency) == (date(2017, 8, 16), Decimal("269.28"), "USD")
+    assert night.promotion == "Limited time offer. Rate includes 20% discount!"
 
 
-def test_no_card_data_survives_parsing() -> None:
-    body = (FIX / "booking_detail.xml").read_bytes()
-    for rec in parse_bookings(body):
-        dumped = rec.model_dump_json()
-        number = etree.fromstring(body).find(f".//booking[@booking_id='{rec.external_id}']/payment").get("card_number")
-        assert number not in dumped and number[-4:] in dumped
-        assert "cvv" not in rec.raw_payload["payment"]
-        assert rec.raw_payload["payment"]["card_number"].endswith(rec.card_last4 or "")
-    modified = parse_bookings(body)[1]
-    assert "4111 1111 1111 1111" not in (modified.comments or "") and "1111" in (modified.comments or "")
+def test_published_japanese_booking_detail_example() -> None:
+    [rec] = parse_bookings((FIX / "GetBookingDetail_japanese_RS.xml").read_bytes())
+    assert (rec.external_id, rec.hotel_code, rec.status) == ("64071569", "203895644", "ConfirmBooking")
+    assert rec.booked_at == datetime(2022, 5, 27, 14, 37, tzinfo=ICT)
+    assert rec.revision == "2022-05-27T07:36:42Z"  # last_action 14:36:42+07:00
+    assert (rec.check_in, rec.check_out) == (date(2022, 6, 13), date(2022, 6, 14))
+    # guest price (refsell_amt) and the hotel's net (net_inclusive_amt), as published
+    assert (rec.total_amount, rec.net_amount, rec.currency) == (Decimal("11250.0"), Decimal("9948.0"), "JPY")
+    assert rec.cancel_policy == "126D100P_100P"
+    assert [(p.nights, p.percent) for p in rec.cancel_penalties] == [(None, Decimal(100)), (None, Decimal(100))]
+    [room] = rec.rooms
+    assert (room.partner_room_type_code, room.partner_rate_plan_code, room.room_name) == ("1207710824", "8155680", "スタジオ")
+    assert (room.adults, room.children, room.extra_beds) == (2, 0, 0)
+    assert room.nightly_rates == {date(2022, 6, 13): Decimal("11250.0"), date(2022, 6, 14): Decimal("11250.0")}
+    assert {p.promotion for p in room.nightly_prices} == {"Limited Time Offer. Price includes 25% discount!"}
+    assert rec.raw_payload["occupancy"][0] == {"tag": "adult", "count": "1"}
+
+
+def test_reconstructed_multi_unit_booking_and_cancellation() -> None:
+    amend, cancel = parse_bookings((FIX / "GetBookingDetail_reconstructed_RS.xml").read_bytes())
+    assert (amend.event, amend.status) == (BookingEvent.MODIFIED, "AmendBooking")
+    assert (amend.total_amount, amend.currency) == (Decimal("700.01"), "EUR")
+    # room_count="2" adults="5" children="1" extrabeds="1": two units, counts and prices split
+    assert [(r.adults, r.children, r.extra_beds) for r in amend.rooms] == [(3, 1, 1), (2, 0, 0)]
+    assert [r.amount for r in amend.rooms] == [Decimal("350.00"), Decimal("350.01")]
+    assert sum(r.amount for r in amend.rooms) == Decimal("700.01")  # type: ignore[misc]
+    assert [r.nightly_rates[date(2026, 12, 28)] for r in amend.rooms] == [Decimal("175.00"), Decimal("175.01")]
+    assert {r.partner_room_type_code for r in amend.rooms} == {"3304"}
+    g = amend.guest
+    assert (g.email, g.phone, g.country_name, g.country) == ("guest123@example.dk", "+45 11 22 33 44", "Denmark", None)
+    assert [(e.code, e.name, e.included) for e in amend.extras] == [("1", "Breakfast", True)]
+    notes = amend.special_requests[1]
+    assert notes.code == "AdditionalNotes" and "4111 1111 1111 1111" not in notes.text and "1111" in notes.text
+    assert "4111 1111 1111 1111" not in amend.model_dump_json() + json.dumps(amend.raw_payload)
+    assert [(p.nights, p.percent) for p in amend.cancel_penalties] == [(1, None), (None, Decimal(100)), (None, Decimal(100))]
+    assert (cancel.event, cancel.status, cancel.revision) == (BookingEvent.CANCELLED, "CancelBooking", "2026-11-24T15:31:58Z")
+    # Agoda zeroes a cancellation's prices: a Confirmation line without a date, no nights
+    assert (cancel.total_amount, cancel.currency) == (Decimal("0.0"), "EUR")
+    assert cancel.rooms[0].nightly_prices == [] and cancel.guest.country_name == "Czech Republic"
+    assert [r.code for r in cancel.special_requests] == ["NonSmoke", "TwinBeds"]
+
+
+def test_undocumented_card_element_is_masked() -> None:
+    body = (b'<result><bookings><booking booking_id="1" room_id="3" status="ConfirmBooking">'
+            b'<payment card_type="VI" card_number="4111111111111111" cvv="123" expiry="10/27"/>'
+            b'</booking></bookings></result>')
+    [rec] = parse_bookings(body)
+    dumped = rec.model_dump_json() + json.dumps(rec.raw_payload)
+    assert "4111111111111111" not in dumped and "123" not in json.dumps(rec.raw_payload["payment"])
+    assert (rec.card_last4, rec.payment.card_last4, rec.payment.card_type) == ("1111", "1111", "VI")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("1D1N_1N", [(1, None), (1, None)]),
+    ("365D100P_100P", [(None, Decimal(100)), (None, Decimal(100))]),
+    ("garbage", []), ("1N_1D1N", []), ("", []),
+])
+def test_cancellation_codes(code: str, expected: list[tuple[int | None, Decimal | None]]) -> None:
+    assert [(p.nights, p.percent) for p in wire.cancel_penalties(code)] == expected
 
 
 def test_hostile_xml_is_refused() -> None:
@@ -57,24 +126,63 @@ def test_hostile_xml_is_refused() -> None:
         parse_bookings(b"<result><bookings><booking booking_id='1'")
     with pytest.raises(MalformedPayloadError):
         parse_bookings(b"<result><bookings><booking booking_id='1' arrival='2026-13-45'/></bookings></result>")
+    with pytest.raises(MalformedPayloadError):  # a garbled unit count
+        parse_bookings(b"<result><bookings><booking booking_id='1' room_id='2' room_count='1000000'/></bookings></result>")
 
 
-def test_booking_list_fixture() -> None:
-    rows = wire.parse_booking_list((FIX / "booking_list.xml").read_bytes())
-    assert [(r.booking_id, r.acknowledged) for r in rows] == [
-        ("4000000002", False), ("4000000003", True), ("4000000009", False),
+def test_published_booking_lists() -> None:
+    rows = wire.parse_booking_list((FIX / "GetBookingList_v1_RS.xml").read_bytes())
+    assert rows == [wire.ListRow("10730279", "473966145", "2020-04-23T14:51:45+07:00", "AmendBooking", False)]
+    rows = wire.parse_booking_list((FIX / "GetBookingList_v2_all_properties_RS.xml").read_bytes())
+    assert [(r.property_id, r.booking_id, r.last_action) for r in rows] == [
+        ("2261100", "6724245", "2017-04-10T15:32:46+07:00"),
+        ("2261100", "50168501", "2017-04-10T15:48:36+07:00"),
+        ("2261100", "50168507", "2017-04-10T15:59:17+07:00"),
+        ("6001284", "6718391", "2017-04-10T15:33:15+07:00"),
     ]
+    assert {r.status for r in rows} == {"ConfirmBooking"} and not any(r.acknowledged for r in rows)
 
 
-def test_partial_success_fixture_maps_errors_to_updates() -> None:
-    out = wire.parse_set_ari_response((FIX / "setari_207.xml").read_bytes())
-    assert out.tuid and not out.errors
-    assert out.update_errors[("inventory", "3302", "", "2028-11-20", "2028-12-31")] == [
-        ("2219", "Date can not be greater than 730 days")
+def test_booking_hint_push_and_answer() -> None:
+    [row] = wire.parse_booking_hint((FIX / "BookingHint_RQ_partial.xml").read_bytes())
+    assert row == wire.HintRow("226110", "6593078", "2017-03-03T14:50:33+07:00", "ConfirmBooking")
+    for bad in (b"<result/>", b"<request><property id='1'/></request>",
+                b"<request><property><bookings><booking booking_id='1'/></bookings></property></request>"):
+        with pytest.raises(MalformedPayloadError):
+            wire.parse_booking_hint(bad)
+    ok = etree.fromstring(wire.build_hint_answer(timestamp_ms=1483526410357))
+    assert (ok.tag, ok.get("timestamp"), [c.tag for c in ok]) == ("result", "1483526410357", ["success"])
+    err = etree.fromstring(wire.build_hint_answer(("1301", "Invalid Property id: 1")))
+    assert err.find("errors/error").get("code") == "1301"
+
+
+def test_published_set_ari_answers() -> None:
+    partial = wire.parse_set_ari_response((FIX / "SetARI_v2_RS_partial_success_207.xml").read_bytes())
+    assert (partial.tuid, partial.status) == ("58f2b811-d1de-11ed-9b0d-9fa08989ceb6", "PartialSuccess")
+    assert not partial.errors
+    assert partial.update_errors == {
+        ("inventory", "3166794", "", "2023-06-09", "2023-06-09"): [("2219", "Date can not be greater than 730 days")],
+        ("rate", "3166794", "1222082", "2023-06-10", "2023-06-10"): [
+            ("2101", "Default rate is required but does not exist")],
+    }
+    total = wire.parse_set_ari_response((FIX / "SetARI_v2_RS_total_failure_400.xml").read_bytes())
+    assert total.tuid == "558afd90-8cf1-11e9-9ae2-8b6047344a46" and not total.update_errors
+    assert [c for c, _ in total.errors] == ["22210", "2201"]
+    assert total.errors[0][1] == "Max LOS cannot be less than Min Los"
+    ok = wire.parse_set_ari_response((FIX / "SetARI_v2_RS_success_200.xml").read_bytes())
+    assert (ok.tuid, ok.errors, ok.update_errors) == ("5c798be0-8cf0-11e9-9b99-11547cdafa77", [], {})
+    v1 = wire.parse_set_ari_response((FIX / "SetARI_v1_RS_invalid_property.xml").read_bytes())
+    assert v1.errors == [("1301", "Invalid Property id: 1212121")]
+
+
+def test_published_get_ari_answer() -> None:
+    days = wire.parse_get_ari_response((FIX / "GetARI_v2_RS.xml").read_bytes(), occupancy=2)
+    day = date(2020, 5, 16)
+    assert days == [
+        wire.AriDay("129340033", "3392615", day, closed=False, cta=True, ctd=False, price=Decimal("80.00"),
+                    currency="THB", min_los=1, max_los=30),
+        wire.AriDay("129340033", None, day, allotment=3, closed=False, cta=True, ctd=False),
     ]
-    assert out.update_errors[("rate", "3301", "77002", "2026-12-01", "2026-12-07")][0][0] == "2101"
-    total = wire.parse_set_ari_response((FIX / "setari_400.xml").read_bytes())
-    assert total.errors == [("22210", "Max LOS cannot be less than Min Los")] and not total.update_errors
 
 
 def test_set_ari_body_shape() -> None:
@@ -90,7 +198,7 @@ def test_set_ari_body_shape() -> None:
     assert upd.find("restrictions/ctd") is None  # None fields are not sent
     r = root.find("criteria/rate/update")
     assert r.get("rateplan_id") == "77001"
-    assert r.find("prices/normal/occupancy").get("price") == "99.50"
+    assert r.find("prices/normal").get("default") == "99.50" and r.find("prices").get("currency") == "EUR"
     assert (r.findtext("restrictions/los/min"), r.findtext("restrictions/los/max")) == ("2", "7")
 
 

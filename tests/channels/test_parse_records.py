@@ -85,15 +85,15 @@ EXPEDIA_NAN = (b'<BookingRetrievalRS xmlns="http://www.expediaconnect.com/EQC/BR
                b'<Booking id="1" type="Book"><RoomStay roomTypeID="2" ratePlanID="3">'
                b'<PerDayRates currency="EUR"><PerDayRate stayDate="2027-01-01" baseRate="Infinity"/></PerDayRates>'
                b'</RoomStay></Booking></Bookings></BookingRetrievalRS>')
-AGODA_NAN = (b'<result><bookings><booking booking_id="1" status="ConfirmBooking"><rooms>'
-             b'<room room_id="1" room_count="1"><prices currency="EUR" total="NaN">'
-             b'<price date="2027-01-01" amount="1"/></prices></room></rooms></booking></bookings></result>')
-AGODA_ROOMS = AGODA_NAN.replace(b'total="NaN"', b'total="1"').replace(b'room_count="1"', b'room_count="1000000"')
+AGODA_NAN = (b'<result><bookings><booking booking_id="1" status="ConfirmBooking" room_id="1" room_count="1">'
+             b'<prices currency="EUR" sell_inclusive_amt="NaN">'
+             b'<price date="2027-01-01" sell_inclusive_amt="1" type="Room"/></prices></booking></bookings></result>')
+AGODA_ROOMS = AGODA_NAN.replace(b'"NaN"', b'"1"').replace(b'room_count="1"', b'room_count="1000000"')
 
 
 @pytest.mark.parametrize(("channel", "body"), [
     ("booking.com", BOOKING_NAN), ("expedia", EXPEDIA_NAN), ("agoda", AGODA_NAN), ("agoda", AGODA_ROOMS),
-    ("agoda", AGODA_NAN.replace(b' amount="1"', b"")),
+    ("agoda", AGODA_NAN.replace(b'"NaN"', b'"1"').replace(b' sell_inclusive_amt="1" type', b" type")),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "total_price": "NaN"}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest": {"first_name": 7}}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "status": ["accepted"]}]}'),

@@ -196,6 +196,44 @@ def test_agoda_hint_webhook_fetches_once_and_rejects_bad_tokens(world, committed
     assert client.post("/api/webhooks/expedia", json={}).status_code == 404
 
 
+def test_agoda_documented_xml_hint_fetches_each_booking_once(world, committed):
+    from lxml import etree
+
+    from channels.simulators.agoda import booking_hint_xml
+
+    hotel, sims, keys, client = world
+    sim = sims[ChannelName.AGODA]
+    ids = sorted({m.booking.booking_id for m in sim.state.sim.queue.messages})[:2]
+    body = booking_hint_xml(sim, ids)
+    url = "/api/webhooks/agoda"
+    good = {"X-Webhook-Token": "hook-secret-agoda-0123456789", "Content-Type": "text/xml"}
+    assert client.post(url, content=body, headers={"Content-Type": "text/xml"}).status_code == 401
+    ok = client.post(url, content=body, headers=good)
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/xml"), ok.text
+    answer = etree.fromstring(ok.content)
+    assert answer.tag == "result" and answer.find("success") is not None and answer.get("timestamp")
+    cid = hotel.channels[ChannelName.AGODA]
+    stored = committed.execute(
+        text(
+            "SELECT count(*) FROM channel_bookings WHERE channel_id = :c AND "
+            "external_booking_id = ANY(:b)"
+        ),
+        {"c": cid, "b": ids},
+    ).scalar()
+    events = committed.execute(
+        text("SELECT count(*) FROM webhook_events WHERE channel_id = :c AND event_key LIKE 'hint:%'"),
+        {"c": cid},
+    ).scalar()
+    assert (stored, events) == (2, 2)
+    again = client.post(url, content=body, headers=good)  # a re-send records nothing new
+    assert again.status_code == 200
+    assert committed.execute(
+        text("SELECT count(*) FROM webhook_events WHERE channel_id = :c"), {"c": cid}
+    ).scalar() == 2
+    bad = client.post(url, content=b"<request><property id='x'/></request>", headers=good)
+    assert bad.status_code == 400
+
+
 def test_airbnb_signed_event_webhook(world, committed):
     from channels.airbnb import SIGNATURE_HEADER, sign_webhook
     from channels.simulators.airbnb import confirmation_code, webhook_event
