@@ -84,7 +84,44 @@ def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def database_error(exc: Exception, what: str = "the request") -> AppError | None:
+    """The API error for a write the database refused, by SQLSTATE (the same on every
+    supported server version): unique / in use (23505, 23503 or 23001 on delete) -> 409,
+    bad reference, not null, check, data exceptions (23503 on insert, 23502, 23514, 22xxx)
+    -> 422. None for anything else (connection loss, bugs): those stay 500."""
+    from db.repositories.base import (
+        DuplicateError,
+        InUseError,
+        RepositoryError,
+        classify,
+        is_refused_write,
+    )
+
+    if isinstance(exc, RepositoryError):
+        refused = exc
+    elif is_refused_write(exc):
+        refused = classify(exc, what)
+    else:
+        return None
+    if isinstance(refused, DuplicateError | InUseError):
+        return Conflict(refused.message)
+    return Unprocessable(refused.message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from db.repositories.base import RepositoryError
+
+    @app.exception_handler(RepositoryError)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        mapped = database_error(exc)
+        if mapped is None:
+            return await _unexpected(request, exc)
+        return JSONResponse(error_body(mapped.code, mapped.message, mapped.details),
+                            mapped.status_code)
+
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "ApiKey"} if exc.status_code == 401 else None

@@ -39,15 +39,10 @@ def _url(name: str) -> str:
 
 
 def _bin(name: str) -> str:
-    """The client binary matching the server's major version."""
-    with psycopg.connect(ADMIN) as conn:
-        major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
-    for candidate in (f"/usr/lib/postgresql/{major}/bin/{name}", f"/usr/bin/{name}"):
-        if Path(candidate).exists():
-            return candidate
-    from db.embedded import embedded_bin_dir
+    """The client binary matching the server's major version (as the product finds it)."""
+    from db.pgtools import find_pg_tool
 
-    return str(embedded_bin_dir() / name)
+    return str(find_pg_tool(name, ADMIN).path)
 
 
 def _create_db(name: str) -> str:

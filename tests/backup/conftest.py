@@ -49,14 +49,21 @@ def backup_root(tmp_path: Path) -> Path:
     return root
 
 
-def pg_bin(name: str) -> str:
-    """The client binary matching the local server (PostgreSQL 15 in /usr/bin)."""
-    return f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else name
+def pg_bin(name: str, url: str) -> str:
+    """The client binary matching the server at `url`, found as the product finds it
+    (db.pgtools: the embedded wheel's for the embedded server). A missing tool fails the
+    test saying which and where it looked; it never skips."""
+    from db.pgtools import PgToolMissing, find_pg_tool
+
+    try:
+        return str(find_pg_tool(name, url).path)
+    except PgToolMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def data_dump(url: str, exclude: tuple[str, ...] = ("system_backups",)) -> list[str]:
     """pg_dump --data-only as one INSERT per row, sorted (diffable)."""
-    args = [pg_bin("pg_dump"), "--data-only", "--inserts", "--rows-per-insert=1",
+    args = [pg_bin("pg_dump", url), "--data-only", "--inserts", "--rows-per-insert=1",
             "--no-owner", "--no-comments", url]
     for t in exclude:
         args += ["--exclude-table-data", t]

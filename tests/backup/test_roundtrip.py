@@ -203,7 +203,7 @@ def _schema(url: str) -> list[str]:
 
     from tests.backup.conftest import pg_bin
 
-    out = subprocess.run([pg_bin("pg_dump"), "--schema-only", url], check=True,
+    out = subprocess.run([pg_bin("pg_dump", url), "--schema-only", url], check=True,
                          capture_output=True, text=True).stdout
     return sorted(line for line in out.splitlines()
                   if line.strip() and not line.startswith(("\\restrict", "\\unrestrict")))
