@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import httpx
 
-from channels.ari import plan_requests
+from channels.ari import Part, days_of, plan_requests
 from channels.base import (
     AckResult,
     ARIUpdate,
@@ -58,9 +58,12 @@ class ExpediaAdapter(HttpAdapter):
 
     name = ChannelName.EXPEDIA
     hosts: ClassVar[dict[str, str]] = {"default": "https://services.expediapartnercentral.com"}
-    max_updates_per_request = 100  # *unverified*: EQC documents a message size limit instead
+    #: AvailRateUpdate elements per request: keeps a request far below EQC's 100 KB (3405).
+    max_updates_per_request = 100
+    #: EQC refuses a message of more than 5000 updates (3107); one update = one product and date.
+    max_product_days_per_request = 5000
     supports_weekdays = True
-    max_days_per_request = 366  # *unverified*
+    max_days_per_request = 366
     horizon_days = 730
 
     def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -141,7 +144,7 @@ class ExpediaAdapter(HttpAdapter):
         warnings: dict[int, list[str]] = {i: [] for i in range(len(updates))}
         for index in outside:
             errors[index].append(("OUT_OF_HORIZON", "dates in the past or beyond 2 years", False))
-        for parts in requests:
+        for parts in self._within_day_budget(requests):
             body = build_ar(self._user, self._password, self.hotel_id, [p.update for p in parts])
             _, issues, _ = await self._post("/eqc/ar", body)
             for p, verdict in zip(parts, interpret_ar([p.update for p in parts], issues), strict=True):
@@ -153,6 +156,23 @@ class ExpediaAdapter(HttpAdapter):
                          warnings=warnings[i])
             for i, u in enumerate(updates)
         ]
+
+    def _within_day_budget(self, requests: list[list[Part]]) -> list[list[Part]]:
+        """Split requests so none carries more product-days than EQC accepts (3107)."""
+        out: list[list[Part]] = []
+        for parts in requests:
+            current: list[Part] = []
+            days = 0
+            for part in parts:
+                size = sum(1 for _ in days_of(part.update))
+                if current and days + size > self.max_product_days_per_request:
+                    out.append(current)
+                    current, days = [], 0
+                current.append(part)
+                days += size
+            if current:
+                out.append(current)
+        return out
 
     # ------------------------------------------------------------ product
 

@@ -40,6 +40,7 @@ from channels.xmlsafe import parse_xml
 CHANNEL = ChannelName.EXPEDIA
 _TYPE = {"new": "Book", "modified": "Modify", "cancelled": "Cancel"}
 INACTIVE_ROOM = "200199"
+MAX_AR_UPDATES = 5000  # 3107 beyond (EQC AR guides)
 
 
 def split_rooms(messages: Iterable[SimBooking]) -> list[SimBooking]:
@@ -199,6 +200,11 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         if isinstance(root, Response):
             return root
         q = f"{{{NS_AR}}}"
+        product_days = sum(len(_days(u.findall(q + "DateRange"))) * max(1, len(u.findall(f"{q}RoomType/{q}RatePlan")))
+                           for u in root.iter(q + "AvailRateUpdate"))
+        if product_days > MAX_AR_UPDATES:
+            return _rs("AvailRateUpdateRS", NS_AR_RS, errors=[(
+                "3107", "Update exceeds allowable size - Maximum allowable size is 5000 updates.")])
         bad_rooms: list[str] = []
         bad_plans: list[str] = []
         for room in root.iter(q + "RoomType"):

@@ -268,3 +268,62 @@ async def test_loopback_round_trip_and_timeout() -> None:
             with pytest.raises(TransientChannelError, match="timeout"):
                 await impatient.fetch_bookings()
             app.state.sim.faults = FaultSettings()
+
+
+async def test_requests_stay_within_5000_product_days(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    # 20 updates of 366 days = 7320 product-days: EQC refuses more than 5000 per message (3107).
+    updates = [u(0, 365, available=i % 5, room=STD if i % 2 else DLX, plan=BAR if i % 4 < 2 else NRF) for i in range(20)]
+    results = await adapter.push_ari(updates)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert app.state.sim.calls["/eqc/ar"] == 2
+
+
+async def test_simulator_refuses_more_than_5000_product_days(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    adapter.max_product_days_per_request = 10_000
+    results = await adapter.push_ari([u(0, 365, available=1, room=r, plan=p) for r in (STD, DLX) for p in (BAR, NRF)]
+                                     * 4)
+    assert {r.error_code for r in results} == {"3107"} and not any(r.transient for r in results)
+    assert not app.state.sim.ari.calendar
+
+
+def eqc_answer(body: bytes) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=body, headers={"Content-Type": "text/xml"}))
+
+
+AR_RS = b'<AvailRateUpdateRS xmlns="http://www.expediaconnect.com/EQC/AR/2007/02">%s</AvailRateUpdateRS>'
+
+
+async def test_error_codes_transient_or_permanent_as_documented() -> None:
+    # 4000 "Internal system error, please try again": the call is retried later.
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(
+            AR_RS % b'<Error code="4000">Internal system error, please try again in a few minutes.</Error>')) as a:
+        with pytest.raises(TransientChannelError) as err:
+            await a.push_ari([u(0, 1, available=1)])
+        assert err.value.code == "4000"
+    # 4101 "Do not retry this request".
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(
+            AR_RS % b'<Error code="4101">Internal System Error. Do not retry this request.</Error>')) as a:
+        with pytest.raises(PermanentChannelError):
+            await a.push_ari([u(0, 1, available=1)])
+    # 3103 names no update: every update of the request is refused, none re-sent forever.
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(AR_RS % b'<Error code="3103">Currency code mismatch.</Error>')) as a:
+        results = await a.push_ari([u(0, 1, rate=Decimal("5"), currency="USD"), u(2, 3, available=1)])
+    assert [(r.ok, r.error_code, r.transient) for r in results] == [(False, "3103", False), (False, "3103", False)]
+
+
+async def test_twenty_warnings_of_a_code_leave_the_rest_unconfirmed() -> None:
+    # "Maximum number of occurrences per warning code: 20": update 21 may have been refused too.
+    warnings = b"".join(b'<Warning code="7013">[Room Type ID %s; Rate Plan ID %s; Stay Date %s] out of threshold.</Warning>'
+                        % (STD.encode(), BAR.encode(), (TODAY + timedelta(days=i)).isoformat().encode()) for i in range(20))
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(AR_RS % (b"<Success>" + warnings + b"</Success>"))) as a:
+        results = await a.push_ari([u(i, i, rate=Decimal("1"), currency="EUR") for i in range(21)])
+    assert [r.error_code for r in results] == ["7013"] * 20 + ["UNCONFIRMED"]
+    assert [r.transient for r in results] == [False] * 20 + [True]
+
+
+async def test_confirmations_go_ten_per_request(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    page = await adapter.fetch_bookings()
+    assert len(page.bookings) > 10
+    results = await adapter.acknowledge(page.bookings)
+    assert all(r.ok for r in results)
+    assert app.state.sim.calls["/eqc/bc"] == -(-len(page.bookings) // 10)
