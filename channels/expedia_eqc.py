@@ -539,12 +539,12 @@ def parse_booking(el: etree._Element) -> BookingRecord:
         elif tag == T_CARD:
             pay = pay or _StayPay()
             _stay_card(child, pay)
-    room = rooms[0] if rooms else None
-    if room is not None:
+    first = rooms[0] if rooms else None
+    if first is not None:
         for request in requests:
             smoking = SMOKING_CODES.get(request.code or "")
             if smoking is not None:
-                room.__dict__["smoking"] = smoking
+                first.__dict__["smoking"] = smoking
     booked_at, revision = _when(el.get("createDateTime"))
     check_in = check_out = total = taxes = before = None
     for r in rooms:
@@ -562,7 +562,7 @@ def parse_booking(el: etree._Element) -> BookingRecord:
             before = d["amount_before_tax"] if before is None else before + d["amount_before_tax"]
     source = el.get("source")
     remarks = "\n".join(r.text for r in requests if r.code == "5") or None
-    payment = _payment(pay, rate_plan, source, cancel, room, remarks)
+    payment = _payment(pay, rate_plan, source, cancel, first, remarks)
     return trusted(BookingRecord, {
         "channel": CHANNEL, "external_id": external_id, "event": event, "status": kind,
         "revision": revision, "booked_at": booked_at, "hotel_code": hotel,
@@ -575,7 +575,7 @@ def parse_booking(el: etree._Element) -> BookingRecord:
         "raw_payload": {"format": "eqc-br", "xml": etree.tostring(el, encoding="unicode")},
         "amount_before_tax": before, "taxes": taxes, "commission": None, "payment": payment,
         "extras": [], "special_requests": requests, "cancel_penalties": [], "cancel_policy": None,
-        "loyalty": loyalty, "group_id": group_id_of(hotel, room, requests), "source": source,
+        "loyalty": loyalty, "group_id": group_id_of(hotel, first, requests), "source": source,
         "language": None,
     })
 

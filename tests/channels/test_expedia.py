@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -327,3 +327,22 @@ async def test_confirmations_go_ten_per_request(app: FastAPI, adapter: ExpediaAd
     results = await adapter.acknowledge(page.bookings)
     assert all(r.ok for r in results)
     assert app.state.sim.calls["/eqc/bc"] == -(-len(page.bookings) // 10)
+
+
+def test_warning_texts_with_and_without_colons_and_bc_fallbacks() -> None:
+    from channels.expedia_eqc import Issue, interpret_bc, stay_refs
+
+    day = date(2027, 1, 5)
+    assert stay_refs("[Room Type ID: 200101; Rate Plan ID: 2001010A; Stay Date: 2027-01-05] x") == [
+        ("200101", "2001010A", day)]
+    # A room-level refusal (e.g. 7013 on inventory) names no rate plan.
+    assert stay_refs("[Room Type ID 200101; Stay Date 2027-01-05] Total Inventory Available cannot be less") == [
+        ("200101", None, day)]
+    # No @bookingID: the id in the text names the booking (whole number only).
+    refused = interpret_bc(["123", "1234"], True, [Issue("10080", "Update refused for booking 1234.", False)])
+    assert set(refused) == {"1234"}
+    # 10105 "please try again ... for this booking": transient; a warning naming nobody refuses all.
+    refused = interpret_bc(["1", "2"], True, [Issue("10105", "Update refused. Internal system error", False, "2", "Book"),
+                                              Issue("10000", "something", False)])
+    assert refused["2"] == ("10105: Update refused. Internal system error", True) and not refused["1"][1]
+    assert interpret_bc(["1"], False, []) == {"1": ("confirmation refused (no Success in the answer)", False)}
