@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import httpx
 
-from channels.ari import days_of, plan_requests
+from channels.ari import Part, days_of, plan_requests
 from channels.base import (
     AckResult,
     ARIUpdate,
@@ -23,22 +23,26 @@ from channels.base import (
     ChannelConfig,
     ChannelName,
     PermanentChannelError,
+    TransientChannelError,
     UpdateResult,
 )
 from channels.expedia_eqc import (
     MAX_BOOKINGS_PER_RESPONSE,
+    MAX_CONFIRMATIONS_PER_REQUEST,
+    WHOLE_CALL_ERRORS,
     Issue,
     MappingValidation,
     build_ar,
     build_bc,
     build_br,
     build_parr,
-    ids_in,
+    interpret_ar,
+    interpret_bc,
+    is_transient_error,
     parse_bookings,
     parse_issues,
     parse_parr,
     parse_root,
-    stay_refs,
 )
 from channels.http import HttpAdapter
 from channels.registry import register
@@ -54,9 +58,12 @@ class ExpediaAdapter(HttpAdapter):
 
     name = ChannelName.EXPEDIA
     hosts: ClassVar[dict[str, str]] = {"default": "https://services.expediapartnercentral.com"}
-    max_updates_per_request = 100  # *unverified*: EQC documents a message size limit instead
+    #: AvailRateUpdate elements per request: keeps a request far below EQC's 100 KB (3405).
+    max_updates_per_request = 100
+    #: EQC refuses a message of more than 5000 updates (3107); one update = one product and date.
+    max_product_days_per_request = 5000
     supports_weekdays = True
-    max_days_per_request = 366  # *unverified*
+    max_days_per_request = 366
     horizon_days = 730
 
     def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -67,14 +74,20 @@ class ExpediaAdapter(HttpAdapter):
         self._password = self.require(config.api_secret, "apiSecret")
 
     async def _post(self, path: str, body: bytes) -> tuple[bool, list[Issue], bytes]:
-        """POST one EQC message; whole-call failures (auth, bad XML) raise PermanentChannelError."""
+        """POST one EQC message. Whole-call failures raise: access, parsing, schema and hotel
+        errors PermanentChannelError, system errors (>= 4000 but 4100/4101, 3210)
+        TransientChannelError. Business errors and warnings are returned for the caller."""
         response = await self.request("POST", self.url(path), content=body, headers=XML)
         root = parse_xml(response.content, self.name)
         success, issues = parse_issues(root)
         for issue in issues:
-            if issue.error and ((issue.code.startswith("1") and len(issue.code) == 4) or issue.code == "2000"):
-                raise PermanentChannelError(self.name, f"{path}: {issue.code} {issue.text}", code=issue.code,
-                                            status_code=response.status_code)
+            if not issue.error:
+                continue
+            message = f"{path}: {issue.code} {issue.text}"
+            if is_transient_error(issue.code):
+                raise TransientChannelError(self.name, message, code=issue.code, status_code=response.status_code)
+            if issue.code in WHOLE_CALL_ERRORS or issue.code.startswith(("1", "2")) and len(issue.code) == 4:
+                raise PermanentChannelError(self.name, message, code=issue.code, status_code=response.status_code)
         return success, issues, response.content
 
     # ------------------------------------------------------------ bookings
@@ -101,25 +114,22 @@ class ExpediaAdapter(HttpAdapter):
     async def acknowledge(self, bookings: Sequence[BookingRecord], *,
                           confirm_numbers: Mapping[str, str] | None = None) -> list[AckResult]:
         """BC: confirm each transaction with the hotel's confirmation number (default
-        `INN-<expedia id>`); confirming again is harmless."""
-        if not bookings:
-            return []
+        `INN-<expedia id>`), at most 10 per request; confirming again is harmless.
+
+        A Warning in the Success (10081 "Update refused", 10100 type mismatch...) means that
+        booking is not confirmed: Expedia will fall back to e-mail unless it is fixed."""
         numbers = confirm_numbers or {}
-        triples = [(b.external_id, b.ack_token or b.status, numbers.get(b.external_id) or f"INN-{b.external_id}")
-                   for b in bookings]
-        success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, self.hotel_id, triples))
-        failed: dict[str, str] = {}
-        general: str | None = None
-        for issue in issues:
-            named = [b.external_id for b in bookings if b.external_id in issue.text]
-            for booking_id in named:
-                failed[booking_id] = f"{issue.code}: {issue.text}"
-            if not named and issue.error:
-                general = f"{issue.code}: {issue.text}"
-        out = []
-        for b in bookings:
-            error = failed.get(b.external_id) or general or (None if success else "confirmation refused")
-            out.append(AckResult(external_id=b.external_id, ok=error is None, error=error))
+        out: list[AckResult] = []
+        for first in range(0, len(bookings), MAX_CONFIRMATIONS_PER_REQUEST):
+            chunk = bookings[first:first + MAX_CONFIRMATIONS_PER_REQUEST]
+            triples = [(b.external_id, b.ack_token or b.status, numbers.get(b.external_id) or f"INN-{b.external_id}")
+                       for b in chunk]
+            success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, self.hotel_id, triples))
+            refused = interpret_bc([b.external_id for b in chunk], success, issues)
+            for b in chunk:
+                reason = refused.get(b.external_id)
+                out.append(AckResult(external_id=b.external_id, ok=reason is None,
+                                     error=reason[0] if reason else None))
         return out
 
     # ------------------------------------------------------------ ARI
@@ -134,39 +144,35 @@ class ExpediaAdapter(HttpAdapter):
         warnings: dict[int, list[str]] = {i: [] for i in range(len(updates))}
         for index in outside:
             errors[index].append(("OUT_OF_HORIZON", "dates in the past or beyond 2 years", False))
-        for parts in requests:
+        for parts in self._within_day_budget(requests):
             body = build_ar(self._user, self._password, self.hotel_id, [p.update for p in parts])
             _, issues, _ = await self._post("/eqc/ar", body)
-            request_errors = [i for i in issues if i.error]
-            for issue in request_errors:
-                bad = ids_in(issue.text)
-                for p in parts:
-                    key = p.update.partner_room_type_code if issue.code == "3203" else p.update.partner_rate_plan_code
-                    if issue.code in ("3203", "3204") and key in bad:
-                        errors[p.index].append((issue.code, issue.text, False))
-            for p in parts:
-                if request_errors and not errors[p.index]:
-                    # EQC applies a message all or nothing: innocent updates must be re-sent.
-                    errors[p.index].append(("NOT_APPLIED", "another update of the request was rejected", True))
-            for issue in issues:
-                if issue.error:
-                    continue
-                refs = stay_refs(issue.text)
-                for p in parts:
-                    u = p.update
-                    hit = any(room == u.partner_room_type_code and plan == (u.partner_rate_plan_code or "")
-                              and day in set(days_of(u)) for room, plan, day in refs)
-                    if hit:
-                        errors[p.index].append((issue.code, issue.text, False))
-                    elif not refs:
-                        warnings[p.index].append(f"{issue.code}: {issue.text}")
+            for p, verdict in zip(parts, interpret_ar([p.update for p in parts], issues), strict=True):
+                errors[p.index].extend(verdict.errors)
+                warnings[p.index].extend(verdict.warnings)
         return [
             UpdateResult(update=u, ok=not errors[i], error_code=errors[i][0][0] if errors[i] else None,
-                         error="; ".join(f"{c}: {t}" for c, t, _ in errors[i]) or None,
-                         transient=bool(errors[i]) and all(tr for _, _, tr in errors[i]),
+                         error=_summary(errors[i]), transient=bool(errors[i]) and all(tr for _, _, tr in errors[i]),
                          warnings=warnings[i])
             for i, u in enumerate(updates)
         ]
+
+    def _within_day_budget(self, requests: list[list[Part]]) -> list[list[Part]]:
+        """Split requests so none carries more product-days than EQC accepts (3107)."""
+        out: list[list[Part]] = []
+        for parts in requests:
+            current: list[Part] = []
+            days = 0
+            for part in parts:
+                size = sum(1 for _ in days_of(part.update))
+                if current and days + size > self.max_product_days_per_request:
+                    out.append(current)
+                    current, days = [], 0
+                current.append(part)
+                days += size
+            if current:
+                out.append(current)
+        return out
 
     # ------------------------------------------------------------ product
 
@@ -189,6 +195,14 @@ class ExpediaAdapter(HttpAdapter):
     async def update_booking_status(self, external_id: str, status: BookingStatus) -> UpdateResult:
         return UpdateResult(ok=False, error_code="NOT_SUPPORTED",
                             error=f"Expedia QuickConnect has no booking status push ({status.value})")
+
+
+def _summary(errors: Sequence[tuple[str, str, bool]], limit: int = 3) -> str | None:
+    """The first refusals of an update (a 7013 per stay date can repeat 20 times)."""
+    if not errors:
+        return None
+    text = "; ".join(f"{code}: {message}" for code, message, _ in errors[:limit])
+    return text + (f" (+{len(errors) - limit} more)" if len(errors) > limit else "")
 
 
 register(ChannelName.EXPEDIA, ExpediaAdapter)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +18,8 @@ from channels.base import (
     PermanentChannelError,
     TransientChannelError,
 )
-from channels.expedia import ExpediaAdapter, parse_bookings
-from channels.expedia_eqc import build_ar, ids_in, parse_issues, parse_parr, stay_refs
+from channels.expedia import ExpediaAdapter
+from channels.expedia_eqc import build_ar
 from channels.registry import get_adapter
 from channels.simulators.catalog import CATALOG
 from channels.simulators.common import FaultSettings
@@ -58,39 +57,7 @@ def u(start: int, end: int, **kw: object) -> ARIUpdate:
                      start=TODAY + timedelta(days=start), end=TODAY + timedelta(days=end), **kw)  # type: ignore[arg-type]
 
 
-# ------------------------------------------------------------ recorded payloads
-
-
-def test_fixture_bookings(fixtures_dir: Path) -> None:
-    book, modify, cancel = parse_bookings(fixture(fixtures_dir, "BookingRetrievalRS.xml"))
-    assert (book.external_id, book.event, book.ack_token) == ("70012345", BookingEvent.NEW, "Book")
-    assert book.revision == "2026-11-20T09:12:44Z"
-    room = book.rooms[0]
-    assert (room.partner_room_type_code, room.partner_rate_plan_code) == ("200104", "2001010A")
-    assert (room.adults, room.children, room.child_ages) == (2, 2, [4, 9])
-    assert room.nightly_rates[date(2027, 2, 13)] == Decimal("190.80")
-    assert book.total_amount == Decimal("381.60") and book.card_last4 == "4444"
-    assert book.guest.first_name == "Łukasz" and book.guest.phone == "+48 58 5551234"
-    assert modify.event is BookingEvent.MODIFIED and modify.check_out == date(2027, 1, 2)
-    # Cancels carry room type 0 and zero amounts: no rooms, no dates, keep the stored stay.
-    assert cancel.event is BookingEvent.CANCELLED and cancel.rooms == [] and cancel.check_in is None
-    assert cancel.total_amount is None
-    for record in (book, modify, cancel):
-        raw = json.dumps(record.raw_payload)
-        for secret in ("5555555555554444", "4012888888881881", "seriesCode", "5555 5555 5555 4444"):
-            assert secret not in raw
-
-
-def test_fixture_ar_answers(fixtures_dir: Path) -> None:
-    ok, issues = parse_issues(parse_xml(fixture(fixtures_dir, "AvailRateUpdateRS_errors.xml"), "expedia"))
-    assert not ok and [i.code for i in issues] == ["3203", "3204"]
-    assert ids_in(issues[0].text) == {"999999", "888888"} and ids_in(issues[1].text) == {"777A"}
-    ok, issues = parse_issues(parse_xml(fixture(fixtures_dir, "AvailRateUpdateRS_warnings.xml"), "expedia"))
-    assert ok and stay_refs(issues[0].text) == [("200101", "2001010A", date(2027, 1, 5))]
-    ok, issues = parse_issues(parse_xml(fixture(fixtures_dir, "BookingConfirmRS.xml"), "expedia"))
-    assert ok and not issues
-    rooms, plans = parse_parr(parse_xml(fixture(fixtures_dir, "ProductAvailRateRetrievalRS.xml"), "expedia"))
-    assert rooms == {"200101": "Active", "200199": "Inactive"} and plans["2001011A"] == "Inactive"
+# ------------------------------------------------------------ request shapes
 
 
 def test_build_ar_shape() -> None:
@@ -181,7 +148,7 @@ async def test_confirm_unknown_booking_fails_only_that_one(adapter: ExpediaAdapt
     page = await adapter.fetch_bookings()
     ghost = page.bookings[0].model_copy(update={"external_id": "99999999"})
     results = await adapter.acknowledge([page.bookings[0], ghost], confirm_numbers={page.bookings[0].external_id: "PMS-1"})
-    assert [r.ok for r in results] == [True, False] and "99999999" in (results[1].error or "")
+    assert [r.ok for r in results] == [True, False] and (results[1].error or "").startswith("10080: Update refused.")
     alone = await adapter.acknowledge([ghost])
     assert not alone[0].ok
 
@@ -194,7 +161,7 @@ async def test_bad_credentials_and_foreign_hotel(app: FastAPI) -> None:
     other = ExpediaAdapter(CONFIG.model_copy(update={"hotel_id": "1"}), transport=httpx.ASGITransport(app=app))
     with pytest.raises(PermanentChannelError) as err:
         await other.push_ari([u(0, 1, available=1)])
-    assert err.value.code == "1002"
+    assert err.value.code == "3202"
 
 
 async def test_push_ari_round_trip(app: FastAPI, adapter: ExpediaAdapter) -> None:
@@ -301,3 +268,81 @@ async def test_loopback_round_trip_and_timeout() -> None:
             with pytest.raises(TransientChannelError, match="timeout"):
                 await impatient.fetch_bookings()
             app.state.sim.faults = FaultSettings()
+
+
+async def test_requests_stay_within_5000_product_days(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    # 20 updates of 366 days = 7320 product-days: EQC refuses more than 5000 per message (3107).
+    updates = [u(0, 365, available=i % 5, room=STD if i % 2 else DLX, plan=BAR if i % 4 < 2 else NRF) for i in range(20)]
+    results = await adapter.push_ari(updates)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert app.state.sim.calls["/eqc/ar"] == 2
+
+
+async def test_simulator_refuses_more_than_5000_product_days(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    adapter.max_product_days_per_request = 10_000
+    results = await adapter.push_ari([u(0, 365, available=1, room=r, plan=p) for r in (STD, DLX) for p in (BAR, NRF)]
+                                     * 4)
+    assert {r.error_code for r in results} == {"3107"} and not any(r.transient for r in results)
+    assert not app.state.sim.ari.calendar
+
+
+def eqc_answer(body: bytes) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=body, headers={"Content-Type": "text/xml"}))
+
+
+AR_RS = b'<AvailRateUpdateRS xmlns="http://www.expediaconnect.com/EQC/AR/2007/02">%s</AvailRateUpdateRS>'
+
+
+async def test_error_codes_transient_or_permanent_as_documented() -> None:
+    # 4000 "Internal system error, please try again": the call is retried later.
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(
+            AR_RS % b'<Error code="4000">Internal system error, please try again in a few minutes.</Error>')) as a:
+        with pytest.raises(TransientChannelError) as err:
+            await a.push_ari([u(0, 1, available=1)])
+        assert err.value.code == "4000"
+    # 4101 "Do not retry this request".
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(
+            AR_RS % b'<Error code="4101">Internal System Error. Do not retry this request.</Error>')) as a:
+        with pytest.raises(PermanentChannelError):
+            await a.push_ari([u(0, 1, available=1)])
+    # 3103 names no update: every update of the request is refused, none re-sent forever.
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(AR_RS % b'<Error code="3103">Currency code mismatch.</Error>')) as a:
+        results = await a.push_ari([u(0, 1, rate=Decimal("5"), currency="USD"), u(2, 3, available=1)])
+    assert [(r.ok, r.error_code, r.transient) for r in results] == [(False, "3103", False), (False, "3103", False)]
+
+
+async def test_twenty_warnings_of_a_code_leave_the_rest_unconfirmed() -> None:
+    # "Maximum number of occurrences per warning code: 20": update 21 may have been refused too.
+    warnings = b"".join(b'<Warning code="7013">[Room Type ID %s; Rate Plan ID %s; Stay Date %s] out of threshold.</Warning>'
+                        % (STD.encode(), BAR.encode(), (TODAY + timedelta(days=i)).isoformat().encode()) for i in range(20))
+    async with ExpediaAdapter(CONFIG, transport=eqc_answer(AR_RS % (b"<Success>" + warnings + b"</Success>"))) as a:
+        results = await a.push_ari([u(i, i, rate=Decimal("1"), currency="EUR") for i in range(21)])
+    assert [r.error_code for r in results] == ["7013"] * 20 + ["UNCONFIRMED"]
+    assert [r.transient for r in results] == [False] * 20 + [True]
+
+
+async def test_confirmations_go_ten_per_request(app: FastAPI, adapter: ExpediaAdapter) -> None:
+    page = await adapter.fetch_bookings()
+    assert len(page.bookings) > 10
+    results = await adapter.acknowledge(page.bookings)
+    assert all(r.ok for r in results)
+    assert app.state.sim.calls["/eqc/bc"] == -(-len(page.bookings) // 10)
+
+
+def test_warning_texts_with_and_without_colons_and_bc_fallbacks() -> None:
+    from channels.expedia_eqc import Issue, interpret_bc, stay_refs
+
+    day = date(2027, 1, 5)
+    assert stay_refs("[Room Type ID: 200101; Rate Plan ID: 2001010A; Stay Date: 2027-01-05] x") == [
+        ("200101", "2001010A", day)]
+    # A room-level refusal (e.g. 7013 on inventory) names no rate plan.
+    assert stay_refs("[Room Type ID 200101; Stay Date 2027-01-05] Total Inventory Available cannot be less") == [
+        ("200101", None, day)]
+    # No @bookingID: the id in the text names the booking (whole number only).
+    refused = interpret_bc(["123", "1234"], True, [Issue("10080", "Update refused for booking 1234.", False)])
+    assert set(refused) == {"1234"}
+    # 10105 "please try again ... for this booking": transient; a warning naming nobody refuses all.
+    refused = interpret_bc(["1", "2"], True, [Issue("10105", "Update refused. Internal system error", False, "2", "Book"),
+                                              Issue("10000", "something", False)])
+    assert refused["2"] == ("10105: Update refused. Internal system error", True) and not refused["1"][1]
+    assert interpret_bc(["1"], False, []) == {"1": ("confirmation refused (no Success in the answer)", False)}
