@@ -224,23 +224,36 @@ _M = TypeVar("_M", bound=BaseModel)
 _setattr = object.__setattr__
 _new = object.__new__  # BaseModel defines no __new__
 _FIELD_COUNTS: dict[type[BaseModel], int] = {}
+_DEFAULTS: dict[type[BaseModel], list[tuple[str, Any, Any]]] = {}
 
 
 def trusted(model: type[_M], values: dict[str, Any]) -> _M:
     """A model instance from values a parser already converted and checked: no validation.
 
-    `values` must hold every field, each of its declared type (dates as `date`, amounts as
+    `values` holds fields each of its declared type (dates as `date`, amounts as
     finite `Decimal`, ints as `int`, enums as members); tests check parsed records survive
     `model_validate(record.model_dump())`. Equivalent to `model_construct(**values)` for such
     input without its per-field Python loop: per BookingRecord (pydantic 2.14) ~1 µs here,
-    ~3 µs validating, ~6 µs model_construct.
+    ~3 µs validating, ~6 µs model_construct. Optional fields left out get their defaults.
     """
     count = _FIELD_COUNTS.get(model)
     if count is None:
         # Class attribute lookups on pydantic models go through the metaclass (~0.3 µs).
         count = _FIELD_COUNTS[model] = len(model.__pydantic_fields__)
+        _DEFAULTS[model] = [
+            (name, info.default_factory, info.default)
+            for name, info in model.__pydantic_fields__.items() if not info.is_required()
+        ]
     if len(values) != count:
-        return model.model_construct(**values)  # fills defaults of fields left out
+        # Fill the defaults of fields left out (fresh containers from their factories);
+        # model_construct would do the same at ~100x the cost. A copy: callers' dicts stay
+        # as they were, and no default container is shared between two records.
+        values = dict(values)
+        for name, factory, default in _DEFAULTS[model]:
+            if name not in values:
+                values[name] = factory() if factory is not None else default  # type: ignore[call-arg]
+        if len(values) != count:
+            return model.model_construct(**values)  # a required field is missing: let it say
     obj = _new(model)
     _setattr(obj, "__dict__", values)
     _setattr(obj, "__pydantic_fields_set__", set(values))
