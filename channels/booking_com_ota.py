@@ -502,7 +502,9 @@ def parse_reservation(res: etree._Element, source: str, stamp: str | None = None
     event = EVENTS.get(status)
     if event is None:
         raise ValueError(f"unknown ResStatus {status!r}")
-    currency = currency or (rooms[0]["currency"] if rooms else None)  # type: ignore[assignment]
+    if currency is None and rooms:
+        first_currency = rooms[0]["currency"]
+        currency = first_currency if isinstance(first_currency, str) else None
     for node in service_nodes:
         services[node.get("ServiceRPH") or str(len(services))] = _extra(node, currency)
     penalties: list[CancelPenalty] = []

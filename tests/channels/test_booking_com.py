@@ -16,10 +16,10 @@ from channels.base import (
     ARIUpdate,
     BookingEvent,
     BookingRecord,
-    PaymentModel,
     BookingStatus,
     ChannelConfig,
     MalformedPayloadError,
+    PaymentModel,
     PermanentChannelError,
     TransientChannelError,
 )
@@ -554,3 +554,39 @@ def test_build_avail_notif_shape() -> None:
     root = parse_xml(body, "t")
     ctl = next(root.iter("{http://www.opentravel.org/OTA/2003/05}StatusApplicationControl"))
     assert ctl.get("Mon") == "true" and ctl.get("Sun") == "false" and ctl.get("InvTypeCode") == STD
+
+
+def test_hostile_xml_is_refused_before_parsing() -> None:
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<OTA_HotelResNotifRQ xmlns="http://www.opentravel.org/OTA/2003/05"><HotelReservations>'
+           b"<HotelReservation><ResGlobalInfo><Comments><Comment><Text>&x;</Text></Comment></Comments>"
+           b"</ResGlobalInfo></HotelReservation></HotelReservations></OTA_HotelResNotifRQ>")
+    with pytest.raises(MalformedPayloadError):
+        parse_bookings(xxe)
+
+
+def test_simulator_messages_parse_back_to_the_generated_bookings() -> None:
+    from channels.simulators.booking_com import RES_MODIFY_NOTIF, RES_NOTIF, render_notif
+    from channels.simulators.generator import BookingGenerator
+
+    messages = BookingGenerator(3).generate(30)
+    for source, wanted in ((RES_NOTIF, [m for m in messages if m.event == "new"]),
+                           (RES_MODIFY_NOTIF, [m for m in messages if m.event != "new"])):
+        records = parse_bookings(render_notif(wanted, CAT["hotel_id"], source))
+        assert len(records) == len(wanted) and wanted
+        for msg, rec in zip(wanted, records, strict=True):
+            assert rec.external_id == msg.booking_id and rec.event.value == msg.event
+            assert rec.booked_at == msg.created_at.replace(microsecond=0)
+            if msg.event == "cancelled":
+                assert rec.rooms == [] and rec.total_amount is None
+                continue
+            assert (rec.check_in, rec.check_out) == (msg.check_in, max(r.check_out for r in msg.rooms))
+            assert (rec.total_amount, rec.currency) == (msg.total, msg.currency)
+            assert (rec.guest.email, rec.guest.phone, rec.guest.country) == (
+                msg.guest.email, msg.guest.phone, msg.guest.country)
+            assert rec.card_last4 == msg.card.number[-4:]
+            for sim_room, room in zip(msg.rooms, rec.rooms, strict=True):
+                assert room.nightly_rates == dict(sim_room.nightly)
+                assert (room.check_in, room.check_out) == (sim_room.check_in, sim_room.check_out)
+                assert (room.adults, room.child_ages) == (sim_room.adults, list(sim_room.child_ages))
+                assert room.guest is not None and room.guest.last_name == msg.guest.last_name
