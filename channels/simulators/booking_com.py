@@ -113,10 +113,10 @@ def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag
                 rate = _sub(_sub(_sub(rates, "RoomRate", EffectiveDate=day.isoformat(), RatePlanCode=rp),
                                  "Rates"), "Rate")
                 _total(rate, amount, b.currency)
-            counts = _sub(stay, "GuestCounts")
-            _sub(counts, "GuestCount", Count=str(room.adults), AgeQualifyingCode="10")
-            for age in room.child_ages:
-                _sub(counts, "GuestCount", Count="1", AgeQualifyingCode="8", Age=str(age))
+            # The GuestCount field table documents one GuestCount with the room's guest count
+            # (children included, no ages), as in the example: Count="2" AgeQualifyingCode="10".
+            _sub(_sub(stay, "GuestCounts"), "GuestCount", Count=str(room.adults + len(room.child_ages)),
+                 AgeQualifyingCode="10")
             _total(stay, room.total, b.currency)
             _sub(stay, "BasicPropertyInfo", HotelCode=hotel_id)
             _sub(_sub(stay, "ResGuestRPHs"), "ResGuestRPH", RPH=str(i))

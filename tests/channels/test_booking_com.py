@@ -588,5 +588,7 @@ def test_simulator_messages_parse_back_to_the_generated_bookings() -> None:
             for sim_room, room in zip(msg.rooms, rec.rooms, strict=True):
                 assert room.nightly_rates == dict(sim_room.nightly)
                 assert (room.check_in, room.check_out) == (sim_room.check_in, sim_room.check_out)
-                assert (room.adults, room.child_ages) == (sim_room.adults, list(sim_room.child_ages))
+                # Booking.com documents one guest count per room, children included, no ages.
+                assert (room.adults, room.children, room.child_ages) == (
+                    sim_room.adults + len(sim_room.child_ages), 0, [])
                 assert room.guest is not None and room.guest.last_name == msg.guest.last_name

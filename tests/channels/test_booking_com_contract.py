@@ -43,7 +43,6 @@ REQUIRED = {
 #: Attributes beyond the documented example the simulator may send, and why.
 ACCEPTED_EXTRA = {
     "Total": {"AmountAfterTax"},  # Total field table: AmountBeforeTax and AmountAfterTax
-    "GuestCount": {"Age"},  # OTA GuestCount attribute for children (*unverified* for Booking.com)
     "Warning": {"RecordID"},  # OTA ErrorType attribute; LocatorID echo (*unverified*)
     "Error": {"RecordID", "Code", "ShortText", "Type"},
 }
@@ -90,6 +89,8 @@ def _check(root: etree._Element, documented: tuple[set[tuple[str, str]], dict[st
         required = REQUIRED.get(_local(el), set())
         missing = required - set(el.attrib)
         assert not missing, f"{_local(el)} lacks required {sorted(missing)}"
+        if _local(el) == "GuestCounts":
+            assert len(el) == 1, "GuestCounts holds one GuestCount (field table: 1..1)"
         if el.get("DecimalPlaces") is not None:
             for key in ("Amount", "AmountBeforeTax", "AmountAfterTax", "CurrentBalance"):
                 value = el.get(key)
