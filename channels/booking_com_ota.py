@@ -116,6 +116,7 @@ T_DESCRIPTION = _N + "RoomDescription"
 T_MEALPLAN = _N + "MealPlan"
 T_CONDITION = _N + "BookingCondition"
 T_FEE = _N + "Fee"
+T_PRICE = _N + "Price"
 T_TIMESPAN = _N + "TimeSpan"
 
 
@@ -408,7 +409,9 @@ def _payment(card: etree._Element, vcc: bool) -> PaymentInfo:
 
 def _extra(service: etree._Element, currency: str | None) -> ExtraService:
     """Services/Service[@ServiceRPH @ServiceInventoryCode]/ServiceDetails/(TimeSpan@Duration,
-    Fees/Fee@Amount)."""
+    Fees/Fee@Amount) (Fee: "int", the property's default currency, no DecimalPlaces); with
+    the feature res_new_services_format, Service/Price/Total@AmountAfterTax @CurrencyCode
+    ("up to two decimals", no DecimalPlaces)."""
     nights = fee = None
     for span in service.iter(T_TIMESPAN):
         duration = span.get("Duration")
@@ -419,6 +422,15 @@ def _extra(service: etree._Element, currency: str | None) -> ExtraService:
         if value is not None:
             fee = (fee or _ZERO) + value
         currency = item.get("CurrencyCode") or currency
+    for price in service.iter(T_PRICE):
+        for tot in price:
+            if tot.tag != T_TOTAL:
+                continue
+            after = amount(tot, "AmountAfterTax")
+            value = after if after is not None else amount(tot, "AmountBeforeTax")
+            if value is not None:
+                fee = (fee or _ZERO) + value
+            currency = tot.get("CurrencyCode") or currency
     return trusted(ExtraService, {
         "code": service.get("ServiceInventoryCode"), "name": None, "quantity": None,
         "nights": nights, "amount": fee, "currency": currency, "included": None,

@@ -65,8 +65,9 @@ def _minor(amount: Decimal) -> str:
 
 
 def _total(parent: etree._Element, after: Decimal, currency: str) -> None:
-    _sub(parent, "Total", AmountBeforeTax=_minor((after / _VAT).quantize(Decimal("0.01"))),
-         AmountAfterTax=_minor(after), CurrencyCode=currency, DecimalPlaces="2")
+    # The Total field table: AmountAfterTax when taxes are included for the room type,
+    # otherwise AmountBeforeTax, never both. The simulated rooms include VAT.
+    _sub(parent, "Total", AmountAfterTax=_minor(after), CurrencyCode=currency, DecimalPlaces="2")
 
 
 class _Clock:

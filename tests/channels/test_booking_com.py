@@ -592,3 +592,15 @@ def test_simulator_messages_parse_back_to_the_generated_bookings() -> None:
                 assert (room.adults, room.children, room.child_ages) == (
                     sim_room.adults + len(sim_room.child_ages), 0, [])
                 assert room.guest is not None and room.guest.last_name == msg.guest.last_name
+
+
+def test_service_in_the_new_services_format(fixtures_dir: Path) -> None:
+    """Feature res_new_services_format: Service/Price/Total@AmountAfterTax, up to two
+    decimals, no DecimalPlaces (Total field table, Service/Price: AmountAfterTax="37.35")."""
+    body = _doc(fixtures_dir, NEW_DOC).replace(
+        b'<ServiceDetails>\n            <TimeSpan Duration="1" />\n            <Fees>\n              <Fee Amount="5" />\n'
+        b"            </Fees>\n          </ServiceDetails>",
+        b'<Price><Total AmountAfterTax="37.35" CurrencyCode="EUR" /></Price>')
+    (rec,) = parse_bookings(body)
+    (extra,) = rec.extras
+    assert (extra.code, extra.amount, extra.currency, extra.nights) == ("22", Decimal("37.35"), "EUR", None)

@@ -91,6 +91,10 @@ def _check(root: etree._Element, documented: tuple[set[tuple[str, str]], dict[st
         assert not missing, f"{_local(el)} lacks required {sorted(missing)}"
         if _local(el) == "GuestCounts":
             assert len(el) == 1, "GuestCounts holds one GuestCount (field table: 1..1)"
+        if _local(el) == "Total" and el.get("DecimalPlaces") is not None:
+            # Total field table: AmountAfterTax when taxes are included, else AmountBeforeTax.
+            assert (el.get("AmountAfterTax") is None) != (el.get("AmountBeforeTax") is None), \
+                "Total carries exactly one of AmountAfterTax / AmountBeforeTax"
         if el.get("DecimalPlaces") is not None:
             for key in ("Amount", "AmountBeforeTax", "AmountAfterTax", "CurrentBalance"):
                 value = el.get(key)
