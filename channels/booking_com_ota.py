@@ -311,7 +311,9 @@ def _room(stay: etree._Element) -> tuple[dict[str, object], _Stay]:
                     "percent": parse_amount(pct) if pct else None,
                     "nights": int(nights) if nights else None,
                     "currency": part.get("CurrencyCode") if part is not None else None,
-                    "non_refundable": None, "description": None,
+                    # BCCP code 1: "charged the total price if they cancel at any time".
+                    "non_refundable": True if pen.get("PolicyCode") == "1" else None,
+                    "description": None,
                 }))
         elif tag == T_PRICEDETAILS:
             view = child.find(T_GUESTVIEW)

@@ -131,7 +131,7 @@ def test_documented_new_reservation_people_and_extras(fixtures_dir: Path) -> Non
     assert (extra.code, extra.nights, extra.amount, extra.currency) == ("22", 1, Decimal("5"), "USD")
     (penalty,) = rec.cancel_penalties
     assert penalty.deadline == datetime(2025, 3, 10, 10, 33, 37, tzinfo=UTC)
-    assert (penalty.amount, penalty.currency) == (Decimal("0.00"), "EUR")
+    assert (penalty.amount, penalty.currency, penalty.non_refundable) == (Decimal("0.00"), "EUR", None)
     assert rec.cancel_policy == "152"
 
 
@@ -604,3 +604,9 @@ def test_service_in_the_new_services_format(fixtures_dir: Path) -> None:
     (rec,) = parse_bookings(body)
     (extra,) = rec.extras
     assert (extra.code, extra.amount, extra.currency, extra.nights) == ("22", Decimal("37.35"), "EUR", None)
+
+
+def test_policy_code_1_is_non_refundable(fixtures_dir: Path) -> None:
+    body = _doc(fixtures_dir, NEW_DOC).replace(b'PolicyCode="152"', b'PolicyCode="1"')
+    (rec,) = parse_bookings(body)
+    assert rec.cancel_penalties[0].non_refundable is True and rec.cancel_policy == "1"
