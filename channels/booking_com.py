@@ -33,6 +33,7 @@ from channels.booking_com_ota import (
     RES_MODIFY_NOTIF,
     RES_NOTIF,
     Outcome,
+    attribute,
     build_ack,
     build_avail_notif,
     build_rate_notif,
@@ -45,14 +46,24 @@ from channels.http import HttpAdapter
 from channels.registry import register
 from channels.xmlsafe import parse_xml
 
-__all__ = ["BookingComAdapter", "parse_bookings"]
+__all__ = ["BookingComAdapter", "is_permanent", "parse_bookings"]
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
-# Codes that re-sending the same update cannot fix.
+# Codes that re-sending the same update cannot fix: Booking.com's documented ARI error codes
+# (rates-availability-error-codes) and OTA 497 "You do not have access to hotel" (Warning
+# example of the OTA *NotifRS field tables).
 PERMANENT_CODES = frozenset({
     "ROOM_ID_INVALID", "ROOM_ID_MISSING", "RATE_ID_INVALID", "NOT_A_VALID_DATE",
     "FROM_DATE_SHOULD_BE_LESS_THAN_TO_DATE", "DATES_TOO_FAR_OR_INVALID", "497",
 })
+# OTA Error/Warning @Type values that re-sending cannot fix: 4
+# authentication, 6 authorization, 7 protocol violation, 10 required field missing
+# (OTA "EWT" code list; Booking.com's Warning example carries Type="6").
+PERMANENT_TYPES = frozenset({"4", "6", "7", "10"})
+
+
+def is_permanent(outcome: Outcome) -> bool:
+    return outcome.code in PERMANENT_CODES or outcome.type in PERMANENT_TYPES
 
 
 class _Token:
@@ -258,26 +269,30 @@ class BookingComAdapter(HttpAdapter):
                 raise PermanentChannelError(self.name, f"{message}: HTTP 400 {response.text[:200]}",
                                             status_code=400) from None
             raise
-        by_locator = {str(i): p.index for i, p in parts}
+        by_locator = {i: p.index for i, p in parts}
+        named_updates = [(i, p.update) for i, p in parts]
         unattributed: list[Outcome] = []
         for o in outcomes:
-            index = by_locator.get(o.record_id or "")
-            if index is not None and o.failed:
-                errors[index].append((o.code, o.text, o.code not in PERMANENT_CODES))
-            elif index is not None:
-                warnings[index].append(f"{o.code}: {o.text}")
-            elif o.failed:
-                unattributed.append(o)
-            else:
-                for _, p in parts:
-                    warnings[p.index].append(f"{o.code}: {o.text}")
+            locators = attribute(o, named_updates)
+            if locators is None:
+                if o.failed:
+                    unattributed.append(o)
+                else:
+                    for _, p in parts:
+                        warnings[p.index].append(f"{o.code}: {o.text}")
+                continue
+            for loc in locators:
+                if o.failed:
+                    errors[by_locator[loc]].append((o.code, o.text, not is_permanent(o)))
+                else:
+                    warnings[by_locator[loc]].append(f"{o.code}: {o.text}")
         if not success and not outcomes:
             unattributed.append(Outcome(str(response.status_code), "update refused without details", None, True))
         # Nothing says which updates failed: count the whole request as failed (safe, since
         # ARI is idempotent and the caller re-sends failures).
         for o in unattributed:
             for _, p in parts:
-                errors[p.index].append((o.code, o.text, o.code not in PERMANENT_CODES))
+                errors[p.index].append((o.code, o.text, not is_permanent(o)))
 
     # ------------------------------------------------------------ status
 

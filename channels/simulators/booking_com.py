@@ -24,6 +24,8 @@ from channels.booking_com_ota import (
     NS,
     RES_MODIFY_NOTIF,
     RES_NOTIF,
+    TARGET,
+    VERSION,
     WEEKDAY_ATTRS,
     timestamp,
 )
@@ -44,7 +46,6 @@ TOKEN_TTL = 3600
 TOKENS_PER_HOUR = 30
 HORIZON_DAYS = 730
 _VAT = Decimal("1.1")
-_STATUS = {"new": "Book", "modified": "Modify", "cancelled": "Cancel"}
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -58,55 +59,97 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def _minor(amount: Decimal) -> str:
+    """An amount as Booking.com writes it: integer minor units, with DecimalPlaces="2"."""
+    return str(int((amount * 100).quantize(Decimal("1"))))
+
+
+def _total(parent: etree._Element, after: Decimal, currency: str) -> None:
+    # The Total field table: AmountAfterTax when taxes are included for the room type,
+    # otherwise AmountBeforeTax, never both. The simulated rooms include VAT.
+    _sub(parent, "Total", AmountAfterTax=_minor(after), CurrencyCode=currency, DecimalPlaces="2")
+
+
+class _Clock:
+    """Message TimeStamps that never repeat: the adapter orders a booking's messages by the
+    root TimeStamp (second precision), and in production Booking.com's 20 s polling and 5 s
+    wait after an acknowledgement keep two messages of one booking apart; the simulator
+    answers faster, so its clock runs ahead by a second whenever it would repeat itself."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def stamp(self) -> str:
+        now = max(int(time.time()), self.last + 1)
+        self.last = now
+        return _iso(datetime.fromtimestamp(now, UTC))
+
+
+CLOCK = _Clock()
+
+
 def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag: str) -> None:
-    """One booking message as a HotelReservation / HotelResModify element."""
+    """One booking message as a HotelReservation / HotelResModify element, in the shape of
+    Booking.com's field tables: one RoomRate per night, integer amounts with DecimalPlaces,
+    the id and creation time in HotelReservationID, the booker in ResGlobalInfo/Profiles.
+    A cancellation is a HotelResModify holding only ResGlobalInfo (*unverified*)."""
     cat = CATALOG[CHANNEL]
-    res = _sub(parent, tag, CreateDateTime=_iso(b.created_at), LastModifyDateTime=_iso(b.modified_at),
-               ResStatus=_STATUS[b.event])
-    _sub(res, "UniqueID", Type="14", ID=b.booking_id)
-    stays = _sub(res, "RoomStays")
-    for i, room in enumerate(b.rooms, 1):
-        rt, rp = cat["room_types"][room.room_type], cat["rate_plans"][room.rate_plan]
-        stay = _sub(stays, "RoomStay", IndexNumber=str(i))
-        _sub(_sub(stay, "RoomTypes"), "RoomType", RoomTypeCode=rt)
-        _sub(_sub(stay, "RatePlans"), "RatePlan", RatePlanCode=rp)
-        rates = _sub(_sub(_sub(stay, "RoomRates"), "RoomRate", RoomTypeCode=rt, RatePlanCode=rp,
-                          NumberOfUnits="1"), "Rates")
-        for day, amount in room.nightly:
-            rate = _sub(rates, "Rate", EffectiveDate=day.isoformat(),
-                        ExpireDate=(day + timedelta(days=1)).isoformat(), RateTimeUnit="Day", UnitMultiplier="1")
-            _sub(rate, "Base", AmountBeforeTax=f"{amount / _VAT:.2f}", AmountAfterTax=f"{amount:.2f}",
-                 CurrencyCode=b.currency)
-        counts = _sub(stay, "GuestCounts")
-        _sub(counts, "GuestCount", AgeQualifyingCode="10", Count=str(room.adults))
-        for age in room.child_ages:
-            _sub(counts, "GuestCount", AgeQualifyingCode="8", Age=str(age), Count="1")
-        _sub(stay, "TimeSpan", Start=room.check_in.isoformat(), End=room.check_out.isoformat())
-        _sub(stay, "Total", AmountAfterTax=f"{room.total:.2f}", CurrencyCode=b.currency)
-        _sub(stay, "BasicPropertyInfo", HotelCode=hotel_id)
-        if b.comments and i == 1:
-            _sub(_sub(_sub(stay, "Comments"), "Comment"), "Text", b.comments)
-    customer = _sub(_sub(_sub(_sub(_sub(_sub(res, "ResGuests"), "ResGuest"), "Profiles"), "ProfileInfo"),
-                         "Profile"), "Customer")
-    name = _sub(customer, "PersonName")
-    _sub(name, "GivenName", b.guest.first_name)
-    _sub(name, "Surname", b.guest.last_name)
-    _sub(customer, "Telephone", PhoneNumber=b.guest.phone)
-    _sub(customer, "Email", b.guest.email)
-    _sub(_sub(customer, "Address"), "CountryName", Code=b.guest.country)
+    res = _sub(parent, tag)
+    if b.event != "cancelled":
+        stays = _sub(res, "RoomStays")
+        guests = _sub(res, "ResGuests")
+        for i, room in enumerate(b.rooms, 1):
+            rt, rp = cat["room_types"][room.room_type], cat["rate_plans"][room.rate_plan]
+            stay = _sub(stays, "RoomStay", IndexNumber=str(i))
+            desc = _sub(_sub(_sub(stay, "RoomTypes"), "RoomType", RoomTypeCode=rt), "RoomDescription",
+                        Name=f"{room.room_type} room")
+            _sub(desc, "Text", f"{room.room_type} room")
+            _sub(desc, "MealPlan", "Breakfast is included in the room rate." if room.rate_plan == "BB"
+                 else "There is no meal option with this room.")
+            commission = (room.total * Decimal("0.15")).quantize(Decimal("0.01"))
+            _sub(_sub(_sub(_sub(stay, "RatePlans"), "RatePlan"), "Commission"), "CommissionPayableAmount",
+                 Amount=_minor(commission), DecimalPlaces="2", CurrencyCode=b.currency)
+            rates = _sub(stay, "RoomRates")
+            for day, amount in room.nightly:
+                rate = _sub(_sub(_sub(rates, "RoomRate", EffectiveDate=day.isoformat(), RatePlanCode=rp),
+                                 "Rates"), "Rate")
+                _total(rate, amount, b.currency)
+            # The GuestCount field table documents one GuestCount with the room's guest count
+            # (children included, no ages), as in the example: Count="2" AgeQualifyingCode="10".
+            _sub(_sub(stay, "GuestCounts"), "GuestCount", Count=str(room.adults + len(room.child_ages)),
+                 AgeQualifyingCode="10")
+            _total(stay, room.total, b.currency)
+            _sub(stay, "BasicPropertyInfo", HotelCode=hotel_id)
+            _sub(_sub(stay, "ResGuestRPHs"), "ResGuestRPH", RPH=str(i))
+            if b.comments and i == 1:
+                _sub(_sub(_sub(stay, "Comments"), "Comment"), "Text", b.comments)
+            name = _sub(_sub(_sub(_sub(_sub(_sub(guests, "ResGuest", ResGuestRPH=str(i)), "Profiles"),
+                                       "ProfileInfo"), "Profile"), "Customer"), "PersonName")
+            _sub(name, "GivenName", b.guest.first_name)
+            _sub(name, "Surname", b.guest.last_name)
     info = _sub(res, "ResGlobalInfo")
-    _sub(_sub(info, "HotelReservationIDs"), "HotelReservationID", ResID_Type="14", ResID_Value=b.booking_id)
-    _sub(info, "Total", AmountBeforeTax=f"{b.total / _VAT:.2f}", AmountAfterTax=f"{b.total:.2f}",
-         CurrencyCode=b.currency)
-    card = _sub(_sub(_sub(_sub(info, "Guarantee"), "GuaranteesAccepted"), "GuaranteeAccepted"), "PaymentCard",
-                CardCode=b.card.brand, CardNumber=b.card.number, SeriesCode=b.card.cvv,
-                ExpireDate=b.card.expiry)
-    _sub(card, "CardHolderName", b.card.holder)
+    if b.event != "cancelled":
+        card = _sub(_sub(_sub(_sub(info, "Guarantee"), "GuaranteesAccepted"), "GuaranteeAccepted"),
+                    "PaymentCard", CardCode=b.card.brand, CardNumber=b.card.number,
+                    SeriesCode=b.card.cvv, ExpireDate=b.card.expiry)
+        _sub(card, "CardHolderName", b.card.holder)
+        _total(info, b.total, b.currency)
+    _sub(_sub(info, "HotelReservationIDs"), "HotelReservationID", ResID_Value=b.booking_id,
+         ResID_Date=b.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    if b.event != "cancelled":
+        customer = _sub(_sub(_sub(_sub(info, "Profiles"), "ProfileInfo"), "Profile"), "Customer")
+        name = _sub(customer, "PersonName")
+        _sub(name, "GivenName", b.guest.first_name)
+        _sub(name, "Surname", b.guest.last_name)
+        _sub(customer, "Telephone", PhoneNumber=b.guest.phone)
+        _sub(customer, "Email", b.guest.email)
+        _sub(_sub(customer, "Address"), "CountryName", Code=b.guest.country)
 
 
 def render_notif(messages: list[SimBooking], hotel_id: str, source: str) -> bytes:
     """OTA_HotelResNotifRQ (new) or OTA_HotelResModifyNotifRQ (modified/cancelled)."""
-    root = etree.Element(_N + f"{source}RQ", nsmap={None: NS}, Version="2.001", TimeStamp=timestamp())
+    root = etree.Element(_N + f"{source}RQ", nsmap={None: NS}, TimeStamp=CLOCK.stamp(),
+                         Target=TARGET, Version=VERSION)
     if source == RES_NOTIF:
         holder, tag = _sub(root, "HotelReservations"), "HotelReservation"
     else:
@@ -120,7 +163,8 @@ Problem = tuple[str, str, str | None]  # code, text, RecordID
 
 
 def _rs(tag: str, *, errors: Sequence[Problem] = (), warnings: Sequence[Problem] = ()) -> bytes:
-    root = etree.Element(_N + tag, nsmap={None: NS}, Version="2.001", TimeStamp=timestamp())
+    root = etree.Element(_N + tag, nsmap={None: NS}, TimeStamp=timestamp(), Target=TARGET,
+                         Version=VERSION)
     if errors:
         holder = _sub(root, "Errors")
         for code, text, record in errors:
@@ -346,9 +390,9 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         if not room:
             return "ROOM_ID_MISSING", "InvTypeCode missing"
         if room not in cat["room_types"].values():
-            return "ROOM_ID_INVALID", f"Room id {room} does not belong to hotel {state.hotel_id}"
+            return "ROOM_ID_INVALID", f"Room ID '{room}' is not valid"
         if rate and rate not in cat["rate_plans"].values():
-            return "RATE_ID_INVALID", f"Rate id {rate} does not belong to hotel {state.hotel_id}"
+            return "RATE_ID_INVALID", f"Rate ID '{rate}' is not valid"
         try:
             start, end = date.fromisoformat(ctl.get("Start", "")), date.fromisoformat(ctl.get("End", ""))
         except ValueError:
