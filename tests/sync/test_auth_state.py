@@ -314,3 +314,30 @@ def test_simulator_exposes_token_counts_over_http() -> None:
         assert second.status_code == 429 and second.headers["Retry-After"] == "60"
         stats = httpx.get(f"{url}/_sim/stats").json()
         assert stats["token_exchanges"] == 1 and stats["token_refusals"] == 1
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_rate_limited_token_ends_the_flow_run_without_in_run_retries(committed):  # type: ignore[no-untyped-def]
+    """A whole sync-bookings flow run against a token endpoint answering 429: the partner is
+    asked once (no task retries, no Retry-After sleep), the run ends failed with the reason,
+    its sync log is not left running; Airbnb's run right after proceeds."""
+    from db.models import ChannelSyncLog
+    from flows.channel_sync import sync_bookings
+    from flows.runner import run_flow
+
+    with (
+        partner(committed, ChannelName.BOOKING_COM, exchange_limit=0, limited_retry_after=600) as (bcid, bsim),
+        partner(committed, ChannelName.AIRBNB) as (acid, asim),
+    ):
+        out = run_flow(sync_bookings, channel_id=bcid, push_availability=False)
+        assert not out.ok
+        assert bsim.tokens.refused == 1 and bsim.calls["/token-based-authentication/exchange"] == 1
+        assert "rate-limited" in str(out.result or out.error)
+        other = run_flow(sync_bookings, channel_id=acid, push_availability=False)
+        assert other.ok and other.result["new"] > 0
+    committed.expire_all()
+    logs = {
+        log.channel_id: log.status
+        for log in committed.scalars(select(ChannelSyncLog).where(ChannelSyncLog.channel_id.in_([bcid, acid])))
+    }
+    assert logs == {bcid: "failed", acid: "success"}
