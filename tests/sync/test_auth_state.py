@@ -147,6 +147,9 @@ def test_expired_token_is_refreshed_once(committed):  # type: ignore[no-untyped-
         row = stored_row(committed, ChannelName.BOOKING_COM)
         assert row.exchange_count == 2 and row.refreshed_at > first_refresh
         assert row.expires_at > datetime.now(UTC) + timedelta(minutes=50)
+        (stats,) = auth_tokens.exchange_stats(committed, "booking.com")  # what the soak bench reads
+        assert stats.exchange_count == 2 and stats.account_key == row.account_key
+        assert auth_tokens.exchange_stats(committed, "airbnb") == []
 
 
 def test_short_lived_tokens_are_reused_until_shortly_before_expiry(committed):  # type: ignore[no-untyped-def]
