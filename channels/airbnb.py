@@ -9,8 +9,7 @@ flagged downstream, never declined here); accepted/cancelled reservations need n
 
 from __future__ import annotations
 
-import time
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
@@ -41,7 +40,8 @@ from channels.base import (
     TransientChannelError,
     UpdateResult,
 )
-from channels.http import HttpAdapter
+from channels.http import HttpAdapter, secret_text
+from channels.tokens import BearerAuth, IssuedToken, TokenKey, TokenProvider, TokenStore
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -57,68 +57,14 @@ _LISTING_PRICE_PLANS = frozenset({None, "default"})
 _REFRESH_MARGIN = 60.0  # renew a little early so a token never expires mid-request
 
 
-class AirbnbTokenAuth(httpx.Auth):
-    """Client-credentials bearer auth: one cached token, renewed on expiry or on a 401 (once)."""
+class AirbnbTokenAuth(BearerAuth):
+    """Client-credentials bearer auth over a shared TokenProvider (renewed on expiry, or once
+    on a 401)."""
 
-    requires_response_body = True
-
-    def __init__(self, client_id: str, client_secret: str, token_url: str) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token_url = token_url
-        self.token: str | None = None
-        self.expires_at = 0.0
-        self.issued = 0  # tokens fetched so far (tests check the cache through it)
-
-    def __repr__(self) -> str:
-        # Never show the token or the client secret (reprs end up in logs and tracebacks).
-        return f"AirbnbTokenAuth(token_set={self.token is not None}, expires_at={self.expires_at:.0f})"
-
-    def export_state(self) -> dict[str, Any] | None:
-        """The cached token and its wall-clock expiry (refresh margin included), if still valid."""
-        if self.token is None or time.time() >= self.expires_at:
-            return None
-        return {"access_token": self.token, "expires_at": self.expires_at}
-
-    def import_state(self, state: dict[str, Any]) -> None:
-        """Adopt a token exported by an earlier instance unless expired or malformed."""
-        token, expires = state.get("access_token"), state.get("expires_at")
-        if not isinstance(token, str) or not token or not isinstance(expires, int | float):
-            return
-        if time.time() < expires and expires > self.expires_at:
-            self.token, self.expires_at = token, float(expires)
-
-    def _token_request(self) -> httpx.Request:
-        if not self.client_id or not self.client_secret:
-            raise PermanentChannelError(ChannelName.AIRBNB, "channel config is missing apiKey/apiSecret (OAuth client)")
-        return httpx.Request("POST", self.token_url, data={
-            "grant_type": "client_credentials", "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        })
-
-    def _store(self, response: httpx.Response) -> None:
-        if response.status_code != 200:
-            raise ChannelError.from_response(ChannelName.AIRBNB, response,
-                                             detail=f"token exchange failed: {error_message(response.content)[1]}")
-        data = load_json(response.content, "token answer")
-        token = data.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise PermanentChannelError(ChannelName.AIRBNB, "token answer without access_token")
-        self.token = token
-        # Wall clock, so the token can be handed to the next adapter (export_auth_state).
-        self.expires_at = time.time() + float(data.get("expires_in", 3600)) - _REFRESH_MARGIN
-        self.issued += 1
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.token is None or time.time() >= self.expires_at:
-            self._store((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        response = yield request
-        if response.status_code == 401:
-            # The token may have been revoked early: fetch a fresh one and retry exactly once.
-            self._store((yield self._token_request()))
-            request.headers["Authorization"] = f"Bearer {self.token}"
-            yield request
+    @property
+    def issued(self) -> int:
+        """Tokens this adapter fetched (tests check the shared cache through it)."""
+        return self.provider.exchanges
 
 
 class AirbnbAdapter(HttpAdapter):
@@ -136,31 +82,53 @@ class AirbnbAdapter(HttpAdapter):
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout | float | None = None,
         listing_ids: Sequence[str] | None = None,
+        token_store: TokenStore | None = None,
         page_size: int = 50,
         pagination: Literal["cursor", "offset"] = "cursor",
     ) -> None:
         super().__init__(config, transport=transport, timeout=timeout)
         base = str(self._client.base_url).rstrip("/") if config.endpoint else self.hosts["default"]
+        self.token_url = base + TOKEN_PATH
         # Missing credentials fail at the first call (clear error), not at construction.
-        self.auth = AirbnbTokenAuth(
-            config.api_key.get_secret_value() if config.api_key else "",
-            config.api_secret.get_secret_value() if config.api_secret else "",
-            base + TOKEN_PATH,
+        self.tokens = TokenProvider(
+            self.name,
+            TokenKey.of(self.name, self.token_url, secret_text(config.api_key), secret_text(config.api_secret)),
+            self._exchange,
+            margin=_REFRESH_MARGIN,
+            store=token_store,
         )
+        self.auth = AirbnbTokenAuth(self.tokens)
         self._client.auth = self.auth
-        # propertyId may list listing ids ("51000001,51000002"); otherwise ask Airbnb.
-        configured = [x.strip() for x in (config.property_id or "").split(",") if x.strip()]
-        self._listings: list[str] | None = list(listing_ids or configured) or None
+        # Listing ids come from the caller (the channel's room-type mappings); else ask Airbnb.
+        self._listings: list[str] | None = list(listing_ids) if listing_ids else None
         self.page_size = page_size
         self.pagination = pagination
 
-    def export_auth_state(self) -> dict[str, Any] | None:
-        """The OAuth token and its wall-clock expiry, for the next adapter of this config."""
-        return self.auth.export_state()
+    def use_token_store(self, store: TokenStore) -> None:
+        """Share the OAuth token through `store` (the database) instead of this instance."""
+        self.tokens.use_store(store)
 
-    def import_auth_state(self, state: dict[str, Any]) -> None:
-        """Reuse a token exported by an earlier adapter of this config (if still valid)."""
-        self.auth.import_state(state)
+    async def _exchange(self) -> IssuedToken:
+        """One client-credentials token request (no bearer auth on it)."""
+        client_id, secret = secret_text(self.config.api_key), secret_text(self.config.api_secret)
+        if not client_id or not secret:
+            raise PermanentChannelError(self.name, "channel config is missing apiKey/apiSecret (OAuth client)")
+        response = await self.request(
+            "POST", self.token_url, auth=None, ok_statuses=frozenset(range(400, 600)),
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        )
+        if response.status_code != 200:
+            raise ChannelError.from_response(
+                self.name, response, detail=f"token exchange failed: {error_message(response.content)[1]}")
+        data = load_json(response.content, "token answer")
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise PermanentChannelError(self.name, "token answer without access_token")
+        try:
+            expires_in = float(data.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            raise PermanentChannelError(self.name, "token answer with a bad expires_in") from None
+        return IssuedToken(token, expires_in)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request(method, self.url(path), **kwargs)

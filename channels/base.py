@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+if TYPE_CHECKING:
+    from channels.tokens import TokenStore
 
 
 class ChannelName(StrEnum):
@@ -449,12 +452,9 @@ class ChannelAdapter(Protocol):
         with error_code='NOT_SUPPORTED')."""
         ...
 
-    def export_auth_state(self) -> dict[str, Any] | None:
-        """Auth state (tokens, `expires_at` as time.time()) to hand to the next instance, or None."""
-        ...
-
-    def import_auth_state(self, state: dict[str, Any]) -> None:
-        """Adopt what an earlier instance of the same config exported (expired state is ignored)."""
+    def use_token_store(self, store: TokenStore) -> None:
+        """Keep partner tokens in `store` (shared by every process and run) instead of in this
+        instance (adapters without tokens ignore it)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -8,12 +8,10 @@ extranet/Reservations API and is not simulated).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
@@ -42,13 +40,15 @@ from channels.booking_com_ota import (
     parse_outcomes,
     parse_root,
 )
-from channels.http import HttpAdapter
+from channels.http import HttpAdapter, secret_text
 from channels.registry import register
+from channels.tokens import BearerAuth, IssuedToken, TokenKey, TokenProvider, TokenStore
 from channels.xmlsafe import parse_xml
 
 __all__ = ["BookingComAdapter", "is_permanent", "parse_bookings"]
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
+TOKEN_PATH = "/token-based-authentication/exchange"
 # Codes that re-sending the same update cannot fix: Booking.com's documented ARI error codes
 # (rates-availability-error-codes) and OTA 497 "You do not have access to hotel" (Warning
 # example of the OTA *NotifRS field tables).
@@ -64,23 +64,6 @@ PERMANENT_TYPES = frozenset({"4", "6", "7", "10"})
 
 def is_permanent(outcome: Outcome) -> bool:
     return outcome.code in PERMANENT_CODES or outcome.type in PERMANENT_TYPES
-
-
-class _Token:
-    """The cached JWT: one exchange per hour at most, shared by all calls of the adapter.
-
-    `expires` is wall-clock (time.time()) so the token can outlive the adapter and be handed
-    to the next one through export/import_auth_state.
-    """
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-        self.expires = 0.0
-        self.lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        # Never show the JWT itself (reprs end up in logs and tracebacks).
-        return f"_Token(set={self.value is not None}, expires={self.expires:.0f})"
 
 
 class BookingComAdapter(HttpAdapter):
@@ -101,65 +84,52 @@ class BookingComAdapter(HttpAdapter):
     token_margin = 120.0  # refresh this many seconds before the JWT expires
 
     def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: httpx.Timeout | float | None = None) -> None:
+                 timeout: httpx.Timeout | float | None = None,
+                 token_store: TokenStore | None = None) -> None:
         super().__init__(config, transport=transport, timeout=timeout)
         self.hotel_id = self.require(config.hotel_id or config.property_id, "hotelId")
-        self._token = _Token()
-        self.token_exchanges = 0
+        token_url = self.url(TOKEN_PATH, "auth")
+        if not token_url.startswith("http"):
+            token_url = str(self._client.base_url).rstrip("/") + token_url
+        # Missing credentials fail at the first exchange (clear error), not at construction.
+        self.tokens = TokenProvider(
+            self.name,
+            TokenKey.of(self.name, token_url, secret_text(config.api_key), secret_text(config.api_secret)),
+            self._exchange,
+            margin=self.token_margin,
+            store=token_store,
+        )
+        self._client.auth = BearerAuth(self.tokens)
 
     # ------------------------------------------------------------ auth
 
-    async def _exchange(self) -> str:
+    @property
+    def token_exchanges(self) -> int:
+        """Token exchanges this adapter made (the token store counts every process's)."""
+        return self.tokens.exchanges
+
+    def use_token_store(self, store: TokenStore) -> None:
+        """Share tokens through `store` (the database) instead of this instance."""
+        self.tokens.use_store(store)
+
+    async def _exchange(self) -> IssuedToken:
+        """One token exchange (no bearer auth on it); 429 carries the partner's Retry-After."""
         body = {"client_id": self.require(self.config.api_key, "apiKey"),
                 "client_secret": self.require(self.config.api_secret, "apiSecret")}
-        response = await self.request("POST", self.url("/token-based-authentication/exchange", "auth"), json=body)
-        self.token_exchanges += 1
+        response = await self.request("POST", self.url(TOKEN_PATH, "auth"), json=body, auth=None)
         try:
             data = response.json()
             token = str(data["jwt"])
+            expires_in = float(data.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError):
             raise self.malformed("token exchange answer without jwt") from None
-        self._token.value = token
-        self._token.expires = time.time() + float(data.get("expires_in") or 3600) - self.token_margin
-        return token
-
-    async def _bearer(self, stale: str | None = None) -> str:
-        """The cached token; exchanged again only when expired or when `stale` was refused."""
-        async with self._token.lock:
-            value = self._token.value
-            if value is not None and value != stale and time.time() < self._token.expires:
-                return value
-            return await self._exchange()
-
-    def export_auth_state(self) -> dict[str, Any] | None:
-        """The cached JWT and its wall-clock expiry (refresh margin included), if still valid."""
-        token = self._token
-        if token.value is None or time.time() >= token.expires:
-            return None
-        return {"jwt": token.value, "expires_at": token.expires}
-
-    def import_auth_state(self, state: dict[str, Any]) -> None:
-        """Reuse a JWT exported by an earlier adapter (exchanges are limited to 30 an hour)."""
-        value, expires = state.get("jwt"), state.get("expires_at")
-        if not isinstance(value, str) or not value or not isinstance(expires, int | float):
-            return
-        # Keep whichever token lives longer; an expired one is dropped (the next call exchanges).
-        if time.time() < expires and expires > self._token.expires:
-            self._token.value, self._token.expires = value, float(expires)
+        return IssuedToken(token, expires_in)
 
     async def _call(self, method: str, path: str, host: str, *, ok: frozenset[int] = frozenset(),
                     **kwargs: object) -> httpx.Response:
-        """Authorized request; on 401 the token is refreshed once and the call repeated."""
-        token = await self._bearer()
-        headers = {"Authorization": f"Bearer {token}", **XML}
-        response = await self.request(method, self.url(path, host), headers=headers,
-                                      ok_statuses=ok | {401}, **kwargs)  # type: ignore[arg-type]
-        if response.status_code == 401:
-            token = await self._bearer(stale=token)
-            headers["Authorization"] = f"Bearer {token}"
-            response = await self.request(method, self.url(path, host), headers=headers,
-                                          ok_statuses=ok, **kwargs)  # type: ignore[arg-type]
-        return response
+        """Authorized request (BearerAuth: on 401 the token is refreshed once, the call repeated)."""
+        return await self.request(method, self.url(path, host), headers=XML,
+                                  ok_statuses=ok, **kwargs)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ bookings
 

@@ -17,6 +17,7 @@ from channels.base import (
     TransientChannelError,
 )
 from channels.pci import scrub_text
+from channels.tokens import TokenStore
 
 log = logging.getLogger("innsync.channels")
 
@@ -25,6 +26,14 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, k
 
 _SECRET_QUERY = re.compile(r"(?i)((?:api_?key|token|secret|password|client_secret)=)[^&\s\"']+")
 _SECRET_ATTR = re.compile(r"(?i)((?:password|client_secret|apiKey)=\")[^\"]*")
+
+
+def secret_text(value: Any) -> str:
+    """A config value (SecretStr or plain) as text; "" when unset."""
+    if value is None:
+        return ""
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if secret else value)
 
 
 def redact(text: str) -> str:
@@ -88,8 +97,7 @@ class HttpAdapter:
         """A mandatory config value as plain text, or a clear permanent error."""
         if value is None or value == "":
             raise PermanentChannelError(self.name, f"channel config is missing {field}")
-        secret = getattr(value, "get_secret_value", None)
-        return str(secret() if secret else value)
+        return secret_text(value)
 
     async def request(
         self,
@@ -118,12 +126,8 @@ class HttpAdapter:
             raise ChannelError.from_response(self.name, response, detail=redact(response.text[:300]))
         return response
 
-    def export_auth_state(self) -> dict[str, Any] | None:
-        """Auth state worth keeping beyond this instance (token + wall-clock expiry), or None."""
-        return None
-
-    def import_auth_state(self, state: dict[str, Any]) -> None:
-        """Adopt `export_auth_state()` of an earlier adapter of the same config (default: ignore)."""
+    def use_token_store(self, store: TokenStore) -> None:
+        """Keep partner tokens in `store` (shared by processes); adapters without tokens ignore it."""
         return None
 
     def malformed(self, problem: str) -> MalformedPayloadError:

@@ -519,3 +519,30 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     last_used_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class PartnerAuthToken(Base):
+    """A partner account's bearer token, shared by every process and flow run (issue 9).
+
+    One row per partner and account (hash of token URL + client id); the token is encrypted
+    under app_key(); `fingerprint` (HMAC of the credentials) makes a token of changed
+    credentials unusable; `retry_not_before` is the partner's Retry-After on its token
+    endpoint. Refreshes happen under pg_advisory_xact_lock (see db/repositories/auth_tokens.py).
+    """
+
+    __tablename__ = "partner_auth_tokens"
+    __table_args__ = (
+        UniqueConstraint("channel_name", "account_key"),
+        CheckConstraint(_in("channel_name", CHANNEL_NAMES), name="channel_name_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_name: Mapped[str] = mapped_column(String(50))
+    account_key: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    token_encrypted: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    refreshed_at: Mapped[datetime | None] = mapped_column(TZ)
+    retry_not_before: Mapped[datetime | None] = mapped_column(TZ)
+    exchange_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))

@@ -1,30 +1,121 @@
-"""Long-lived partner adapters, one per channel, event loop and config version.
+"""Long-lived partner adapters, one per channel, event loop and config version, and the
+database-backed token store they share.
 
-Tasks get adapters from here instead of passing them around, so a Booking.com token or an
-open HTTP connection is reused across pages, tasks and flow runs in one worker process.
+Tasks get adapters from here instead of passing them around, so an open HTTP connection is
+reused across pages and tasks of one flow run. Partner tokens live in the database
+(`partner_auth_tokens`, see channels/tokens.py): every process and run of an account shares
+one token, refreshed by one process at a time under an advisory lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from channels.base import ChannelAdapter, ChannelName
+from channels.base import ChannelAdapter, ChannelConfig, ChannelName, TransientChannelError
 from channels.registry import get_adapter
-from db.engine import session_scope
-from db.repositories.channels import open_config
+from channels.tokens import StoredToken, TokenKey, TokenSlot
+from db.engine import get_sessionmaker, session_scope
+from db.models import Channel
+from db.repositories import auth_tokens
+from db.repositories.channels import config_to_dict, get_mappings, open_config
 
 _adapters: dict[tuple[int, int, str], ChannelAdapter] = {}
-#: Partner auth state (token + wall-clock expiry) by (channel id, config version): Booking.com
-#: allows 30 token exchanges an hour, so a token must outlive one flow run's adapter.
-_auth_states: dict[tuple[int, str], dict[str, Any]] = {}
 #: Tests and demos route a channel's traffic to an in-process simulator.
 transport_overrides: dict[int, httpx.AsyncBaseTransport] = {}
+#: How long a process waits for another one's token exchange before failing its call.
+TOKEN_LOCK_WAIT_SECONDS = 15.0
+
+
+class _DbSlot:
+    """The account's row under its advisory lock (writes go into the locked transaction)."""
+
+    def __init__(self, session: Session, key: TokenKey, current: StoredToken | None) -> None:
+        self.session, self.key, self.current = session, key, current
+
+    async def _reread(self) -> None:
+        k = self.key
+        self.current = await asyncio.to_thread(
+            auth_tokens.read_token, self.session, k.partner, k.account, k.fingerprint
+        )
+
+    async def save(self, value: str, expires_at: float) -> None:
+        k = self.key
+        await asyncio.to_thread(
+            auth_tokens.save_token, self.session, k.partner, k.account, k.fingerprint, value, expires_at
+        )
+        await self._reread()
+
+    async def invalidate(self) -> None:
+        await asyncio.to_thread(auth_tokens.invalidate_token, self.session, self.key.partner, self.key.account)
+        await self._reread()
+
+    async def defer(self, not_before: float) -> None:
+        k = self.key
+        await asyncio.to_thread(auth_tokens.defer_exchanges, self.session, k.partner, k.account, not_before)
+        await self._reread()
+
+
+def _finish(session: Session) -> None:
+    """Commit what the slot wrote (releasing the lock); roll back if the transaction broke."""
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class DbTokenStore:
+    """TokenStore over `partner_auth_tokens` (db/repositories/auth_tokens.py). Blocking
+    database calls run in threads, so waiting for the lock never blocks the event loop."""
+
+    def __init__(self, lock_wait_seconds: float = TOKEN_LOCK_WAIT_SECONDS) -> None:
+        self.lock_wait_seconds = lock_wait_seconds
+
+    def __repr__(self) -> str:
+        return "DbTokenStore()"
+
+    @staticmethod
+    def _load(key: TokenKey) -> StoredToken | None:
+        with session_scope() as session:
+            return auth_tokens.read_token(session, key.partner, key.account, key.fingerprint)
+
+    async def load(self, key: TokenKey) -> StoredToken | None:
+        return await asyncio.to_thread(self._load, key)
+
+    def _lock_and_read(self, session: Session, key: TokenKey) -> StoredToken | None:
+        auth_tokens.lock_account(session, key.partner, key.account, wait_seconds=self.lock_wait_seconds)
+        return auth_tokens.read_token(session, key.partner, key.account, key.fingerprint)
+
+    @asynccontextmanager
+    async def exclusive(self, key: TokenKey) -> AsyncIterator[TokenSlot]:
+        session = get_sessionmaker()()
+        try:
+            current = await asyncio.to_thread(self._lock_and_read, session, key)
+        except auth_tokens.TokenLockTimeoutError as exc:
+            session.close()
+            raise TransientChannelError(key.partner, str(exc)) from None
+        except BaseException:
+            session.close()
+            raise
+        try:
+            yield _DbSlot(session, key, current)
+        finally:
+            await asyncio.to_thread(_finish, session)
+
+
+#: One store for every adapter of this process (it keeps no state of its own).
+token_store = DbTokenStore()
 
 
 @dataclass(frozen=True)
@@ -52,50 +143,75 @@ def channel_info(channel_id: int) -> ChannelInfo:
 
 
 #: Config fields a request may override for one run; secrets always come from storage.
-OVERRIDABLE = frozenset({"endpoint", "hotelId", "propertyId"})
+OVERRIDABLE = ("endpoint", "hotelId", "propertyId")
+
+
+class OverrideRefusedError(ValueError):
+    """A per-run config override names a field that may not be overridden."""
 
 
 def clean_overrides(overrides: dict[str, Any] | None) -> dict[str, str]:
-    """The non-secret, non-empty overrides (anything else is dropped, never logged)."""
-    return {k: str(v) for k, v in (overrides or {}).items() if k in OVERRIDABLE and v}
+    """The non-empty overrides; OverrideRefusedError naming any other key (only key names are
+    ever shown, never values: the refused ones may be secrets)."""
+    given = overrides or {}
+    refused = sorted(str(k) for k in given if k not in OVERRIDABLE)
+    if refused:
+        raise OverrideRefusedError(
+            f"config overrides may set only {', '.join(OVERRIDABLE)} for a run; "
+            f"refused: {', '.join(refused)}"
+        )
+    return {k: str(v) for k, v in given.items() if v}
+
+
+def run_config(stored: ChannelConfig, overrides: dict[str, str]) -> ChannelConfig:
+    """The stored config with this run's overrides applied (validated like a stored one)."""
+    if not overrides:
+        return stored
+    return ChannelConfig.model_validate({**config_to_dict(stored), **overrides})
+
+
+def _adapter_options(session: Session, channel_name: ChannelName, channel_id: int) -> dict[str, Any]:
+    """Partner-specific adapter arguments read from the database."""
+    if channel_name is ChannelName.AIRBNB:
+        # Airbnb: one listing per room type; the mapped partner room codes are the listing ids.
+        listings = sorted(set(get_mappings(session, channel_id).rooms.values()))
+        return {"listing_ids": listings} if listings else {}
+    return {}
 
 
 def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> ChannelAdapter:
-    """The adapter of a channel for the running event loop (created on first use), with
-    optional non-secret config overrides for this run."""
-    with session_scope() as session:
-        row = session.execute(
-            text("SELECT channel_name, config_encrypted FROM channels WHERE id = :c"),
-            {"c": channel_id},
-        ).first()
-    if row is None:
-        raise LookupError(f"channel {channel_id} not found")
+    """The adapter of a channel for the running event loop (created on first use), built from
+    the stored config with this run's non-secret overrides (endpoint, hotelId, propertyId)."""
     extra = clean_overrides(overrides)
+    with session_scope() as session:
+        row = session.get(Channel, channel_id)
+        if row is None:
+            raise LookupError(f"channel {channel_id} not found")
+        channel_name = ChannelName(row.channel_name)
+        options = _adapter_options(session, channel_name, channel_id)
+        sealed = row.config_encrypted
     version = hashlib.sha256(
-        (row.config_encrypted + repr(sorted(extra.items()))).encode()
+        (sealed + repr(sorted(extra.items())) + repr(sorted(options.items()))).encode()
     ).hexdigest()[:16]
     key = (id(asyncio.get_running_loop()), channel_id, version)
     adapter = _adapters.get(key)
     if adapter is None:
         adapter = get_adapter(
-            row.channel_name,
-            open_config(row.config_encrypted),
+            channel_name,
+            run_config(open_config(sealed), extra),
             transport=transport_overrides.get(channel_id),
+            **options,
         )
-        saved = _auth_states.get((channel_id, version))
-        if saved is not None:
-            adapter.import_auth_state(saved)
+        adapter.use_token_store(token_store)
         _adapters[key] = adapter
     return adapter
 
 
 async def close_adapters() -> None:
-    """Close the adapters of the running loop (end of a flow run or test)."""
+    """Close the adapters of the running loop (end of a flow run or test); their tokens stay
+    in the database for the next run."""
     loop = id(asyncio.get_running_loop())
     # list() snapshots the keys at once: flows in other threads may add adapters meanwhile.
     for key in [k for k in list(_adapters) if k[0] == loop]:
         adapter = _adapters.pop(key)
-        state = adapter.export_auth_state()  # kept in memory only, never logged
-        if state is not None:
-            _auth_states[(key[1], key[2])] = state
         await adapter.aclose()

@@ -33,12 +33,14 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
             outcome.close()
             return False
         exc = outcome
-    return isinstance(exc, TransientChannelError)
+    # Token endpoint rate limits (channels.tokens) end the run now: the next run retries.
+    return isinstance(exc, TransientChannelError) and getattr(exc, "retry_in_run", True)
 
 
 async def honour_retry_after(exc: ChannelError) -> None:
-    """Sleep what the partner asked for (bounded) before the task fails into its retry."""
-    if exc.retry_after:
+    """Sleep what the partner asked for (bounded) before the task fails into its retry; not
+    for errors that are not retried inside the run (a token endpoint's Retry-After)."""
+    if exc.retry_after and getattr(exc, "retry_in_run", True):
         await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
     else:
         await asyncio.sleep(0)

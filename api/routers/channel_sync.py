@@ -2,9 +2,10 @@
 
 Paths and camelCase shapes follow the seed: `POST /api/channels/{id}/sync-bookings`,
 `/sync-availability`, `/sync-rates`, `GET /api/channel-bookings`, `GET /api/channel-sync-logs`.
-Every trigger answers with the Prefect `flowRunId`. A `config` in a body may override the
-channel's non-secret fields (endpoint, hotelId, propertyId) for that run; secrets in it are
-ignored, never stored or logged.
+Every trigger answers with the Prefect `flowRunId`. A `config` in a body overrides the
+channel's non-secret fields (endpoint, hotelId, propertyId) for that run: the adapter is built
+from the stored config with those fields replaced. Any other key (apiKey, apiSecret,
+webhookSecret, unknown) answers 422 naming it; values are never echoed, stored or logged.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import COUNT_CAP, APIInput, APIModel, Page, PageDep
-from channels.base import BookingStatus, ChannelConfig, ChannelName
+from channels.base import BookingStatus, ChannelName
 from db.models import Channel, ChannelBooking, ChannelSyncLog
 from flows.runner import FlowOutcome, start_flow
+from tasks.resources import OVERRIDABLE
 
 router = APIRouter(tags=["channel sync"])
 
@@ -33,15 +36,39 @@ MAX_RANGE_DAYS = 731
 # ---------------------------------------------------------------- bodies
 
 
+class RunConfigOverride(APIModel):
+    """Per-run overrides of a channel's non-secret config fields. Any other key (a secret such
+    as apiKey, apiSecret, webhookSecret, or an unknown one) is refused with a 422 naming it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    endpoint: str | None = Field(default=None, description="partner base URL for this run")
+    hotel_id: str | None = None
+    property_id: str | None = None
+
+
 class _SyncBody(APIInput):
     channel_name: ChannelName | None = None
-    config: ChannelConfig | None = None
+    config: RunConfigOverride | None = None
 
     def overrides(self) -> dict[str, str]:
-        """Non-secret config fields only; secrets never leave this object."""
+        """The run's config overrides (endpoint, hotelId, propertyId), or Unprocessable naming
+        the refused keys (their values are never echoed, stored or logged)."""
         if self.config is None:
             return {}
+        refused = sorted(self.config.model_extra or {})
+        if refused:
+            raise Unprocessable(
+                f"config may override only {', '.join(OVERRIDABLE)} for one run; refused: "
+                f"{', '.join(refused)} (secrets always come from the stored channel config; "
+                "change them with PATCH /api/channels/{id})",
+                code="config_override_refused",
+            )
         c = self.config
+        if c.endpoint is not None and not c.endpoint.startswith(("http://", "https://")):
+            raise Unprocessable(
+                "config.endpoint must be an http:// or https:// URL", code="config_override_refused"
+            )
         given = {"endpoint": c.endpoint, "hotelId": c.hotel_id, "propertyId": c.property_id}
         return {k: v for k, v in given.items() if v}
 
@@ -141,6 +168,8 @@ def _channel(session: Session, channel_id: int, body: _SyncBody | None = None) -
             f"channel {channel_id} is {channel.channel_name}, not {body.channel_name}",
             code="channel_mismatch",
         )
+    if body is not None:
+        body.overrides()  # refuse bad overrides before anything starts
     if not channel.enabled:
         raise Conflict(f"channel {channel.name} is disabled", code="channel_disabled")
     return channel

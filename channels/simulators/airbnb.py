@@ -10,8 +10,6 @@ request to book. `webhook_event(app, code)` builds a signed webhook for a reserv
 from __future__ import annotations
 
 import base64
-import secrets
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +22,14 @@ from fastapi import FastAPI, Request, Response
 from channels.airbnb_wire import SIGNATURE_HEADER, sign_webhook
 from channels.base import ChannelName
 from channels.simulators.catalog import CATALOG
-from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
+from channels.simulators.common import (
+    BookingQueue,
+    FaultSettings,
+    SimBooking,
+    SimState,
+    TokenSettings,
+    make_app,
+)
 
 CHANNEL = ChannelName.AIRBNB
 CALENDAR_DAYS_AHEAD = 1095  # *unverified*: Airbnb calendars reach about 3 years out
@@ -121,12 +126,10 @@ class AirbnbSim:
         self.state = state
         self.client_id = client_id
         self.client_secret = client_secret
-        self.token_ttl = token_ttl
+        state.tokens.settings = TokenSettings(token_ttl_seconds=token_ttl)
         self.webhook_secret = webhook_secret
         self.today = today
-        self.tokens: dict[str, float] = {}
         self.decisions: dict[str, tuple[str, datetime]] = {}
-        self.issued = 0
 
     # ------------------------------------------------------------ auth
 
@@ -137,19 +140,25 @@ class AirbnbSim:
         cid, secret = form.get("client_id", ""), form.get("client_secret", "")
         if not cid or not secret or (self.client_id is not None and (cid, secret) != (self.client_id, self.client_secret)):
             return error(401, "invalid_client", "unknown client credentials")
-        token = secrets.token_urlsafe(24)
-        self.tokens[token] = time.monotonic() + self.token_ttl
-        self.issued += 1
-        return _json({"access_token": token, "token_type": "bearer", "expires_in": int(self.token_ttl)})
+        issued = self.state.tokens.issue()
+        if issued is None:
+            limited = error(429, "rate_limited", "too many token requests")
+            limited.headers["Retry-After"] = str(self.state.tokens.settings.limited_retry_after)
+            return limited
+        token, ttl = issued
+        return _json({"access_token": token, "token_type": "bearer", "expires_in": ttl})
+
+    @property
+    def issued(self) -> int:
+        """Tokens issued so far."""
+        return self.state.tokens.exchanges
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token (as an early expiry would)."""
-        self.tokens.clear()
+        self.state.tokens.revoke_all()
 
     def _authorized(self, request: Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else ""
-        return self.tokens.get(token, 0.0) > time.monotonic()
+        return self.state.tokens.valid(request.headers.get("Authorization", ""))
 
     # ------------------------------------------------------------ reservations
 

@@ -9,7 +9,6 @@ response (*unverified*), dates more than 1 day in the past -> NOT_A_VALID_DATE, 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +35,7 @@ from channels.simulators.common import (
     QueuedMessage,
     SimBooking,
     SimState,
+    TokenSettings,
     make_app,
 )
 from channels.xmlsafe import parse_xml
@@ -265,26 +265,24 @@ class QueueIndex:
 
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
                hotel_id: str | None = None, credentials: dict[str, str] | None = None,
-               today: date | None = None) -> FastAPI:
-    """The Booking.com simulator; `credentials` (client id -> secret) default to accept-any."""
+               today: date | None = None, tokens: TokenSettings | None = None) -> FastAPI:
+    """The Booking.com simulator; `credentials` (client id -> secret) default to accept-any;
+    `tokens` default to a one-hour JWT and 30 exchanges an hour."""
     cat = CATALOG[CHANNEL]
     state = SimState(CHANNEL.value, hotel_id or cat["hotel_id"], faults=faults or FaultSettings(), seed=seed)
     state.generator.next_id = 4_100_000_001  # type: ignore[union-attr]
     state.add_bookings(bookings)
-    tokens: dict[str, float] = {}
-    exchanges: list[float] = []
+    state.tokens.settings = tokens or TokenSettings(
+        token_ttl_seconds=TOKEN_TTL, exchange_limit=TOKENS_PER_HOUR, window_seconds=3600)
     index = QueueIndex(state.queue)
-    state.extra.update(tokens=tokens, exchanges=exchanges, today=today, index=index)
+    state.extra.update(today=today, index=index)
     app = make_app(state, "Booking.com simulator")
 
     def current_day() -> date:
         return state.extra.get("today") or datetime.now(UTC).date()
 
     def authorized(request: Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ").strip()
-        expiry = tokens.get(token)
-        return bool(auth.startswith("Bearer ") and expiry and expiry > time.time())
+        return state.tokens.valid(request.headers.get("Authorization", ""))
 
     def unauthorized() -> Response:
         return Response('{"errors":[{"code":"INVALID_TOKEN"}]}', status_code=401, media_type="application/json")
@@ -303,16 +301,13 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         ok = bool(client_id and secret) and (credentials is None or credentials.get(client_id) == secret)
         if not ok:
             return Response('{"error":"invalid_client"}', status_code=401, media_type="application/json")
-        now = time.time()
-        exchanges[:] = [t for t in exchanges if t > now - 3600]
-        if len(exchanges) >= TOKENS_PER_HOUR:
-            return Response('{"error":"too_many_tokens"}', status_code=429, headers={"Retry-After": "60"},
+        issued = state.tokens.issue()
+        if issued is None:
+            return Response('{"error":"too_many_tokens"}', status_code=429,
+                            headers={"Retry-After": str(state.tokens.settings.limited_retry_after)},
                             media_type="application/json")
-        exchanges.append(now)
-        token = secrets.token_urlsafe(24)
-        tokens[token] = now + TOKEN_TTL
-        state.extra["exchange_count"] = state.extra.get("exchange_count", 0) + 1
-        return Response(f'{{"jwt":"{token}","expires_in":{TOKEN_TTL},"ruid":"{secrets.token_hex(8)}"}}',
+        token, ttl = issued
+        return Response(f'{{"jwt":"{token}","expires_in":{ttl:.0f},"ruid":"{secrets.token_hex(8)}"}}',
                         media_type="application/json")
 
     def is_new(b: SimBooking) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +41,56 @@ class FaultSettings(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1, description="garble the response body")
     partial_failure_rate: float = Field(0.0, ge=0, le=1, description="reject single ARI updates")
     duplicate_rate: float = Field(0.0, ge=0, le=1, description="re-deliver acknowledged bookings")
+
+
+class TokenSettings(BaseModel):
+    """Token endpoint rules of a simulated partner (scaled down in tests to compress time)."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    token_ttl_seconds: float = Field(3600.0, ge=0, description="lifetime of an issued token")
+    exchange_limit: int | None = Field(
+        None, ge=0, description="exchanges allowed per window (None = unlimited); 429 beyond")
+    window_seconds: float = Field(3600.0, gt=0, description="the limit's sliding window")
+    limited_retry_after: int = Field(60, ge=0, description="Retry-After sent with that 429")
+
+
+class TokenIssuer:
+    """Issues, checks and counts a partner's bearer tokens (`/_sim/stats` shows the counts)."""
+
+    def __init__(self, settings: TokenSettings | None = None) -> None:
+        self.settings = settings or TokenSettings()
+        self.valid_until: dict[str, float] = {}
+        self.recent: list[float] = []  # exchange times inside the current window
+        self.exchanges = 0  # tokens issued since start
+        self.refused = 0  # exchanges answered 429 (over the limit)
+
+    def issue(self) -> tuple[str, float] | None:
+        """A new (token, lifetime), or None when the exchange limit is reached (answer 429)."""
+        now = time.time()
+        rules = self.settings
+        self.recent[:] = [t for t in self.recent if t > now - rules.window_seconds]
+        if rules.exchange_limit is not None and len(self.recent) >= rules.exchange_limit:
+            self.refused += 1
+            return None
+        self.recent.append(now)
+        self.exchanges += 1
+        token = secrets.token_urlsafe(24)
+        self.valid_until[token] = now + rules.token_ttl_seconds
+        return token, rules.token_ttl_seconds
+
+    def valid(self, authorization: str) -> bool:
+        """Whether an Authorization header carries a live token."""
+        token = authorization[7:].strip() if authorization.startswith("Bearer ") else ""
+        return self.valid_until.get(token, 0.0) > time.time()
+
+    def revoke_all(self) -> None:
+        """Invalidate every issued token (as an early expiry would)."""
+        self.valid_until.clear()
+
+    def stats(self) -> dict[str, int]:
+        return {"token_exchanges": self.exchanges, "token_refusals": self.refused,
+                "live_tokens": sum(v > time.time() for v in self.valid_until.values())}
 
 
 def garble(body: bytes) -> bytes:
@@ -193,6 +245,7 @@ class SimState:
     calls: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
+    tokens: TokenIssuer = field(default_factory=TokenIssuer)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -211,7 +264,8 @@ class SimState:
 
 
 def admin_router(state: SimState) -> APIRouter:
-    """`/_sim/*`: read received ARI, change faults, add bookings, see call counts."""
+    """`/_sim/*`: read received ARI, change faults and token rules, add bookings, see call and
+    token-exchange counts."""
     router = APIRouter(prefix=ADMIN_PREFIX)
 
     @router.get("/ari")
@@ -233,7 +287,22 @@ def admin_router(state: SimState) -> APIRouter:
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
-        return {"calls": dict(state.calls), "injected": dict(state.injected), **state.queue.stats()}
+        return {"calls": dict(state.calls), "injected": dict(state.injected), **state.queue.stats(),
+                **state.tokens.stats()}
+
+    @router.get("/tokens")
+    async def get_tokens() -> TokenSettings:
+        return state.tokens.settings
+
+    @router.post("/tokens")
+    async def set_tokens(settings: TokenSettings) -> TokenSettings:
+        state.tokens.settings = settings
+        return settings
+
+    @router.post("/tokens/revoke")
+    async def revoke_tokens() -> dict[str, int]:
+        state.tokens.revoke_all()
+        return state.tokens.stats()
 
     @router.get("/booking-ids")
     async def booking_ids() -> list[str]:

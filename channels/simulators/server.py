@@ -92,6 +92,13 @@ def simulate(
     malformed_rate: float = typer.Option(0.0, help="share of responses with a garbled body"),
     partial_failure_rate: float = typer.Option(0.0, help="share of ARI updates rejected"),
     duplicate_rate: float = typer.Option(0.0, help="share of acked bookings re-delivered"),
+    token_ttl: float = typer.Option(
+        None, help="lifetime of issued tokens in seconds (default: each partner's own, 3600)"),
+    token_limit: int = typer.Option(
+        None, help="token exchanges allowed per window (default: Booking.com 30, others none)"),
+    token_window: float = typer.Option(
+        None, help="the token limit's window in seconds (default 3600); scale all three down "
+                   "to compress time in soak tests"),
     id_offset: int = typer.Option(
         0, help="added to every generated booking id: give each start its own (innsync up "
                 "uses the clock) so a restarted simulator never re-issues stored ids"),
@@ -112,6 +119,10 @@ def simulate(
             typer.echo(f"skipping {name}: simulator not available ({exc})", err=True)
             continue
         sim = app.state.sim
+        changes = {"token_ttl_seconds": token_ttl, "exchange_limit": token_limit,
+                   "window_seconds": token_window}
+        sim.tokens.settings = sim.tokens.settings.model_copy(
+            update={k: v for k, v in changes.items() if isinstance(v, int | float)})
         sim.generator.next_id += id_offset
         if bookings:
             sim.add_bookings(bookings)
@@ -119,5 +130,5 @@ def simulate(
     if not apps:
         raise typer.Exit(1)
     for name, _, p in apps:
-        typer.echo(f"{name:<12} http://{host}:{p}  (admin: /_sim/stats, /_sim/ari, /_sim/faults)")
+        typer.echo(f"{name:<12} http://{host}:{p}  (admin: /_sim/stats, /_sim/ari, /_sim/faults, /_sim/tokens)")
     asyncio.run(_serve_all(apps, host))

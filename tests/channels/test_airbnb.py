@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from channels.registry import get_adapter
 from channels.simulators.airbnb import confirmation_code, create_app, webhook_event
 from channels.simulators.common import FaultSettings
 from channels.simulators.server import running_server
+from channels.tokens import MemoryTokenStore
 
 pytestmark = pytest.mark.anyio
 
@@ -98,24 +100,26 @@ async def test_token_refreshed_once_on_401() -> None:
 
 async def test_token_survives_adapter_instances() -> None:
     app, _, first = make(bookings=5)
+    store = MemoryTokenStore()
+    first.use_token_store(store)
     await first.fetch_bookings()
-    state = first.export_auth_state()
     await first.aclose()
-    assert state is not None and state["expires_at"] > time.time() + 3000  # wall clock
-    assert state["access_token"] not in repr(first.auth)
+    (key,) = store.rows
+    saved = store.rows[key]
+    assert saved.value and saved.expires_at and saved.expires_at > time.time() + 3000  # wall clock
+    assert saved.value not in repr(first.auth) + repr(saved)
 
     def again() -> AirbnbAdapter:
         return AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://airbnb.sim"),
-                             transport=Recorder(app))
+                             transport=Recorder(app), token_store=store)
 
     second = again()
-    second.import_auth_state(state)
     await second.fetch_bookings()
     await second.aclose()
     assert second.auth.issued == 0 and app.state.airbnb.issued == 1
-    # An expired saved token is ignored: the next adapter fetches a new one.
+    # An expired stored token is not used: the next adapter fetches a new one.
+    store.rows[key] = replace(saved, expires_at=time.time() - 1)
     third = again()
-    third.import_auth_state({**state, "expires_at": time.time() - 1})
     await third.fetch_bookings()
     await third.aclose()
     assert third.auth.issued == 1 and app.state.airbnb.issued == 2
@@ -159,8 +163,10 @@ async def test_pagination_drains_every_listing(pagination: str) -> None:
 async def test_configured_listings_skip_discovery() -> None:
     app = create_app(bookings=30, seed=9, client_id=CID, client_secret=SECRET)
     rec = Recorder(app)
-    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, propertyId=LISTING, endpoint="http://x"),
-                            transport=rec)
+    # propertyId is the host account, never a listing filter: listing ids are given (the
+    # channel's room-type mappings, tasks.resources) or discovered.
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, propertyId="host-4711", endpoint="http://x"),
+                            transport=rec, listing_ids=[LISTING])
     ids, _ = await drain(adapter)
     assert ids and all(r.url.path != "/v2/listings" for r in rec.requests)
     page = orjson.loads(await app_get(app, f"/v2/reservations?listing_id={LISTING}&include_pending=true&_limit=100"))
@@ -357,7 +363,7 @@ async def test_malformed_body_is_malformed_payload_error() -> None:
 
 async def test_registry_builds_airbnb() -> None:
     adapter = get_adapter("airbnb", ChannelConfig(apiKey=CID, apiSecret=SECRET))
-    assert isinstance(adapter, AirbnbAdapter) and isinstance(adapter, ChannelAdapter) and adapter.auth.token_url.startswith("https://")
+    assert isinstance(adapter, AirbnbAdapter) and isinstance(adapter, ChannelAdapter) and adapter.token_url.startswith("https://")
     await adapter.aclose()
 
 

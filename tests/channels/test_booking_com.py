@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -38,6 +39,7 @@ from channels.simulators.booking_com import create_app
 from channels.simulators.catalog import CATALOG
 from channels.simulators.common import FaultSettings
 from channels.simulators.server import running_server
+from channels.tokens import MemoryTokenStore, TokenRateLimitedError
 from channels.xmlsafe import parse_xml
 
 pytestmark = pytest.mark.anyio
@@ -324,42 +326,43 @@ async def test_fetch_booking_by_id(adapter: BookingComAdapter) -> None:
 async def test_token_cached_and_refreshed_once_on_401(app: FastAPI, adapter: BookingComAdapter) -> None:
     for _ in range(3):
         await adapter.fetch_bookings()
-    assert sim(app).extra["exchange_count"] == 1
-    sim(app).extra["tokens"].clear()  # the partner forgets the token: next call gets 401
+    assert sim(app).tokens.exchanges == 1
+    sim(app).tokens.revoke_all()  # the partner forgets the token: next call gets 401
     await adapter.fetch_bookings()
-    assert sim(app).extra["exchange_count"] == 2
+    assert sim(app).tokens.exchanges == 2
     await adapter.fetch_bookings()
-    assert sim(app).extra["exchange_count"] == 2
+    assert sim(app).tokens.exchanges == 2 and adapter.token_exchanges == 2
 
 
-async def test_token_survives_adapter_instances(app: FastAPI) -> None:
-    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+async def test_token_shared_through_a_store(app: FastAPI) -> None:
+    """Adapters sharing a token store (the database in production) share the token; the JWT
+    never shows in reprs."""
+    store = MemoryTokenStore()
+    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app), token_store=store)
     await first.fetch_bookings()
-    state = first.export_auth_state()
     await first.aclose()
-    assert state is not None and state["expires_at"] > time.time() + 3000  # wall clock, not monotonic
-    assert state["jwt"] not in repr(first._token)
+    (stored,) = store.rows.values()
+    assert stored.value and stored.expires_at and stored.expires_at > time.time() + 3000  # wall clock
+    assert stored.value not in repr(first.tokens) + repr(stored) + repr(first._client.auth)
     second = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
-    second.import_auth_state(state)
+    second.use_token_store(store)
     await second.fetch_bookings()
     await second.aclose()
-    assert len(sim(app).extra["exchanges"]) == 1 and second.token_exchanges == 0
+    assert sim(app).tokens.exchanges == 1 and second.token_exchanges == 0
 
 
-async def test_expired_or_junk_auth_state_exchanges_again(app: FastAPI) -> None:
-    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+async def test_expired_stored_token_exchanges_again(app: FastAPI) -> None:
+    store = MemoryTokenStore()
+    first = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app), token_store=store)
     await first.fetch_bookings()
-    state = first.export_auth_state()
     await first.aclose()
-    assert state is not None
-    for saved in ({**state, "expires_at": time.time() - 1}, {"jwt": 42, "expires_at": "soon"}, {}):
-        adapter = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
-        adapter.import_auth_state(saved)
-        assert adapter.export_auth_state() is None
-        await adapter.fetch_bookings()
-        await adapter.aclose()
-        assert adapter.token_exchanges == 1
-    assert len(sim(app).extra["exchanges"]) == 4
+    (key,) = store.rows
+    store.rows[key] = replace(store.rows[key], expires_at=time.time() - 1)
+    adapter = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app), token_store=store)
+    await adapter.fetch_bookings()
+    await adapter.aclose()
+    assert adapter.token_exchanges == 1 and sim(app).tokens.exchanges == 2
+    assert store.rows[key].exchange_count == 2
 
 
 async def test_bad_credentials_are_permanent(app: FastAPI) -> None:
@@ -520,12 +523,19 @@ async def test_fault_duplicates_redelivered(app: FastAPI, adapter: BookingComAda
 
 
 async def test_token_exchange_limit_is_rate_limited(app: FastAPI) -> None:
+    # Adapters with their own (memory) token stores: each exchanges; the 31st in the hour gets 429.
     for _ in range(30):
         fresh = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
-        await fresh._bearer()
-    with pytest.raises(TransientChannelError) as err:
-        await BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))._bearer()
-    assert err.value.status_code == 429
+        await fresh.tokens.bearer()
+    late = BookingComAdapter(CONFIG, transport=httpx.ASGITransport(app=app))
+    with pytest.raises(TokenRateLimitedError) as err:
+        await late.tokens.bearer()
+    assert err.value.status_code == 429 and err.value.transient and err.value.retry_after == 60
+    assert sim(app).tokens.exchanges == 30 and sim(app).tokens.refused == 1
+    # Until Retry-After has passed, the same adapter fails at once without asking the partner.
+    with pytest.raises(TokenRateLimitedError):
+        await late.fetch_bookings()
+    assert sim(app).tokens.refused == 1 and sim(app).calls["/token-based-authentication/exchange"] == 31
 
 
 # ------------------------------------------------------------ over real HTTP

@@ -25,3 +25,24 @@ def test_id_offset_shifts_every_generated_id(monkeypatch):
     )
     assert len(first) == len(second) == 5
     assert not first & second
+
+
+def test_token_options_compress_token_time(monkeypatch):
+    served: list = []
+
+    async def fake_serve(apps, host):
+        served.extend(apps)
+
+    monkeypatch.setattr(server, "_serve_all", fake_serve)
+    server.simulate(channel="all", port=9100, host="127.0.0.1", bookings=0, seed=1,
+                    error_rate=0, rate_limit_rate=0, retry_after=7, latency_ms=0,
+                    timeout_rate=0, timeout_seconds=30, malformed_rate=0,
+                    partial_failure_rate=0, duplicate_rate=0, id_offset=0,
+                    token_ttl=6.0, token_limit=3, token_window=60.0)
+    settings = {name: app.state.sim.tokens.settings for name, app, _ in served}
+    assert {s.token_ttl_seconds for s in settings.values()} == {6.0}
+    assert {s.exchange_limit for s in settings.values()} == {3}
+    assert {s.window_seconds for s in settings.values()} == {60.0}
+    booking = next(app for name, app, _ in served if name == "booking.com").state.sim.tokens
+    assert [booking.issue() is not None for _ in range(4)] == [True, True, True, False]
+    assert booking.exchanges == 3 and booking.refused == 1

@@ -51,13 +51,22 @@ def h(keys, role):
 def test_sync_bookings_answers_the_seed_shape_and_lists_results(world, committed):
     hotel, sims, keys, client = world
     cid = hotel.channels[ChannelName.AGODA]
-    resp = client.post(
+    refused = client.post(
         f"/api/channels/{cid}/sync-bookings",
         headers=h(keys, "operator"),
         json={
             "channelName": "agoda",
             "config": {"apiKey": "leak-me-not-123", "apiSecret": "leak-me-not-456"},
         },
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "config_override_refused"
+    assert "refused: apiKey, apiSecret" in error["message"] and "leak-me-not" not in refused.text
+    resp = client.post(
+        f"/api/channels/{cid}/sync-bookings",
+        headers=h(keys, "operator"),
+        json={"channelName": "agoda", "config": {"hotelId": sims[ChannelName.AGODA].state.sim.hotel_id}},
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()
