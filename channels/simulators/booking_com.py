@@ -9,6 +9,7 @@ response (*unverified*), dates more than 1 day in the past -> NOT_A_VALID_DATE, 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
