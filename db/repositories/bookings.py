@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from channels.base import BookingEvent, BookingRecord
+from channels.base import BookingEvent, BookingRecord, SpecialRequest
+from channels.pci import scrub_text
 from db.repositories.booking_plan import (
     BookingPlan,
     ExistingBooking,
@@ -135,6 +136,31 @@ def _load_existing(
 def _payloads(records: Iterable[BookingRecord]) -> str:
     """The raw payloads as one JSON array (already PCI-masked by the adapters)."""
     return json.dumps([r.raw_payload for r in records], default=str, ensure_ascii=False)
+
+
+def _scrubbed(record: BookingRecord) -> BookingRecord:
+    """The record with card-number-looking runs masked in its free texts (comments, special
+    requests): they become columns and reservation notes, so a number a guest typed must not.
+    """
+    rooms_with = [room for room in record.rooms if room.special_requests]
+    if not (record.comments or record.special_requests or rooms_with):
+        return record
+
+    def requests(items: list[SpecialRequest]) -> list[SpecialRequest]:
+        return [q.model_copy(update={"text": scrub_text(q.text)}) for q in items]
+
+    return record.model_copy(
+        update={
+            "comments": scrub_text(record.comments) if record.comments else record.comments,
+            "special_requests": requests(record.special_requests),
+            "rooms": [
+                room.model_copy(update={"special_requests": requests(room.special_requests)})
+                if room.special_requests
+                else room
+                for room in record.rooms
+            ],
+        }
+    )
 
 
 def _country(code: str | None) -> str | None:
@@ -598,6 +624,7 @@ def ingest_page(
         {"ns": INGEST_LOCK_NAMESPACE, "c": channel_id},
     )
     latest, dropped_in_page = latest_per_booking(records)
+    latest = [_scrubbed(r) for r in latest]
     result.duplicates += dropped_in_page
     property_id, room_map, rate_map = load_mappings(session, channel_id)
     if property_id is None:

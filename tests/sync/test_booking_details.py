@@ -369,3 +369,33 @@ def test_a_first_message_that_is_a_cancel_is_stored_with_what_it_has(db_session,
         None,
         [],
     )
+
+
+def test_card_numbers_typed_in_requests_never_reach_columns_or_notes(db_session, hotel):
+    rec = full_booking("E16", hotel, rooms=1)
+    room = rec.rooms[0].model_copy(
+        update={"special_requests": [SpecialRequest(text="card 4111 1111 1111 1111 for deposit")]}
+    )
+    rec = rec.model_copy(
+        update={
+            "rooms": [room],
+            "comments": "pay with 5555555555554444 please",
+            "special_requests": [SpecialRequest(code="X", text="4012888888881881")],
+        }
+    )
+    ingest(db_session, hotel, [rec])
+    cb = stored(db_session, "E16")
+    (row,) = rooms(db_session, cb)
+    r = db_session.scalar(select(Reservation).where(Reservation.external_ref == "E16"))
+    texts = str(
+        [cb.comments, cb.special_requests, row.special_requests, row.requests_note, r.notes]
+    )
+    for number in (
+        "4111 1111 1111 1111",
+        "4111111111111111",
+        "5555555555554444",
+        "4012888888881881",
+    ):
+        assert number not in texts
+    assert "1111" in str(row.special_requests) and "4444" in (cb.comments or "")
+    assert r.notes and r.notes.count("\n") == 2
