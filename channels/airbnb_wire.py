@@ -55,6 +55,10 @@ CANCELLED_STATUSES = frozenset({
     "deny", "timeout", "cancelled_by_guest", "cancelled_by_host", "cancelled_by_admin",
     "pending_voided", "checkpoint_voided",
 })
+#: decline_reason values public clients document for denying a request.
+DECLINE_REASONS = frozenset({
+    "dates_not_available", "not_a_good_fit", "waiting_for_better_reservation", "not_comfortable",
+})
 PENDING_STATUS = "pending"
 ACCEPTED_STATUS = "accept"
 # Card keys repeat in every reservation: answer each once (the cache's C wrapper is cheap).
@@ -330,7 +334,8 @@ def decision_request(action: str, reason: str | None = None) -> tuple[str, dict[
     if action == "accept":
         return "PUT", {"attempt_action": "accept"}
     if action == "decline":
-        return "PUT", {"attempt_action": "deny", "decline_reason": reason or "dates_not_available",
+        why = reason if reason in DECLINE_REASONS else "dates_not_available"
+        return "PUT", {"attempt_action": "deny", "decline_reason": why,
                        "decline_message_to_guest": "Sorry, these dates are no longer available."}
     if action == "cancel":
         return "PUT", {"status_type": "cancelled_by_host", "reason": reason or "host_cancelled"}

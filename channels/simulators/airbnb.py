@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from channels.airbnb_wire import SIGNATURE_HEADER, sign_webhook
+from channels.airbnb_wire import DECLINE_REASONS, SIGNATURE_HEADER, sign_webhook
 from channels.base import ChannelName
 from channels.simulators.catalog import CATALOG
 from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
@@ -256,8 +256,8 @@ class AirbnbSim:
         wanted = action if action in ("accept", "deny") else body.get("status_type")
         if wanted not in _DECISIONS:
             return error(400, "invalid_param", "give attempt_action accept|deny or status_type cancelled_by_host")
-        if wanted == "deny" and not body.get("decline_reason"):
-            return error(400, "invalid_param", "a declined request needs decline_reason")
+        if wanted == "deny" and body.get("decline_reason") not in DECLINE_REASONS:
+            return error(400, "invalid_param", f"decline_reason must be one of {sorted(DECLINE_REASONS)}")
         if wanted == "cancelled_by_host" and not body.get("reason"):
             return error(400, "invalid_param", "a host cancellation needs reason")
         new, allowed = _DECISIONS[wanted]

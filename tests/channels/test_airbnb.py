@@ -210,6 +210,7 @@ async def test_simulator_refuses_incomplete_host_decisions() -> None:
     pending = next(r["confirmation_code"] for r in items if r["status_type"] == "pending")
     accepted = next(r["confirmation_code"] for r in items if r["status_type"] == "accept")
     for code, body in [(pending, b'{"attempt_action": "deny"}'),  # no decline_reason
+                       (pending, b'{"attempt_action": "deny", "decline_reason": "because"}'),
                        (accepted, b'{"status_type": "cancelled_by_host"}'),  # no reason
                        (pending, b'{"attempt_action": "maybe"}'), (pending, b"[1]"), (pending, b"{oops")]:
         resp = await app_put(app, f"/v2/reservations/{code}", body)

@@ -109,6 +109,9 @@ def test_decision_requests() -> None:
         "PUT", "deny", "dates_not_available",
     )
     assert body["decline_message_to_guest"]
+    assert decision_request("decline", "not_a_good_fit")[1]["decline_reason"] == "not_a_good_fit"
+    # a reason Airbnb does not list for declines falls back to a documented one
+    assert decision_request("decline", "host_cancelled")[1]["decline_reason"] == "dates_not_available"
     assert decision_request("cancel", "host_cancelled") == (
         "PUT", {"status_type": "cancelled_by_host", "reason": "host_cancelled"},
     )
