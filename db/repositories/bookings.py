@@ -1,8 +1,17 @@
 """Storing a page of partner bookings exactly once, in one transaction, with set-based SQL.
 
 Order inside the transaction: lock the channel's ingest (advisory lock), read what is
-stored, plan (pure), then guests -> reservations -> channel_bookings -> inventory. The caller
-commits and only then acknowledges to the partner.
+stored, plan (pure), then guests -> reservations -> channel_bookings (+ channel_booking_rooms,
+same statement) -> inventory. The caller commits and only then acknowledges to the partner.
+
+What the PMS uses is stored in columns: on channel_bookings the stay, amounts, payment (card
+type and last 4 digits at most), booker, policy, penalties/extras/requests (jsonb), loyalty
+and the partner group id; one channel_booking_rooms row per booked room (nightly prices,
+meal plan, staying guest, room extras/requests). A message that omits a value (a cancel
+without amounts) keeps the stored one; a modification replaces lists, a cancel without them
+keeps them. Reservations get the partner's requests and comments as notes, replaced by a
+later message only while nobody edited them; the booker's e-mail/phone/country go to the
+guest.
 """
 
 from __future__ import annotations
