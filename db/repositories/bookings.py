@@ -394,7 +394,7 @@ up AS (
         r.guest->>'email', r.guest->>'phone', u.country,
         COALESCE(r.language, r.guest->>'language'),
         CASE WHEN u.cancel AND cardinality(r.loyalty) = 0 THEN NULL ELSE r.loyalty END,
-        r.group_id, r.source, r.cancel_policy,
+        left(r.group_id, 128), r.source, r.cancel_policy,
         CASE WHEN u.cancel AND r.cancel_penalties = '[]' THEN NULL ELSE r.cancel_penalties END,
         CASE WHEN u.cancel AND r.extras = '[]' THEN NULL ELSE r.extras END,
         CASE WHEN u.cancel AND r.special_requests = '[]' THEN NULL ELSE r.special_requests END,
