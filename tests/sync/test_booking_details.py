@@ -399,3 +399,9 @@ def test_card_numbers_typed_in_requests_never_reach_columns_or_notes(db_session,
         assert number not in texts
     assert "1111" in str(row.special_requests) and "4444" in (cb.comments or "")
     assert r.notes and r.notes.count("\n") == 2
+
+
+def test_an_overlong_group_id_is_cut_not_fatal(db_session, hotel):
+    res = ingest(db_session, hotel, [full_booking("E17", hotel, rooms=1, group_id="G" * 300)])
+    assert (res.new, res.errors) == (1, [])
+    assert stored(db_session, "E17").group_id == "G" * 128
