@@ -256,9 +256,9 @@ def _upsert_reservations(
     property_id: int,
     plans: list[BookingPlan],
     guest_ids: dict[str, int],
-) -> dict[str, int]:
-    """Insert or update one reservation per booked room; returns first reservation id per
-    booking."""
+) -> dict[str, dict[int, int]]:
+    """Insert or update one reservation per booked room; returns the reservation ids per
+    booking and room index."""
     cols: dict[str, list[Any]] = {
         k: []
         for k in (
@@ -294,7 +294,7 @@ def _upsert_reservations(
             cols["cur"].append(row.currency[:3])
             cols["st"].append(row.status)
             cols["notes"].append(row.notes)
-    first: dict[str, int] = {}
+    stored_ids: dict[str, dict[int, int]] = {}
     if cols["ext"]:
         rows = session.execute(
             text("""
@@ -338,8 +338,8 @@ def _upsert_reservations(
             """),
             {"prop": property_id, "cname": channel_name, "c": channel_id, **cols},
         ).all()
-        for stored in sorted(rows, key=lambda r: r.room_index):
-            first.setdefault(stored.external_ref, stored.id)
+        for stored in rows:
+            stored_ids.setdefault(stored.external_ref, {})[stored.room_index] = stored.id
     gone = [rid for p in plans for rid in p.cancel_room_ids]
     if gone:
         session.execute(
@@ -349,7 +349,7 @@ def _upsert_reservations(
             ),
             {"ids": gone},
         )
-    return first
+    return stored_ids
 
 
 #: What of a BookingRecord goes to the structured columns (the raw payload travels apart).
@@ -369,8 +369,10 @@ WITH u AS MATERIALIZED (
         unnest(CAST(:err AS text[])), unnest(CAST(:res AS bigint[])),
         jsonb_array_elements(CAST(:recs AS jsonb)), unnest(CAST(:cancel AS boolean[])),
         unnest(CAST(:write_rooms AS boolean[])), jsonb_array_elements(CAST(:notes AS jsonb)),
-        unnest(CAST(:country AS text[]))
-    ) AS u(ext, rev, st, payload, sync, err, res, rec, cancel, write_rooms, notes, country)
+        unnest(CAST(:country AS text[])), jsonb_array_elements(CAST(:room_res AS jsonb)),
+        unnest(CAST(:trim_rooms AS boolean[]))
+    ) AS u(ext, rev, st, payload, sync, err, res, rec, cancel, write_rooms, notes, country,
+           room_res, trim_rooms)
 ),
 up AS (
     INSERT INTO channel_bookings AS cb (channel_id, external_booking_id, revision, status,
@@ -447,14 +449,16 @@ up AS (
     RETURNING cb.id, cb.external_booking_id
 ),
 mine AS (
-    SELECT up.id, u.ext, u.rec, u.notes FROM up JOIN u ON u.ext = up.external_booking_id
+    SELECT up.id, u.ext, u.rec, u.notes, u.room_res, u.trim_rooms
+    FROM up JOIN u ON u.ext = up.external_booking_id
     WHERE u.write_rooms
 ),
 gone AS (
-    -- rooms a modification no longer has
-    DELETE FROM channel_booking_rooms d USING mine
-    WHERE d.channel_booking_id = mine.id
-      AND d.room_index >= jsonb_array_length(mine.rec->'rooms')
+    -- rooms a modification no longer has (an index probe per modified booking)
+    DELETE FROM channel_booking_rooms d
+    WHERE d.channel_booking_id = ANY(ARRAY(SELECT id FROM mine WHERE trim_rooms))
+      AND d.room_index >= (SELECT jsonb_array_length(m.rec->'rooms') FROM mine m
+                           WHERE m.id = d.channel_booking_id)
 )
 INSERT INTO channel_booking_rooms AS b (channel_booking_id, room_index, reservation_id,
     external_room_id, partner_room_type_code, partner_rate_plan_code, room_name,
@@ -462,7 +466,8 @@ INSERT INTO channel_booking_rooms AS b (channel_booking_id, room_index, reservat
     smoking, amount, amount_before_tax, taxes, commission, currency, guest_first_name,
     guest_last_name, guest_email, guest_phone, guest_country, nightly_prices, extras,
     special_requests, requests_note)
-SELECT mine.id, e.ord - 1, res.id, x.external_room_id, x.partner_room_type_code,
+SELECT mine.id, e.ord - 1, CAST(mine.room_res->>CAST(e.ord - 1 AS int) AS bigint),
+    x.external_room_id, x.partner_room_type_code,
     x.partner_rate_plan_code, x.room_name, x.rate_plan_name, x.meal_plan,
     COALESCE(x.check_in, CAST(mine.rec->>'check_in' AS date)),
     COALESCE(x.check_out, CAST(mine.rec->>'check_out' AS date)),
@@ -486,8 +491,6 @@ CROSS JOIN LATERAL jsonb_to_record(e.room) AS x(external_room_id text,
     children int, child_ages int[], extra_beds int, smoking boolean, amount numeric,
     amount_before_tax numeric, taxes numeric, commission numeric, currency text, guest jsonb,
     nightly_prices jsonb, nightly_rates jsonb, extras jsonb, special_requests jsonb)
-LEFT JOIN reservations res
-  ON res.channel_id = :c AND res.external_ref = mine.ext AND res.room_index = e.ord - 1
 ON CONFLICT (channel_booking_id, room_index) DO UPDATE SET
     reservation_id = COALESCE(EXCLUDED.reservation_id, b.reservation_id),
     external_room_id = EXCLUDED.external_room_id,
@@ -509,7 +512,10 @@ ON CONFLICT (channel_booking_id, room_index) DO UPDATE SET
 
 
 def _upsert_channel_bookings(
-    session: Session, channel_id: int, plans: list[BookingPlan], first: dict[str, int]
+    session: Session,
+    channel_id: int,
+    plans: list[BookingPlan],
+    reservation_ids: dict[str, dict[int, int]],
 ) -> None:
     todo = [p for p in plans if p.action in ("new", "update", "unmapped")]
     if not todo:
@@ -518,6 +524,9 @@ def _upsert_channel_bookings(
     cancels = [r.event == BookingEvent.CANCELLED for r in records]
     # A cancel's rooms (often room type 0, no dates) never replace the stored ones.
     write_rooms = [bool(r.rooms) and not c for r, c in zip(records, cancels, strict=True)]
+    room_ids = [reservation_ids.get(r.external_id, {}) for r in records]
+    # Rooms a modification dropped can only exist for bookings stored before.
+    trim = [w and p.existing is not None for p, w in zip(todo, write_rooms, strict=True)]
     session.execute(
         text(_UPSERT_CHANNEL_BOOKINGS),
         {
@@ -528,7 +537,14 @@ def _upsert_channel_bookings(
             "payload": _payloads(records),
             "sync": ["unmapped" if p.action == "unmapped" else "synced" for p in todo],
             "err": [p.error for p in todo],
-            "res": [first.get(p.record.external_id) for p in todo],
+            # the booking's first room's reservation; each room row gets its own
+            "res": [min(ids.items())[1] if ids else None for ids in room_ids],
+            "room_res": json.dumps(
+                [
+                    [ids.get(i) for i in range(len(r.rooms))] if w else []
+                    for r, w, ids in zip(records, write_rooms, room_ids, strict=True)
+                ]
+            ),
             "recs": "["
             + ",".join(
                 r.model_dump_json(exclude=_RECORD_JSON_EXCLUDE, exclude_none=True) for r in records
@@ -536,6 +552,7 @@ def _upsert_channel_bookings(
             + "]",
             "cancel": cancels,
             "write_rooms": write_rooms,
+            "trim_rooms": trim,
             "notes": json.dumps(
                 [
                     [requests_note(r, i) for i in range(len(r.rooms))] if w else []
@@ -652,14 +669,14 @@ def ingest_page(
         plan.inventory_delta.clear()
         plan.added_nights.clear()
     guest_ids = _upsert_guests(session, plan.bookings)
-    first = (
+    reservation_ids = (
         _upsert_reservations(
             session, channel_id, channel_name, property_id, plan.bookings, guest_ids
         )
         if property_id is not None
         else {}
     )
-    _upsert_channel_bookings(session, channel_id, plan.bookings, first)
+    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids)
     oversold = apply_inventory_delta(session, plan.inventory_delta)
     flagged = [ext for ext, added in plan.added_nights.items() if added & oversold]
     _flag_overbooked(session, channel_id, flagged)
