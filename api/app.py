@@ -27,6 +27,7 @@ ROUTER_MODULES = [
     "api.routers.reservations",
     "api.routers.channels",
     "api.routers.channel_sync",
+    "api.routers.channel_bookings",
     "api.routers.webhooks",
     "api.routers.mappings",
     "api.routers.audit_logs",

@@ -18,6 +18,7 @@ import httpx
 from channels.airbnb_wire import (
     SIGNATURE_HEADER,
     calendar_body,
+    decision_request,
     error_message,
     load_json,
     parse_bookings,
@@ -195,7 +196,9 @@ class AirbnbAdapter(HttpAdapter):
         return records[0] if records else None
 
     async def _decide(self, code: str, action: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        return await self._call("POST", f"/v2/reservations/{code}/{action}", json=body or {},
+        """accept/decline a pending request or cancel as host (`PUT /v2/reservations/{code}`)."""
+        method, payload = decision_request(action, (body or {}).get("reason"))
+        return await self._call(method, f"/v2/reservations/{code}", json=payload,
                                 ok_statuses=frozenset({404, 409}))
 
     async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
@@ -213,7 +216,7 @@ class AirbnbAdapter(HttpAdapter):
                 out.append(AckResult(external_id=rec.external_id, ok=False, error=f"{kind}: {message}"))
         return out
 
-    async def decline(self, external_id: str, reason: str = "not_available") -> UpdateResult:
+    async def decline(self, external_id: str, reason: str = "dates_not_available") -> UpdateResult:
         """Decline a pending reservation request."""
         return self._verdict(await self._decide(external_id, "decline", {"reason": reason}))
 

@@ -2,15 +2,23 @@
 
 Airbnb has no public API (software-partner programme only), so this dialect is approximate
 and shared by the adapter (`channels/airbnb.py`) and the simulator
-(`channels/simulators/airbnb.py`):
+(`channels/simulators/airbnb.py`). Reservation field names and statuses follow what public
+Airbnb integrations document (channels/README.md lists which source names which field):
 
+- reservations: `GET /v2/reservations` answering `{"reservations": [...], "metadata": {...}}`;
+  one reservation is `confirmation_code`, `listing_id`/`listing_id_str`, `status_type`
+  (`pending`, `accept`, `deny`, `timeout`, `cancelled_by_guest|host|admin`), `start_date`,
+  `end_date`, `nights`, `guest_details` (adults/children/infants), `guest_first_name`,
+  `guest_last_name`, `guest_email`, `guest_phone_numbers`, `guest_preferred_locale`,
+  `host_currency` and the payout figures as decimal strings (`expected_payout_amount_accurate`,
+  `listing_base_price_accurate`, `host_fee_base_accurate`, `host_fee_vat_accurate`, ...);
+- host decisions: `PUT /v2/reservations/{code}` with `{"attempt_action": "accept"|"deny"}`
+  for a pending request, `{"status_type": "cancelled_by_host", "reason": ..}` to cancel;
 - calendar: `PUT /v2/calendars/{listing_id}/{start}/{end}`, `end` inclusive (last night);
-- reservations: `GET /v2/reservations?listing_id=..&include_pending=true` answering
-  `{"reservations": [...], "metadata": {"has_more": bool, "next_cursor": str|null,
-  "offset": int, "limit": int}}`; `cursor=` or `_offset=`/`_limit=` paginate;
-- errors: `{"error_code": 400, "error_type": "invalid_param", "error_message": ".."}`;
-- webhooks: body signed with HMAC-SHA256 of the raw body and the shared secret, sent as
-  header `X-Airbnb-Signature: sha256=<hex>`.
+- *guesses* (no public source found): the `metadata` paging keys (`has_more`,
+  `next_cursor`), `nightly_prices` (per-night breakdown), `guest_message`, the error body
+  `{"error_code", "error_type", "error_message"}` and the webhook signature header
+  `X-Airbnb-Signature: sha256=<hex HMAC-SHA256 of the body>`.
 """
 
 from __future__ import annotations
@@ -30,15 +38,29 @@ from channels.base import (
     BookingEvent,
     BookingRecord,
     ChannelName,
+    ExtraService,
     GuestInfo,
     MalformedPayloadError,
+    NightlyPrice,
+    PaymentInfo,
+    PaymentModel,
     trusted,
 )
 from channels.pci import MASK, is_security_code_key, last4, mask_card_number, scrub_text
 
 CHANNEL = ChannelName.AIRBNB
 SIGNATURE_HEADER = "X-Airbnb-Signature"
-CANCELLED_STATUSES = frozenset({"cancelled", "denied", "timedout"})
+#: status_type values that end a reservation (public clients: deny, timeout, cancelled_by_*).
+CANCELLED_STATUSES = frozenset({
+    "deny", "timeout", "cancelled_by_guest", "cancelled_by_host", "cancelled_by_admin",
+    "pending_voided", "checkpoint_voided",
+})
+#: decline_reason values public clients document for denying a request.
+DECLINE_REASONS = frozenset({
+    "dates_not_available", "not_a_good_fit", "waiting_for_better_reservation", "not_comfortable",
+})
+PENDING_STATUS = "pending"
+ACCEPTED_STATUS = "accept"
 # Card keys repeat in every reservation: answer each once (the cache's C wrapper is cheap).
 _is_secret = functools.lru_cache(maxsize=256)(is_security_code_key)
 
@@ -143,10 +165,28 @@ def _money(value: Any) -> Decimal:
 
 
 def event_of(res: dict[str, Any]) -> BookingEvent:
-    """cancelled/denied/timedout -> CANCELLED, altered -> MODIFIED, otherwise NEW."""
-    if res.get("status") in CANCELLED_STATUSES:
+    """deny/timeout/cancelled_* -> CANCELLED; changed after it was booked -> MODIFIED.
+
+    `booked_at` is when the reservation entered the accepted state; an `updated_at` after it
+    means an alteration (our inference: Airbnb documents no per-message event type).
+    """
+    if res.get("status_type") in CANCELLED_STATUSES:
         return BookingEvent.CANCELLED
-    return BookingEvent.MODIFIED if res.get("altered_at") else BookingEvent.NEW
+    booked, updated = res.get("booked_at"), res.get("updated_at")
+    if booked and updated and updated > booked:
+        return BookingEvent.MODIFIED
+    return BookingEvent.NEW
+
+
+def _amount(get: Any, key: str) -> Decimal | None:
+    value = get(key)
+    return None if value is None or value == "" else _money(value)
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is not None and type(value) is not str:
+        raise TypeError(f"{what} is not a string: {value!r}")
+    return value
 
 
 def _reservation(res: dict[str, Any]) -> BookingRecord:
@@ -158,40 +198,67 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
     code = res["confirmation_code"]
     if type(code) is not str or not code:
         raise ValueError(f"bad confirmation_code {code!r}")
-    texts = (get("status"), get("checkin_date"), get("checkout_date"), get("currency"),
-             get("created_at"), get("updated_at"), get("guest_message"))
+    texts = (get("status_type"), get("start_date"), get("end_date"), get("host_currency"),
+             get("created_at"), get("updated_at"), get("booked_at"), get("guest_message"),
+             get("cancellation_policy_category"), get("guest_preferred_locale"))
     # One pass over every partner string (a loop is cheaper than a call per field).
     for value in texts:
         if value is not None and type(value) is not str:
             raise TypeError(f"expected a string, got {value!r}")
-    status, arrival, departure, currency, created, updated, message = texts
+    status, arrival, departure, currency, created, updated, booked, message, policy, locale = texts
     status = status or ""
-    check_in = date.fromisoformat(arrival) if arrival else None
-    check_out = date.fromisoformat(departure) if departure else None
+    check_in = date.fromisoformat(arrival[:10]) if arrival else None
+    check_out = date.fromisoformat(departure[:10]) if departure else None
+    nights = get("nights")
+    if check_out is None and check_in is not None and type(nights) is int and nights > 0:
+        check_out = date.fromordinal(check_in.toordinal() + nights)
     details = get("guest_details") or _EMPTY
     if type(details) is not dict:
         raise TypeError("guest_details is not an object")
     counts = (details.get("number_of_children") or 0, details.get("number_of_infants") or 0,
-              details.get("number_of_adults"), get("guest_count") or 1)
+              details.get("number_of_adults"), get("number_of_guests") or 1)
     for value in counts:
         if value is not None and (type(value) is not int or value < 0):
             raise ValueError(f"guest count is not a non-negative integer: {value!r}")
     children = counts[0] + counts[1]
     adults = counts[2] if counts[2] is not None else max(1, counts[3] - children)
+    prices: list[NightlyPrice] = []
     nightly: dict[date, Decimal] = {}
-    for night in get("nightly_prices") or ():
-        nightly[date.fromisoformat(night["date"])] = _money(night["amount"])
-    price = get("total_price")
-    total = None if price is None else _money(price)
-    g = get("guest") or _EMPTY
-    if type(g) is not dict:
-        raise TypeError("guest is not an object")
-    listing = get("listing_id", "")
+    for night in get("nightly_prices") or ():  # a guess: no public source shows one
+        day, amount = date.fromisoformat(night["date"]), _money(night["amount"])
+        nightly[day] = amount
+        prices.append(trusted(NightlyPrice, {
+            "night": day, "amount": amount, "amount_before_tax": None, "amount_after_tax": None,
+            "base": amount, "extra_person_fees": None, "service_fees": None,
+            "currency": currency, "promotion": None}))
+    payout = _amount(get, "expected_payout_amount_accurate")
+    host_fee = _amount(get, "host_fee_base_accurate")
+    if host_fee is not None:
+        vat = _amount(get, "host_fee_vat_accurate")
+        commission: Decimal | None = host_fee + vat if vat is not None else host_fee
+    else:
+        commission = _amount(get, "listing_host_fee_accurate")  # deprecated by Airbnb
+    if status in CANCELLED_STATUSES:
+        # What the host keeps of a cancelled reservation (0 when the host cancelled).
+        kept = _amount(get, "listing_cancellation_payout_accurate")
+        if kept is not None:
+            payout = kept
+            commission = _amount(get, "listing_cancellation_host_fee_accurate")
+    extras: list[ExtraService] = []
+    cleaning = _amount(get, "listing_cleaning_fee_accurate")
+    if cleaning:
+        extras.append(_extra("CLEANING_FEE", "Cleaning fee", cleaning, currency))
+    for fee in get("standard_fees_details") or ():
+        if type(fee) is not dict:
+            raise TypeError("standard_fees_details item is not an object")
+        kind = _text(fee.get("fee_type"), "fee_type")
+        extras.append(_extra(kind, kind, _money(fee["amount_native"]), currency))
+    listing = get("listing_id_str") or get("listing_id", "")
     if type(listing) is not str:
         if type(listing) is not int:
             raise TypeError(f"listing_id is not an id: {listing!r}")
         listing = str(listing)
-    card = get("payment_card")
+    card = get("payment_card")  # Airbnb shares no cards; masked all the same if one comes
     card_last4 = None
     raw = res
     if card:
@@ -207,28 +274,72 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
             masked["card_number"] = mask_card_number(number)
             card_last4 = last4(number)
         raw = {**res, "payment_card": masked}
-    names = g.get("first_name"), g.get("last_name"), g.get("email"), g.get("phone"), g.get("country")
+    phones = get("guest_phone_numbers") or ()
+    if type(phones) not in (list, tuple):
+        raise TypeError("guest_phone_numbers is not a list")
+    names = (get("guest_first_name"), get("guest_last_name"), get("guest_email"),
+             phones[0] if phones else None)
     for value in names:
         if value is not None and type(value) is not str:
             raise TypeError(f"guest field is not a string: {value!r}")
-    guest = trusted(GuestInfo, {"first_name": names[0] or "", "last_name": names[1] or "",
-                                "email": names[2], "phone": names[3], "country": names[4]})
+    language = locale or None
+    guest = trusted(GuestInfo, {
+        "first_name": names[0] or "", "last_name": names[1] or "", "email": names[2],
+        "phone": names[3], "country": None, "country_name": None, "language": language,
+        "city": None, "postal_code": None, "address": None})
     room = trusted(BookedRoom, {
         "partner_room_type_code": listing, "partner_rate_plan_code": None,
         "check_in": check_in, "check_out": check_out, "adults": adults, "children": children,
-        "child_ages": [], "amount": total, "currency": currency, "nightly_rates": nightly,
+        "child_ages": [], "amount": payout, "currency": currency, "nightly_rates": nightly,
+        "external_room_id": None, "room_name": None, "rate_plan_name": None, "meal_plan": None,
+        "extra_beds": None, "nightly_prices": prices,
+        "amount_before_tax": _amount(get, "expected_payout_amount_before_taxes_accurate"),
+        "taxes": _amount(get, "pass_through_tax_expected_amount_accurate"),
+        "commission": commission, "guest": None, "extras": [], "special_requests": [],
+        "smoking": None,
     })
+    event = event_of(res)
     return trusted(BookingRecord, {
-        "channel": CHANNEL, "external_id": code, "status": status,
-        "event": BookingEvent.CANCELLED if status in CANCELLED_STATUSES else (
-            BookingEvent.MODIFIED if get("altered_at") else BookingEvent.NEW),  # = event_of(res)
+        "channel": CHANNEL, "external_id": code, "status": status, "event": event,
         "revision": updated or created or "",
-        "booked_at": datetime.fromisoformat(created) if created else None,
+        "booked_at": datetime.fromisoformat(booked or created) if booked or created else None,
         "hotel_code": listing or None, "check_in": check_in, "check_out": check_out,
-        "guest": guest, "rooms": [room], "total_amount": total, "currency": currency,
+        "guest": guest, "rooms": [room], "total_amount": payout, "currency": currency,
         "card_last4": card_last4, "comments": scrub_text(message) if message else None,
         "ack_token": f"{code}|{status}", "raw_payload": raw,
+        "amount_before_tax": _amount(get, "expected_payout_amount_before_taxes_accurate"),
+        "taxes": _amount(get, "pass_through_tax_expected_amount_accurate"),
+        "commission": commission,
+        "payment": trusted(PaymentInfo, {
+            "model": PaymentModel.OTA_COLLECT, "card_type": None, "card_last4": None,
+            "card_expiry": None, "activation_date": None, "deactivation_date": None,
+            "card_amount": None, "currency": currency, "remarks": None}),
+        "extras": extras, "special_requests": [], "cancel_penalties": [],
+        "cancel_policy": policy, "loyalty": [], "group_id": None, "source": None,
+        "language": language,
     })
+
+
+def _extra(code: str | None, name: str | None, amount: Decimal, currency: str | None) -> ExtraService:
+    return trusted(ExtraService, {"code": code, "name": name, "quantity": None, "nights": None,
+                                  "amount": amount, "currency": currency, "included": None})
+
+
+def decision_request(action: str, reason: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(HTTP method, JSON body) of a host decision on `/v2/reservations/{code}`.
+
+    accept/decline answer a pending request (`attempt_action` accept/deny, a decline needs a
+    reason); cancel cancels an accepted reservation as host.
+    """
+    if action == "accept":
+        return "PUT", {"attempt_action": "accept"}
+    if action == "decline":
+        why = reason if reason in DECLINE_REASONS else "dates_not_available"
+        return "PUT", {"attempt_action": "deny", "decline_reason": why,
+                       "decline_message_to_guest": "Sorry, these dates are no longer available."}
+    if action == "cancel":
+        return "PUT", {"status_type": "cancelled_by_host", "reason": reason or "host_cancelled"}
+    raise ValueError(f"unknown decision {action!r}")
 
 
 def parse_reservations(data: dict[str, Any]) -> list[BookingRecord]:

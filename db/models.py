@@ -38,6 +38,7 @@ RESERVATION_STATUSES = (
     "checked_out",
 )
 ROLES = ("viewer", "operator", "admin")
+PAYMENT_MODELS = ("ota_collect", "hotel_collect", "virtual_card", "unknown")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -280,6 +281,19 @@ class ChannelBooking(TimestampMixin, Base):
         Index("ix_channel_bookings_sync_status", "sync_status"),
         Index("ix_channel_bookings_status", "status"),
         Index("ix_channel_bookings_created_at", "created_at"),
+        Index("ix_channel_bookings_check_in", "check_in"),
+        Index(
+            "ix_channel_bookings_group",
+            "channel_id",
+            "group_id",
+            postgresql_where=text("group_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            f"payment_model IS NULL OR {_in('payment_model', PAYMENT_MODELS)}",
+            name="payment_model_valid",
+        ),
+        # PCI DSS: never more than the last four digits of a card.
+        CheckConstraint("card_last4 ~ '^[0-9]{1,4}$'", name="card_last4_digits"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -304,6 +318,91 @@ class ChannelBooking(TimestampMixin, Base):
         ARRAY(Text), default=list, server_default=text("'{}'::text[]")
     )
     last_synced_at: Mapped[datetime | None] = mapped_column(TZ)
+    # ---- what the PMS uses, as the partner's latest message gives it (issue 10). A cancel
+    # that omits a value keeps the stored one.
+    hotel_code: Mapped[str | None] = mapped_column(Text)
+    check_in: Mapped[date | None] = mapped_column(Date)
+    check_out: Mapped[date | None] = mapped_column(Date)
+    booked_at: Mapped[datetime | None] = mapped_column(TZ)
+    total_amount: Mapped[Decimal | None] = mapped_column(Money)
+    amount_before_tax: Mapped[Decimal | None] = mapped_column(Money)
+    taxes: Mapped[Decimal | None] = mapped_column(Money)
+    commission: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payment_model: Mapped[str | None] = mapped_column(String(20))
+    card_type: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_activation_date: Mapped[date | None] = mapped_column(Date)
+    card_deactivation_date: Mapped[date | None] = mapped_column(Date)
+    card_amount: Mapped[Decimal | None] = mapped_column(Money)
+    booker_first_name: Mapped[str | None] = mapped_column(Text)
+    booker_last_name: Mapped[str | None] = mapped_column(Text)
+    booker_email: Mapped[str | None] = mapped_column(Text)
+    booker_phone: Mapped[str | None] = mapped_column(Text)
+    booker_country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(Text)
+    loyalty: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    #: Bookings the partner split per room (Expedia multi-room) share it.
+    group_id: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str | None] = mapped_column(Text)
+    cancel_policy: Mapped[str | None] = mapped_column(Text)
+    cancel_penalties: Mapped[list[Any] | None] = mapped_column(JSONB)
+    extras: Mapped[list[Any] | None] = mapped_column(JSONB)
+    special_requests: Mapped[list[Any] | None] = mapped_column(JSONB)
+    comments: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelBookingRoom(TimestampMixin, Base):
+    """One booked room of a channel booking as the partner sent it (room_index = the
+    reservation's room_index)."""
+
+    __tablename__ = "channel_booking_rooms"
+
+    channel_booking_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reservation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reservations.id", ondelete="SET NULL"), index=True
+    )
+    external_room_id: Mapped[str | None] = mapped_column(Text)
+    partner_room_type_code: Mapped[str] = mapped_column(Text)
+    partner_rate_plan_code: Mapped[str | None] = mapped_column(Text)
+    room_name: Mapped[str | None] = mapped_column(Text)
+    rate_plan_name: Mapped[str | None] = mapped_column(Text)
+    meal_plan: Mapped[str | None] = mapped_column(Text)
+    check_in: Mapped[date | None] = mapped_column(Date)
+    check_out: Mapped[date | None] = mapped_column(Date)
+    adults: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    children: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    child_ages: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=list, server_default=text("'{}'::int[]")
+    )
+    extra_beds: Mapped[int | None] = mapped_column(Integer)
+    smoking: Mapped[bool | None] = mapped_column(Boolean)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    amount_before_tax: Mapped[Decimal | None] = mapped_column(Money)
+    taxes: Mapped[Decimal | None] = mapped_column(Money)
+    commission: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    #: The staying guest of this room, when the partner names one apart from the booker.
+    guest_first_name: Mapped[str | None] = mapped_column(Text)
+    guest_last_name: Mapped[str | None] = mapped_column(Text)
+    guest_email: Mapped[str | None] = mapped_column(Text)
+    guest_phone: Mapped[str | None] = mapped_column(Text)
+    guest_country: Mapped[str | None] = mapped_column(String(2))
+    nightly_prices: Mapped[list[Any]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    extras: Mapped[list[Any]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    special_requests: Mapped[list[Any]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    #: The text the partner's requests last wrote into the reservation's notes (a staff edit
+    #: of the notes is kept: the notes are only replaced while they still equal this).
+    requests_note: Mapped[str | None] = mapped_column(Text)
 
 
 class ChannelSyncLog(Base):

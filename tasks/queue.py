@@ -113,8 +113,10 @@ async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> tuple[str 
 
 
 #: Partner statuses that already mean what we wanted to send (a repeated push is a no-op).
-_EQUIVALENT = {BookingStatus.CANCELLED: {"cancelled", "denied", "declined"},
-               BookingStatus.CONFIRMED: {"accepted", "confirmed"}}
+_EQUIVALENT = {BookingStatus.CANCELLED: {"cancelled", "denied", "declined", "deny",
+                                         "cancelled_by_host", "cancelled_by_guest",
+                                         "cancelled_by_admin", "timeout"},
+               BookingStatus.CONFIRMED: {"accepted", "confirmed", "accept"}}
 
 
 async def _already(adapter: Any, external_ref: str, wanted: BookingStatus) -> bool:

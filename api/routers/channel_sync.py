@@ -1,7 +1,8 @@
 """The seed's channel API: trigger syncs (each a Prefect flow run) and read their results.
 
 Paths and camelCase shapes follow the seed: `POST /api/channels/{id}/sync-bookings`,
-`/sync-availability`, `/sync-rates`, `GET /api/channel-bookings`, `GET /api/channel-sync-logs`.
+`/sync-availability`, `/sync-rates`, `GET /api/channel-sync-logs` (the channel-booking reads
+are in api/routers/channel_bookings.py).
 Every trigger answers with the Prefect `flowRunId`. A `config` in a body overrides the
 channel's non-secret fields (endpoint, hotelId, propertyId) for that run: the adapter is built
 from the stored config with those fields replaced. Any other key (apiKey, apiSecret,
@@ -442,26 +443,6 @@ def push_status(
 # ---------------------------------------------------------------- reads
 
 
-class ChannelBookingOut(APIModel):
-    id: int
-    channel_id: int
-    reservation_id: int | None
-    external_booking_id: str
-    revision: str | None
-    status: str
-    sync_status: str
-    sync_error: str | None
-    overbooked: bool
-    acknowledged_at: datetime | None
-    last_synced_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class ChannelBookingDetail(ChannelBookingOut):
-    booking_data: dict[str, Any] = Field(description="the partner message, cards masked")
-
-
 def _filtered(
     stmt: Any, equals: list[tuple[Any, Any]], column: Any, start: date | None, end: date | None
 ) -> Any:
@@ -491,46 +472,6 @@ def _page(session: Session, stmt: Any, page: Any, out: type[APIModel]) -> Page[A
         total_capped=total > COUNT_CAP,
         limit=page.limit,
         offset=page.offset,
-    )
-
-
-@router.get("/channel-bookings", response_model=Page[ChannelBookingOut])
-def list_channel_bookings(
-    session: SessionDep,
-    _: ViewerDep,
-    page: PageDep,
-    channel_id: int | None = Query(None, alias="channelId"),
-    status: str | None = None,
-    sync_status: str | None = Query(None, alias="syncStatus"),
-    overbooked: bool | None = None,
-    external_booking_id: str | None = Query(None, alias="externalBookingId"),
-    created_from: date | None = Query(None, alias="from"),
-    created_to: date | None = Query(None, alias="to"),
-) -> Page[ChannelBookingOut]:
-    """Bookings as the partners sent them, newest first."""
-    stmt = _filtered(
-        select(ChannelBooking).order_by(ChannelBooking.id.desc()),
-        [
-            (ChannelBooking.channel_id, channel_id),
-            (ChannelBooking.status, status),
-            (ChannelBooking.sync_status, sync_status),
-            (ChannelBooking.overbooked, overbooked),
-            (ChannelBooking.external_booking_id, external_booking_id),
-        ],
-        ChannelBooking.created_at,
-        created_from,
-        created_to,
-    )
-    return _page(session, stmt, page, ChannelBookingOut)
-
-
-@router.get("/channel-bookings/{booking_id}", response_model=ChannelBookingDetail)
-def get_channel_booking(booking_id: int, session: SessionDep, _: ViewerDep) -> Any:
-    row = session.get(ChannelBooking, booking_id)
-    if row is None:
-        raise NotFound(f"channel booking {booking_id} not found")
-    return ChannelBookingDetail.model_validate(
-        {**ChannelBookingOut.model_validate(row).model_dump(), "booking_data": row.raw_payload}
     )
 
 

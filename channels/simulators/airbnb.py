@@ -2,9 +2,12 @@
 
 `POST /oauth2/v1/token` (client credentials) issues bearer tokens; `/v2/*` needs one.
 `GET /v2/listings`, `PUT|GET /v2/calendars/{listing_id}/...`, `GET /v2/reservations`
-(cursor or `_offset` pagination, `include_pending`), `GET /v2/reservations/{code}`,
-`POST /v2/reservations/{code}/accept|decline|cancel`. Every fifth new booking is a pending
-request to book. `webhook_event(app, code)` builds a signed webhook for a reservation.
+(`_cursor`/`cursor` or `_offset` pagination; pending and ended reservations only with
+`all_status=true` or our adapter's `include_pending=true`), `GET /v2/reservations/{code}`,
+`PUT /v2/reservations/{code}` with `{"attempt_action": "accept"|"deny", ..}` (a pending
+request) or `{"status_type": "cancelled_by_host", "reason": ..}`. Reservations carry the field
+names public Airbnb integrations document (see channels/airbnb_wire.py); every fifth new
+booking is a pending request to book. `webhook_event(app, code)` builds a signed webhook.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import parse_qs
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from channels.airbnb_wire import SIGNATURE_HEADER, sign_webhook
+from channels.airbnb_wire import DECLINE_REASONS, SIGNATURE_HEADER, sign_webhook
 from channels.base import ChannelName
 from channels.simulators.catalog import CATALOG
 from channels.simulators.common import (
@@ -63,40 +66,74 @@ def is_request(b: SimBooking) -> bool:
     return int(b.booking_id) % 5 == 0
 
 
+HOST_FEE_RATE = Decimal("0.03")  # Airbnb's split-fee host service fee (its help pages)
+HOST_FEE_VAT_RATE = Decimal("0.20")
+CENT = Decimal("0.01")
+# A decision's status_type, and the statuses it may be taken from.
+_DECISIONS = {"accept": ("accept", ("pending",)), "deny": ("deny", ("pending",)),
+              "cancelled_by_host": ("cancelled_by_host", ("accept",))}
+
+
+def _money(amount: Decimal) -> str:
+    """An amount as Airbnb's `*_accurate` fields carry it: a decimal string."""
+    return str(amount.quantize(CENT))
+
+
 def reservation(b: SimBooking, decision: tuple[str, datetime] | None = None) -> dict[str, Any]:
-    """One reservation as Airbnb lists it: the first room's listing, card in clear."""
+    """One reservation as public Airbnb clients show it: the first room's listing, host payout
+    figures as decimal strings; no card (Airbnb collects the guest's payment itself)."""
     room = b.rooms[0]
     listing = CATALOG[CHANNEL]["room_types"][room.room_type]
-    status = {"new": "accepted", "modified": "accepted", "cancelled": "cancelled"}[b.event]
+    status = {"new": "accept", "modified": "accept", "cancelled": "cancelled_by_guest"}[b.event]
     updated = b.modified_at
-    if status == "accepted" and is_request(b):
-        status = "pending"
+    booked: datetime | None = b.created_at
+    if status == "accept" and is_request(b):
+        status, booked = "pending", None
     # A host decision stands until the guest changes the booking again (a later message).
     if decision is not None and decision[1] >= b.modified_at:
         status, updated = decision
+        if status == "accept" and booked is None:
+            booked = updated
     kids = sum(1 for a in room.child_ages if a >= 2)
     infants = len(room.child_ages) - kids
+    base = room.total
+    host_fee = (base * HOST_FEE_RATE).quantize(CENT)
+    vat = (host_fee * HOST_FEE_VAT_RATE).quantize(CENT)
+    payout = base - host_fee - vat
     return {
         "confirmation_code": confirmation_code(b.booking_id),
-        "listing_id": listing,
-        "status": status,
+        "listing_id": int(listing),
+        "listing_id_str": listing,
+        "status_type": status,
         "created_at": _iso(b.created_at),
         "updated_at": _iso(updated),
-        "altered_at": _iso(b.modified_at) if b.event == "modified" else None,
-        "checkin_date": room.check_in.isoformat(),
-        "checkout_date": room.check_out.isoformat(),
-        "guest_count": room.adults + len(room.child_ages),
+        "booked_at": _iso(booked) if booked else None,
+        "start_date": room.check_in.isoformat(),
+        "end_date": room.check_out.isoformat(),
+        "nights": (room.check_out - room.check_in).days,
+        "number_of_guests": room.adults + kids,
         "guest_details": {"number_of_adults": room.adults, "number_of_children": kids, "number_of_infants": infants},
-        "guest": {"first_name": b.guest.first_name, "last_name": b.guest.last_name, "email": b.guest.email,
-                  "phone": b.guest.phone, "country": b.guest.country},
-        "currency": b.currency,
-        "nightly_prices": [{"date": d.isoformat(), "amount": float(a)} for d, a in room.nightly],
-        "total_price": float(room.total),
-        "expected_payout_amount": float((room.total * Decimal("0.97")).quantize(Decimal("0.01"))),
+        "guest_id": int(b.booking_id) % 100_000_000,
+        "guest_first_name": b.guest.first_name,
+        "guest_last_name": b.guest.last_name,
+        "guest_email": b.guest.email,
+        "guest_phone_numbers": [b.guest.phone],
+        "guest_preferred_locale": "en",
+        "host_currency": b.currency,
+        "listing_base_price_accurate": _money(base),
+        "host_fee_base_accurate": _money(host_fee),
+        "host_fee_vat_accurate": _money(vat),
+        "listing_cleaning_fee_accurate": "0.00",
+        "expected_payout_amount_accurate": _money(payout),
+        "expected_payout_amount_before_taxes_accurate": _money(payout),
+        "pass_through_tax_expected_amount_accurate": "0.00",
+        "standard_fees_details": [],
+        "cancellation_policy_category": "moderate",
+        "thread_id": int(b.booking_id) % 1_000_000_000,
+        # Guesses (no public source shows them in a reservation): a per-night breakdown of
+        # the listing price and the guest's first message.
+        "nightly_prices": [{"date": d.isoformat(), "amount": _money(a)} for d, a in room.nightly],
         "guest_message": b.comments or None,
-        # Real Airbnb never shares cards; the simulator sends one so PCI masking is exercised.
-        "payment_card": {"card_number": b.card.number, "cvc": b.card.cvv, "expiration": b.card.expiry,
-                         "brand": b.card.brand},
     }
 
 
@@ -179,18 +216,20 @@ class AirbnbSim:
         if not self._authorized(request):
             return error(401, "unauthorized", "invalid or expired access token")
         q = request.query_params
+        cursor = q.get("_cursor") or q.get("cursor")
         try:
             limit = min(int(q.get("_limit", "50")), 100)
-            offset = _decode_cursor(q["cursor"]) if q.get("cursor") else int(q.get("_offset", "0"))
+            offset = _decode_cursor(cursor) if cursor else int(q.get("_offset", "0"))
         except ValueError:
             return error(400, "invalid_param", "bad cursor, _offset or _limit")
         if limit < 1 or offset < 0:
             return error(400, "invalid_param", "_limit must be >= 1 and _offset >= 0")
         items = self._current()
         if q.get("listing_id"):
-            items = [r for r in items if r["listing_id"] == q["listing_id"]]
-        if q.get("include_pending", "false").lower() != "true":
-            items = [r for r in items if r["status"] != "pending"]
+            items = [r for r in items if r["listing_id_str"] == q["listing_id"]]
+        everything = "true" in (q.get("all_status", "").lower(), q.get("include_pending", "").lower())
+        if not everything:  # public clients: without all_status only accepted ones come back
+            items = [r for r in items if r["status_type"] == "accept"]
         if q.get("updated_since"):
             items = [r for r in items if r["updated_at"][:10] >= q["updated_since"][:10]]
         if q.get("updated_until"):
@@ -209,20 +248,32 @@ class AirbnbSim:
         found = self.find(code)
         return _json({"reservation": found}) if found else error(404, "not_found", f"reservation {code} not found")
 
-    async def decide(self, request: Request, code: str, action: str) -> Response:
+    async def decide(self, request: Request, code: str) -> Response:
+        """`PUT /v2/reservations/{code}`: accept/deny a pending request, or cancel as host."""
         if not self._authorized(request):
             return error(401, "unauthorized", "invalid or expired access token")
         found = self.find(code)
         if found is None:
             return error(404, "not_found", f"reservation {code} not found")
-        allowed = {"accept": ("pending",), "decline": ("pending",), "cancel": ("accepted",)}
-        if action not in allowed:
-            return error(404, "not_found", f"unknown action {action}")
-        if found["status"] not in allowed[action]:
-            if action == "accept" and found["status"] == "accepted":
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return error(400, "invalid_param", "body must be JSON")
+        if not isinstance(body, dict):
+            return error(400, "invalid_param", "body must be a JSON object")
+        action = body.get("attempt_action")
+        wanted = action if action in ("accept", "deny") else body.get("status_type")
+        if wanted not in _DECISIONS:
+            return error(400, "invalid_param", "give attempt_action accept|deny or status_type cancelled_by_host")
+        if wanted == "deny" and body.get("decline_reason") not in DECLINE_REASONS:
+            return error(400, "invalid_param", f"decline_reason must be one of {sorted(DECLINE_REASONS)}")
+        if wanted == "cancelled_by_host" and not body.get("reason"):
+            return error(400, "invalid_param", "a host cancellation needs reason")
+        new, allowed = _DECISIONS[wanted]
+        if found["status_type"] not in allowed:
+            if wanted == "accept" and found["status_type"] == new:
                 return _json({"reservation": found})  # idempotent re-accept
-            return error(409, "invalid_state", f"cannot {action} a {found['status']} reservation")
-        new = {"accept": "accepted", "decline": "denied", "cancel": "cancelled"}[action]
+            return error(409, "invalid_state", f"cannot {wanted} a {found['status_type']} reservation")
         self.decisions[code] = (new, datetime.now(UTC))
         return _json({"reservation": self.find(code)})
 
@@ -312,5 +363,5 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     app.add_api_route("/v2/calendars/{listing_id}", sim.get_calendar, methods=["GET"])
     app.add_api_route("/v2/reservations", sim.list_reservations, methods=["GET"])
     app.add_api_route("/v2/reservations/{code}", sim.get_reservation, methods=["GET"])
-    app.add_api_route("/v2/reservations/{code}/{action}", sim.decide, methods=["POST"])
+    app.add_api_route("/v2/reservations/{code}", sim.decide, methods=["PUT"])
     return app

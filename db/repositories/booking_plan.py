@@ -51,6 +51,8 @@ class RoomRow:
     amount: Decimal
     currency: str
     status: str
+    #: The partner's requests and comments for this room, for the reservation's notes.
+    notes: str | None = None
 
 
 @dataclass
@@ -84,6 +86,25 @@ def latest_per_booking(records: list[BookingRecord]) -> tuple[list[BookingRecord
         if cur is None or rec.revision > cur.revision:
             best[rec.external_id] = rec
     return list(best.values()), len(records) - len(best)
+
+
+def requests_note(record: BookingRecord, room_index: int) -> str | None:
+    """The partner's special requests (booking-wide, then this room's) and comments as one
+    text for the reservation's notes: one line each, "[code] text" where coded; None if none.
+    """
+    requests = list(record.special_requests)
+    if 0 <= room_index < len(record.rooms):
+        requests += record.rooms[room_index].special_requests
+    lines: list[str] = []
+    for req in requests:
+        text = req.text.strip()
+        line = f"[{req.code}] {text}" if req.code and text else text or (req.code or "")
+        if line and line not in lines:
+            lines.append(line)
+    comments = (record.comments or "").strip()
+    if comments and comments not in lines:
+        lines.append(comments)
+    return "\n".join(lines) or None
 
 
 def _status_for(record: BookingRecord) -> str:
@@ -151,6 +172,7 @@ def _wanted_rooms(
                 amount.quantize(Decimal("0.01")),
                 room.currency or record.currency or "EUR",
                 status,
+                requests_note(record, index),
             )
         )
     if not rows:

@@ -1,8 +1,17 @@
 """Storing a page of partner bookings exactly once, in one transaction, with set-based SQL.
 
 Order inside the transaction: lock the channel's ingest (advisory lock), read what is
-stored, plan (pure), then guests -> reservations -> channel_bookings -> inventory. The caller
-commits and only then acknowledges to the partner.
+stored, plan (pure), then guests -> reservations -> channel_bookings (+ channel_booking_rooms,
+same statement) -> inventory. The caller commits and only then acknowledges to the partner.
+
+What the PMS uses is stored in columns: on channel_bookings the stay, amounts, payment (card
+type and last 4 digits at most), booker, policy, penalties/extras/requests (jsonb), loyalty
+and the partner group id; one channel_booking_rooms row per booked room (nightly prices,
+meal plan, staying guest, room extras/requests). A message that omits a value (a cancel
+without amounts) keeps the stored one; a modification replaces lists, a cancel without them
+keeps them. Reservations get the partner's requests and comments as notes, replaced by a
+later message only while nobody edited them; the booker's e-mail/phone/country go to the
+guest.
 """
 
 from __future__ import annotations
@@ -17,13 +26,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from channels.base import BookingRecord
+from channels.base import BookingEvent, BookingRecord, SpecialRequest
+from channels.pci import scrub_text
 from db.repositories.booking_plan import (
     BookingPlan,
     ExistingBooking,
     ExistingRoom,
     latest_per_booking,
     plan_page,
+    requests_note,
 )
 
 INGEST_LOCK_NAMESPACE = 7_311  # pg_advisory_xact_lock(namespace, channel_id)
@@ -136,6 +147,38 @@ def _payloads(records: Iterable[BookingRecord]) -> str:
     return json.dumps([r.raw_payload for r in records], default=str, ensure_ascii=False)
 
 
+def _scrubbed(record: BookingRecord) -> BookingRecord:
+    """The record with card-number-looking runs masked in its free texts (comments, special
+    requests): they become columns and reservation notes, so a number a guest typed must not.
+    """
+    rooms_with = [room for room in record.rooms if room.special_requests]
+    if not (record.comments or record.special_requests or rooms_with):
+        return record
+
+    def requests(items: list[SpecialRequest]) -> list[SpecialRequest]:
+        return [q.model_copy(update={"text": scrub_text(q.text)}) for q in items]
+
+    return record.model_copy(
+        update={
+            "comments": scrub_text(record.comments) if record.comments else record.comments,
+            "special_requests": requests(record.special_requests),
+            "rooms": [
+                room.model_copy(update={"special_requests": requests(room.special_requests)})
+                if room.special_requests
+                else room
+                for room in record.rooms
+            ],
+        }
+    )
+
+
+def _country(code: str | None) -> str | None:
+    """An ISO 3166-1 alpha-2 code as stored (upper case), or None for anything else."""
+    if code and len(code) == 2 and code.isalpha():
+        return code.upper()
+    return None
+
+
 def _upsert_guests(session: Session, plans: list[BookingPlan]) -> dict[str, int]:
     """Create guests for new bookings, update the stored guest on modifications."""
     # A booking stored earlier without rooms (it was unmapped) gets its guest now.
@@ -171,7 +214,7 @@ def _upsert_guests(session: Session, plans: list[BookingPlan]) -> dict[str, int]
                 "ln": [x.last_name[:100] for x in g],
                 "em": [x.email for x in g],
                 "ph": [x.phone for x in g],
-                "co": [(x.country or None) and x.country[:2] for x in g],
+                "co": [_country(x.country) for x in g],
             },
         )
         guest_ids = {p.record.external_id: gid for p, gid in zip(new, ids, strict=True)}
@@ -185,9 +228,10 @@ def _upsert_guests(session: Session, plans: list[BookingPlan]) -> dict[str, int]
             text("""
                 UPDATE guests g SET first_name = u.fn, last_name = u.ln,
                     email = COALESCE(u.em, g.email), phone = COALESCE(u.ph, g.phone),
-                    updated_at = now()
+                    country = COALESCE(u.co, g.country), updated_at = now()
                 FROM unnest(CAST(:id AS bigint[]), CAST(:fn AS text[]), CAST(:ln AS text[]),
-                            CAST(:em AS text[]), CAST(:ph AS text[])) AS u(id, fn, ln, em, ph)
+                            CAST(:em AS text[]), CAST(:ph AS text[]), CAST(:co AS text[]))
+                    AS u(id, fn, ln, em, ph, co)
                 WHERE g.id = u.id
             """),
             {
@@ -196,6 +240,7 @@ def _upsert_guests(session: Session, plans: list[BookingPlan]) -> dict[str, int]
                 "ln": [p.record.guest.last_name[:100] for p in updates],
                 "em": [p.record.guest.email for p in updates],
                 "ph": [p.record.guest.phone for p in updates],
+                "co": [_country(p.record.guest.country) for p in updates],
             },
         )
     for p in plans:
@@ -211,12 +256,26 @@ def _upsert_reservations(
     property_id: int,
     plans: list[BookingPlan],
     guest_ids: dict[str, int],
-) -> dict[str, int]:
-    """Insert or update one reservation per booked room; returns first reservation id per
-    booking."""
+) -> dict[str, dict[int, int]]:
+    """Insert or update one reservation per booked room; returns the reservation ids per
+    booking and room index."""
     cols: dict[str, list[Any]] = {
         k: []
-        for k in ("ext", "idx", "guest", "rt", "rp", "ci", "co", "ad", "ch", "amt", "cur", "st")
+        for k in (
+            "ext",
+            "idx",
+            "guest",
+            "rt",
+            "rp",
+            "ci",
+            "co",
+            "ad",
+            "ch",
+            "amt",
+            "cur",
+            "st",
+            "notes",
+        )
     }
     for p in plans:
         if p.action not in ("new", "update") or p.record.external_id not in guest_ids:
@@ -234,20 +293,24 @@ def _upsert_reservations(
             cols["amt"].append(row.amount)
             cols["cur"].append(row.currency[:3])
             cols["st"].append(row.status)
-    first: dict[str, int] = {}
+            cols["notes"].append(row.notes)
+    stored_ids: dict[str, dict[int, int]] = {}
     if cols["ext"]:
         rows = session.execute(
             text("""
                 INSERT INTO reservations AS r (property_id, guest_id, room_type_id, rate_plan_id,
                     check_in, check_out, adults, children, amount, currency, status,
-                    source_channel, channel_id, external_ref, room_index, confirmation_code)
+                    source_channel, channel_id, external_ref, room_index, confirmation_code,
+                    notes)
                 SELECT :prop, u.guest, u.rt, u.rp, u.ci, u.co, u.ad, u.ch, u.amt, u.cur, u.st,
-                       CAST(:cname AS text), :c, u.ext, u.idx, CAST(:cname AS text) || ':' || u.ext || ':' || u.idx
+                       CAST(:cname AS text), :c, u.ext, u.idx, CAST(:cname AS text) || ':' || u.ext || ':' || u.idx,
+                       u.notes
                 FROM unnest(CAST(:ext AS text[]), CAST(:idx AS int[]), CAST(:guest AS bigint[]),
                     CAST(:rt AS bigint[]), CAST(:rp AS bigint[]), CAST(:ci AS date[]),
                     CAST(:co AS date[]), CAST(:ad AS int[]), CAST(:ch AS int[]),
-                    CAST(:amt AS numeric[]), CAST(:cur AS text[]), CAST(:st AS text[]))
-                    AS u(ext, idx, guest, rt, rp, ci, co, ad, ch, amt, cur, st)
+                    CAST(:amt AS numeric[]), CAST(:cur AS text[]), CAST(:st AS text[]),
+                    CAST(:notes AS text[]))
+                    AS u(ext, idx, guest, rt, rp, ci, co, ad, ch, amt, cur, st, notes)
                 ON CONFLICT (channel_id, external_ref, room_index) DO UPDATE SET
                     room_type_id = COALESCE(EXCLUDED.room_type_id, r.room_type_id),
                     rate_plan_id = COALESCE(EXCLUDED.rate_plan_id, r.rate_plan_id),
@@ -258,13 +321,25 @@ def _upsert_reservations(
                                     ELSE EXCLUDED.children END,
                     amount = CASE WHEN EXCLUDED.status = 'cancelled' THEN r.amount
                                   ELSE EXCLUDED.amount END,
-                    status = EXCLUDED.status, updated_at = now()
+                    status = EXCLUDED.status,
+                    -- the partner's requests replace the notes while nobody edited them (they
+                    -- still hold what the partner wrote last); a cancel leaves them alone
+                    notes = CASE
+                        WHEN EXCLUDED.status = 'cancelled' THEN r.notes
+                        WHEN r.notes IS NULL OR r.notes = (
+                            SELECT b.requests_note FROM channel_bookings cb
+                            JOIN channel_booking_rooms b ON b.channel_booking_id = cb.id
+                            WHERE cb.channel_id = r.channel_id
+                              AND cb.external_booking_id = r.external_ref
+                              AND b.room_index = r.room_index) THEN EXCLUDED.notes
+                        ELSE r.notes END,
+                    updated_at = now()
                 RETURNING r.id, r.external_ref, r.room_index
             """),
             {"prop": property_id, "cname": channel_name, "c": channel_id, **cols},
         ).all()
-        for stored in sorted(rows, key=lambda r: r.room_index):
-            first.setdefault(stored.external_ref, stored.id)
+        for stored in rows:
+            stored_ids.setdefault(stored.external_ref, {})[stored.room_index] = stored.id
     gone = [rid for p in plans for rid in p.cancel_room_ids]
     if gone:
         session.execute(
@@ -274,44 +349,218 @@ def _upsert_reservations(
             ),
             {"ids": gone},
         )
-    return first
+    return stored_ids
+
+
+#: What of a BookingRecord goes to the structured columns (the raw payload travels apart).
+_RECORD_JSON_EXCLUDE: dict[str, Any] = {"raw_payload": True, "ack_token": True, "channel": True}
+
+# Each todo booking is one element of the arrays below; the record's structured fields travel
+# as one JSON array (pydantic serializes each record in Rust) and are spread into columns by
+# PostgreSQL. Rooms go to channel_booking_rooms in the same statement. Scalars absent from a
+# message keep the stored value; lists are replaced, except by a cancel that carries none.
+_UPSERT_CHANNEL_BOOKINGS = """
+WITH u AS MATERIALIZED (
+    SELECT * FROM ROWS FROM (
+        unnest(CAST(:ext AS text[])), unnest(CAST(:rev AS text[])), unnest(CAST(:st AS text[])),
+        -- payloads travel as one JSON array: a text[] of JSON strings costs psycopg a regex
+        -- escape per quote (17 ms for 50 bookings, against 0.8 ms this way)
+        jsonb_array_elements(CAST(:payload AS jsonb)), unnest(CAST(:sync AS text[])),
+        unnest(CAST(:err AS text[])), unnest(CAST(:res AS bigint[])),
+        jsonb_array_elements(CAST(:recs AS jsonb)), unnest(CAST(:cancel AS boolean[])),
+        unnest(CAST(:write_rooms AS boolean[])), jsonb_array_elements(CAST(:notes AS jsonb)),
+        unnest(CAST(:country AS text[])), jsonb_array_elements(CAST(:room_res AS jsonb)),
+        unnest(CAST(:trim_rooms AS boolean[]))
+    ) AS u(ext, rev, st, payload, sync, err, res, rec, cancel, write_rooms, notes, country,
+           room_res, trim_rooms)
+),
+up AS (
+    INSERT INTO channel_bookings AS cb (channel_id, external_booking_id, revision, status,
+        raw_payload, sync_status, sync_error, reservation_id, last_synced_at,
+        hotel_code, check_in, check_out, booked_at, total_amount, amount_before_tax, taxes,
+        commission, currency, payment_model, card_type, card_last4, card_activation_date,
+        card_deactivation_date, card_amount, booker_first_name, booker_last_name,
+        booker_email, booker_phone, booker_country, language, loyalty, group_id, source,
+        cancel_policy, cancel_penalties, extras, special_requests, comments)
+    SELECT :c, u.ext, u.rev, u.st, u.payload, u.sync, u.err, u.res, now(),
+        r.hotel_code, r.check_in, r.check_out, r.booked_at, r.total_amount,
+        r.amount_before_tax, r.taxes, r.commission, left(r.currency, 3),
+        NULLIF(r.payment->>'model', 'unknown'), left(r.payment->>'card_type', 20),
+        -- never more than the last four digits, whatever an adapter hands over
+        NULLIF(right(regexp_replace(
+            COALESCE(r.payment->>'card_last4', r.card_last4, ''), '[^0-9]', '', 'g'), 4), ''),
+        CAST(r.payment->>'activation_date' AS date),
+        CAST(r.payment->>'deactivation_date' AS date),
+        CAST(r.payment->>'card_amount' AS numeric),
+        NULLIF(r.guest->>'first_name', ''), NULLIF(r.guest->>'last_name', ''),
+        r.guest->>'email', r.guest->>'phone', u.country,
+        COALESCE(r.language, r.guest->>'language'),
+        CASE WHEN u.cancel AND cardinality(r.loyalty) = 0 THEN NULL ELSE r.loyalty END,
+        left(r.group_id, 128), r.source, r.cancel_policy,
+        CASE WHEN u.cancel AND r.cancel_penalties = '[]' THEN NULL ELSE r.cancel_penalties END,
+        CASE WHEN u.cancel AND r.extras = '[]' THEN NULL ELSE r.extras END,
+        CASE WHEN u.cancel AND r.special_requests = '[]' THEN NULL ELSE r.special_requests END,
+        r.comments
+    FROM u
+    CROSS JOIN LATERAL jsonb_to_record(u.rec) AS r(hotel_code text, check_in date,
+        check_out date, booked_at timestamptz, total_amount numeric, amount_before_tax numeric,
+        taxes numeric, commission numeric, currency text, card_last4 text, payment jsonb,
+        guest jsonb, language text, loyalty text[], group_id text, source text,
+        cancel_policy text, cancel_penalties jsonb, extras jsonb, special_requests jsonb,
+        comments text)
+    ON CONFLICT (channel_id, external_booking_id) DO UPDATE SET
+        revision = EXCLUDED.revision, status = EXCLUDED.status,
+        raw_payload = EXCLUDED.raw_payload, sync_status = EXCLUDED.sync_status,
+        sync_error = EXCLUDED.sync_error,
+        reservation_id = COALESCE(EXCLUDED.reservation_id, cb.reservation_id),
+        last_synced_at = now(), updated_at = now(),
+        hotel_code = COALESCE(EXCLUDED.hotel_code, cb.hotel_code),
+        check_in = COALESCE(EXCLUDED.check_in, cb.check_in),
+        check_out = COALESCE(EXCLUDED.check_out, cb.check_out),
+        booked_at = COALESCE(EXCLUDED.booked_at, cb.booked_at),
+        total_amount = COALESCE(EXCLUDED.total_amount, cb.total_amount),
+        amount_before_tax = COALESCE(EXCLUDED.amount_before_tax, cb.amount_before_tax),
+        taxes = COALESCE(EXCLUDED.taxes, cb.taxes),
+        commission = COALESCE(EXCLUDED.commission, cb.commission),
+        currency = COALESCE(EXCLUDED.currency, cb.currency),
+        payment_model = COALESCE(EXCLUDED.payment_model, cb.payment_model),
+        card_type = COALESCE(EXCLUDED.card_type, cb.card_type),
+        card_last4 = COALESCE(EXCLUDED.card_last4, cb.card_last4),
+        card_activation_date = COALESCE(EXCLUDED.card_activation_date, cb.card_activation_date),
+        card_deactivation_date
+            = COALESCE(EXCLUDED.card_deactivation_date, cb.card_deactivation_date),
+        card_amount = COALESCE(EXCLUDED.card_amount, cb.card_amount),
+        booker_first_name = COALESCE(EXCLUDED.booker_first_name, cb.booker_first_name),
+        booker_last_name = COALESCE(EXCLUDED.booker_last_name, cb.booker_last_name),
+        booker_email = COALESCE(EXCLUDED.booker_email, cb.booker_email),
+        booker_phone = COALESCE(EXCLUDED.booker_phone, cb.booker_phone),
+        booker_country = COALESCE(EXCLUDED.booker_country, cb.booker_country),
+        language = COALESCE(EXCLUDED.language, cb.language),
+        loyalty = COALESCE(EXCLUDED.loyalty, cb.loyalty),
+        group_id = COALESCE(EXCLUDED.group_id, cb.group_id),
+        source = COALESCE(EXCLUDED.source, cb.source),
+        cancel_policy = COALESCE(EXCLUDED.cancel_policy, cb.cancel_policy),
+        cancel_penalties = COALESCE(EXCLUDED.cancel_penalties, cb.cancel_penalties),
+        extras = COALESCE(EXCLUDED.extras, cb.extras),
+        special_requests = COALESCE(EXCLUDED.special_requests, cb.special_requests),
+        comments = COALESCE(EXCLUDED.comments, cb.comments)
+    -- an older revision never overwrites a newer one
+    WHERE cb.revision IS NULL OR cb.revision < EXCLUDED.revision
+    RETURNING cb.id, cb.external_booking_id
+),
+mine AS (
+    SELECT up.id, u.ext, u.rec, u.notes, u.room_res, u.trim_rooms
+    FROM up JOIN u ON u.ext = up.external_booking_id
+    WHERE u.write_rooms
+),
+gone AS (
+    -- rooms a modification no longer has (an index probe per modified booking)
+    DELETE FROM channel_booking_rooms d
+    WHERE d.channel_booking_id = ANY(ARRAY(SELECT id FROM mine WHERE trim_rooms))
+      AND d.room_index >= (SELECT jsonb_array_length(m.rec->'rooms') FROM mine m
+                           WHERE m.id = d.channel_booking_id)
+)
+INSERT INTO channel_booking_rooms AS b (channel_booking_id, room_index, reservation_id,
+    external_room_id, partner_room_type_code, partner_rate_plan_code, room_name,
+    rate_plan_name, meal_plan, check_in, check_out, adults, children, child_ages, extra_beds,
+    smoking, amount, amount_before_tax, taxes, commission, currency, guest_first_name,
+    guest_last_name, guest_email, guest_phone, guest_country, nightly_prices, extras,
+    special_requests, requests_note)
+SELECT mine.id, e.ord - 1, CAST(mine.room_res->>CAST(e.ord - 1 AS int) AS bigint),
+    x.external_room_id, x.partner_room_type_code,
+    x.partner_rate_plan_code, x.room_name, x.rate_plan_name, x.meal_plan,
+    COALESCE(x.check_in, CAST(mine.rec->>'check_in' AS date)),
+    COALESCE(x.check_out, CAST(mine.rec->>'check_out' AS date)),
+    x.adults, x.children, COALESCE(x.child_ages, '{}'), x.extra_beds, x.smoking, x.amount,
+    x.amount_before_tax, x.taxes, x.commission,
+    left(COALESCE(x.currency, mine.rec->>'currency'), 3),
+    NULLIF(x.guest->>'first_name', ''), NULLIF(x.guest->>'last_name', ''),
+    x.guest->>'email', x.guest->>'phone',
+    CASE WHEN x.guest->>'country' ~ '^[A-Za-z]{2}$' THEN upper(x.guest->>'country') END,
+    CASE WHEN x.nightly_prices = '[]' AND x.nightly_rates <> '{}' THEN (
+        SELECT jsonb_agg(jsonb_build_object('night', n.night, 'amount', n.amount)
+                         ORDER BY n.night)
+        FROM jsonb_each(x.nightly_rates) AS n(night, amount))
+    ELSE x.nightly_prices END,
+    x.extras, x.special_requests, mine.notes->>CAST(e.ord - 1 AS int)
+FROM mine
+CROSS JOIN LATERAL jsonb_array_elements(mine.rec->'rooms') WITH ORDINALITY AS e(room, ord)
+CROSS JOIN LATERAL jsonb_to_record(e.room) AS x(external_room_id text,
+    partner_room_type_code text, partner_rate_plan_code text, room_name text,
+    rate_plan_name text, meal_plan text, check_in date, check_out date, adults int,
+    children int, child_ages int[], extra_beds int, smoking boolean, amount numeric,
+    amount_before_tax numeric, taxes numeric, commission numeric, currency text, guest jsonb,
+    nightly_prices jsonb, nightly_rates jsonb, extras jsonb, special_requests jsonb)
+ON CONFLICT (channel_booking_id, room_index) DO UPDATE SET
+    reservation_id = COALESCE(EXCLUDED.reservation_id, b.reservation_id),
+    external_room_id = EXCLUDED.external_room_id,
+    partner_room_type_code = EXCLUDED.partner_room_type_code,
+    partner_rate_plan_code = EXCLUDED.partner_rate_plan_code,
+    room_name = EXCLUDED.room_name, rate_plan_name = EXCLUDED.rate_plan_name,
+    meal_plan = EXCLUDED.meal_plan, check_in = EXCLUDED.check_in,
+    check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, children = EXCLUDED.children,
+    child_ages = EXCLUDED.child_ages, extra_beds = EXCLUDED.extra_beds,
+    smoking = EXCLUDED.smoking, amount = EXCLUDED.amount,
+    amount_before_tax = EXCLUDED.amount_before_tax, taxes = EXCLUDED.taxes,
+    commission = EXCLUDED.commission, currency = EXCLUDED.currency,
+    guest_first_name = EXCLUDED.guest_first_name, guest_last_name = EXCLUDED.guest_last_name,
+    guest_email = EXCLUDED.guest_email, guest_phone = EXCLUDED.guest_phone,
+    guest_country = EXCLUDED.guest_country, nightly_prices = EXCLUDED.nightly_prices,
+    extras = EXCLUDED.extras, special_requests = EXCLUDED.special_requests,
+    requests_note = EXCLUDED.requests_note, updated_at = now()
+"""
 
 
 def _upsert_channel_bookings(
-    session: Session, channel_id: int, plans: list[BookingPlan], first: dict[str, int]
+    session: Session,
+    channel_id: int,
+    plans: list[BookingPlan],
+    reservation_ids: dict[str, dict[int, int]],
 ) -> None:
     todo = [p for p in plans if p.action in ("new", "update", "unmapped")]
     if not todo:
         return
+    records = [p.record for p in todo]
+    cancels = [r.event == BookingEvent.CANCELLED for r in records]
+    # A cancel's rooms (often room type 0, no dates) never replace the stored ones.
+    write_rooms = [bool(r.rooms) and not c for r, c in zip(records, cancels, strict=True)]
+    room_ids = [reservation_ids.get(r.external_id, {}) for r in records]
+    # Rooms a modification dropped can only exist for bookings stored before.
+    trim = [w and p.existing is not None for p, w in zip(todo, write_rooms, strict=True)]
     session.execute(
-        text("""
-            INSERT INTO channel_bookings AS cb (channel_id, external_booking_id, revision,
-                status, raw_payload, sync_status, sync_error, reservation_id, last_synced_at)
-            SELECT :c, u.ext, u.rev, u.st, u.payload, u.sync, u.err, u.res, now()
-            -- payloads travel as one JSON array: a text[] of JSON strings costs psycopg a
-            -- regex escape per quote (17 ms for 50 bookings, against 0.8 ms this way)
-            FROM ROWS FROM (unnest(CAST(:ext AS text[])), unnest(CAST(:rev AS text[])),
-                unnest(CAST(:st AS text[])), jsonb_array_elements(CAST(:payload AS jsonb)),
-                unnest(CAST(:sync AS text[])), unnest(CAST(:err AS text[])),
-                unnest(CAST(:res AS bigint[]))) AS u(ext, rev, st, payload, sync, err, res)
-            ON CONFLICT (channel_id, external_booking_id) DO UPDATE SET
-                revision = EXCLUDED.revision, status = EXCLUDED.status,
-                raw_payload = EXCLUDED.raw_payload, sync_status = EXCLUDED.sync_status,
-                sync_error = EXCLUDED.sync_error,
-                reservation_id = COALESCE(EXCLUDED.reservation_id, cb.reservation_id),
-                last_synced_at = now(), updated_at = now()
-            -- an older revision never overwrites a newer one
-            WHERE cb.revision IS NULL OR cb.revision < EXCLUDED.revision
-        """),
+        text(_UPSERT_CHANNEL_BOOKINGS),
         {
             "c": channel_id,
-            "ext": [p.record.external_id for p in todo],
-            "rev": [p.record.revision for p in todo],
-            "st": [p.record.status for p in todo],
-            "payload": _payloads(p.record for p in todo),
+            "ext": [r.external_id for r in records],
+            "rev": [r.revision for r in records],
+            "st": [r.status for r in records],
+            "payload": _payloads(records),
             "sync": ["unmapped" if p.action == "unmapped" else "synced" for p in todo],
             "err": [p.error for p in todo],
-            "res": [first.get(p.record.external_id) for p in todo],
+            # the booking's first room's reservation; each room row gets its own
+            "res": [min(ids.items())[1] if ids else None for ids in room_ids],
+            "room_res": json.dumps(
+                [
+                    [ids.get(i) for i in range(len(r.rooms))] if w else []
+                    for r, w, ids in zip(records, write_rooms, room_ids, strict=True)
+                ]
+            ),
+            "recs": "["
+            + ",".join(
+                r.model_dump_json(exclude=_RECORD_JSON_EXCLUDE, exclude_none=True) for r in records
+            )
+            + "]",
+            "cancel": cancels,
+            "write_rooms": write_rooms,
+            "trim_rooms": trim,
+            "notes": json.dumps(
+                [
+                    [requests_note(r, i) for i in range(len(r.rooms))] if w else []
+                    for r, w in zip(records, write_rooms, strict=True)
+                ],
+                ensure_ascii=False,
+            ),
+            "country": [_country(r.guest.country) for r in records],
         },
     )
 
@@ -401,6 +650,7 @@ def ingest_page(
         {"ns": INGEST_LOCK_NAMESPACE, "c": channel_id},
     )
     latest, dropped_in_page = latest_per_booking(records)
+    latest = [_scrubbed(r) for r in latest]
     result.duplicates += dropped_in_page
     property_id, room_map, rate_map = load_mappings(session, channel_id)
     if property_id is None:
@@ -419,14 +669,14 @@ def ingest_page(
         plan.inventory_delta.clear()
         plan.added_nights.clear()
     guest_ids = _upsert_guests(session, plan.bookings)
-    first = (
+    reservation_ids = (
         _upsert_reservations(
             session, channel_id, channel_name, property_id, plan.bookings, guest_ids
         )
         if property_id is not None
         else {}
     )
-    _upsert_channel_bookings(session, channel_id, plan.bookings, first)
+    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids)
     oversold = apply_inventory_delta(session, plan.inventory_delta)
     flagged = [ext for ext, added in plan.added_nights.items() if added & oversold]
     _flag_overbooked(session, channel_id, flagged)

@@ -188,6 +188,58 @@ async def test_simulator_rejects_bad_paging(query: str) -> None:
     assert body["error_code"] == 400 and body["error_type"] == "invalid_param"
 
 
+async def test_simulator_lists_pending_and_ended_only_with_all_status() -> None:
+    app = create_app(bookings=30, seed=3, client_id=CID, client_secret=SECRET)
+    accepted_only = orjson.loads(await app_get(app, "/v2/reservations?_limit=100"))["reservations"]
+    everything = orjson.loads(await app_get(app, "/v2/reservations?all_status=true&_limit=100"))["reservations"]
+    assert accepted_only and {r["status_type"] for r in accepted_only} == {"accept"}
+    assert {"pending", "accept"} <= {r["status_type"] for r in everything}
+    assert len(everything) > len(accepted_only)
+    first = orjson.loads(await app_get(app, "/v2/reservations?all_status=true&_limit=5"))
+    cursor = first["metadata"]["next_cursor"]
+    second = orjson.loads(await app_get(app, f"/v2/reservations?all_status=true&_limit=5&_cursor={cursor}"))
+    assert [r["confirmation_code"] for r in first["reservations"] + second["reservations"]] == [
+        r["confirmation_code"] for r in everything[:10]
+    ]
+
+
+async def app_put(app: FastAPI, path: str, body: bytes) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+        token = (await client.post("/oauth2/v1/token", data={
+            "grant_type": "client_credentials", "client_id": CID, "client_secret": SECRET})).json()["access_token"]
+        return await client.put(path, content=body, headers={"Authorization": f"Bearer {token}"})
+
+
+async def test_simulator_refuses_incomplete_host_decisions() -> None:
+    app = create_app(bookings=30, seed=3, client_id=CID, client_secret=SECRET)
+    items = orjson.loads(await app_get(app, "/v2/reservations?all_status=true&_limit=100"))["reservations"]
+    pending = next(r["confirmation_code"] for r in items if r["status_type"] == "pending")
+    accepted = next(r["confirmation_code"] for r in items if r["status_type"] == "accept")
+    for code, body in [(pending, b'{"attempt_action": "deny"}'),  # no decline_reason
+                       (pending, b'{"attempt_action": "deny", "decline_reason": "because"}'),
+                       (accepted, b'{"status_type": "cancelled_by_host"}'),  # no reason
+                       (pending, b'{"attempt_action": "maybe"}'), (pending, b"[1]"), (pending, b"{oops")]:
+        resp = await app_put(app, f"/v2/reservations/{code}", body)
+        assert resp.status_code == 400 and resp.json()["error_type"] == "invalid_param", body
+    resp = await app_put(app, f"/v2/reservations/{accepted}", b'{"attempt_action": "accept"}')
+    assert resp.status_code == 200  # re-accepting an accepted reservation is idempotent
+    resp = await app_put(app, f"/v2/reservations/{pending}", b'{"status_type": "cancelled_by_host", "reason": "x"}')
+    assert resp.status_code == 409 and resp.json()["error_type"] == "invalid_state"
+    assert (await app_put(app, "/v2/reservations/HMNOPE", b'{"attempt_action": "accept"}')).status_code == 404
+
+
+async def test_simulated_reservation_amounts_add_up() -> None:
+    app = create_app(bookings=10, seed=5, client_id=CID, client_secret=SECRET)
+    items = orjson.loads(await app_get(app, "/v2/reservations?all_status=true&_limit=100"))["reservations"]
+    for r in items:
+        base, fee, vat = (Decimal(r[k]) for k in (
+            "listing_base_price_accurate", "host_fee_base_accurate", "host_fee_vat_accurate"))
+        assert Decimal(r["expected_payout_amount_accurate"]) == base - fee - vat
+        assert sum(Decimal(n["amount"]) for n in r["nightly_prices"]) == base
+        assert r["nights"] == len(r["nightly_prices"]) and r["listing_id_str"] == str(r["listing_id"])
+        assert "payment_card" not in r
+
+
 async def test_duplicates_in_a_page_collapse() -> None:
     app, _, adapter = make(bookings=20, faults=FaultSettings(duplicate_rate=1.0), page_size=50)
     ids, _ = await drain(adapter)
@@ -202,15 +254,15 @@ async def test_accept_pending_as_acknowledgement() -> None:
     page_ids, _ = await drain(adapter)
     records = [await adapter.fetch_booking(i) for i in page_ids]
     pending = [r for r in records if r is not None and r.status == "pending"]
-    accepted = [r for r in records if r is not None and r.status == "accepted"]
+    accepted = [r for r in records if r is not None and r.status == "accept"]
     assert pending and accepted
     before = len(rec.requests)
     acks = await adapter.acknowledge(pending + accepted[:2])
     assert all(a.ok for a in acks)
-    decisions = [r.url.path for r in rec.requests[before:] if r.method == "POST"]
-    assert decisions == [f"/v2/reservations/{p.external_id}/accept" for p in pending]
+    decisions = [(r.url.path, orjson.loads(r.content)) for r in rec.requests[before:] if r.method == "PUT"]
+    assert decisions == [(f"/v2/reservations/{p.external_id}", {"attempt_action": "accept"}) for p in pending]
     after = await adapter.fetch_booking(pending[0].external_id)
-    assert after is not None and after.status == "accepted"
+    assert after is not None and after.status == "accept" and after.event == "new"
     assert all(a.ok for a in await adapter.acknowledge(pending[:1]))  # re-accept is idempotent
 
 
@@ -222,10 +274,10 @@ async def test_guest_cancel_after_host_accept_wins() -> None:
                    and len(sim.queue.find(m.booking.booking_id)) == 1)
     code = confirmation_code(request.booking_id)
     assert (await adapter.acknowledge([await adapter.fetch_booking(code)]))[0].ok  # type: ignore[list-item]
-    assert (await adapter.fetch_booking(code)).status == "accepted"  # type: ignore[union-attr]
+    assert (await adapter.fetch_booking(code)).status == "accept"  # type: ignore[union-attr]
     sim.queue.add([sim.generator.cancel(request, datetime.now(UTC) + timedelta(minutes=1))])
     after = await adapter.fetch_booking(code)
-    assert after is not None and after.status == "cancelled" and after.event == "cancelled"
+    assert after is not None and after.status == "cancelled_by_guest" and after.event == "cancelled"
 
 
 async def test_decline_cancel_and_unsupported_status() -> None:
@@ -233,12 +285,12 @@ async def test_decline_cancel_and_unsupported_status() -> None:
     ids, _ = await drain(adapter)
     records = [r for r in [await adapter.fetch_booking(i) for i in ids] if r is not None]
     pending = [r for r in records if r.status == "pending"]
-    accepted = next(r for r in records if r.status == "accepted")
+    accepted = next(r for r in records if r.status == "accept")
     assert (await adapter.update_booking_status(pending[0].external_id, BookingStatus.CANCELLED)).ok
-    assert (await adapter.fetch_booking(pending[0].external_id)).status == "denied"  # type: ignore[union-attr]
+    assert (await adapter.fetch_booking(pending[0].external_id)).status == "deny"  # type: ignore[union-attr]
     assert (await adapter.update_booking_status(accepted.external_id, BookingStatus.CANCELLED)).ok
     cancelled = await adapter.fetch_booking(accepted.external_id)
-    assert cancelled is not None and cancelled.status == "cancelled" and cancelled.event == "cancelled"
+    assert cancelled is not None and cancelled.status == "cancelled_by_host" and cancelled.event == "cancelled"
     again = await adapter.update_booking_status(accepted.external_id, BookingStatus.CANCELLED)
     assert not again.ok and again.error_code == "invalid_state"
     if len(pending) > 1:

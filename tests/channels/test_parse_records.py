@@ -94,10 +94,13 @@ AGODA_ROOMS = AGODA_NAN.replace(b'"NaN"', b'"1"').replace(b'room_count="1"', b'r
 @pytest.mark.parametrize(("channel", "body"), [
     ("booking.com", BOOKING_NAN), ("expedia", EXPEDIA_NAN), ("agoda", AGODA_NAN), ("agoda", AGODA_ROOMS),
     ("agoda", AGODA_NAN.replace(b'"NaN"', b'"1"').replace(b' sell_inclusive_amt="1" type', b" type")),
-    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "total_price": "NaN"}]}'),
-    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest": {"first_name": 7}}]}'),
-    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "status": ["accepted"]}]}'),
-    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest_count": true}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "expected_payout_amount_accurate": "NaN"}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest_first_name": 7}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "status_type": ["accept"]}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "number_of_guests": true}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "guest_phone_numbers": "+1 555"}]}'),
+    ("airbnb", b'{"reservations": [{"confirmation_code": "X", "standard_fees_details": '
+               b'[{"fee_type": "PASS_THROUGH_RESORT_FEE", "amount_native": "Infinity"}]}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "listing_id": {"id": 1}}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": "X", "nightly_prices": [{"date": "2027-01-01", "amount": null}]}]}'),
     ("airbnb", b'{"reservations": [{"confirmation_code": 12}]}'),

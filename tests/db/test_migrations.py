@@ -16,7 +16,7 @@ EXPECTED_TABLES = {
     "reservations", "channels", "channel_room_mappings", "channel_rate_mappings",
     "channel_bookings", "channel_sync_logs", "system_backups", "data_sync_queue",
     "audit_logs", "system_settings", "api_keys", "channel_availability_state",
-    "channel_rate_state", "webhook_events",
+    "channel_rate_state", "webhook_events", "channel_booking_rooms",
 }
 
 

@@ -117,7 +117,7 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
              "AND (SELECT count(*) FROM reservations o WHERE o.channel_id = r.channel_id "
              "AND o.external_ref = r.external_ref) = 1 ORDER BY r.id LIMIT 1"), {"c": cid}).one()
     row = committed.get(Reservation, res)
-    assert _partner_status(cid, row.external_ref) == "accepted"
+    assert _partner_status(cid, row.external_ref) == "accept"
     before = snapshot(row)
     update_reservation(committed, row, {"status": "cancelled"})
     queue.enqueue_reservation(committed, row, before)
@@ -125,7 +125,7 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
 
     out = run_flow(process_queue)
     assert out.ok and out.result["completed"] == 1, out.result
-    assert _partner_status(cid, row.external_ref) == "cancelled"
+    assert _partner_status(cid, row.external_ref) == "cancelled_by_host"
     assert [s for _, s in _logs(committed, "queue_booking_status")] == ["success"]
     item = committed.execute(text("SELECT status, attempts FROM data_sync_queue")).one()
     assert tuple(item) == ("completed", 1)
