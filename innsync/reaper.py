@@ -376,3 +376,28 @@ def remove_stray_scratch(scratch_dir: str | None = None,
         removed.append(str(path))
         log.warning("reaper: removed stray scratch directory %s", path)
     return removed
+
+
+def crash_orphan_flow_runs(reason: str) -> int:
+    """Set every Pending/Running/Cancelling flow run Crashed. Only for a Prefect server whose
+    runs are all executed by processes known dead (`innsync up` restarting its own server
+    before it starts the serve process); they would hold concurrency slots forever."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    stuck = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
+    seen: set[UUID] = set()
+    with get_client(sync_client=True) as client:
+        while runs := [r for r in client.read_flow_runs(flow_run_filter=stuck, limit=200)
+                       if r.id not in seen]:
+            for run in runs:
+                seen.add(run.id)
+                client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
+    return len(seen)
