@@ -292,7 +292,7 @@ def reap(scratch_dir: str | None = None, scratch_idle: timedelta = SCRATCH_IDLE)
         log.warning("reaper: backup %s -> failed (%s)", backup_id, verdict.reason)
         if verdict.owner_dead and owned.flow_run_id:
             zombies.add(owned.flow_run_id)
-        if file_path and _remove_backup_files(file_path):
+        if file_path and remove_backup_files(file_path):
             report.removed_paths.append(file_path)
     if zombies:
         report.crashed_flow_runs = crash_flow_runs(
@@ -301,7 +301,7 @@ def reap(scratch_dir: str | None = None, scratch_idle: timedelta = SCRATCH_IDLE)
     return report
 
 
-def _remove_backup_files(file_path: str) -> bool:
+def remove_backup_files(file_path: str) -> bool:
     """Delete a reaped backup's directory (no manifest: unusable), inside allowed roots only."""
     from db.backup.storage import Store, resolve_backup_path
     from innsync.settings import get_settings

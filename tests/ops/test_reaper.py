@@ -151,3 +151,30 @@ def test_a_reused_pid_is_not_the_owner() -> None:
     assert process_alive(os.getpid(), datetime.now(UTC))
     assert not process_alive(os.getpid(), datetime.now(UTC) - timedelta(days=400))
     assert not process_alive(_dead_pid())
+
+
+def test_a_cancelled_backup_run_closes_its_record_and_files(committed, backup_root: Path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from db.backup import records
+    from flows.backup import close_backup_hook
+
+    run_id, other_run = uuid4(), uuid4()
+    rows = []
+    for fr in (run_id, other_run):
+        row = records.create_record(committed, location=str(backup_root), created_by="t",
+                                    backup_type="full", parent_id=None, flow_run_id=fr,
+                                    options={})
+        path = backup_root / f"b-{row.id}"
+        path.mkdir()
+        (path / ".reservations.parquet.partial").write_bytes(b"half")
+        records.set_path(committed, row.id, str(path))
+        rows.append((row.id, path))
+    committed.commit()
+    state = SimpleNamespace(name="Cancelled", message="cancelled in the UI")
+    close_backup_hook(None, SimpleNamespace(id=run_id), state)
+    (mine, mine_path), (other, other_path) = rows
+    status, error = _status(committed, "system_backups", mine)
+    assert status == "failed" and error == "flow run Cancelled: cancelled in the UI"
+    assert not mine_path.exists()
+    assert _status(committed, "system_backups", other)[0] == "running" and other_path.exists()
