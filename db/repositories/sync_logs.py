@@ -105,10 +105,10 @@ def close_unfinished(session: Session, log_id: int, status: str, reason: str) ->
     changed = session.execute(
         text("UPDATE channel_sync_logs SET status = :st, finished_at = now(), "
              "error_messages = error_messages || CAST(:e AS jsonb) "
-             "WHERE id = :id AND status = 'running'"),
+             "WHERE id = :id AND status = 'running' RETURNING id"),
         {"id": log_id, "st": status, "e": json.dumps([reason[:1000]])},
-    ).rowcount
-    return bool(changed)
+    ).first()
+    return changed is not None
 
 
 def close_unfinished_of_flow_run(
@@ -117,10 +117,10 @@ def close_unfinished_of_flow_run(
     """Every row of one flow run still running -> `status` (a timed-out or failed run)."""
     if status not in REAPED_STATUSES:
         raise ValueError(f"status must be one of {REAPED_STATUSES}")
-    changed: int = session.execute(
+    changed = session.execute(
         text("UPDATE channel_sync_logs SET status = :st, finished_at = now(), "
              "error_messages = error_messages || CAST(:e AS jsonb) "
-             "WHERE flow_run_id = :fr AND status = 'running'"),
+             "WHERE flow_run_id = :fr AND status = 'running' RETURNING id"),
         {"fr": flow_run_id, "st": status, "e": json.dumps([reason[:1000]])},
-    ).rowcount
-    return changed
+    ).all()
+    return len(changed)
