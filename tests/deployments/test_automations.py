@@ -155,3 +155,53 @@ def test_a_stale_channel_notifies_through_the_block(  # type: ignore[no-untyped-
     assert run_flow(maintenance, stale_after_minutes=30).result["stale"] == [stale]
     time.sleep(10)
     assert len(received) == 1
+
+
+def test_up_start_crashes_runs_of_the_dead_serve_process(
+        prefect_client_settings: PrefectServer) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending, Running, Scheduled
+
+    from innsync.reaper import crash_orphan_flow_runs
+
+    with get_client(sync_client=True) as client:
+        running = client.create_flow_run(probe, state=Pending())
+        client.set_flow_run_state(running.id, Running())
+        pending = client.create_flow_run(probe, state=Pending())
+        later = client.create_flow_run(probe, state=Scheduled())
+    assert crash_orphan_flow_runs("restarted") >= 2
+    assert _state(running.id).is_crashed() and _state(running.id).message == "restarted"
+    assert _state(pending.id).is_crashed()
+    assert _state(later.id).is_scheduled()  # future work is kept
+
+
+def test_the_reaper_reads_flow_run_states(  # type: ignore[no-untyped-def]
+        prefect_client_settings: PrefectServer, committed) -> None:  # noqa: F811
+    from uuid import uuid4
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed, Running
+
+    from db.repositories.sync_logs import start_log
+    from innsync.reaper import reap
+
+    with get_client(sync_client=True) as client:
+        failed = client.create_flow_run(probe, state=Running())
+        client.set_flow_run_state(failed.id, Failed(message="partner said no"), force=True)
+        alive = client.create_flow_run(probe, state=Running())
+    ids = {}
+    for key, run_id in (("failed", failed.id), ("alive", alive.id), ("gone", uuid4())):
+        ids[key] = start_log(committed, None, "sync_bookings", run_id)
+    # "gone" was opened on another machine 10 minutes ago: only the server can tell.
+    committed.execute(text("UPDATE channel_sync_logs SET host = 'elsewhere', "
+                           "started_at = now() - interval '10 minutes' WHERE id = :i"),
+                      {"i": ids["gone"]})
+    committed.commit()
+    report = reap()
+    assert set(report.sync_logs) == {ids["failed"], ids["gone"]}
+    assert report.sync_logs[ids["failed"]].status == "failed"
+    assert "partner said no" in report.sync_logs[ids["failed"]].reason
+    assert report.sync_logs[ids["gone"]].status == "crashed"
+    status = committed.execute(text("SELECT status FROM channel_sync_logs WHERE id = :i"),
+                               {"i": ids["alive"]}).scalar()
+    assert status == "running"  # this process lives and its run is Running
