@@ -178,3 +178,52 @@ def test_a_cancelled_backup_run_closes_its_record_and_files(committed, backup_ro
     assert status == "failed" and error == "flow run Cancelled: cancelled in the UI"
     assert not mine_path.exists()
     assert _status(committed, "system_backups", other)[0] == "running" and other_path.exists()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_killed_sync_flow_is_reaped_and_its_run_crashed(  # type: ignore[no-untyped-def]
+        committed, hung_partner: str) -> None:
+    """A real sync-bookings flow, in its own process, stuck on a partner that never answers,
+    killed with SIGKILL mid-run: its sync log and its Prefect flow run end Crashed."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from channels.base import ChannelName
+    from tests.sync.conftest import make_hotel, point_channel_at
+
+    hotel = make_hotel(committed, days=2, channels=(ChannelName.AGODA,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.AGODA]
+    point_channel_at(committed, cid, hung_partner)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "INNSYNC_PARTNER_TIMEOUT": "30"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flows.runner import run_flow; "
+         "from flows.channel_sync import sync_bookings; "
+         f"run_flow(sync_bookings, channel_id={cid})"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        row = None
+        while row is None:
+            assert time.monotonic() < deadline and proc.poll() is None, "the flow never started"
+            row = committed.execute(text(
+                "SELECT id, flow_run_id, pid FROM channel_sync_logs "
+                "WHERE channel_id = :c AND status = 'running'"), {"c": cid}).first()
+            committed.rollback()
+            time.sleep(0.3)
+        assert row.pid == proc.pid and row.flow_run_id is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        report = reap()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert report.sync_logs[row.id].status == "crashed"
+    assert _status(committed, "channel_sync_logs", row.id)[0] == "crashed"
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(row.flow_run_id).state
+    assert state is not None and state.is_crashed()
+    assert report.crashed_flow_runs == 1
