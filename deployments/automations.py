@@ -115,8 +115,9 @@ def ensure_automations(alert_block: str | None = None, zombie_after: int | None 
     from innsync.settings import get_settings
 
     settings = get_settings()
-    done = {ZOMBIE_AUTOMATION: str(upsert(zombie_automation(
-        zombie_after or settings.zombie_after_seconds)))}
+    # Never shorter than three heartbeats: one late heartbeat must not crash a live run.
+    window = max(zombie_after or settings.zombie_after_seconds, 3 * settings.heartbeat_seconds)
+    done = {ZOMBIE_AUTOMATION: str(upsert(zombie_automation(window)))}
     block = alert_block if alert_block is not None else settings.alert_block
     if block:
         done[STALE_AUTOMATION] = str(upsert(stale_automation(

@@ -210,8 +210,21 @@ def status(
 
 
 def main() -> None:
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from innsync.settings import get_settings
+
+    # Flows run by this process (backup, restore, sync from the CLI) send heartbeats at least
+    # as often as innsync's zombie automation expects (Prefect's own default is 180 s).
+    current = get_current_settings().flows.heartbeat_frequency or 10**9
+    heartbeat = min(current, get_settings().heartbeat_seconds)
     try:
-        app()
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
+            app()
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -6,7 +6,8 @@ work (its host and pid are on the row) and closed by that process. When the proc
 cancelled the flow between two statements), the row would stay `running` forever. The
 reaper closes such rows with the reason:
 
-- the owning process is gone (same host, pid dead or reused)  -> `crashed`;
+- the owning process is gone (same host, pid dead or reused)  -> `crashed`
+  (while it lives, only the time bound below can close its row);
 - the row's Prefect flow run is Crashed                         -> `crashed`;
 - the flow run ended otherwise (Failed, TimedOut, Cancelled, even Completed) -> `failed`;
 - the flow run no longer exists on the Prefect server (and the owner is on another host,
@@ -141,22 +142,32 @@ def judge(row: Owned, run: RunInfo | None | object, here: str,
     `run` is the flow run's info, None when the Prefect server does not know the run, or
     UNKNOWN when no server could be asked.
     """
-    if row.host == here and row.pid is not None and not process_alive(row.pid, row.started_at):
-        return Verdict("crashed", f"the process that ran it (pid {row.pid} on {row.host}) "
-                                  "ended without closing it", owner_dead=True)
+    local_owner = row.host == here and row.pid is not None
+    age = row.now - row.started_at
+    if local_owner:
+        assert row.pid is not None
+        if not process_alive(row.pid, row.started_at):
+            return Verdict("crashed", f"the process that ran it (pid {row.pid} on {row.host}) "
+                                      "ended without closing it", owner_dead=True)
+        # Its process still runs: only the time bound can end it. Prefect's word is not
+        # enough (a run marked Crashed for missing heartbeats may still be working).
+        if max_age is not None and age > max_age + OVERDUE_GRACE:
+            return _overdue(age, max_age)
+        return None
     if isinstance(run, RunInfo) and run.final:
         detail = f": {run.message}" if run.message else ""
         status = "crashed" if run.state_type == "CRASHED" else "failed"
         return Verdict(status, f"its flow run ended {run.state_name}{detail}"[:1000])
-    age = row.now - row.started_at
-    local_owner = row.host == here and row.pid is not None
-    if run is None and row.flow_run_id is not None and not local_owner \
-            and age > MISSING_RUN_GRACE:
+    if run is None and row.flow_run_id is not None and age > MISSING_RUN_GRACE:
         return Verdict("crashed", f"its flow run {row.flow_run_id} no longer exists")
     if max_age is not None and age > max_age + OVERDUE_GRACE:
-        return Verdict("failed", f"still running {int(age.total_seconds())} s after it started, "
-                                 f"past its {int(max_age.total_seconds())} s time bound")
+        return _overdue(age, max_age)
     return None
+
+
+def _overdue(age: timedelta, max_age: timedelta) -> Verdict:
+    return Verdict("failed", f"still running {int(age.total_seconds())} s after it started, "
+                             f"past its {int(max_age.total_seconds())} s time bound")
 
 
 def flow_run_infos(ids: Iterable[UUID]) -> dict[UUID, RunInfo] | object:

@@ -192,8 +192,10 @@ def test_the_reaper_reads_flow_run_states(  # type: ignore[no-untyped-def]
     ids = {}
     for key, run_id in (("failed", failed.id), ("alive", alive.id), ("gone", uuid4())):
         ids[key] = start_log(committed, None, "sync_bookings", run_id)
-    # "gone" was opened on another machine 10 minutes ago: only the server can tell.
-    committed.execute(text("UPDATE channel_sync_logs SET host = 'elsewhere', "
+    # Opened on another machine (a worker): only the server can tell; "gone" 10 min ago.
+    committed.execute(text("UPDATE channel_sync_logs SET host = 'worker-2' "
+                           "WHERE id = ANY(:ids)"), {"ids": list(ids.values())})
+    committed.execute(text("UPDATE channel_sync_logs SET "
                            "started_at = now() - interval '10 minutes' WHERE id = :i"),
                       {"i": ids["gone"]})
     committed.commit()
@@ -204,4 +206,4 @@ def test_the_reaper_reads_flow_run_states(  # type: ignore[no-untyped-def]
     assert report.sync_logs[ids["gone"]].status == "crashed"
     status = committed.execute(text("SELECT status FROM channel_sync_logs WHERE id = :i"),
                                {"i": ids["alive"]}).scalar()
-    assert status == "running"  # this process lives and its run is Running
+    assert status == "running"  # its run is still Running

@@ -15,7 +15,15 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import text
 
-from innsync.reaper import UNKNOWN, Owned, RunInfo, judge, process_alive, reap
+from innsync.reaper import (
+    UNKNOWN,
+    Owned,
+    RunInfo,
+    judge,
+    process_alive,
+    process_started_at,
+    reap,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = socket.gethostname()
@@ -122,14 +130,16 @@ def test_verdicts() -> None:
     # Dead local owner: crashed, whatever Prefect still shows.
     dead = judge(_owned(pid=_dead_pid()), running, HERE)
     assert dead is not None and dead.status == "crashed" and dead.owner_dead
-    # Prefect says the run ended: crashed or failed with its state and message.
-    crashed = judge(_owned(), RunInfo(state_type="CRASHED", state_name="Crashed",
-                                      message="missing heartbeats"), HERE)
+    # Prefect says the run ended: crashed or failed with its state and message (for an owner
+    # on another host; a local owner that still runs is not judged on Prefect's word).
+    zombie = RunInfo(state_type="CRASHED", state_name="Crashed", message="missing heartbeats")
+    assert judge(_owned(), zombie, HERE) is None
+    crashed = judge(_owned(host="worker-2"), zombie, HERE)
     assert crashed is not None and crashed.status == "crashed"
     assert "missing heartbeats" in crashed.reason
-    timed_out = judge(_owned(), RunInfo(state_type="FAILED", state_name="TimedOut",
-                                        message="Flow run exceeded timeout of 300.0 second(s)"),
-                      HERE)
+    timed_out = judge(_owned(host="worker-2"),
+                      RunInfo(state_type="FAILED", state_name="TimedOut",
+                              message="Flow run exceeded timeout of 300.0 second(s)"), HERE)
     assert timed_out is not None and timed_out.status == "failed"
     assert "TimedOut" in timed_out.reason and not timed_out.owner_dead
     # Another host's row whose run the server no longer knows: crashed after a grace.
@@ -139,6 +149,13 @@ def test_verdicts() -> None:
     old = _owned(host="elsewhere", started_at=now - timedelta(minutes=10), now=now)
     gone = judge(old, None, HERE)
     assert gone is not None and gone.status == "crashed" and "no longer exists" in gone.reason
+    # A live local owner past its time bound is closed too.
+    init_started = process_started_at(1)  # pid 1 has run since boot: a long-lived owner
+    assert init_started is not None
+    opened = datetime.fromtimestamp(init_started, UTC) + timedelta(minutes=1)
+    stuck = judge(_owned(pid=1, started_at=opened, now=opened + timedelta(hours=1)), running,
+                  HERE, timedelta(minutes=5))
+    assert stuck is not None and stuck.status == "failed" and not stuck.owner_dead
     # No Prefect server to ask, owner on another host: only the time bound decides.
     assert judge(old, UNKNOWN, HERE, timedelta(minutes=20)) is None
     overdue = judge(_owned(host="elsewhere", started_at=now - timedelta(hours=1), now=now),
