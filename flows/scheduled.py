@@ -33,6 +33,9 @@ SLOT_WAIT_SECONDS = 5.0
 SLOT_LEASE_SECONDS = 60.0
 #: Margin of the pull-channel bound over sync-bookings' own (the inner one fires first).
 OUTER_TIMEOUT_MARGIN = 60
+#: Bound of one channel's dispatch (slot check + flow-run creation, ~0.1 s normally): a slow
+#: Prefect API never keeps the cycle past its interval.
+DISPATCH_TIMEOUT_SECONDS = 10.0
 
 
 def channel_slot(channel_id: int) -> str:
@@ -145,19 +148,21 @@ async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[dic
     for cid, name, partner in rows:
         line: dict[str, Any] = {"channel_id": cid, "channel": name, "partner": partner}
         try:
-            if await slot_busy(cid):
-                line["state"] = "BUSY"
-            else:
-                run = await run_deployment(  # type: ignore[misc]
-                    PULL_CHANNEL_DEPLOYMENT,
-                    parameters={"channel_id": cid, "max_pages": max_pages},
-                    timeout=0,
-                    tags=[f"channel-{cid}"],
-                    as_subflow=False,
-                )
-                line.update(state="DISPATCHED", flow_run_id=str(run.id))
+            async with asyncio.timeout(DISPATCH_TIMEOUT_SECONDS):
+                if await slot_busy(cid):
+                    line["state"] = "BUSY"
+                else:
+                    run = await run_deployment(  # type: ignore[misc]
+                        PULL_CHANNEL_DEPLOYMENT,
+                        parameters={"channel_id": cid, "max_pages": max_pages},
+                        timeout=0,
+                        tags=[f"channel-{cid}"],
+                        as_subflow=False,
+                    )
+                    line.update(state="DISPATCHED", flow_run_id=str(run.id))
         except Exception as exc:  # one channel's dispatch failing spares the others
-            line.update(state="CRASHED", error=str(exc)[:200])
+            line.update(state="CRASHED", error=f"could not start {PULL_CHANNEL_DEPLOYMENT}: "
+                                               f"{type(exc).__name__} {exc}"[:300])
         lines.append(line)
     return lines
 

@@ -76,3 +76,18 @@ def test_the_cycle_skips_a_busy_channel_and_dispatches_the_others(committed) -> 
     assert f"channel-{free}" in run.tags
     # ...and a pull of that channel started meanwhile ends skipped, not queued behind it.
     assert skipped.is_cancelled() and "skipped" in (skipped.message or "")
+
+
+def test_a_cycle_that_cannot_start_any_pull_fails_visibly(  # type: ignore[no-untyped-def]
+        committed, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.scheduled
+
+    hotel = make_hotel(committed, days=1, channels=(ChannelName.AGODA, ChannelName.EXPEDIA))
+    committed.commit()
+    monkeypatch.setattr(flows.scheduled, "PULL_CHANNEL_DEPLOYMENT", "pull-channel/not-deployed")
+    out = run_flow(sync_all_bookings, dispatch_runs=True)
+    assert not out.ok and "no channel could be pulled" in str(out.error)
+    lines = out.result["channels"]
+    assert {line["channel_id"] for line in lines} == set(hotel.channels.values())
+    assert all(line["state"] == "CRASHED" and "not-deployed" in line["error"]
+               for line in lines)
