@@ -432,6 +432,9 @@ class ChannelSyncLog(Base):
     started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     finished_at: Mapped[datetime | None] = mapped_column(TZ)
     flow_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    #: The process that runs it (the reaper fails the row when that process is gone).
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class WebhookEvent(Base):
@@ -524,6 +527,9 @@ class SystemBackup(Base):
     flow_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: The process that runs it (the reaper fails the row when that process is gone).
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class DataSyncQueueItem(TimestampMixin, Base):

@@ -24,6 +24,8 @@ BOOKING_PULL_INTERVAL = 60
 FULL_ARI_CRON = "0 3 * * *"
 CHANNEL_REPORT_CRON = "0 6 * * *"
 DEFAULT_AUTO_SYNC_INTERVAL = 30
+#: Reaper + channel-health events (INNSYNC_MAINTENANCE_INTERVAL).
+DEFAULT_MAINTENANCE_INTERVAL = 60
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,17 @@ def _on_demand(entrypoint: str, description: str, *tags: str, limit: int | None 
     )
 
 
-def deployment_specs(auto_sync_interval: int | None = None) -> list[DeploymentSpec]:
-    """All deployments; the queue interval comes from settings (INNSYNC_AUTO_SYNC_INTERVAL)."""
-    if auto_sync_interval is None:
-        from innsync.settings import get_settings
+def deployment_specs(
+    auto_sync_interval: int | None = None, maintenance_interval: int | None = None
+) -> list[DeploymentSpec]:
+    """All deployments; the queue and maintenance intervals come from settings
+    (INNSYNC_AUTO_SYNC_INTERVAL, INNSYNC_MAINTENANCE_INTERVAL)."""
+    from innsync.settings import get_settings
 
+    if auto_sync_interval is None:
         auto_sync_interval = get_settings().auto_sync_interval
+    if maintenance_interval is None:
+        maintenance_interval = get_settings().maintenance_interval
     sync = "flows/channel_sync.py"
     backup = "flows/backup.py"
     return [
@@ -126,12 +133,23 @@ def deployment_specs(auto_sync_interval: int | None = None) -> list[DeploymentSp
             concurrency_limit=1,
             collision_strategy="CANCEL_NEW",
         ),
+        # Starts one pull-channel run per channel and ends within seconds: a hung channel
+        # holds only its own slot (flows/scheduled.py), never this deployment's.
         DeploymentSpec(
             name="every-minute",
             entrypoint="flows/scheduled.py:sync_all_bookings",
             description="Pull and acknowledge new bookings from every enabled channel.",
             tags=("innsync", "sync", "scheduled"),
             interval=BOOKING_PULL_INTERVAL,
+            concurrency_limit=1,
+            collision_strategy="CANCEL_NEW",
+        ),
+        DeploymentSpec(
+            name="every-minute",
+            entrypoint="flows/maintenance.py:maintenance",
+            description="Reap runs that died; emit innsync.channel.stale for stale channels.",
+            tags=("innsync", "maintenance", "scheduled"),
+            interval=maintenance_interval,
             concurrency_limit=1,
             collision_strategy="CANCEL_NEW",
         ),
@@ -162,6 +180,9 @@ def deployment_specs(auto_sync_interval: int | None = None) -> list[DeploymentSp
             concurrency_limit=1,
         ),
         _on_demand(f"{sync}:sync_bookings", "Pull bookings of one channel.", "sync"),
+        # No deployment limit: each run takes its own channel's slot (flows/scheduled.py).
+        _on_demand("flows/scheduled.py:pull_channel",
+                   "One channel's scheduled pull, holding that channel's slot.", "sync"),
         _on_demand(f"{sync}:sync_booking_by_id",
                    "Fetch and store one booking a partner pushed a hint for.", "sync"),
         _on_demand(f"{sync}:push_availability", "Push availability of one channel.", "sync"),

@@ -108,7 +108,23 @@ def _summary_artifact(key: str, title: str, rows: list[dict[str, Any]]) -> None:
     )
 
 
-@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
+def close_backup_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """on_crashed / on_cancellation: the run's backup, if still running, becomes failed with
+    the reason and its half-written directory is removed (the reaper does it otherwise)."""
+    from innsync.reaper import remove_backup_files
+
+    with session_scope() as session:
+        rows = [r for r, _ in records.running_records(session) if r.flow_run_id == flow_run.id]
+    for row in rows:
+        with session_scope() as session:
+            closed = records.mark_failed(session, row.id, f"flow run {state.name}: "
+                                         f"{state.message or 'stopped'}", only_running=True)
+        if closed and row.file_path:
+            remove_backup_files(row.file_path)
+
+
+@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+      on_crashed=[close_backup_hook], on_cancellation=[close_backup_hook])
 def create_backup(
     created_by: str | None = None, options: BackupOptions | None = None
 ) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from channels.base import BookingStatus, ChannelError
 from db.engine import session_scope
 from db.repositories.channels import mark_sync_success
 from db.repositories.sync_logs import finish_log, start_log
+from flows.runner import SYNC_LOG_HOOKS
+from innsync.settings import get_settings
 from tasks.ari import Kind, month_windows, push_ari_window, push_updates
 from tasks.bookings import partner_limit, pull_bookings_page
 from tasks.resources import adapter_for, channel_info, clean_overrides, close_adapters
@@ -33,6 +35,9 @@ from tasks.resources import adapter_for, channel_info, clean_overrides, close_ad
 DEFAULT_HORIZON_DAYS = 365
 MAX_FAILED_PAGES_IN_A_ROW = 3
 PROGRESS_EVERY_SECONDS = 5.0
+#: Time bounds (settings): a hung partner ends the run as TimedOut, its sync log `failed`.
+SYNC_TIMEOUT = get_settings().sync_run_timeout_seconds
+ARI_TIMEOUT = get_settings().ari_run_timeout_seconds
 
 
 def _run_id() -> Any:
@@ -83,7 +88,7 @@ def _outcome(result: dict[str, Any], status: str) -> dict[str, Any] | State[Any]
 # ---------------------------------------------------------------- bookings in
 
 
-@flow(name="sync-bookings", log_prints=True)
+@flow(name="sync-bookings", log_prints=True, timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
 async def sync_bookings(
     channel_id: int,
     start_date: date | None = None,
@@ -233,7 +238,7 @@ async def _close_sold_nights(property_id: int, touched: set[tuple[int, str]]) ->
     return out
 
 
-@flow(name="sync-booking-by-id")
+@flow(name="sync-booking-by-id", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
 async def sync_booking_by_id(
     channel_id: int, external_id: str, webhook_event_id: int | None = None
 ) -> Any:
@@ -408,7 +413,7 @@ async def _push(
     return result
 
 
-@flow(name="push-availability")
+@flow(name="push-availability", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_availability(
     channel_id: int,
     room_type_ids: list[int] | None = None,
@@ -428,7 +433,7 @@ async def push_availability(
     )
 
 
-@flow(name="push-rates")
+@flow(name="push-rates", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_rates(
     channel_id: int,
     rate_plan_ids: list[int] | None = None,
@@ -448,7 +453,7 @@ async def push_rates(
     )
 
 
-@flow(name="full-ari-sync")
+@flow(name="full-ari-sync", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def full_ari_sync(
     property_id: int | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
@@ -473,7 +478,7 @@ async def full_ari_sync(
     )
 
 
-@flow(name="push-ari-values")
+@flow(name="push-ari-values", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_ari_values(
     channel_id: int, updates: list[dict[str, Any]], config_overrides: dict[str, str] | None = None
 ) -> Any:
@@ -511,7 +516,7 @@ async def push_ari_values(
 # ---------------------------------------------------------------- status out
 
 
-@flow(name="update-booking-status")
+@flow(name="update-booking-status", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
 async def update_booking_status(channel_booking_id: int, status: str) -> Any:
     """Push a PMS status change (cancelled, no-show, ...) of one booking to its channel."""
     wanted = BookingStatus(status)

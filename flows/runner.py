@@ -153,3 +153,26 @@ async def start_flow_async(
     )
     # In a thread: with a running loop, State.result() would hand back a coroutine.
     return await asyncio.to_thread(_outcome_of_run, run, wait)
+
+
+def close_sync_logs_hook(flow: Any, flow_run: Any, state: State[Any]) -> None:
+    """Flow state hook (on_failure, on_crashed, on_cancellation): the run's sync logs still
+    `running` become `failed` (`crashed` for a crashed run) with the state's reason.
+
+    A timed-out run is cancelled between two statements and never reaches its own
+    finish_log; this closes its row at once (the reaper would, later)."""
+    from db.engine import session_scope
+    from db.repositories.sync_logs import close_unfinished_of_flow_run
+
+    status = "crashed" if state.is_crashed() else "failed"
+    reason = f"flow run {state.name}" + (f": {state.message}" if state.message else "")
+    with session_scope() as session:
+        close_unfinished_of_flow_run(session, flow_run.id, status, reason)
+
+
+#: Hooks of every flow that opens sync logs.
+SYNC_LOG_HOOKS: dict[str, Any] = {
+    "on_failure": [close_sync_logs_hook],
+    "on_crashed": [close_sync_logs_hook],
+    "on_cancellation": [close_sync_logs_hook],
+}

@@ -152,9 +152,79 @@ def up(
         raise typer.Exit(1) from exc
 
 
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+@app.command("status")
+def status(
+    channel_id: int | None = typer.Option(None, "--channel", help="one channel id"),
+    fail_on_stale: bool = typer.Option(
+        False, "--fail-on-stale", help="exit 3 when a channel is stale (for cron/monitoring)"),
+) -> None:
+    """Channel health: per channel and operation, last success, age, failures in a row."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from db.engine import session_scope
+    from db.repositories.health import channel_health, stale_channels
+    from innsync.settings import get_settings
+
+    minutes = get_settings().stale_after_minutes
+    with session_scope() as session:
+        lines = channel_health(session, channel_id)
+    stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
+    now = datetime.now(UTC)
+    table = Table(title=f"channel health (stale after {minutes} min without a successful pull)")
+    for col in ("id", "channel", "partner", "operation", "last success", "age",
+                "last attempt", "last status", "failures", "running", "health"):
+        table.add_column(col)
+    for h in lines:
+        key = (h.channel_id, h.operation)
+        verdict = ("[red]STALE[/]" if key in stale else "[dim]disabled[/]" if not h.enabled
+                   else "[yellow]failing[/]" if h.consecutive_failures else "[green]ok[/]")
+        table.add_row(
+            str(h.channel_id), h.channel, h.partner, h.operation,
+            h.last_success_at.strftime("%Y-%m-%d %H:%M:%S") if h.last_success_at else "never",
+            _age(h.success_age_seconds),
+            _age((now - h.last_attempt_at).total_seconds()) + " ago" if h.last_attempt_at
+            else "never",
+            h.last_status or "-", str(h.consecutive_failures), str(h.running), verdict,
+        )
+    Console().print(table)
+    for h in lines:
+        if h.consecutive_failures and h.last_error:
+            Console().print(f"  {h.channel} {h.operation}: {h.last_error[:200]}")
+    if fail_on_stale and stale:
+        raise typer.Exit(3)
+
+
 def main() -> None:
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from innsync.settings import get_settings
+
+    # Flows run by this process (backup, restore, sync from the CLI) send heartbeats at least
+    # as often as innsync's zombie automation expects (Prefect's own default is 180 s).
+    current = get_current_settings().flows.heartbeat_frequency or 10**9
+    heartbeat = min(current, get_settings().heartbeat_seconds)
     try:
-        app()
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
+            app()
     except KeyboardInterrupt:
         sys.exit(130)
 

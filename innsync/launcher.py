@@ -307,6 +307,51 @@ def add_sim_bookings(first_port: int, host: str = "127.0.0.1", count: int = 1) -
             pass
 
 
+def heartbeat_env(seconds: int) -> dict[str, str]:
+    """Flow-run heartbeats for every flow process (Prefect 3.9 name and the 3.8 one)."""
+    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(seconds),
+            "PREFECT_RUNNER_HEARTBEAT_FREQUENCY": str(seconds)}
+
+
+def recover(prefect_api: str, own_server: bool) -> list[str]:
+    """Before serving: runs left by a killed stack are closed, the automations exist.
+
+    With its own Prefect server, every flow run still Pending/Running was executed by the
+    previous, dead serve process: it is set Crashed at once (frees its concurrency slot).
+    The reaper then closes running sync logs and backups whose process or run is gone.
+    Problems are reported, never fatal: the stack still comes up."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.automations import ensure_automations
+    from innsync.reaper import crash_orphan_flow_runs, reap
+
+    lines = []
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        if own_server:
+            try:
+                crashed = crash_orphan_flow_runs("innsync up restarted: the process that ran "
+                                                 "this flow run is gone")
+                if crashed:
+                    lines.append(f"recovery: {crashed} flow run(s) of the last run marked Crashed")
+            except Exception as exc:
+                lines.append(f"recovery: could not check old flow runs ({exc})")
+        try:
+            report = reap()
+            if report.sync_logs or report.backups or report.removed_paths:
+                lines.append(f"recovery: closed {len(report.sync_logs)} sync log(s) and "
+                             f"{len(report.backups)} backup(s) left running; removed "
+                             f"{len(report.removed_paths)} stray path(s)")
+        except Exception as exc:
+            lines.append(f"recovery: the reaper failed ({exc})")
+        try:
+            for name, outcome in ensure_automations().items():
+                lines.append(f"automation '{name}': "
+                             f"{'ready' if not outcome.startswith('skipped') else outcome}")
+        except Exception as exc:
+            lines.append(f"automations: not created ({exc})")
+    return lines
+
+
 @dataclass
 class UpOptions:
     """What `innsync up` starts and where."""
@@ -379,6 +424,7 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             # Client side: where flow results are stored (API and serve process share it).
             "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(prefect_home)),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **heartbeat_env(settings.heartbeat_seconds),
         }
         if not external_prefect:
             services.append(Service(
@@ -406,11 +452,15 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             if not wait_http(f"{prefect_api}/health", timeout=180, check=check):
                 raise RuntimeError(f"the Prefect server did not come up at {prefect_api}; "
                                    f"see {log_dir / 'prefect-server.log'}")
+        with console.status("recovering from the last stop (reaper, automations)..."):
+            recovery = recover(prefect_api, own_server=not external_prefect)
         if opts.serve:
             services.append(Service(
                 "deployments", [python, "-m", "deployments.serve"],
-                # Results of deployment runs are kept, so `wait=true` API calls can read them.
-                {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"},
+                # Results of deployment runs are kept, so `wait=true` API calls can read them;
+                # the every-minute cycle starts one pull-channel run per channel.
+                {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+                 "INNSYNC_RUN_VIA_DEPLOYMENTS": "1"},
             ))
             services[-1].start(log_dir)
         services.append(Service(
@@ -428,6 +478,8 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                 trigger_first_pull(prefect_api, timeout=90, check=check)
         _summary(opts, api_url, prefect_api, url, settings, log_dir, admin_key, demo, seeded,
                  external_prefect is not None)
+        for line in recovery:
+            console.print(f"  [dim]{line}[/]")
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
         supervisor = Supervisor(services, log_dir)
         while True:

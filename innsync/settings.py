@@ -32,6 +32,27 @@ class Settings(BaseSettings):
     #: Partner HTTP timeout (seconds) and the first retry delay of partner tasks (doubles).
     partner_timeout: float = 20.0
     retry_backoff_seconds: float = 2.0
+    #: Partner-task retries stop once this many seconds passed since the task's first try
+    #: (besides the retry count): a partner that keeps failing ends the run, not stalls it.
+    retry_budget_seconds: float = 120.0
+    #: Time bound of one booking pull / webhook fetch / status push run: a hung partner
+    #: ends as a TimedOut (failed) run with a `failed` sync log, never a Running one.
+    sync_run_timeout_seconds: int = 300
+    #: Time bound of one ARI push run (a full year of every channel takes longer).
+    ari_run_timeout_seconds: int = 3600
+    #: Flow-run heartbeats (PREFECT_FLOWS_HEARTBEAT_FREQUENCY; Prefect's minimum is 30).
+    heartbeat_seconds: int = Field(default=30, ge=30)
+    #: A Running flow run with no heartbeat for this long is marked Crashed (automation).
+    zombie_after_seconds: int = Field(default=90, ge=30)
+    #: Seconds between maintenance runs (reaper + channel health events).
+    maintenance_interval: int = 60
+    #: A channel with no successful booking pull for this long is stale (health + alert).
+    stale_after_minutes: int = Field(default=10, ge=1)
+    #: Prefect notification block the stale-channel automation notifies, as
+    #: "<block-type-slug>/<block-name>" (e.g. "slack-webhook/innsync-alerts"); unset: none.
+    alert_block: str | None = None
+    #: At most one stale alert per channel in this many minutes.
+    alert_every_minutes: int = Field(default=60, ge=1)
 
     @field_validator("home", "backup_root", mode="before")
     @classmethod

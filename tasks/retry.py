@@ -1,10 +1,12 @@
 """Retry policy for partner calls: transient errors only, exponential backoff with jitter,
-and the partner's Retry-After honoured."""
+the partner's Retry-After honoured, and bounded in time as well as count: no retry once
+INNSYNC_RETRY_BUDGET_SECONDS passed since the task's first try."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect.tasks import exponential_backoff
@@ -17,8 +19,19 @@ MAX_RETRY_AFTER = 60.0
 RETRIES = 3
 
 
+def budget_left(task_run: Any, now: datetime | None = None) -> float:
+    """Seconds of the retry budget a task run has left (its first try started the clock)."""
+    started = getattr(task_run, "start_time", None) or getattr(task_run, "expected_start_time",
+                                                                None)
+    if started is None:
+        return get_settings().retry_budget_seconds
+    elapsed = ((now or datetime.now(UTC)) - started).total_seconds()
+    return get_settings().retry_budget_seconds - elapsed
+
+
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry_condition_fn: retry TransientChannelError, never permanent errors.
+    """Prefect retry_condition_fn: retry TransientChannelError, never permanent errors, and
+    never once the retry budget (seconds since the first try) is spent.
 
     The engine hands over `Failed(data=exc)`; reading `state.data` works for sync and async
     tasks alike (`state.result()` would be an un-awaited coroutine in an async task).
@@ -34,16 +47,22 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
             return False
         exc = outcome
     # Token endpoint rate limits (channels.tokens) end the run now: the next run retries.
-    return isinstance(exc, TransientChannelError) and getattr(exc, "retry_in_run", True)
+    return (isinstance(exc, TransientChannelError) and getattr(exc, "retry_in_run", True)
+            and budget_left(task_run) > 0)
 
 
 async def honour_retry_after(exc: ChannelError) -> None:
-    """Sleep what the partner asked for (bounded) before the task fails into its retry; not
-    for errors that are not retried inside the run (a token endpoint's Retry-After)."""
-    if exc.retry_after and getattr(exc, "retry_in_run", True):
-        await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
-    else:
-        await asyncio.sleep(0)
+    """Sleep what the partner asked for (bounded, never past the retry budget) before the
+    task fails into its retry; not for errors that are not retried inside the run (a token
+    endpoint's Retry-After)."""
+    wait = min(exc.retry_after or 0.0, MAX_RETRY_AFTER) if getattr(exc, "retry_in_run", True) else 0.0
+    if wait > 0:
+        from prefect.context import TaskRunContext
+
+        ctx = TaskRunContext.get()
+        if ctx is not None and ctx.task_run is not None:
+            wait = min(wait, max(budget_left(ctx.task_run), 0.0))
+    await asyncio.sleep(wait)
 
 
 PARTNER_TASK_OPTIONS: dict[str, Any] = {

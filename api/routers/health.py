@@ -1,25 +1,102 @@
-"""Liveness and database readiness (no auth)."""
+"""Liveness, database readiness (no auth) and channel health (viewer)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+
+from fastapi import APIRouter, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep
+from api.deps import SessionDep, ViewerDep
 from api.schemas import APIModel
+from db.repositories.health import (
+    PULL_OPERATION,
+    OperationHealth,
+    channel_health,
+    stale_channels,
+)
+from innsync.settings import get_settings
 
 router = APIRouter(tags=["health"])
+
+
+class ChannelsSummary(APIModel):
+    """Counts only (the endpoint is public): details are at /api/health/channels."""
+
+    enabled: int
+    #: Enabled channels whose booking pull has not succeeded for staleAfterMinutes.
+    stale: int
+    #: Enabled channels whose last booking pull failed (one or more failures in a row).
+    failing: int
+    #: Sync runs in progress.
+    running: int
+    stale_after_minutes: int
 
 
 class Health(APIModel):
     status: str
     database: str
     version: str
+    channels: ChannelsSummary | None = None
 
 
-@router.get("/health", response_model=Health)
+class OperationHealthOut(APIModel):
+    channel_id: int
+    channel: str
+    partner: str
+    enabled: bool
+    operation: str
+    last_attempt_at: datetime | None
+    last_status: str | None
+    last_success_at: datetime | None
+    success_age_seconds: float
+    consecutive_failures: int
+    running: int
+    last_error: str | None
+    #: For the booking pull of an enabled channel: no success for staleAfterMinutes.
+    stale: bool
+
+
+class ChannelHealthOut(APIModel):
+    stale_after_minutes: int
+    channels: list[OperationHealthOut]
+
+
+def summarise(lines: list[OperationHealth], stale_after_minutes: int) -> ChannelsSummary:
+    pulls = [h for h in lines if h.enabled and h.operation == PULL_OPERATION]
+    return ChannelsSummary(
+        enabled=len(pulls),
+        stale=len(stale_channels(lines, stale_after_minutes * 60)),
+        failing=sum(1 for h in pulls if h.consecutive_failures > 0),
+        running=sum(h.running for h in lines),
+        stale_after_minutes=stale_after_minutes,
+    )
+
+
+@router.get("/health", response_model=Health, response_model_exclude_none=True)
 def health(session: SessionDep) -> Health:
     from innsync import __version__
 
     session.execute(text("SELECT 1"))
-    return Health(status="ok", database="ok", version=__version__)
+    minutes = get_settings().stale_after_minutes
+    summary = summarise(channel_health(session), minutes)
+    # "degraded" (still HTTP 200: the service answers) when a channel stopped syncing.
+    status = "degraded" if summary.stale else "ok"
+    return Health(status=status, database="ok", version=__version__, channels=summary)
+
+
+@router.get("/health/channels", response_model=ChannelHealthOut)
+def channels_health(
+    session: SessionDep,
+    _: ViewerDep,
+    channel_id: int | None = Query(None, alias="channelId", ge=1),
+) -> ChannelHealthOut:
+    """Per channel and operation: last attempt, last success, its age, failures in a row."""
+    minutes = get_settings().stale_after_minutes
+    lines = channel_health(session, channel_id)
+    stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
+    return ChannelHealthOut(
+        stale_after_minutes=minutes,
+        channels=[OperationHealthOut(**h.model_dump(), stale=(h.channel_id, h.operation) in stale)
+                  for h in lines],
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,10 +22,11 @@ def create_record(
     session: Session, *, location: str, created_by: str | None, backup_type: str,
     parent_id: int | None, flow_run_id: uuid.UUID | None, options: dict[str, Any],
 ) -> SystemBackup:
-    """A new running backup record."""
+    """A new running backup record, owned by this process (host, pid: see innsync/reaper.py)."""
     row = SystemBackup(
         backup_type=backup_type, status="running", location=location, created_by=created_by,
         parent_id=parent_id, flow_run_id=flow_run_id, backup_metadata={"options": options},
+        host=socket.gethostname(), pid=os.getpid(),
     )
     session.add(row)
     session.flush()
@@ -50,13 +53,24 @@ def mark_completed(
     row.error_message = None
 
 
-def mark_failed(session: Session, backup_id: int, error: str) -> None:
-    """Running -> failed with the error."""
-    row = session.get(SystemBackup, backup_id)
-    if row is not None:
+def running_records(session: Session) -> list[tuple[SystemBackup, datetime]]:
+    """Every backup still marked running, oldest first, with the database's clock."""
+    now = session.scalar(select(func.now()))
+    assert now is not None
+    rows = session.scalars(select(SystemBackup).where(SystemBackup.status == "running")
+                           .order_by(SystemBackup.created_at, SystemBackup.id)).all()
+    return [(row, now) for row in rows]
+
+
+def mark_failed(session: Session, backup_id: int, error: str, *, only_running: bool = False) -> bool:
+    """Running -> failed with the error (with `only_running`, a finished row is left alone)."""
+    row = session.get(SystemBackup, backup_id, with_for_update=only_running)
+    if row is not None and (not only_running or row.status == "running"):
         row.status = "failed"
         row.error_message = error[:4000]
         row.completed_at = session.scalar(select(func.now()))
+        return True
+    return False
 
 
 def get_record(session: Session, backup_id: int) -> SystemBackup | None:

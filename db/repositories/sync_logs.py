@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 MAX_ERRORS_KEPT = 200
+#: Final statuses the reaper sets on a row whose run ended without closing it.
+REAPED_STATUSES = ("crashed", "failed")
+
+
+class RunningRow(BaseModel):
+    """A row still marked running, with what tells whether its run is alive."""
+
+    id: int
+    operation: str
+    flow_run_id: UUID | None
+    host: str | None
+    pid: int | None
+    started_at: datetime
+    #: The database's clock when read (ages are measured on one clock).
+    now: datetime
 
 
 def start_log(
     session: Session, channel_id: int | None, operation: str, flow_run_id: UUID | None
 ) -> int:
-    """Open a 'running' log row; returns its id."""
+    """Open a 'running' log row owned by this process (host, pid); returns its id."""
     log_id: int = session.execute(
         text(
-            "INSERT INTO channel_sync_logs (channel_id, operation, status, flow_run_id) "
-            "VALUES (:c, :op, 'running', :fr) RETURNING id"
+            "INSERT INTO channel_sync_logs (channel_id, operation, status, flow_run_id, host, pid) "
+            "VALUES (:c, :op, 'running', :fr, :host, :pid) RETURNING id"
         ),
-        {"c": channel_id, "op": operation, "fr": flow_run_id},
+        {"c": channel_id, "op": operation, "fr": flow_run_id, "host": socket.gethostname(),
+         "pid": os.getpid()},
     ).scalar_one()
     return log_id
 
@@ -37,8 +58,6 @@ def finish_log(
     status: str | None = None,
 ) -> str:
     """Close a log row: 'success', 'partial' (some failed) or 'failed' (nothing succeeded)."""
-    import json
-
     if status is None:
         if failed == 0 and not errors:
             status = "success"
@@ -65,3 +84,43 @@ def finish_log(
         },
     )
     return status
+
+
+def running_logs(session: Session) -> list[RunningRow]:
+    """Every sync log still marked running, oldest first."""
+    rows = session.execute(
+        text("SELECT id, operation, flow_run_id, host, pid, started_at, now() AS now "
+             "FROM channel_sync_logs WHERE status = 'running' ORDER BY started_at, id")
+    ).mappings().all()
+    return [RunningRow.model_validate(dict(r)) for r in rows]
+
+
+def close_unfinished(session: Session, log_id: int, status: str, reason: str) -> bool:
+    """A running row whose run ended without closing it -> `status` with the reason.
+
+    Only a row still running changes (a run finishing at the same moment wins); True if it did.
+    """
+    if status not in REAPED_STATUSES:
+        raise ValueError(f"status must be one of {REAPED_STATUSES}")
+    changed = session.execute(
+        text("UPDATE channel_sync_logs SET status = :st, finished_at = now(), "
+             "error_messages = error_messages || CAST(:e AS jsonb) "
+             "WHERE id = :id AND status = 'running' RETURNING id"),
+        {"id": log_id, "st": status, "e": json.dumps([reason[:1000]])},
+    ).first()
+    return changed is not None
+
+
+def close_unfinished_of_flow_run(
+    session: Session, flow_run_id: UUID, status: str, reason: str
+) -> int:
+    """Every row of one flow run still running -> `status` (a timed-out or failed run)."""
+    if status not in REAPED_STATUSES:
+        raise ValueError(f"status must be one of {REAPED_STATUSES}")
+    changed = session.execute(
+        text("UPDATE channel_sync_logs SET status = :st, finished_at = now(), "
+             "error_messages = error_messages || CAST(:e AS jsonb) "
+             "WHERE flow_run_id = :fr AND status = 'running' RETURNING id"),
+        {"fr": flow_run_id, "st": status, "e": json.dumps([reason[:1000]])},
+    ).all()
+    return len(changed)

@@ -1,0 +1,68 @@
+"""The maintenance flow (every minute): reap dead runs, then tell Prefect which channels are stale.
+
+A channel whose booking pull has not succeeded for INNSYNC_STALE_AFTER_MINUTES gets a Prefect
+event `innsync.channel.stale` (resource `innsync.channel.<id>`) on every run while it stays
+stale; the automation `innsync up` creates (deployments/automations.py) turns the first one
+of each INNSYNC_ALERT_EVERY_MINUTES window into a notification through the operator's block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from db.engine import session_scope
+from db.repositories.health import OperationHealth, channel_health, stale_channels
+from innsync.reaper import reap
+from innsync.settings import get_settings
+
+STALE_EVENT = "innsync.channel.stale"
+
+
+def channel_resource(channel_id: int) -> str:
+    """Prefect resource id of a channel (what automations match and group by)."""
+    return f"innsync.channel.{channel_id}"
+
+
+def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
+    """One `innsync.channel.stale` event for a stale channel (None when events are off)."""
+    from prefect.events import emit_event
+
+    minutes = int(line.success_age_seconds // 60)
+    return emit_event(
+        event=STALE_EVENT,
+        resource={
+            "prefect.resource.id": channel_resource(line.channel_id),
+            "prefect.resource.name": line.channel,
+            "innsync.partner": line.partner,
+        },
+        payload={
+            "channel_id": line.channel_id,
+            "channel": line.channel,
+            "partner": line.partner,
+            "minutes_since_success": minutes,
+            "stale_after_minutes": stale_after_minutes,
+            "last_success_at": line.last_success_at.isoformat() if line.last_success_at else None,
+            "consecutive_failures": line.consecutive_failures,
+            "last_status": line.last_status,
+            "last_error": (line.last_error or "")[:500],
+        },
+    )
+
+
+@flow(name="maintenance")
+def maintenance(stale_after_minutes: int | None = None) -> dict[str, Any]:
+    """Reap runs that died; emit `innsync.channel.stale` for each stale channel."""
+    logger = get_run_logger()
+    minutes = stale_after_minutes or get_settings().stale_after_minutes
+    reaped = reap()
+    with session_scope() as session:
+        lines = channel_health(session)
+    stale = stale_channels(lines, minutes * 60)
+    for line in stale:
+        emit_stale(line, minutes)
+        logger.warning("channel %s (%s): no successful booking pull for %d min "
+                       "(%d failures in a row)", line.channel, line.partner,
+                       line.success_age_seconds // 60, line.consecutive_failures)
+    return {"reaped": reaped.as_dict(), "stale": [s.channel_id for s in stale]}

@@ -1,0 +1,132 @@
+"""Channel health from real sync-log rows: repository, API, CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from channels.base import ChannelName
+from db.repositories.health import channel_health, stale_channels
+from tests.sync.conftest import make_hotel
+
+CHANNELS = (ChannelName.BOOKING_COM, ChannelName.EXPEDIA, ChannelName.AGODA,
+            ChannelName.AIRBNB)
+
+
+def _log(session: Session, channel_id: int, status: str, minutes_ago: float,
+         operation: str = "sync_bookings", error: str | None = None) -> None:
+    session.execute(text(
+        "INSERT INTO channel_sync_logs (channel_id, operation, status, started_at, finished_at, "
+        "error_messages) VALUES (:c, :op, CAST(:st AS varchar), "
+        "now() - make_interval(secs => :ago), CASE WHEN CAST(:st AS varchar) = 'running' "
+        "THEN NULL ELSE now() - make_interval(secs => :ago - 5) END, "
+        "CAST(:err AS jsonb))"),
+        {"c": channel_id, "op": operation, "st": status, "ago": minutes_ago * 60,
+         "err": "[]" if error is None else f'["{error}"]'})
+
+
+def _world(session: Session) -> dict[str, int]:
+    """failing: ok 40 min ago then failed + crashed; fresh: ok 1 min ago (partial) and a pull
+    running; never: no pull since it was created 2 h ago; off: disabled, never pulled."""
+    hotel = make_hotel(session, days=1, channels=CHANNELS)
+    ids = dict(zip(("failing", "fresh", "never", "off"),
+                   (hotel.channels[c] for c in CHANNELS), strict=True))
+    session.execute(text("UPDATE channels SET created_at = now() - interval '2 hours' "
+                         "WHERE id = ANY(:ids)"), {"ids": list(ids.values())})
+    session.execute(text("UPDATE channels SET enabled = false WHERE id = :i"), {"i": ids["off"]})
+    _log(session, ids["failing"], "success", 60)
+    _log(session, ids["failing"], "failed", 50)  # before the last success: not counted
+    _log(session, ids["failing"], "success", 40)
+    _log(session, ids["failing"], "failed", 3, error="booking.com: HTTP 503")
+    _log(session, ids["failing"], "crashed", 2, error="the process that ran it ended")
+    _log(session, ids["failing"], "success", 30, operation="webhook_booking")
+    _log(session, ids["fresh"], "partial", 1)
+    _log(session, ids["fresh"], "running", 0.2)
+    session.flush()
+    return ids
+
+
+def _line(lines: list[Any], channel_id: int, operation: str = "sync_bookings") -> Any:
+    (line,) = [h for h in lines if h.channel_id == channel_id and h.operation == operation]
+    return line
+
+
+def test_health_lines(db_session: Session) -> None:
+    ids = _world(db_session)
+    lines = channel_health(db_session)
+    failing = _line(lines, ids["failing"])
+    assert failing.consecutive_failures == 2
+    assert failing.last_status == "crashed"
+    assert failing.last_error == "the process that ran it ended"
+    assert 39 * 60 < failing.success_age_seconds < 41 * 60
+    assert failing.running == 0
+    webhook = _line(lines, ids["failing"], "webhook_booking")
+    assert webhook.consecutive_failures == 0 and webhook.last_status == "success"
+    fresh = _line(lines, ids["fresh"])
+    assert fresh.consecutive_failures == 0 and fresh.last_status == "partial"
+    assert fresh.running == 1 and fresh.success_age_seconds < 120
+    assert fresh.last_attempt_at > fresh.last_success_at  # the running pull is an attempt
+    never = _line(lines, ids["never"])
+    assert never.last_success_at is None and never.last_attempt_at is None
+    assert 119 * 60 < never.success_age_seconds < 121 * 60
+    stale = {h.channel_id for h in stale_channels(lines, 30 * 60)}
+    assert stale == {ids["failing"], ids["never"]}  # "off" is disabled, "fresh" pulled
+    assert {h.channel_id for h in stale_channels(lines, 50 * 60)} == {ids["never"]}
+    assert [h.channel_id for h in channel_health(db_session, ids["fresh"])] == [ids["fresh"]]
+
+
+def test_health_api(client, db_session: Session, viewer_headers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from innsync.settings import get_settings
+
+    monkeypatch.setenv("INNSYNC_STALE_AFTER_MINUTES", "30")
+    get_settings.cache_clear()
+    try:
+        ids = _world(db_session)
+        resp = client.get("/api/health")
+        public = resp.json()
+        assert public["status"] == "degraded"
+        assert public["channels"] == {"enabled": 3, "stale": 2, "failing": 1, "running": 1,
+                                      "staleAfterMinutes": 30}
+        assert "booking.com" not in resp.text  # public: counts, never channel names
+        assert client.get("/api/health/channels").status_code == 401
+        body = client.get("/api/health/channels", headers=viewer_headers).json()
+        assert body["staleAfterMinutes"] == 30
+        by_key = {(c["channelId"], c["operation"]): c for c in body["channels"]}
+        failing = by_key[(ids["failing"], "sync_bookings")]
+        assert failing["stale"] and failing["consecutiveFailures"] == 2
+        assert not by_key[(ids["fresh"], "sync_bookings")]["stale"]
+        assert not by_key[(ids["off"], "sync_bookings")]["stale"]
+        one = client.get(f"/api/health/channels?channelId={ids['fresh']}",
+                         headers=viewer_headers).json()
+        assert {c["channelId"] for c in one["channels"]} == {ids["fresh"]}
+        assert client.get("/api/health/channels?channelId=abc",
+                          headers=viewer_headers).status_code == 422
+    finally:
+        get_settings.cache_clear()
+
+
+def test_status_cli(committed, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from innsync.cli import app
+    from innsync.settings import get_settings
+
+    monkeypatch.setenv("INNSYNC_STALE_AFTER_MINUTES", "30")
+    monkeypatch.setenv("COLUMNS", "250")
+    get_settings.cache_clear()
+    try:
+        ids = _world(committed)
+        committed.commit()
+        runner = CliRunner()
+        out = runner.invoke(app, ["status"])
+        assert out.exit_code == 0, out.output
+        assert out.output.count("STALE") == 2
+        assert "booking.com: HTTP 503" not in out.output  # only the last error is shown
+        assert "the process that ran it ended" in out.output
+        assert runner.invoke(app, ["status", "--fail-on-stale"]).exit_code == 3
+        fresh = runner.invoke(app, ["status", "--channel", str(ids["fresh"]), "--fail-on-stale"])
+        assert fresh.exit_code == 0 and "STALE" not in fresh.output
+    finally:
+        get_settings.cache_clear()
