@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, FastAPI
 
 from api.errors import install_error_handlers
+from api.middleware import install_edge
 
 log = logging.getLogger("innsync.api")
 
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    install_edge(app)
     api = APIRouter(prefix="/api")
     for name in ROUTER_MODULES:
         api.include_router(importlib.import_module(name).router)

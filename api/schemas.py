@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
+
+from api.validators import INT8_MAX, BigNonNegative
 
 T = TypeVar("T")
 
@@ -26,6 +28,31 @@ class APIInput(APIModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # One check for every text in a body, nested JSON (a queue item's `data`) and keys
+        # included: PostgreSQL text and JSONB cannot hold NUL.
+        if contains_nul(data):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
+
+
+def contains_nul(value: Any) -> bool:
+    """True if any string in a JSON-like value (keys included) holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
 
 #: Lists whose filters match more rows than this report `total` as a lower bound.
 COUNT_CAP = 10_000
@@ -38,7 +65,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[BigNonNegative, Query(ge=0, le=INT8_MAX, description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
