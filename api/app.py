@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import install_edge
+from api.schemas import ERROR_RESPONSES
 
 log = logging.getLogger("innsync.api")
 
@@ -53,7 +54,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     install_edge(app)
-    api = APIRouter(prefix="/api")
+    api = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     for name in ROUTER_MODULES:
         api.include_router(importlib.import_module(name).router)
     app.include_router(api)

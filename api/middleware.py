@@ -12,6 +12,8 @@ bytes would otherwise be taken for the next request on the keep-alive connection
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -117,6 +119,75 @@ def public_error(message: str) -> str:
     return message.strip()
 
 
+#: Query parameters that carry a secret (the Agoda webhook's `token`); their values never
+#: reach a log line.
+SECRET_PARAMS = ("token", "key", "api_key", "apikey", "secret", "signature", "password",
+                 "passphrase", "access_token")
+_SECRET_QUERY = re.compile(
+    r"([?&;](?:" + "|".join(SECRET_PARAMS) + r")=)[^&;\s\"']*", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact_query_secrets(text: str) -> str:
+    """`text` with the values of secret query parameters replaced by ***."""
+    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Rewrites a record's message and arguments (uvicorn's access log passes the path with
+    its query string as an argument) so no secret query value is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = redact_query_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_query_secrets(a) if isinstance(a, str) and "=" in a else a
+                for a in record.args
+            )
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact_query_secrets(v) if isinstance(v, str) and "=" in v else v
+                for k, v in record.args.items()
+            }
+        return True
+
+
+#: Loggers that may see request URLs.
+URL_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "innsync", "innsync.api",
+               "httpx", "fastapi")
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every logger that may write a request URL (once)."""
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQuerySecrets) for f in logger.filters):
+            logger.addFilter(RedactQuerySecrets())
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """Every method the OpenAPI document declares for the scope's path (so `Allow` and the
+    document agree, whichever route matched first)."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{pattern}$"), "{" not in template,
+                          sorted(m.upper() for m in item if m in _HTTP_METHODS)))
+        app.state.allow_table = table
+    path = scope.get("path", "")
+    matching = [(literal, declared) for regex, literal, declared in table if regex.match(path)]
+    # A literal path (/backup/list) is that resource, not an instance of /backup/{id}.
+    if any(literal for literal, _ in matching):
+        matching = [m for m in matching if m[0]]
+    return sorted({method for _, declared in matching for method in declared})
+
+
 def install_edge(app: Any) -> None:
     """The edge guard middleware and the handler for values the database refuses."""
     from fastapi import Request
@@ -124,6 +195,20 @@ def install_edge(app: Any) -> None:
     from sqlalchemy.exc import DataError
 
     app.add_middleware(EdgeGuard)
+    install_log_redaction()
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's Allow names the methods of the first route matching the path only;
+        # a path served by several routes (GET and PATCH /guests/{id}) needs them all.
+        allowed = allowed_methods(app, request.scope)
+        return JSONResponse(
+            {"error": {"code": "method_not_allowed",
+                       "message": f"{request.method} is not allowed here",
+                       "details": {"allow": allowed}}},
+            405,
+            headers={"Allow": ", ".join(allowed)},
+        )
 
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:

@@ -85,3 +85,36 @@ class Page(APIModel, Generic[T]):
     limit: int
     offset: int
     total_capped: bool = False
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The error statuses every route under /api may answer (shared by the routers): the edge
+#: (413 body too large, 422 validation and NUL), authentication (401/403), lookups (404),
+#: conflicts (409), and the generic 500 (which also says Connection: close).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("bad request (malformed body or path)"),
+    401: _error("missing, invalid or revoked API key"),
+    403: _error("the API key's role is not enough"),
+    404: _error("not found"),
+    405: _error("method not allowed"),
+    409: _error("conflict with the current state"),
+    413: _error("request body too large"),
+    422: _error("validation error"),
+    500: _error("internal error"),
+    503: _error("a service this needs is unavailable"),
+}

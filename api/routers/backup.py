@@ -14,7 +14,7 @@ from api.deps import AdminDep, SessionDep, SettingsDep
 from api.errors import AppError, Conflict, NotFound, Unprocessable
 from api.middleware import public_error
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id, Int4
+from api.validators import Hours, Id, Int4
 from db.backup import records
 from db.backup.create import BackupOptions, UnknownTables
 from db.backup.crypto import BackupDecryptionError
@@ -87,7 +87,7 @@ class PruneBody(APIInput):
     keep_daily: Int4 = 7
     keep_weekly: Int4 = 4
     keep_monthly: Int4 = 6
-    keep_within_hours: float | None = None
+    keep_within_hours: Hours | None = None
 
 
 class Result(APIModel):

@@ -29,7 +29,7 @@ EntityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 class EnqueueIn(APIInput):
     entity_type: EntityType
-    entity_id: EntityId | int
+    entity_id: EntityId | Id
     operation: Operation
     data: dict[str, Any] = Field(default_factory=dict)
 
