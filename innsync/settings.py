@@ -67,7 +67,8 @@ class Settings(BaseSettings):
         path = self.home / "secret.key"
         if path.exists():
             return path.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)  # the home holds keys and guest data: owner-only
         key = secrets.token_urlsafe(32)
         # O_EXCL: two processes racing to create it must agree on one key.
         try:

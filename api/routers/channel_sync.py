@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict, NotFound, Unprocessable
+from api.middleware import public_error
 from api.schemas import COUNT_CAP, APIInput, APIModel, Page, PageDep
 from api.validators import Day, Id, Int4
 from channels.base import BookingStatus, ChannelConfig, ChannelName
@@ -154,9 +155,9 @@ def _release(session: Session) -> None:
 
 def _result(outcome: FlowOutcome) -> SyncResult:
     data = outcome.result if isinstance(outcome.result, dict) else {}
-    errors = list(data.get("errors") or [])
+    errors = [public_error(str(e)) for e in data.get("errors") or []]
     if outcome.error is not None and not errors:
-        errors = [str(outcome.error)]
+        errors = [public_error(str(outcome.error))]
     known = {"success", "errors", "recordsProcessed", "recordsSuccess", "recordsFailed"}
     return SyncResult(
         success=bool(data.get("success", outcome.ok)) and outcome.ok,

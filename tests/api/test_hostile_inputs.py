@@ -261,3 +261,22 @@ def test_available_beyond_int4_never_reaches_the_partner(client, operator_header
                        headers=operator_headers)
     err = assert_error(resp, 422, "validation_error")
     assert err["details"][0]["loc"][-1] == "available"
+
+
+def test_sync_results_never_carry_sql():
+    """A flow that failed on a database error answers the reason, not the SQL."""
+    import uuid
+
+    from api.routers.channel_sync import _result
+    from flows.runner import FlowOutcome
+
+    raw = ("(psycopg.errors.NumericValueOutOfRange) integer out of range\n"
+           "[SQL: INSERT INTO ari_pushes (available) VALUES (%(available)s)]\n"
+           "[parameters: {'available': 2147483648}]\n"
+           "(Background on this error at: https://sqlalche.me/e/20/9h9h)")
+    for outcome in (FlowOutcome(uuid.uuid4(), False, error=RuntimeError(raw)),
+                    FlowOutcome(uuid.uuid4(), True, result={"success": False,
+                                                            "errors": [raw]})):
+        result = _result(outcome)
+        assert result.errors == ["(psycopg.errors.NumericValueOutOfRange) integer out of range"]
+        assert "SQL" not in result.model_dump_json()
