@@ -258,7 +258,8 @@ def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneRes
     return PruneResult(success=True, flow_run_id=outcome.flow_run_id, **outcome.result)
 
 
-@router.delete("/{backup_id}", response_model=Result)
+# `:int`: /backup/list is its own resource (DELETE there is a 405, not a bad id).
+@router.delete("/{backup_id:int}", response_model=Result)
 def delete(backup_id: Id, session: SessionDep, principal: AdminDep,
            force: bool = False) -> Result:
     """Delete a backup's files and record (force: also the incrementals built on it)."""
