@@ -228,6 +228,12 @@ def up(
 def main() -> None:
     # Everything innsync writes (home, keys, logs, backups, scratch) is owner-only.
     os.umask(0o077)
+    from innsync.settings import get_settings
+
+    try:
+        get_settings().secure_home()
+    except Exception:  # noqa: BLE001 - bad settings are reported by the command itself
+        pass
     try:
         app()
     except KeyboardInterrupt:
