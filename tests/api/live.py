@@ -43,16 +43,22 @@ def truncate_all(session: Session) -> None:
 def live_api(engine) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     """uvicorn serving create_app() (its own sessions, real commits) and a committed admin key;
     every table is emptied afterwards."""
+    from api.app import create_app
+
+    yield from serve(create_app(), engine)
+
+
+def serve(app, engine) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """Serve `app` with uvicorn on a free port until the generator is closed."""
     import uvicorn
 
-    from api.app import create_app
     from api.auth import create_api_key
 
     with Session(bind=engine) as session:
         _, admin_key = create_api_key(session, "live-admin", "admin")
         session.commit()
     port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",
                             lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -154,3 +154,28 @@ def test_the_agoda_token_never_reaches_the_access_log(live_api):  # noqa: F811
     assert records, "no access log line"
     assert not any(secret in r for r in records)
     assert any("token=***" in r for r in records)
+
+
+def test_a_500_says_connection_close(engine):  # type: ignore[no-untyped-def]
+    """uvicorn drops the connection after an unhandled error: the answer must say so."""
+    from api.app import create_app
+    from tests.api.live import serve
+
+    app = create_app()
+
+    @app.get("/api/test-boom")
+    def boom() -> None:
+        raise RuntimeError("boom with SELECT secret FROM x")
+
+    server = serve(app, engine)
+    live = next(server)
+    try:
+        with _connect(live) as sock:
+            sock.sendall(_request("/api/test-boom", live.admin_key))
+            status, headers, body = _read_response(sock)
+            assert status == 500
+            assert headers.get("connection") == "close"
+            assert b"SELECT" not in body and b"internal_error" in body
+            assert _closed(sock)
+    finally:
+        server.close()
