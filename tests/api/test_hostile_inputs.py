@@ -280,3 +280,13 @@ def test_sync_results_never_carry_sql():
         result = _result(outcome)
         assert result.errors == ["(psycopg.errors.NumericValueOutOfRange) integer out of range"]
         assert "SQL" not in result.model_dump_json()
+
+
+def test_a_percent_encoded_secret_parameter_name_is_refused(client):
+    """`?%74oken=` means `?token=` to the app but would slip past the log redaction."""
+    resp = client.post("/api/webhooks/agoda?%74oken=s3cret", json={"property_id": "1",
+                                                                   "booking_id": "2"})
+    assert_error(resp, 400, "bad_request")
+    plain = client.post("/api/webhooks/agoda?token=s3cret", json={"property_id": "1",
+                                                                  "booking_id": "2"})
+    assert_error(plain, 401, "unauthorized")
