@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI
 
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
+from api.middleware import install_edge
+from api.schemas import ERROR_RESPONSES
 
 log = logging.getLogger("innsync.api")
 
@@ -55,7 +57,8 @@ def create_app() -> FastAPI:
     )
     install_offline_docs(app)
     install_error_handlers(app)
-    api = APIRouter(prefix="/api")
+    install_edge(app)
+    api = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     for name in ROUTER_MODULES:
         api.include_router(importlib.import_module(name).router)
     app.include_router(api)

@@ -21,7 +21,12 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+#: `scope="function"`: the session's teardown (the commit) runs when the route function
+#: returns, before the answer is built and sent. With the default request scope it ran after
+#: the answer was sent, so a client could read the old state right after a 201/200 (a
+#: revoked key still accepted, a created row not found). A commit that fails is then an
+#: error answer, not a success followed by a lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")

@@ -150,4 +150,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal server error"), 500)
+        # The server drops the connection after an unhandled error: say so.
+        return JSONResponse(error_body("internal_error", "internal server error"), 500,
+                            headers={"Connection": "close"})

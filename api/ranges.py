@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from api.errors import Unprocessable
 from api.schemas import APIInput
+from api.validators import Day
 
 MAX_RANGE_DAYS = 3 * 365 + 1
 Weekday = Annotated[int, Field(ge=0, le=6)]
@@ -34,8 +35,8 @@ class RangeUpdate(APIInput):
     """`from`..`to` inclusive (hotel-local dates), optionally only some weekdays
     (0=Monday..6=Sunday); the fields to set are the ones present in the body."""
 
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
+    start: Day = Field(alias="from")
+    end: Day = Field(alias="to")
     weekdays: set[Weekday] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
+
+from api.validators import INT8_MAX, BigNonNegative
 
 T = TypeVar("T")
 
@@ -26,6 +28,31 @@ class APIInput(APIModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # One check for every text in a body, nested JSON (a queue item's `data`) and keys
+        # included: PostgreSQL text and JSONB cannot hold NUL.
+        if contains_nul(data):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
+
+
+def contains_nul(value: Any) -> bool:
+    """True if any string in a JSON-like value (keys included) holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
 
 #: Lists whose filters match more rows than this report `total` as a lower bound.
 COUNT_CAP = 10_000
@@ -38,7 +65,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[BigNonNegative, Query(ge=0, le=INT8_MAX, description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
@@ -58,3 +85,36 @@ class Page(APIModel, Generic[T]):
     limit: int
     offset: int
     total_capped: bool = False
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The error statuses every route under /api may answer (shared by the routers): the edge
+#: (413 body too large, 422 validation and NUL), authentication (401/403), lookups (404),
+#: conflicts (409), and the generic 500 (which also says Connection: close).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("bad request (malformed body or path)"),
+    401: _error("missing, invalid or revoked API key"),
+    403: _error("the API key's role is not enough"),
+    404: _error("not found"),
+    405: _error("method not allowed"),
+    409: _error("conflict with the current state"),
+    413: _error("request body too large"),
+    422: _error("validation error"),
+    500: _error("internal error"),
+    503: _error("a service this needs is unavailable"),
+}

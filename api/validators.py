@@ -1,11 +1,23 @@
-"""Annotated field types shared by request bodies."""
+"""Annotated field types shared by request bodies, paths and queries.
+
+Every integer that reaches a column is bounded by that column's type (int4 or int8), every
+date is an ISO `YYYY-MM-DD` string (never a number), and no text carries a NUL byte: out of
+range or malformed input is a 422 at the edge, never a database error (a 500) or a value
+sent on to a partner.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, StringConstraints
+from annotated_types import Interval
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
 
 
 def _timezone(value: str) -> str:
@@ -16,9 +28,66 @@ def _timezone(value: str) -> str:
     return value
 
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def _strict_day(value: Any) -> Any:
+    """Dates come as `YYYY-MM-DD` text only: pydantic's lax mode would read `0` or
+    `1700000000` as a Unix time."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+def _strict_moment(value: Any) -> Any:
+    """Timestamps come as ISO 8601 text (or a bare date) only, never as a number."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_MOMENT.match(value.strip()):
+        return value
+    raise ValueError("a timestamp is written YYYY-MM-DDTHH:MM[:SS][+HH:MM]")
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    return value
+
+
+def _text(max_length: int, min_length: int = 0, strip: bool = False) -> Any:
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+        AfterValidator(no_nul),
+    ]
+
+
+#: Primary keys and references (BIGINT ids start at 1).
+Id = Annotated[int, Interval(ge=1, le=INT8_MAX)]
+#: Any int4 column.
+Int4 = Annotated[int, Interval(ge=INT4_MIN, le=INT4_MAX)]
+NonNegative = Annotated[int, Interval(ge=0, le=INT4_MAX)]
+Positive = Annotated[int, Interval(ge=1, le=INT4_MAX)]
+#: An offset or count sent to SQL as a BIGINT.
+BigNonNegative = Annotated[int, Interval(ge=0, le=INT8_MAX)]
+Day = Annotated[date, BeforeValidator(_strict_day)]
+Moment = Annotated[datetime, BeforeValidator(_strict_moment)]
+#: Free text (a note, a filter): bounded, no NUL.
+Text = _text(2000)
+ShortText = _text(200)
+
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(no_nul),
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(no_nul),
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-TimeZone = Annotated[str, AfterValidator(_timezone)]
-NonNegative = Annotated[int, Field(ge=0)]
-Positive = Annotated[int, Field(ge=1)]
+TimeZone = Annotated[str, AfterValidator(no_nul), AfterValidator(_timezone)]
+#: Hours as a float: finite and bounded (JSON parsers here accept NaN and Infinity).
+Hours = Annotated[float, Field(ge=0, le=24 * 365 * 100, allow_inf_nan=False)]

@@ -27,7 +27,12 @@ from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
 from db.backup.restore import RestoreOptions
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
-from db.backup.storage import Store, resolve_backup_path, resolve_location
+from db.backup.storage import (
+    BackupDirectoryExists,
+    Store,
+    resolve_backup_path,
+    resolve_location,
+)
 from db.backup.writer import TableFile, exported_snapshot
 from db.engine import database_url, session_scope, to_libpq_url
 from innsync.settings import get_settings
@@ -158,7 +163,7 @@ def create_backup(
                 link, options = prepare_incremental(
                     parent_url, info.alembic_revision, tables, options, _service_key())
             key, encryption = encryption_setup(options, _service_key())
-            store.makedirs()
+            store.create_fresh()  # never another backup's directory
             filters = exclude_own_record(backup_id)
             logger.info("backing up %d tables to %s%s", len(tables), path,
                         f" (incremental on {parent_url})" if parent_url else "")
@@ -200,6 +205,8 @@ def create_backup(
     except BaseException as exc:
         logger.error("backup %s failed: %s", backup_id, exc)
         finish_record_task(backup_id, False, error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, BackupDirectoryExists):
+            raise  # not ours: leave the existing directory alone
         try:
             store.remove()
         except Exception:  # the record already says failed; leftovers have no manifest

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 import typer
 from rich.console import Console
@@ -121,7 +125,76 @@ def api(
         from db import migrate
 
         migrate.upgrade("head")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    with children_stopped_on_exit():
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@contextmanager
+def children_stopped_on_exit() -> Iterator[None]:
+    """Child processes (the ephemeral Prefect server flows start) stop with us.
+
+    uvicorn re-raises a SIGTERM after its graceful shutdown, and the default action kills the
+    process before `atexit` runs (where Prefect stops its ephemeral server): turn SIGTERM into
+    a normal exit, and stop whatever child is left on the way out.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_children()
+
+
+def child_pids(pid: int | None = None) -> list[int]:
+    """Direct children of `pid` (default: this process), from /proc."""
+    parent = os.getpid() if pid is None else pid
+    out: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            out.append(int(entry))
+    return out
+
+
+def stop_children(timeout: float = 10) -> None:
+    """SIGTERM every child process, then SIGKILL those still there after `timeout`."""
+    import time
+
+    pids = child_pids()
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _running(p)]
+        time.sleep(0.1)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` is alive (a child that exited is reaped here)."""
+    with suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @app.command("up")
@@ -210,6 +283,8 @@ def status(
 
 
 def main() -> None:
+    # Everything innsync writes (home, keys, logs, backups, scratch) is owner-only.
+    os.umask(0o077)
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         get_current_settings,
@@ -218,6 +293,10 @@ def main() -> None:
 
     from innsync.settings import get_settings
 
+    try:
+        get_settings().secure_home()
+    except Exception:  # noqa: BLE001 - bad settings are reported by the command itself
+        pass
     # Flows run by this process (backup, restore, sync from the CLI) send heartbeats at least
     # as often as innsync's zombie automation expects (Prefect's own default is 180 s).
     current = get_current_settings().flows.heartbeat_frequency or 10**9

@@ -81,6 +81,24 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         return self.home / "pgdata"
 
+    def secure_home(self) -> None:
+        """Make an existing innsync home owner-only (0700; its keys 0600): homes made by
+        older versions were 0755. Only a directory that is ours and holds innsync's own
+        files is touched (never a shared directory someone pointed INNSYNC_HOME at)."""
+        home = self.home
+        markers = ("secret.key", "admin.key", "pgdata", "backups", "logs")
+        try:
+            if not home.is_dir() or home.stat().st_uid != os.getuid():
+                return
+            if not any((home / m).exists() for m in markers):
+                return
+            os.chmod(home, 0o700)
+            for name in ("secret.key", "admin.key"):
+                if (home / name).is_file():
+                    os.chmod(home / name, 0o600)
+        except OSError:
+            return
+
     def ensure_secret_key(self) -> str:
         """The secret key: from the environment, else generated once into $INNSYNC_HOME (0600)."""
         if self.secret_key is not None:
@@ -88,7 +106,8 @@ class Settings(BaseSettings):
         path = self.home / "secret.key"
         if path.exists():
             return path.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)  # the home holds keys and guest data: owner-only
         key = secrets.token_urlsafe(32)
         # O_EXCL: two processes racing to create it must agree on one key.
         try:

@@ -13,6 +13,7 @@ from api.auth import create_api_key
 from api.deps import AdminDep, SessionDep
 from api.errors import NotFound
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id
 from db.models import ApiKey
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -60,7 +61,7 @@ def create_key(body: ApiKeyCreate, session: SessionDep, principal: AdminDep) -> 
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
-def revoke_key(key_id: int, session: SessionDep, principal: AdminDep) -> ApiKeyOut:
+def revoke_key(key_id: Id, session: SessionDep, principal: AdminDep) -> ApiKeyOut:
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} not found")

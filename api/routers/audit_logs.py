@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from api.crud import page_of
 from api.deps import AdminDep, SessionDep
 from api.schemas import APIModel, Page, PageDep
+from api.validators import Moment
 from db.repositories.audit import audit_logs_query
 from db.repositories.base import paginate
 
@@ -36,8 +37,8 @@ def list_audit_logs(
     entity_id: Annotated[str | None, Query(alias="entityId")] = None,
     actor: Annotated[str | None, Query()] = None,
     action: Annotated[str | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Moment | None, Query()] = None,
+    until: Annotated[Moment | None, Query()] = None,
 ) -> Page[AuditLogOut]:
     stmt = audit_logs_query(entity_type=entity_type, entity_id=entity_id, actor=actor,
                             action=action, since=since, until=until)

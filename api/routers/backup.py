@@ -12,13 +12,20 @@ from pydantic import Field, SecretStr
 from api import audit
 from api.deps import AdminDep, SessionDep, SettingsDep
 from api.errors import AppError, Conflict, NotFound, Unprocessable
+from api.middleware import public_error
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Hours, Id, Int4
 from db.backup import records
-from db.backup.create import BackupOptions
+from db.backup.create import BackupOptions, UnknownTables
 from db.backup.crypto import BackupDecryptionError
 from db.backup.incremental import IncrementalRefused, ParentMissing
 from db.backup.manifest import ManifestError
-from db.backup.restore import RestoreOptions, RestoreRefused, ValidationFailed
+from db.backup.restore import (
+    RestoreOptions,
+    RestoreRefused,
+    SubsetNeedsTables,
+    ValidationFailed,
+)
 from db.backup.retention import RetentionPolicy
 from db.backup.storage import PathNotAllowed, resolve_backup_path, resolve_location
 from db.backup.verify import UnknownRevision
@@ -46,7 +53,7 @@ class CreateOptions(APIInput):
     encrypt: bool = False
     passphrase: SecretStr | None = None
     incremental: bool = False
-    parent_id: int | None = None
+    parent_id: Id | None = None
 
 
 class CreateBody(APIInput):
@@ -62,25 +69,25 @@ class RestoreBodyOptions(APIInput):
 
 class RestoreBody(APIInput):
     file_path: str | None = None
-    backup_id: int | None = None
+    backup_id: Id | None = None
     passphrase: SecretStr | None = None
     options: RestoreBodyOptions = Field(default_factory=RestoreBodyOptions)
 
 
 class VerifyBody(APIInput):
     file_path: str | None = None
-    backup_id: int | None = None
+    backup_id: Id | None = None
     passphrase: SecretStr | None = None
     full_restore: bool = False
 
 
 class PruneBody(APIInput):
     dry_run: bool = True
-    keep_last: int = 7
-    keep_daily: int = 7
-    keep_weekly: int = 4
-    keep_monthly: int = 6
-    keep_within_hours: float | None = None
+    keep_last: Int4 = 7
+    keep_daily: Int4 = 7
+    keep_weekly: Int4 = 4
+    keep_monthly: Int4 = 6
+    keep_within_hours: Hours | None = None
 
 
 class Result(APIModel):
@@ -156,13 +163,21 @@ def _raise_for(outcome: FlowOutcome) -> None:
         raise Conflict(str(exc), code="backup_newer_schema", details=details)
     if isinstance(exc, ManifestError):
         raise Unprocessable(str(exc), code="backup_corrupt", details=details)
+    if isinstance(exc, SubsetNeedsTables):
+        raise Conflict(str(exc), code="restore_refused",
+                       details={**details, "needsTables": exc.needed})
     if isinstance(exc, RestoreRefused):
         raise Conflict(str(exc), code="restore_refused", details=details)
+    if isinstance(exc, UnknownTables):
+        raise Unprocessable(str(exc), code="unknown_tables", details=details)
     if isinstance(exc, PathNotAllowed):
         raise BackupPathNotAllowed(str(exc), details=details)
     if isinstance(exc, LookupError):
         raise NotFound(str(exc), details=details)
-    raise BackupFailed(f"{type(exc).__name__}: {exc}", details=details)
+    if isinstance(exc, FileNotFoundError):
+        raise Unprocessable(f"a file of this backup is missing: {exc.filename or exc}",
+                            code="backup_incomplete", details=details)
+    raise BackupFailed(public_error(f"{type(exc).__name__}: {exc}"), details=details)
 
 
 @router.post("/create", response_model=CreateResult, response_model_exclude_none=True)
@@ -243,8 +258,9 @@ def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneRes
     return PruneResult(success=True, flow_run_id=outcome.flow_run_id, **outcome.result)
 
 
-@router.delete("/{backup_id}", response_model=Result)
-def delete(backup_id: int, session: SessionDep, principal: AdminDep,
+# `:int`: /backup/list is its own resource (DELETE there is a 405, not a bad id).
+@router.delete("/{backup_id:int}", response_model=Result)
+def delete(backup_id: Id, session: SessionDep, principal: AdminDep,
            force: bool = False) -> Result:
     """Delete a backup's files and record (force: also the incrementals built on it)."""
     from flows.backup import delete_backup

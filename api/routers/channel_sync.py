@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict, NotFound, Unprocessable
+from api.middleware import public_error
 from api.schemas import COUNT_CAP, APIInput, APIModel, Page, PageDep
+from api.validators import Day, Id, Int4
 from channels.base import BookingStatus, ChannelName
 from db.models import Channel, ChannelBooking, ChannelSyncLog
 from flows.runner import FlowOutcome, start_flow
@@ -75,9 +77,9 @@ class _SyncBody(APIInput):
 
 
 class _RangeBody(_SyncBody):
-    day: date | None = Field(default=None, alias="date", description="one day (the seed's field)")
-    start_date: date | None = None
-    end_date: date | None = None
+    day: Day | None = Field(default=None, alias="date", description="one day (the seed's field)")
+    start_date: Day | None = None
+    end_date: Day | None = None
 
     @model_validator(mode="after")
     def _range(self) -> _RangeBody:
@@ -98,8 +100,8 @@ class _RangeBody(_SyncBody):
 
 
 class SyncBookingsBody(_SyncBody):
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
 
     @model_validator(mode="after")
     def _order(self) -> SyncBookingsBody:
@@ -111,7 +113,7 @@ class SyncBookingsBody(_SyncBody):
 class SyncAvailabilityBody(_RangeBody):
     room_type: str | int | None = Field(default=None, description="PMS room type code or id")
     room_types: list[str | int] | None = None
-    available: int | None = Field(default=None, ge=0, description="explicit value to push")
+    available: Int4 | None = Field(default=None, ge=0, description="explicit value to push")
 
 
 class SyncRatesBody(_RangeBody):
@@ -123,8 +125,8 @@ class SyncRatesBody(_RangeBody):
 
 
 class FullSyncBody(APIInput):
-    property_id: int | None = None
-    horizon_days: int = Field(default=365, ge=1, le=730)
+    property_id: Id | None = None
+    horizon_days: Int4 = Field(default=365, ge=1, le=730)
 
 
 class StatusBody(APIInput):
@@ -183,9 +185,9 @@ def _release(session: Session) -> None:
 
 def _result(outcome: FlowOutcome) -> SyncResult:
     data = outcome.result if isinstance(outcome.result, dict) else {}
-    errors = list(data.get("errors") or [])
+    errors = [public_error(str(e)) for e in data.get("errors") or []]
     if outcome.error is not None and not errors:
-        errors = [str(outcome.error)]
+        errors = [public_error(str(outcome.error))]
     known = {"success", "errors", "recordsProcessed", "recordsSuccess", "recordsFailed"}
     return SyncResult(
         success=bool(data.get("success", outcome.ok)) and outcome.ok,
@@ -242,7 +244,7 @@ def _room_codes(session: Session, channel_id: int, room_type_ids: list[int]) -> 
 
 @router.post("/channels/{channel_id}/sync-bookings", response_model=SyncResult)
 def sync_bookings(
-    channel_id: int,
+    channel_id: Id,
     body: SyncBookingsBody,
     session: SessionDep,
     _: OperatorDep,
@@ -267,7 +269,7 @@ def sync_bookings(
 
 @router.post("/channels/{channel_id}/sync-availability", response_model=SyncResult)
 def sync_availability(
-    channel_id: int,
+    channel_id: Id,
     body: SyncAvailabilityBody,
     session: SessionDep,
     _: OperatorDep,
@@ -327,7 +329,7 @@ def sync_availability(
 
 @router.post("/channels/{channel_id}/sync-rates", response_model=SyncResult)
 def sync_rates(
-    channel_id: int, body: SyncRatesBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
+    channel_id: Id, body: SyncRatesBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
 ) -> SyncResult:
     """Push rates and restrictions: the PMS values as a delta, or an explicit `rate`."""
     from flows.channel_sync import push_ari_values, push_rates
@@ -422,7 +424,7 @@ def full_sync(
 
 @router.post("/channel-bookings/{booking_id}/status", response_model=SyncResult)
 def push_status(
-    booking_id: int, body: StatusBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
+    booking_id: Id, body: StatusBody, session: SessionDep, _: OperatorDep, wait: WaitDep = False
 ) -> SyncResult:
     """Push a PMS status change of one channel booking to its partner."""
     from flows.channel_sync import update_booking_status
@@ -495,11 +497,11 @@ def list_sync_logs(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    channel_id: int | None = Query(None, alias="channelId"),
+    channel_id: Id | None = Query(None, alias="channelId"),
     operation: str | None = None,
     status: str | None = None,
-    started_from: date | None = Query(None, alias="from"),
-    started_to: date | None = Query(None, alias="to"),
+    started_from: Day | None = Query(None, alias="from"),
+    started_to: Day | None = Query(None, alias="to"),
 ) -> Page[SyncLogOut]:
     """One row per sync run and channel: counts, errors, the Prefect flow-run id."""
     stmt = _filtered(

@@ -18,6 +18,7 @@ from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id
 from channels.base import ChannelConfig, ChannelName
 from db.models import Channel, Property
 from db.repositories.base import delete_guarded, paginate, update_guarded
@@ -76,7 +77,7 @@ class ChannelCreate(APIInput):
     channel_name: ChannelName
     config: ChannelConfig = Field(default_factory=ChannelConfig)
     enabled: bool = True
-    property_id: int | None = None
+    property_id: Id | None = None
 
 
 class ChannelUpdate(APIInput):
@@ -85,7 +86,7 @@ class ChannelUpdate(APIInput):
     name: ChannelLabel | None = None
     config: ChannelConfig | None = None
     enabled: bool | None = None
-    property_id: int | None = None
+    property_id: Id | None = None
 
 
 def _check_endpoint(config: ChannelConfig | None) -> None:
@@ -99,7 +100,7 @@ def list_channels(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     channel_name: Annotated[ChannelName | None, Query(alias="channelName")] = None,
     enabled: Annotated[bool | None, Query()] = None,
 ) -> Page[ChannelOut]:
@@ -110,7 +111,7 @@ def list_channels(
 
 
 @router.get("/{channel_id}", response_model=ChannelOut)
-def get_channel(channel_id: int, session: SessionDep, _: ViewerDep) -> ChannelOut:
+def get_channel(channel_id: Id, session: SessionDep, _: ViewerDep) -> ChannelOut:
     return ChannelOut.of(get_or_404(session, Channel, channel_id, "channel"))
 
 
@@ -131,7 +132,7 @@ def create(body: ChannelCreate, session: SessionDep, principal: AdminDep) -> Cha
 
 @router.patch("/{channel_id}", response_model=ChannelOut)
 def update(
-    channel_id: int, body: ChannelUpdate, session: SessionDep, principal: AdminDep
+    channel_id: Id, body: ChannelUpdate, session: SessionDep, principal: AdminDep
 ) -> ChannelOut:
     row = get_or_404(session, Channel, channel_id, "channel")
     values = body.model_dump(exclude_unset=True, exclude={"config"})
@@ -150,7 +151,7 @@ def update(
 
 
 @router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(channel_id: int, session: SessionDep, principal: AdminDep) -> None:
+def delete(channel_id: Id, session: SessionDep, principal: AdminDep) -> None:
     """Delete a channel and its mappings (409 once it has bookings: disable it instead)."""
     row = get_or_404(session, Channel, channel_id, "channel")
     before = audit.snapshot(row)

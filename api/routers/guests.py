@@ -12,6 +12,7 @@ from api import audit
 from api.crud import audit_write, get_or_404, page_of, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
 from db.repositories.queue import enqueue
@@ -67,7 +68,7 @@ def list_guests(
 
 
 @router.get("/{guest_id}", response_model=GuestOut)
-def get_guest(guest_id: int, session: SessionDep, _: ViewerDep) -> GuestOut:
+def get_guest(guest_id: Id, session: SessionDep, _: ViewerDep) -> GuestOut:
     return GuestOut.model_validate(get_or_404(session, Guest, guest_id, "guest"))
 
 
@@ -81,7 +82,7 @@ def create_guest(body: GuestCreate, session: SessionDep, principal: OperatorDep)
 
 @router.patch("/{guest_id}", response_model=GuestOut)
 def update_guest(
-    guest_id: int, body: GuestUpdate, session: SessionDep, principal: OperatorDep
+    guest_id: Id, body: GuestUpdate, session: SessionDep, principal: OperatorDep
 ) -> GuestOut:
     row = get_or_404(session, Guest, guest_id, "guest")
     before = audit.snapshot(row)

@@ -13,6 +13,7 @@ from api.crud import get_or_404, page_of, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.ranges import RangeUpdate, check_range
 from api.schemas import APIModel, Page, PageDep
+from api.validators import Day, Id, Int4
 from db.models import RoomType
 from db.repositories.base import paginate
 from db.repositories.calendar import inventory_query, upsert_inventory_range
@@ -31,8 +32,8 @@ class InventoryDay(APIModel):
 
 
 class InventoryRangeUpdate(RangeUpdate):
-    total: int | None = Field(default=None, ge=0)
-    held: int | None = Field(default=None, ge=0)
+    total: Int4 | None = Field(default=None, ge=0)
+    held: Int4 | None = Field(default=None, ge=0)
     stop_sell: bool | None = None
 
     @model_validator(mode="after")
@@ -51,12 +52,12 @@ class RangeResult(APIModel):
 
 @router.get("", response_model=Page[InventoryDay])
 def get_inventory(
-    room_type_id: int,
+    room_type_id: Id,
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
 ) -> Page[InventoryDay]:
     """The stored inventory days of a room type in from..to (inclusive)."""
     get_or_404(session, RoomType, room_type_id, "room type")
@@ -68,7 +69,7 @@ def get_inventory(
 
 @router.put("", response_model=RangeResult)
 def update_inventory(
-    room_type_id: int, body: InventoryRangeUpdate, session: SessionDep, principal: OperatorDep
+    room_type_id: Id, body: InventoryRangeUpdate, session: SessionDep, principal: OperatorDep
 ) -> RangeResult:
     """Set total/held/stopSell on every day of the range (creating missing days)."""
     get_or_404(session, RoomType, room_type_id, "room type")

@@ -12,6 +12,7 @@ from api.crud import audit_write, get_or_404, page_of, repository_errors, requir
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import NotFound, Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id
 from db.models import Channel, ChannelRateMapping, ChannelRoomMapping, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate
 from db.repositories.channels import rate_mappings_query, room_mappings_query
@@ -30,7 +31,7 @@ class RoomMappingOut(APIModel):
 
 
 class RoomMappingCreate(APIInput):
-    room_type_id: int
+    room_type_id: Id
     partner_room_code: PartnerCode
 
 
@@ -44,7 +45,7 @@ class RateMappingOut(APIModel):
 
 
 class RateMappingCreate(APIInput):
-    rate_plan_id: int
+    rate_plan_id: Id
     partner_room_code: PartnerCode
     partner_rate_code: PartnerCode
 
@@ -56,7 +57,7 @@ def _same_property(channel: Channel, property_id: int) -> None:
 
 @router.get("/room-mappings", response_model=Page[RoomMappingOut])
 def list_room_mappings(
-    channel_id: int, session: SessionDep, _: ViewerDep, page: PageDep
+    channel_id: Id, session: SessionDep, _: ViewerDep, page: PageDep
 ) -> Page[RoomMappingOut]:
     get_or_404(session, Channel, channel_id, "channel")
     rows, total = paginate(session, room_mappings_query(channel_id), page.limit, page.offset)
@@ -66,7 +67,7 @@ def list_room_mappings(
 @router.post("/room-mappings", response_model=RoomMappingOut,
              status_code=status.HTTP_201_CREATED)
 def create_room_mapping(
-    channel_id: int, body: RoomMappingCreate, session: SessionDep, principal: AdminDep
+    channel_id: Id, body: RoomMappingCreate, session: SessionDep, principal: AdminDep
 ) -> RoomMappingOut:
     channel = get_or_404(session, Channel, channel_id, "channel")
     room_type = require_ref(session, RoomType, body.room_type_id, "room type")
@@ -80,7 +81,7 @@ def create_room_mapping(
 
 @router.delete("/room-mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_room_mapping(
-    channel_id: int, mapping_id: int, session: SessionDep, principal: AdminDep
+    channel_id: Id, mapping_id: Id, session: SessionDep, principal: AdminDep
 ) -> None:
     row = session.get(ChannelRoomMapping, mapping_id)
     if row is None or row.channel_id != channel_id:
@@ -93,7 +94,7 @@ def delete_room_mapping(
 
 @router.get("/rate-mappings", response_model=Page[RateMappingOut])
 def list_rate_mappings(
-    channel_id: int, session: SessionDep, _: ViewerDep, page: PageDep
+    channel_id: Id, session: SessionDep, _: ViewerDep, page: PageDep
 ) -> Page[RateMappingOut]:
     get_or_404(session, Channel, channel_id, "channel")
     rows, total = paginate(session, rate_mappings_query(channel_id), page.limit, page.offset)
@@ -103,7 +104,7 @@ def list_rate_mappings(
 @router.post("/rate-mappings", response_model=RateMappingOut,
              status_code=status.HTTP_201_CREATED)
 def create_rate_mapping(
-    channel_id: int, body: RateMappingCreate, session: SessionDep, principal: AdminDep
+    channel_id: Id, body: RateMappingCreate, session: SessionDep, principal: AdminDep
 ) -> RateMappingOut:
     channel = get_or_404(session, Channel, channel_id, "channel")
     plan = require_ref(session, RatePlan, body.rate_plan_id, "rate plan")
@@ -117,7 +118,7 @@ def create_rate_mapping(
 
 @router.delete("/rate-mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_rate_mapping(
-    channel_id: int, mapping_id: int, session: SessionDep, principal: AdminDep
+    channel_id: Id, mapping_id: Id, session: SessionDep, principal: AdminDep
 ) -> None:
     row = session.get(ChannelRateMapping, mapping_id)
     if row is None or row.channel_id != channel_id:

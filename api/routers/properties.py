@@ -11,7 +11,7 @@ from api import audit
 from api.crud import audit_write, get_or_404, page_of, repository_errors
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Code, Currency, Name, TimeZone
+from api.validators import Code, Currency, Id, Name, TimeZone
 from db.models import Property
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import properties_query
@@ -54,7 +54,7 @@ def list_properties(
 
 
 @router.get("/{property_id}", response_model=PropertyOut)
-def get_property(property_id: int, session: SessionDep, _: ViewerDep) -> PropertyOut:
+def get_property(property_id: Id, session: SessionDep, _: ViewerDep) -> PropertyOut:
     return PropertyOut.model_validate(get_or_404(session, Property, property_id, "property"))
 
 
@@ -68,7 +68,7 @@ def create_property(body: PropertyCreate, session: SessionDep, principal: AdminD
 
 @router.patch("/{property_id}", response_model=PropertyOut)
 def update_property(
-    property_id: int, body: PropertyUpdate, session: SessionDep, principal: AdminDep
+    property_id: Id, body: PropertyUpdate, session: SessionDep, principal: AdminDep
 ) -> PropertyOut:
     row = get_or_404(session, Property, property_id, "property")
     before = audit.snapshot(row)
@@ -79,7 +79,7 @@ def update_property(
 
 
 @router.delete("/{property_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_property(property_id: int, session: SessionDep, principal: AdminDep) -> None:
+def delete_property(property_id: Id, session: SessionDep, principal: AdminDep) -> None:
     """Delete a property and its room types, rates and inventory (409 while reservations
     point at it)."""
     row = get_or_404(session, Property, property_id, "property")

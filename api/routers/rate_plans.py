@@ -12,7 +12,7 @@ from api import audit
 from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Code, Currency, Name
+from api.validators import Code, Currency, Id, Name
 from db.models import Property, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import rate_plans_query
@@ -36,7 +36,7 @@ class RatePlanOut(APIModel):
 
 
 class RatePlanCreate(APIInput):
-    room_type_id: int
+    room_type_id: Id
     code: Code
     name: Name
     currency: Currency | None = None  # default: the property's currency
@@ -57,8 +57,8 @@ def list_rate_plans(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
-    room_type_id: Annotated[int | None, Query(alias="roomTypeId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
+    room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     code: Annotated[str | None, Query()] = None,
 ) -> Page[RatePlanOut]:
     stmt = rate_plans_query(property_id, room_type_id, code)
@@ -67,7 +67,7 @@ def list_rate_plans(
 
 
 @router.get("/{rate_plan_id}", response_model=RatePlanOut)
-def get_rate_plan(rate_plan_id: int, session: SessionDep, _: ViewerDep) -> RatePlanOut:
+def get_rate_plan(rate_plan_id: Id, session: SessionDep, _: ViewerDep) -> RatePlanOut:
     return RatePlanOut.model_validate(get_or_404(session, RatePlan, rate_plan_id, "rate plan"))
 
 
@@ -88,7 +88,7 @@ def create_rate_plan(
 
 @router.patch("/{rate_plan_id}", response_model=RatePlanOut)
 def update_rate_plan(
-    rate_plan_id: int, body: RatePlanUpdate, session: SessionDep, principal: AdminDep
+    rate_plan_id: Id, body: RatePlanUpdate, session: SessionDep, principal: AdminDep
 ) -> RatePlanOut:
     row = get_or_404(session, RatePlan, rate_plan_id, "rate plan")
     before = audit.snapshot(row)
@@ -99,7 +99,7 @@ def update_rate_plan(
 
 
 @router.delete("/{rate_plan_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_rate_plan(rate_plan_id: int, session: SessionDep, principal: AdminDep) -> None:
+def delete_rate_plan(rate_plan_id: Id, session: SessionDep, principal: AdminDep) -> None:
     """Delete a rate plan with its rate calendar and channel mappings."""
     row = get_or_404(session, RatePlan, rate_plan_id, "rate plan")
     before = audit.snapshot(row)

@@ -15,6 +15,7 @@ from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.ranges import RangeUpdate, check_range
 from api.schemas import APIModel, Page, PageDep
+from api.validators import Day, Id
 from db.models import RatePlan
 from db.repositories.base import paginate
 from db.repositories.calendar import rates_query, upsert_rate_range
@@ -64,12 +65,12 @@ class RateRangeResult(APIModel):
 
 @router.get("", response_model=Page[RateDay])
 def get_rates(
-    rate_plan_id: int,
+    rate_plan_id: Id,
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
 ) -> Page[RateDay]:
     """The stored rate days of a rate plan in from..to (inclusive)."""
     get_or_404(session, RatePlan, rate_plan_id, "rate plan")
@@ -81,7 +82,7 @@ def get_rates(
 
 @router.put("", response_model=RateRangeResult)
 def update_rates(
-    rate_plan_id: int, body: RateRangeUpdate, session: SessionDep, principal: OperatorDep
+    rate_plan_id: Id, body: RateRangeUpdate, session: SessionDep, principal: OperatorDep
 ) -> RateRangeResult:
     """Set amount/restrictions on every day of the range. With `amount`, missing days are
     created; without it only existing days change. A minLos/maxLos that would cross a

@@ -12,6 +12,7 @@ from pydantic import Field
 from api.deps import SessionDep, ViewerDep
 from api.ranges import check_range
 from api.schemas import APIModel
+from api.validators import Day, Id
 from db.repositories.reports import channel_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -47,11 +48,11 @@ class ChannelReport(APIModel):
 def channels_report(
     session: SessionDep,
     _: ViewerDep,
-    start: Annotated[date | None, Query(alias="from", description="first day (default: "
+    start: Annotated[Day | None, Query(alias="from", description="first day (default: "
                                         "29 days before `to`)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day (default: today)")]
+    end: Annotated[Day | None, Query(alias="to", description="last day (default: today)")]
     = None,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
 ) -> ChannelReport:
     """Per channel: bookings received in the window, room nights, revenue, ADR, cancellation
     rate, average lead time, sync success rate, last successful sync, open overbookings."""

@@ -15,7 +15,7 @@ from api.crud import audit_write, get_or_404, page_of, repository_errors, requir
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Currency, NonNegative
+from api.validators import Currency, Day, Id, NonNegative
 from db.models import Guest, Property, RatePlan, Reservation, RoomType
 from db.repositories.base import paginate
 from db.repositories.queue import enqueue_reservation
@@ -56,13 +56,13 @@ class ReservationOut(APIModel):
 
 
 class ReservationCreate(APIInput):
-    property_id: int
-    guest_id: int
-    room_type_id: int
-    rate_plan_id: int | None = None
+    property_id: Id
+    guest_id: Id
+    room_type_id: Id
+    rate_plan_id: Id | None = None
     confirmation_code: ConfirmationCode | None = None
-    check_in: date
-    check_out: date
+    check_in: Day
+    check_out: Day
     adults: NonNegative = 1
     children: NonNegative = 0
     amount: Money
@@ -79,8 +79,8 @@ class ReservationCreate(APIInput):
 
 
 class ReservationUpdate(APIInput):
-    check_in: date | None = None
-    check_out: date | None = None
+    check_in: Day | None = None
+    check_out: Day | None = None
     adults: NonNegative | None = None
     children: NonNegative | None = None
     amount: Money | None = None
@@ -93,14 +93,14 @@ def list_reservations(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     res_status: Annotated[Status | None, Query(alias="status")] = None,
     channel: Annotated[str | None, Query(description="source channel")] = None,
-    guest_id: Annotated[int | None, Query(alias="guestId")] = None,
-    room_type_id: Annotated[int | None, Query(alias="roomTypeId")] = None,
-    check_in_from: Annotated[date | None, Query(alias="checkInFrom")] = None,
-    check_in_to: Annotated[date | None, Query(alias="checkInTo")] = None,
-    staying_on: Annotated[date | None, Query(alias="stayingOn")] = None,
+    guest_id: Annotated[Id | None, Query(alias="guestId")] = None,
+    room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
+    check_in_from: Annotated[Day | None, Query(alias="checkInFrom")] = None,
+    check_in_to: Annotated[Day | None, Query(alias="checkInTo")] = None,
+    staying_on: Annotated[Day | None, Query(alias="stayingOn")] = None,
 ) -> Page[ReservationOut]:
     stmt = reservations_query(
         property_id=property_id, status=res_status, source_channel=channel,
@@ -112,7 +112,7 @@ def list_reservations(
 
 
 @router.get("/{reservation_id}", response_model=ReservationOut)
-def get_reservation(reservation_id: int, session: SessionDep, _: ViewerDep) -> ReservationOut:
+def get_reservation(reservation_id: Id, session: SessionDep, _: ViewerDep) -> ReservationOut:
     return ReservationOut.model_validate(
         get_or_404(session, Reservation, reservation_id, "reservation")
     )
@@ -142,7 +142,7 @@ def create(body: ReservationCreate, session: SessionDep, principal: OperatorDep)
 
 @router.patch("/{reservation_id}", response_model=ReservationOut)
 def update(
-    reservation_id: int, body: ReservationUpdate, session: SessionDep, principal: OperatorDep
+    reservation_id: Id, body: ReservationUpdate, session: SessionDep, principal: OperatorDep
 ) -> ReservationOut:
     row = get_or_404(session, Reservation, reservation_id, "reservation")
     values = body.model_dump(exclude_unset=True)

@@ -11,7 +11,7 @@ from api import audit
 from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Code, Name, NonNegative, Positive
+from api.validators import Code, Id, Name, NonNegative, Positive
 from db.models import Property, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import room_types_query
@@ -32,7 +32,7 @@ class RoomTypeOut(APIModel):
 
 
 class RoomTypeCreate(APIInput):
-    property_id: int
+    property_id: Id
     code: Code
     name: Name
     max_occupancy: Positive = 2
@@ -51,7 +51,7 @@ def list_room_types(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     code: Annotated[str | None, Query()] = None,
 ) -> Page[RoomTypeOut]:
     rows, total = paginate(session, room_types_query(property_id, code), page.limit, page.offset)
@@ -59,7 +59,7 @@ def list_room_types(
 
 
 @router.get("/{room_type_id}", response_model=RoomTypeOut)
-def get_room_type(room_type_id: int, session: SessionDep, _: ViewerDep) -> RoomTypeOut:
+def get_room_type(room_type_id: Id, session: SessionDep, _: ViewerDep) -> RoomTypeOut:
     return RoomTypeOut.model_validate(get_or_404(session, RoomType, room_type_id, "room type"))
 
 
@@ -79,7 +79,7 @@ def create_room_type(
 
 @router.patch("/{room_type_id}", response_model=RoomTypeOut)
 def update_room_type(
-    room_type_id: int, body: RoomTypeUpdate, session: SessionDep, principal: AdminDep
+    room_type_id: Id, body: RoomTypeUpdate, session: SessionDep, principal: AdminDep
 ) -> RoomTypeOut:
     row = get_or_404(session, RoomType, room_type_id, "room type")
     before = audit.snapshot(row)
@@ -91,7 +91,7 @@ def update_room_type(
 
 
 @router.delete("/{room_type_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_room_type(room_type_id: int, session: SessionDep, principal: AdminDep) -> None:
+def delete_room_type(room_type_id: Id, session: SessionDep, principal: AdminDep) -> None:
     """Delete a room type with its rooms, rate plans and calendars (409 while reservations
     point at it)."""
     row = get_or_404(session, RoomType, room_type_id, "room type")

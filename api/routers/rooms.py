@@ -13,6 +13,7 @@ from api.crud import audit_write, get_or_404, page_of, repository_errors, requir
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id, Int4
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import rooms_query
@@ -36,16 +37,16 @@ class RoomOut(APIModel):
 
 
 class RoomCreate(APIInput):
-    room_type_id: int
+    room_type_id: Id
     number: RoomNumber
-    floor: int | None = None
+    floor: Int4 | None = None
     status: RoomStatus = "clean"
 
 
 class RoomUpdate(APIInput):
-    room_type_id: int | None = None
+    room_type_id: Id | None = None
     number: RoomNumber | None = None
-    floor: int | None = None
+    floor: Int4 | None = None
     status: RoomStatus | None = None
 
 
@@ -54,8 +55,8 @@ def list_rooms(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    property_id: Annotated[int | None, Query(alias="propertyId")] = None,
-    room_type_id: Annotated[int | None, Query(alias="roomTypeId")] = None,
+    property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
+    room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     room_status: Annotated[str | None, Query(alias="status")] = None,
 ) -> Page[RoomOut]:
     stmt = rooms_query(property_id, room_type_id, room_status)
@@ -64,7 +65,7 @@ def list_rooms(
 
 
 @router.get("/{room_id}", response_model=RoomOut)
-def get_room(room_id: int, session: SessionDep, _: ViewerDep) -> RoomOut:
+def get_room(room_id: Id, session: SessionDep, _: ViewerDep) -> RoomOut:
     return RoomOut.model_validate(get_or_404(session, Room, room_id, "room"))
 
 
@@ -81,7 +82,7 @@ def create_room(body: RoomCreate, session: SessionDep, principal: AdminDep) -> R
 
 @router.patch("/{room_id}", response_model=RoomOut)
 def update_room(
-    room_id: int, body: RoomUpdate, session: SessionDep, principal: AdminDep
+    room_id: Id, body: RoomUpdate, session: SessionDep, principal: AdminDep
 ) -> RoomOut:
     row = get_or_404(session, Room, room_id, "room")
     values = body.model_dump(exclude_unset=True)
@@ -98,7 +99,7 @@ def update_room(
 
 
 @router.delete("/{room_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_room(room_id: int, session: SessionDep, principal: AdminDep) -> None:
+def delete_room(room_id: Id, session: SessionDep, principal: AdminDep) -> None:
     row = get_or_404(session, Room, room_id, "room")
     before = audit.snapshot(row)
     with repository_errors():

@@ -14,6 +14,7 @@ from api.crud import get_or_404, page_of
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict
 from api.schemas import APIInput, APIModel, Page, PageDep
+from api.validators import Id, Int4
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
 from db.repositories.base import paginate
@@ -28,7 +29,7 @@ EntityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 class EnqueueIn(APIInput):
     entity_type: EntityType
-    entity_id: EntityId | int
+    entity_id: EntityId | Id
     operation: Operation
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -45,8 +46,8 @@ class QueueStatus(APIModel):
 
 
 class ProcessIn(APIInput):
-    batch_size: int = Field(default=100, ge=1, le=1000)
-    max_batches: int = Field(default=50, ge=1, le=1000)
+    batch_size: Int4 = Field(default=100, ge=1, le=1000)
+    max_batches: Int4 = Field(default=50, ge=1, le=1000)
 
 
 class ProcessOut(APIModel):
@@ -148,7 +149,7 @@ def retry_failed(session: SessionDep, principal: OperatorDep) -> RetryOut:
 
 
 @router.post("/queue/{item_id}/retry", response_model=RetryOut)
-def retry_item(item_id: int, session: SessionDep, principal: OperatorDep) -> RetryOut:
+def retry_item(item_id: Id, session: SessionDep, principal: OperatorDep) -> RetryOut:
     """Re-queue one dead-lettered item (409 unless it is failed)."""
     row = get_or_404(session, DataSyncQueueItem, item_id, "queue item")
     if row.status != "failed":

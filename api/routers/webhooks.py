@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.errors import AppError, NotFound, Unauthorized
-from api.schemas import APIModel
+from api.schemas import APIModel, contains_nul
 from channels.base import ChannelName
 from db.repositories.channels import open_config
 
@@ -77,9 +77,9 @@ def _airbnb(session: Session, body: bytes, request: Request) -> tuple[int, str, 
         raise Unauthorized("signature does not match any Airbnb channel")
     try:
         event = json.loads(body)
-        code = str(event["reservation"]["confirmation_code"])
-    except (ValueError, KeyError, TypeError):
-        raise BadPayload("Airbnb event without reservation.confirmation_code") from None
+        code = _booking_ref(event["reservation"]["confirmation_code"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise BadPayload("Airbnb event without a usable reservation.confirmation_code") from None
     # Identical bodies are the same event: a replay or a re-send.
     return channel_id, "sha256:" + hashlib.sha256(body).hexdigest(), code
 
@@ -94,11 +94,13 @@ def _agoda(session: Session, body: bytes, request: Request) -> tuple[int, str, s
         raise Unauthorized("missing X-Webhook-Token")
     try:
         hint = json.loads(body)
-        property_id = str(hint["property_id"])
-        booking_id = str(hint["booking_id"])
-        last_action = str(hint.get("last_action") or "")
-    except (ValueError, KeyError, TypeError):
-        raise BadPayload("BookingHint needs property_id and booking_id") from None
+        property_id = _booking_ref(hint["property_id"])
+        booking_id = _booking_ref(hint["booking_id"])
+        last_action = str(hint.get("last_action") or "")[:40]
+        if contains_nul(last_action):
+            raise ValueError("NUL")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise BadPayload("BookingHint needs usable property_id and booking_id") from None
     return _agoda_channel(session, property_id, token), f"hint:{booking_id}:{last_action}", booking_id
 
 
@@ -132,11 +134,22 @@ def _agoda_xml(session: Session, body: bytes, request: Request) -> tuple[int, li
                         for r in rows if r.property_id == property_id]
 
 
+def _booking_ref(value: Any) -> str:
+    """A partner id from an event: a short string or integer, without NUL (ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("not an id")
+    text_value = str(value)
+    if not text_value or len(text_value) > 128 or contains_nul(text_value):
+        raise ValueError("not an id")
+    return text_value
+
+
 HANDLERS = {ChannelName.AIRBNB: _airbnb, ChannelName.AGODA: _agoda}
 
 
 async def raw_body(request: Request) -> bytes:
-    """The request body, bounded (signatures are computed over the exact bytes)."""
+    """The request body, bounded (signatures are computed over the exact bytes). The edge
+    middleware refuses a larger body before reading it (Content-Length) or while streaming."""
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadPayload("webhook body too large")

@@ -50,12 +50,16 @@ class SnapshotInfo(BaseModel):
     tables: dict[str, dict[str, Any]]
 
 
+class UnknownTables(ValueError):
+    """`options.tables` names tables the database does not have."""
+
+
 def select_tables(catalog: dict[str, Table], options: BackupOptions) -> list[str]:
     """The tables a backup with `options` contains (unknown names refused)."""
     if options.tables:
         unknown = sorted(set(options.tables) - set(catalog))
         if unknown:
-            raise ValueError(f"unknown tables: {', '.join(unknown)}")
+            raise UnknownTables(f"unknown tables: {', '.join(u[:64] for u in unknown[:20])}")
         names = list(options.tables)
     else:
         names = list(catalog)
@@ -227,38 +231,42 @@ def run_backup(
 
     if options.incremental and parent_url is None:
         raise IncrementalRefused("an incremental backup needs a parent backup")
-    store.makedirs()
-    with exported_snapshot(url) as (conn, snapshot_id):
-        info = read_snapshot_info(conn, snapshot_id)
-        tables = select_tables(_catalog_stub(info), options)
-        link: dict[str, Any] = {}
-        passphrase = options.passphrase.get_secret_value() if options.passphrase else None
-        if options.incremental:
-            assert parent_url is not None
-            link, options = prepare_incremental(
-                parent_url, info.alembic_revision, tables, options, secret_key)
-        key, encryption = encryption_setup(options, secret_key)
-        filters = exclude_own_record(backup_id)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+    store.create_fresh()
+    try:
+        with exported_snapshot(url) as (conn, snapshot_id):
+            info = read_snapshot_info(conn, snapshot_id)
+            tables = select_tables(_catalog_stub(info), options)
+            link: dict[str, Any] = {}
+            passphrase = options.passphrase.get_secret_value() if options.passphrase else None
             if options.incremental:
-                futures = [
-                    pool.submit(export_table_delta, url, snapshot_id, t, info.tables[t], store,
-                                link["parent"]["path"], compress=options.compress, key=key,
-                                secret_key=secret_key, passphrase=passphrase,
-                                where=filters.get(t))
-                    for t in tables
-                ]
-            else:
-                futures = [
-                    pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
-                                compress=options.compress, key=key, where=filters.get(t))
-                    for t in tables
-                ]
-            files = [f.result() for f in futures]
-    body = manifest_body(name=store.url.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
-                         files=files, options=options, created_by=created_by,
-                         encryption=encryption, extra=link)
-    write_manifest(store, body, key)
+                assert parent_url is not None
+                link, options = prepare_incremental(
+                    parent_url, info.alembic_revision, tables, options, secret_key)
+            key, encryption = encryption_setup(options, secret_key)
+            filters = exclude_own_record(backup_id)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                if options.incremental:
+                    futures = [
+                        pool.submit(export_table_delta, url, snapshot_id, t, info.tables[t], store,
+                                    link["parent"]["path"], compress=options.compress, key=key,
+                                    secret_key=secret_key, passphrase=passphrase,
+                                    where=filters.get(t))
+                        for t in tables
+                    ]
+                else:
+                    futures = [
+                        pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
+                                    compress=options.compress, key=key, where=filters.get(t))
+                        for t in tables
+                    ]
+                files = [f.result() for f in futures]
+        body = manifest_body(name=store.url.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
+                             files=files, options=options, created_by=created_by,
+                             encryption=encryption, extra=link)
+        write_manifest(store, body, key)
+    except BaseException:
+        store.remove()  # our own new directory: no half-written backup stays behind
+        raise
     return body
 
 

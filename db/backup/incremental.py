@@ -24,7 +24,6 @@ import copy
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,7 @@ from db.backup.verify import (
     read_manifest,
     stage_single,
 )
+from db.backup.workdir import make_workdir
 from db.backup.writer import (
     TableFile,
     iter_snapshot_batches,
@@ -200,7 +200,7 @@ def parent_index(
 
 def _subdir(workdir: str, i: int) -> str:
     path = os.path.join(workdir, f"{i:04d}")
-    os.makedirs(path, exist_ok=True)
+    os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
@@ -233,7 +233,7 @@ def export_table_delta(
     pentry = pmeta["tables"].get(table)
     if pentry is None or [c["name"] for c in pentry["columns"]] != [c.name for c in columns]:
         raise IncrementalRefused(f"{table}: columns differ from the parent backup's")
-    workdir = tempfile.mkdtemp(prefix="innsync-incr-")
+    workdir = make_workdir("incr")
     try:
         index = parent_index(parent, table, secret_key, passphrase, workdir)
     finally:
@@ -322,12 +322,21 @@ def prepare_incremental(
 
 
 def _locate(child: Store, link: dict[str, Any]) -> Store:
-    """The parent's store: its recorded path, else a sibling directory of the same name."""
-    parent = Store.open(link["path"])
-    if parent.exists(MANIFEST) or not link.get("name"):
-        return parent
-    sibling = Store.open(child.url.rsplit("/", 1)[0] + "/" + link["name"])
-    return sibling if sibling.exists(MANIFEST) else parent
+    """The parent's store: the sibling directory of its name when it is there (a plain name,
+    checked with the manifest), else its recorded path, which must be inside the backup root
+    or a configured remote like any path a user gives."""
+    from db.backup.storage import PathNotAllowed, check_allowed
+
+    if link.get("name"):
+        sibling = Store.open(child.url.rsplit("/", 1)[0] + "/" + link["name"])
+        if sibling.exists(MANIFEST):
+            return sibling
+    try:
+        return Store.open(check_allowed(str(link["path"])))
+    except PathNotAllowed as exc:
+        raise ParentMissing(
+            f"parent backup {str(link.get('name'))[:100]} is missing beside this backup, and "
+            f"its recorded path is not an allowed backup location ({exc})") from None
 
 
 def read_chain(store: Store) -> list[tuple[Store, dict[str, Any]]]:
@@ -369,7 +378,7 @@ def stage_chain(
     result = StagedBackup(copy.deepcopy(last))
     result.manifest.pop("_mac", None)
     result.manifest["_mac"] = last.get("_mac")
-    result.workdir = workdir or tempfile.mkdtemp(prefix="innsync-restore-")
+    result.workdir = workdir or make_workdir("restore")
     try:
         parts: list[StagedBackup] = []
         for i, (store, body) in enumerate(chain):
@@ -378,7 +387,7 @@ def stage_chain(
                 raise ManifestError(f"{body.get('name')}: tables missing from the chain: "
                                     f"{missing}")
             sub = os.path.join(result.workdir, f"{i:04d}")
-            os.makedirs(sub)
+            os.makedirs(sub, mode=0o700)
             parts.append(stage_single(store, body, secret_key=secret_key,
                                       passphrase=passphrase, workdir=sub, tables=names,
                                       extras=True))

@@ -52,6 +52,14 @@ class RestoreRefused(Exception):
     """The backup cannot be restored into this database as it is."""
 
 
+class SubsetNeedsTables(RestoreRefused):
+    """A table-subset restore would empty tables that other, non-empty tables reference."""
+
+    def __init__(self, message: str, needed: list[str]) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
 class ValidationFailed(RestoreRefused):
     """validateData found problems; nothing was changed."""
 
@@ -283,21 +291,33 @@ def _empty_dependents(conn: psycopg.Connection, catalog: dict[str, Table],
     """Tables outside the restore that reference a replaced table (transitively), if empty.
 
     TRUNCATE refuses a referenced table unless its referencing tables go too; an empty one
-    (say, a table newer than the backup) loses nothing. A non-empty one makes TRUNCATE fail.
+    (say, a table newer than the backup) loses nothing. A non-empty one would lose its rows:
+    the restore is refused (RestoreRefused) naming the tables it needs as well.
     """
     chosen = set(replace)
     out: list[str] = []
+    needed: list[str] = []
     while True:
         found = [
             t.name for t in catalog.values()
             if t.name not in chosen and any(fk.ref_table in chosen for fk in t.foreign_keys)
-            and not conn.execute(f"SELECT 1 FROM public.{quote_ident(t.name)} LIMIT 1"
-                                 ).fetchone()
         ]
         if not found:
-            return out
-        out += found
+            break
+        for name in found:
+            has_rows = conn.execute(
+                f"SELECT 1 FROM public.{quote_ident(name)} LIMIT 1").fetchone()
+            (needed if has_rows else out).append(name)
         chosen.update(found)
+    if needed:
+        raise SubsetNeedsTables(
+            f"restoring only {', '.join(sorted(replace))} would empty tables that "
+            f"{', '.join(sorted(needed))} reference (directly or through each other) and "
+            f"those hold rows: restore them too (tables: "
+            f"{sorted(set(replace) | set(needed))}) or the whole backup",
+            sorted(set(needed)),
+        )
+    return out
 
 
 def _restorable_columns(

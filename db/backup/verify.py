@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from db.backup import FORMAT_VERSION
 from db.backup.crypto import BackupDecryptionError, decrypt_stream, key_from_passphrase
 from db.backup.manifest import ManifestError, check_mac, load_manifest
-from db.backup.storage import MANIFEST, Store
+from db.backup.storage import MANIFEST, Store, check_entry_name
+from db.backup.workdir import make_workdir, private_file
 
 
 class BackupIncomplete(ManifestError):
@@ -51,7 +52,28 @@ def read_manifest(store: Store) -> dict[str, Any]:
     body = load_manifest(store.read_bytes(MANIFEST))
     if body.get("format_version") != FORMAT_VERSION:
         raise ManifestError(f"unsupported backup format {body.get('format_version')!r}")
+    check_entries(body)
     return body
+
+
+def check_entries(body: dict[str, Any]) -> None:
+    """Every file a manifest names is a plain name inside its own backup directory (a
+    manifest is data: it never points a read at another directory)."""
+    tables = body.get("tables")
+    if not isinstance(tables, dict):
+        raise ManifestError("manifest.json lists no tables")
+    for table, entry in tables.items():
+        if not isinstance(entry, dict):
+            raise ManifestError(f"manifest entry of {table!r} is not an object")
+        check_entry_name(entry.get("file"))
+        for kind in ("deleted", "keys"):
+            if kind in entry:
+                if not isinstance(entry[kind], dict):
+                    raise ManifestError(f"manifest entry {table}.{kind} is not an object")
+                check_entry_name(entry[kind].get("file"))
+    parent = body.get("parent")
+    if parent is not None and isinstance(parent, dict) and parent.get("name") is not None:
+        check_entry_name(parent.get("name"))
 
 
 def backup_key(
@@ -108,7 +130,7 @@ def fetch_file(
         return raw
     assert workdir is not None
     local = os.path.join(workdir, entry["file"].removesuffix(".enc"))
-    with open(raw, "rb") as src, open(local, "wb") as dst:
+    with open(raw, "rb") as src, os.fdopen(private_file(local), "wb") as dst:
         decrypt_stream(src, dst, key, entry["file"])
     os.unlink(raw)
     return local
@@ -177,7 +199,7 @@ def stage_single(
 
 def _hash_copy(store: Store, name: str, dst: str | None) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
-    out = open(dst, "wb") if dst else None
+    out = os.fdopen(private_file(dst), "wb") if dst else None
     try:
         with store.open_read(name) as fh:
             while chunk := fh.read(8 << 20):
@@ -192,9 +214,7 @@ def _hash_copy(store: Store, name: str, dst: str | None) -> tuple[str, int]:
 
 
 def _mkdtemp() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="innsync-restore-")
+    return make_workdir("restore")
 
 
 def verify_backup(

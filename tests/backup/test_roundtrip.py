@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from db.backup.manifest import ManifestError
+from db.backup.restore import SubsetNeedsTables
 from db.backup.storage import Store
 from db.backup.verify import BackupIncomplete, ChecksumMismatch, stage_backup, verify_backup
 from tests.backup.conftest import data_dump, make_backup, restore_into
@@ -87,7 +88,8 @@ def test_writer_failure_leaves_nothing_complete(source_db: str, backup_root: Pat
         make_backup(source_db, backup_root)
     store = Store.open(str(backup_root / "b1"))
     assert not store.exists("manifest.json")
-    assert not any(p.name.endswith(".partial") for p in Path(store.path).iterdir())
+    # The failed backup's own new directory is removed (nothing half-written stays).
+    assert not Path(store.path).exists()
     with pytest.raises(BackupIncomplete):
         verify_backup(store)
 
@@ -216,6 +218,7 @@ def test_partial_restore_truncates_only_empty_dependents(
     target = scratch_db()  # rooms, channels... reference properties and are empty here
     assert restore_into(target, store).tables == {"properties": 2}
     before = data_dump(source_db)
-    with pytest.raises(psycopg.errors.FeatureNotSupported):  # dependents hold rows
+    with pytest.raises(SubsetNeedsTables) as err:  # dependents hold rows
         restore_into(source_db, store)
+    assert {"room_types", "reservations", "channels"} <= set(err.value.needed)
     assert data_dump(source_db) == before

@@ -51,3 +51,45 @@ def test_encryption_round_trip_and_wrong_key():
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(DecryptionError):
         decrypt_json(key, tampered)
+
+
+def test_an_existing_home_is_made_owner_only(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    (home / "admin.key").write_text("isk_x")
+    (home / "admin.key").chmod(0o644)
+    monkeypatch.setenv("INNSYNC_HOME", str(home))
+    Settings().secure_home()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "admin.key").stat().st_mode) == 0o600
+
+
+def test_a_shared_directory_is_not_touched(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    monkeypatch.setenv("INNSYNC_HOME", str(shared))
+    Settings().secure_home()  # no innsync files in it: left as it is
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+
+
+def test_the_cli_writes_owner_only_files(tmp_path):
+    """`innsync` runs with umask 077: a file its code creates is not world-readable."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "made.txt"
+    script = ("from innsync import cli\n"
+              "def touch(path: str) -> None:\n"
+              "    open(path, 'w').close()\n"
+              "cli.app.command('touch-test')(touch)\n"
+              "cli.main()\n")
+    env = {**os.environ, "INNSYNC_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script, "touch-test", str(out)], env=env,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
