@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from api.deps import SessionDep, ViewerDep
 from api.errors import NotFound
 from api.schemas import COUNT_CAP, APIModel, Page, PageDep
+from api.validators import Day, Id
 from channels.base import CancelPenalty, ExtraService, NightlyPrice, SpecialRequest
 from db.models import ChannelBooking, ChannelBookingRoom
 from db.repositories.channel_bookings import channel_bookings_query, group_members, rooms_of
@@ -197,16 +198,16 @@ def list_channel_bookings(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
-    channel_id: int | None = Query(None, alias="channelId"),
-    status: str | None = None,
+    channel_id: Id | None = Query(None, alias="channelId"),
+    status: str | None = Query(None, max_length=32),
     sync_status: str | None = Query(None, alias="syncStatus"),
     overbooked: bool | None = None,
-    external_booking_id: str | None = Query(None, alias="externalBookingId"),
+    external_booking_id: str | None = Query(None, alias="externalBookingId", max_length=128),
     group_id: str | None = Query(None, alias="groupId", max_length=128),
-    created_from: date | None = Query(None, alias="from"),
-    created_to: date | None = Query(None, alias="to"),
-    check_in_from: date | None = Query(None, alias="checkInFrom"),
-    check_in_to: date | None = Query(None, alias="checkInTo"),
+    created_from: Day | None = Query(None, alias="from"),
+    created_to: Day | None = Query(None, alias="to"),
+    check_in_from: Day | None = Query(None, alias="checkInFrom"),
+    check_in_to: Day | None = Query(None, alias="checkInTo"),
 ) -> Page[ChannelBookingOut]:
     """Bookings as the partners sent them, newest first, with their rooms."""
     stmt = channel_bookings_query(
@@ -236,7 +237,7 @@ def list_channel_bookings(
 
 
 @router.get("/channel-bookings/{booking_id}", response_model=ChannelBookingDetail)
-def get_channel_booking(booking_id: int, session: SessionDep, _: ViewerDep) -> Any:
+def get_channel_booking(booking_id: Id, session: SessionDep, _: ViewerDep) -> Any:
     """One booking: its fields, rooms, the masked partner message and its partner group."""
     row = session.get(ChannelBooking, booking_id)
     if row is None:
