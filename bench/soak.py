@@ -62,6 +62,7 @@ class ChannelFigures(BaseModel):
 
 class SoakReport(BaseModel):
     minutes: float
+    elapsed_s: float = 0.0  # from the stack's start to the measurement
     faults: dict[str, Any]
     kills: list[str] = Field(default_factory=list)
     restarts_seen: list[str] = Field(default_factory=list)
@@ -76,12 +77,13 @@ class SoakReport(BaseModel):
                 and not (self.stuck_flow_runs or self.stuck_sync_logs or self.stuck_backups))
 
     def render(self) -> str:
-        head = (f"soak: {self.minutes:g} min, faults {json.dumps(self.faults)}, "
+        head = (f"soak: {self.minutes:g} min ({self.elapsed_s:.0f} s with start and drain), "
+                f"faults {json.dumps(self.faults)}, "
                 f"kills {', '.join(self.kills) or 'none'}")
         rows = [head, f"{'channel':<12} {'created':>7} {'stored':>6} {'acked':>6} {'lost':>4} "
                       f"{'dup':>4} {'pulls ok/fail':>13} {'max gap s':>9} {'tokens':>6} "
                       f"{'tokens/h':>8}"]
-        hours = max(self.minutes / 60, 1e-9)
+        hours = max(self.elapsed_s / 3600, 1e-9)
         for c in self.channels:
             gap = f"{c.longest_gap_s:.0f}" if c.longest_gap_s is not None else "-"
             rows.append(f"{c.channel:<12} {c.created:>7} {c.stored:>6} {c.acknowledged:>6} "
@@ -235,7 +237,7 @@ def set_faults(base: str, faults: dict[str, Any]) -> None:
     httpx.post(f"{base}/_sim/faults", json=current, timeout=10).raise_for_status()
 
 
-def database_figures(home: Path) -> dict[str, dict[str, Any]]:
+def database_figures(home: Path, stuck_after_s: float) -> dict[str, dict[str, Any]]:
     """Per channel name: stored/acknowledged bookings, duplicates, pull history (SQL)."""
     import psycopg
 
@@ -273,10 +275,13 @@ def database_figures(home: Path) -> dict[str, dict[str, Any]]:
             fig = out.setdefault(name, {})
             fig.update(pulls_ok=ok, pulls_failed=failed,
                        longest_gap_s=float(gap) if gap is not None else None)
+        # Running now is fine; running for longer than any run may last is stuck.
         stuck_logs = conn.execute(
-            "SELECT count(*) FROM channel_sync_logs WHERE status = 'running'").fetchone()
+            "SELECT count(*) FROM channel_sync_logs WHERE status = 'running' "
+            "AND started_at < now() - make_interval(secs => %s)", (stuck_after_s,)).fetchone()
         stuck_backups = conn.execute(
-            "SELECT count(*) FROM system_backups WHERE status = 'running'").fetchone()
+            "SELECT count(*) FROM system_backups WHERE status = 'running' "
+            "AND created_at < now() - make_interval(secs => %s)", (stuck_after_s,)).fetchone()
     out["_stuck"] = {"sync_logs": stuck_logs[0] if stuck_logs else 0,
                      "backups": stuck_backups[0] if stuck_backups else 0}
     return out
@@ -330,6 +335,7 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
     os.environ["INNSYNC_HOME"] = str(home)  # this process reads the same embedded cluster
     report = SoakReport(minutes=minutes, faults=faults)
     say(f"starting innsync up in {home} ...")
+    began = time.monotonic()
     stack.start()
     try:
         for url in stack.sims.values():
@@ -370,7 +376,8 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
         time.sleep(drain_seconds)
         report.restarts_seen = [line.strip() for line in stack.out.read_text().splitlines()  # type: ignore[union-attr]
                                 if "restarting" in line]
-        figures = database_figures(home)
+        report.elapsed_s = time.monotonic() - began
+        figures = database_figures(home, stuck_after_s)
         for ch, url in stack.sims.items():
             stats = sim_stats(url)
             fig = figures.get(ch, {})
