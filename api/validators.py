@@ -57,10 +57,34 @@ def no_nul(value: str) -> str:
     return value
 
 
+def _raw_max(max_length: int) -> BeforeValidator:
+    """The documented maxLength holds for the text as sent, before whitespace is stripped
+    (else 201 characters with a leading blank pass a 200-character limit)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > max_length:
+            raise ValueError(f"at most {max_length} characters")
+        return value
+
+    return BeforeValidator(check)
+
+
+def stripped(max_length: int, min_length: int = 0, pattern: str | None = None) -> Any:
+    """Text stripped of surrounding blanks, bounded as sent, without NUL."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length,
+                          pattern=pattern),
+        _raw_max(max_length),
+        AfterValidator(no_nul),
+    ]
+
+
 def _text(max_length: int, min_length: int = 0, strip: bool = False) -> Any:
     return Annotated[
         str,
         StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+        _raw_max(max_length),
         AfterValidator(no_nul),
     ]
 
@@ -80,11 +104,11 @@ Text = _text(2000)
 ShortText = _text(200)
 
 Code = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), _raw_max(32),
     AfterValidator(no_nul),
 ]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _raw_max(200),
     AfterValidator(no_nul),
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]

@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from api import audit
 from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id
+from api.validators import Id, stripped
 from channels.base import ChannelConfig, ChannelName
 from db.models import Channel, Property
 from db.repositories.base import delete_guarded, paginate, update_guarded
@@ -26,7 +26,7 @@ from db.repositories.channels import channels_query, create_channel, update_chan
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 
-ChannelLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ChannelLabel = stripped(min_length=1, max_length=100)
 
 
 class MaskedConfig(APIModel):

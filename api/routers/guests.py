@@ -12,7 +12,7 @@ from api import audit
 from api.crud import audit_write, get_or_404, page_of, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id
+from api.validators import Id, stripped
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
 from db.repositories.queue import enqueue
@@ -20,10 +20,10 @@ from db.repositories.reservations import guests_query
 
 router = APIRouter(prefix="/guests", tags=["guests"])
 
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+$")]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+PersonName = stripped(min_length=1, max_length=100)
+Email = stripped(max_length=254,
+                                         pattern=r"^[^@\s]+@[^@\s]+$")
+Phone = stripped(max_length=50)
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 

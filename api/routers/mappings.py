@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from fastapi import APIRouter, status
-from pydantic import StringConstraints
 
 from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import NotFound, Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id
+from api.validators import Id, stripped
 from db.models import Channel, ChannelRateMapping, ChannelRoomMapping, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate
 from db.repositories.channels import rate_mappings_query, room_mappings_query
 
 router = APIRouter(prefix="/channels/{channel_id}", tags=["channel mappings"])
 
-PartnerCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+PartnerCode = stripped(min_length=1, max_length=64)
 
 
 class RoomMappingOut(APIModel):

@@ -13,7 +13,7 @@ from api.crud import audit_write, get_or_404, page_of, repository_errors, requir
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id, Int4
+from api.validators import Id, Int4, stripped
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import rooms_query
@@ -21,7 +21,7 @@ from db.repositories.queue import enqueue_room
 
 router = APIRouter(prefix="/rooms", tags=["rooms"])
 
-RoomNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+RoomNumber = stripped(min_length=1, max_length=16)
 RoomStatus = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
 

@@ -7,14 +7,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from api import audit
 from api.crud import get_or_404, page_of
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict
 from api.schemas import APIInput, APIModel, Page, PageDep
-from api.validators import Id, Int4
+from api.validators import Id, Int4, stripped
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
 from db.repositories.base import paginate
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/sync", tags=["sync queue"])
 EntityType = Literal["reservation", "inventory", "rate", "room", "room_type", "guest"]
 Operation = Literal["create", "update", "delete", "status_change"]
 ItemStatus = Literal["pending", "processing", "completed", "failed"]
-EntityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+EntityId = stripped(min_length=1, max_length=64)
 
 
 class EnqueueIn(APIInput):
