@@ -121,10 +121,13 @@ class Supervisor:
     RESTART_WINDOW = 300.0
 
     def __init__(self, services: list[Service], log_dir: Path,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 before_restart: dict[str, Callable[[], None]] | None = None) -> None:
         self.services = services
         self.log_dir = log_dir
         self.clock = clock
+        #: Clean-up to run before a child is started again (e.g. the serve process's runs).
+        self.before_restart = before_restart or {}
         self.restarts: dict[str, list[float]] = {}
         self.not_before: dict[str, float] = {}
 
@@ -145,6 +148,12 @@ class Supervisor:
             code = svc.process.returncode if svc.process is not None else None
             console.print(f"[yellow]{svc.name} exited (code {code}); restarting[/]")
             svc.stop(timeout=5)  # reap what is left of its process group
+            hook = self.before_restart.get(svc.name)
+            if hook is not None:
+                try:
+                    hook()
+                except Exception as exc:  # noqa: BLE001 - a failed clean-up must not stop us
+                    console.print(f"[yellow]{svc.name}: clean-up before restart failed: {exc}[/]")
             svc.start(self.log_dir)
             recent.append(now)
             self.restarts[svc.name] = recent
@@ -352,6 +361,19 @@ def recover(prefect_api: str, own_server: bool) -> list[str]:
     return lines
 
 
+def _crash_served_runs(prefect_api: str) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from innsync.reaper import crash_orphan_flow_runs
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        crashed = crash_orphan_flow_runs(
+            "the serve process that ran this flow run died; innsync up restarted it",
+            deployed_only=True)
+    if crashed:
+        console.print(f"  {crashed} flow run(s) of the dead serve process marked Crashed")
+
+
 @dataclass
 class UpOptions:
     """What `innsync up` starts and where."""
@@ -481,7 +503,11 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         for line in recovery:
             console.print(f"  [dim]{line}[/]")
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
-        supervisor = Supervisor(services, log_dir)
+        supervisor = Supervisor(services, log_dir, before_restart={} if external_prefect else {
+            # The dead serve process's runs would hold their deployments' concurrency slots
+            # (CANCEL_NEW then cancels every later run): close them first.
+            "deployments": lambda: _crash_served_runs(prefect_api),
+        })
         while True:
             if stopping:
                 raise Stopped

@@ -389,10 +389,12 @@ def remove_stray_scratch(scratch_dir: str | None = None,
     return removed
 
 
-def crash_orphan_flow_runs(reason: str) -> int:
+def crash_orphan_flow_runs(reason: str, *, deployed_only: bool = False) -> int:
     """Set every Pending/Running/Cancelling flow run Crashed. Only for a Prefect server whose
     runs are all executed by processes known dead (`innsync up` restarting its own server
-    before it starts the serve process); they would hold concurrency slots forever."""
+    before it starts the serve process); they would hold concurrency slots forever.
+    `deployed_only`: just the runs of deployments (what a dead serve process was executing;
+    a CLI's own flow runs on the same server are left alone)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -405,10 +407,14 @@ def crash_orphan_flow_runs(reason: str) -> int:
     stuck = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
         any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
     seen: set[UUID] = set()
+    crashed = 0
     with get_client(sync_client=True) as client:
         while runs := [r for r in client.read_flow_runs(flow_run_filter=stuck, limit=200)
                        if r.id not in seen]:
             for run in runs:
                 seen.add(run.id)
+                if deployed_only and run.deployment_id is None:
+                    continue
                 client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
-    return len(seen)
+                crashed += 1
+    return crashed

@@ -175,6 +175,29 @@ def test_up_start_crashes_runs_of_the_dead_serve_process(
     assert _state(later.id).is_scheduled()  # future work is kept
 
 
+def test_serve_restart_crashes_only_deployment_runs(
+        prefect_client_settings: PrefectServer) -> None:
+    """innsync up restarting a dead serve process frees its deployments' slots (their runs
+    Crashed) and leaves flow runs started elsewhere (a CLI backup) alone."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Pending, Running
+
+    from innsync.reaper import crash_orphan_flow_runs
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("probe-restart")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="restart-test")
+        served = client.create_flow_run_from_deployment(deployment_id, state=Pending())
+        client.set_flow_run_state(served.id, Running())
+        cli_run = client.create_flow_run(probe, state=Pending())
+        client.set_flow_run_state(cli_run.id, Running())
+    assert crash_orphan_flow_runs("serve restarted", deployed_only=True) >= 1
+    assert _state(served.id).is_crashed() and _state(served.id).message == "serve restarted"
+    assert _state(cli_run.id).is_running()
+    with get_client(sync_client=True) as client:  # leave nothing running for later tests
+        client.set_flow_run_state(cli_run.id, Crashed(message="test done"), force=True)
+
+
 def test_the_reaper_reads_flow_run_states(  # type: ignore[no-untyped-def]
         prefect_client_settings: PrefectServer, committed) -> None:  # noqa: F811
     from uuid import uuid4
