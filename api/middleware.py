@@ -75,6 +75,12 @@ class EdgeGuard:
             await _refuse(send, 422, "validation_error",
                           "the URL must not contain NUL (%00) characters")
             return
+        repeated = _repeated_param(scope.get("query_string") or b"")
+        if repeated:
+            # No parameter of this API takes a list: a second value would silently win.
+            await _refuse(send, 422, "validation_error",
+                          f"query parameter {repeated!r} is given more than once")
+            return
         if _disguised_secret_param(scope.get("query_string") or b""):
             await _refuse(send, 400, "bad_request",
                           "write secret query parameter names (token, key...) plainly")
@@ -100,6 +106,21 @@ class EdgeGuard:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _repeated_param(raw: bytes) -> str | None:
+    """The name of a query parameter given twice (`?q=a&q=b`), or None."""
+    if not raw or b"&" not in raw and b";" not in raw:
+        return None
+    seen: set[bytes] = set()
+    for part in re.split(rb"[&;]", raw):
+        if not part:
+            continue
+        name = unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" "))
+        if name in seen:
+            return name.decode("utf-8", "replace")[:64]
+        seen.add(name)
+    return None
 
 
 def _disguised_secret_param(raw: bytes) -> bool:

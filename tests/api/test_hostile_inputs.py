@@ -290,3 +290,11 @@ def test_a_percent_encoded_secret_parameter_name_is_refused(client):
     plain = client.post("/api/webhooks/agoda?token=s3cret", json={"property_id": "1",
                                                                   "booking_id": "2"})
     assert_error(plain, 401, "unauthorized")
+
+
+def test_a_repeated_query_parameter_is_422_not_last_one_wins(client, viewer_headers):
+    for query in ("q=a&q=b", "limit=1&limit=500", "q=a&%71=b", "q=a;q=b"):
+        resp = client.get(f"/api/guests?{query}", headers=viewer_headers)
+        assert_error(resp, 422, "validation_error")
+        assert "more than once" in resp.json()["error"]["message"]
+    assert client.get("/api/guests?q=a&limit=5", headers=viewer_headers).status_code == 200
