@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from channels.base import ChannelAdapter, ChannelConfig, ChannelName, TransientChannelError
@@ -26,7 +25,7 @@ from channels.tokens import StoredToken, TokenKey, TokenSlot
 from db.engine import get_sessionmaker, session_scope
 from db.models import Channel
 from db.repositories import auth_tokens
-from db.repositories.channels import config_to_dict, get_mappings, open_config
+from db.repositories.channels import channel_facts, config_to_dict, get_mappings, open_config
 
 _adapters: dict[tuple[int, int, str], ChannelAdapter] = {}
 #: Tests and demos route a channel's traffic to an in-process simulator.
@@ -130,15 +129,11 @@ class ChannelInfo:
 
 
 def channel_info(channel_id: int) -> ChannelInfo:
+    """Plain facts about a channel (LookupError when there is none)."""
     with session_scope() as session:
-        row = session.execute(
-            text("SELECT id, name, channel_name, enabled, property_id FROM channels WHERE id = :c"),
-            {"c": channel_id},
-        ).first()
-    if row is None:
-        raise LookupError(f"channel {channel_id} not found")
+        facts = channel_facts(session, channel_id)
     return ChannelInfo(
-        row.id, row.name, ChannelName(row.channel_name), row.enabled, row.property_id
+        facts.id, facts.name, ChannelName(facts.channel_name), facts.enabled, facts.property_id
     )
 
 
