@@ -31,7 +31,7 @@ from flows.runner import SYNC_LOG_HOOKS
 from innsync.settings import get_settings
 from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
 from tasks.bookings import pull_bookings_page, store_and_ack
-from tasks.resources import adapter_for, channel_info, clean_overrides, close_adapters
+from tasks.resources import adapter_for, adapter_pool, channel_info, clean_overrides
 from tasks.results import (
     AriOutcome,
     BookingFetchOutcome,
@@ -83,7 +83,7 @@ async def sync_bookings(
         key=_artifact_key("sync-bookings", info.channel_name, channel_id),
         description=f"bookings pulled from {info.name}",
     )
-    async with sync_run(channel_id, "sync_bookings", close_adapters_after=True) as run:
+    async with sync_run(channel_id, "sync_bookings") as run:
         cursor: str | None = None
         failed_in_a_row = 0
         last_progress = time.monotonic()
@@ -173,7 +173,7 @@ async def sync_booking_by_id(
     logger = get_run_logger()
     info = channel_info(channel_id)
     stored: StoreResult | None = None
-    async with sync_run(channel_id, "webhook_booking", close_adapters_after=True) as run:
+    async with sync_run(channel_id, "webhook_booking") as run:
         run.details.update(booking=external_id, webhook_event_id=webhook_event_id)
         try:
             record = await adapter_for(channel_id).fetch_booking(external_id)
@@ -224,7 +224,7 @@ async def _push(
     end = end or start + timedelta(days=DEFAULT_HORIZON_DAYS - 1)
     if end < start:
         raise ValueError("end_date is before start_date")
-    try:
+    async with adapter_pool():  # one pool for every channel's push of this run
         per_channel = await asyncio.gather(
             *[
                 push_channel(cid, kind, start, end, operation, room_type_ids, rate_plan_ids,
@@ -232,9 +232,6 @@ async def _push(
                 for cid in channel_ids
             ]
         )
-    finally:
-        # After every channel: the adapters of this loop are shared by the channels' pushes.
-        await close_adapters()
     rows = [r.wire() for pc in per_channel for r in pc.rows]
     await acreate_table_artifact(
         key=_artifact_key(operation, "result"),
@@ -317,7 +314,7 @@ async def push_ari_values(
 ) -> ValuesOutcome | State[Any]:
     """Push explicit values (the seed's sync-availability/sync-rates with a value given)."""
     info = channel_info(channel_id)
-    async with sync_run(channel_id, "push_values", close_adapters_after=True) as run:
+    async with sync_run(channel_id, "push_values") as run:
         try:
             summary = await push_updates(
                 channel_id,
@@ -354,7 +351,7 @@ async def update_booking_status(
     if ref is None:
         raise LookupError(f"channel booking {channel_booking_id} not found")
     channel_id, external_ref = ref
-    async with sync_run(channel_id, "update_booking_status", close_adapters_after=True) as run:
+    async with sync_run(channel_id, "update_booking_status") as run:
         result = await push_status_task(channel_id, external_ref, status)
         record_status(run, result, external_ref, status)
     out = StatusOutcome(

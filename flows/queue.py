@@ -15,7 +15,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from tasks.queue import claim_batch, handle_batch
-from tasks.resources import close_adapters
+from tasks.resources import adapter_pool
 from tasks.results import QueueOutcome, QueueRow
 
 DEFAULT_BATCH_SIZE = 100
@@ -41,15 +41,13 @@ async def process_queue(
     worker = worker_name(run_id)
     rows: list[QueueRow] = []
     batches = 0
-    try:
+    async with adapter_pool():  # the batches of this run share their partner connections
         for _ in range(max_batches):
             items = claim_batch(worker, batch_size, lease_seconds)
             if not items:
                 break
             batches += 1
             rows += await handle_batch(worker, items, run_id)
-    finally:
-        await close_adapters()
     summary = QueueOutcome(
         batches=batches,
         processed=len(rows),

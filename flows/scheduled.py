@@ -7,7 +7,7 @@ run it) it creates one `pull-channel` flow run per channel and ends within secon
 after the channel id, limit 1, leased so a killed run frees it) and a time bound. A hung
 partner therefore keeps only its own channel's slot until its run times out; the other
 channels' runs, and the next cycles, go on. Without deployments (tests, CLI) the same
-`pull-channel` flows run in threads of this process.
+`pull-channel` flows run side by side in this process (each with its own adapter pool).
 """
 
 from __future__ import annotations
@@ -95,13 +95,6 @@ async def pull_channel(channel_id: int, max_pages: int = 50) -> Any:
     return state  # Failed / TimedOut / Crashed: this run ends the same way
 
 
-def _pull_one(channel_id: int, max_pages: int) -> tuple[str, Any]:
-    """Run pull-channel for one channel; (final state type, result or exception)."""
-    # Own thread, own event loop: sync_bookings closes the partner adapters of its loop when
-    # it ends, which would cut the connections of the other channels sharing one loop.
-    return asyncio.run(_pull(channel_id, max_pages))
-
-
 async def _pull(channel_id: int, max_pages: int) -> tuple[str, Any]:
     state: State[Any] = await pull_channel(  # type: ignore[misc]
         channel_id=channel_id, max_pages=max_pages, return_state=True
@@ -176,9 +169,9 @@ async def sync_all_bookings(
         lines = await dispatch(rows, max_pages)
         ok_states = {"DISPATCHED", "BUSY"}
     else:
+        # One loop is fine: each pull is its own run with its own adapter pool.
         outcomes = await asyncio.gather(
-            *[asyncio.to_thread(_pull_one, cid, max_pages) for cid, _, _ in rows],
-            return_exceptions=True,
+            *[_pull(cid, max_pages) for cid, _, _ in rows], return_exceptions=True
         )
         lines = summarise(rows, list(outcomes))
         ok_states = {"COMPLETED", "CANCELLED"}

@@ -4,7 +4,8 @@
         run.totals.add(...); run.errors += [...]; run.details[...] = ...
     run.status  # 'success' | 'partial' | 'failed' | 'not_applicable'
 
-On normal exit the log is closed with the counts (and a successful run stamps the channel's
+The run owns a partner-adapter pool (tasks/resources.py): the adapters its tasks use are
+closed when it ends. On normal exit the log is closed with the counts (and a successful run stamps the channel's
 last sync); an exception closes it `failed` with the error, then propagates. A cancelled
 or timed-out run leaves the row to the flow's state hooks (flows/runner.py).
 """
@@ -23,7 +24,7 @@ from prefect.states import Failed, State
 from db.engine import session_scope
 from db.repositories.channels import mark_sync_success
 from db.repositories.sync_logs import finish_log, start_log
-from tasks.resources import close_adapters
+from tasks.resources import adapter_pool
 from tasks.results import SyncOutcome, Totals
 
 OutcomeT = TypeVar("OutcomeT", bound=SyncOutcome)
@@ -77,20 +78,15 @@ async def sync_run(
     channel_id: int | None,
     operation: str,
     flow_run_id: UUID | None = None,
-    *,
-    close_adapters_after: bool = False,
 ) -> AsyncIterator[SyncRun]:
-    """Open the run's sync log; close it on exit (see module doc). `close_adapters_after`
-    closes this loop's partner adapters too (the flow-level run of a single channel)."""
+    """Open the run's sync log and its partner-adapter pool (or join the enclosing run's
+    pool); close both on exit (see module doc)."""
     with session_scope() as session:
         log_id = start_log(session, channel_id, operation, flow_run_id or current_flow_run_id())
     run = SyncRun(channel_id=channel_id, operation=operation, log_id=log_id)
     try:
-        try:
+        async with adapter_pool():
             yield run
-        finally:
-            if close_adapters_after:
-                await close_adapters()
     except Exception as exc:
         run.errors.append(f"{type(exc).__name__}: {exc}"[:1000])
         run.forced_status = "failed"

@@ -20,7 +20,7 @@ from db.repositories.reservations import update_reservation
 from flows.channel_sync import sync_bookings
 from flows.queue import process_queue
 from flows.runner import run_flow
-from tasks.resources import adapter_for, close_adapters, transport_overrides
+from tasks.resources import adapter_for, adapter_pool, transport_overrides
 from tests.sync.conftest import make_hotel, point_channel_at
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -95,12 +95,10 @@ def test_inventory_change_is_pushed_to_every_channel_once(committed, wire):
 
 def _partner_status(channel_id: int, code: str) -> str:
     async def fetch() -> str:
-        try:
+        async with adapter_pool():
             record = await adapter_for(channel_id).fetch_booking(code)
             assert record is not None
             return record.status
-        finally:
-            await close_adapters()
 
     return asyncio.run(fetch())
 
