@@ -310,7 +310,7 @@ async def full_ari_sync(
 
 @flow(name="push-ari-values", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_ari_values(
-    channel_id: int, updates: list[dict[str, Any]], config_overrides: dict[str, str] | None = None
+    channel_id: int, updates: list[ARIUpdate], config_overrides: dict[str, str] | None = None
 ) -> ValuesOutcome | State[Any]:
     """Push explicit values (the seed's sync-availability/sync-rates with a value given)."""
     info = channel_info(channel_id)
@@ -318,7 +318,7 @@ async def push_ari_values(
         try:
             summary = await push_updates(
                 channel_id,
-                [ARIUpdate.model_validate(u) for u in updates],
+                [ARIUpdate.model_validate(u) for u in updates],  # also when called directly
                 clean_overrides(config_overrides),
             )
         except ChannelError as exc:

@@ -4,7 +4,6 @@ grouped per channel, booking statuses per booking) and record each item's outcom
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -27,12 +26,12 @@ LOG_OPERATIONS = {"availability": "queue_availability", "rates": "queue_rates"}
 
 
 @task(name="claim-queue-batch", cache_policy=NONE)
-def claim_batch(worker: str, batch_size: int, lease_seconds: float) -> list[dict[str, Any]]:
+def claim_batch(worker: str, batch_size: int, lease_seconds: float) -> list[ClaimedItem]:
     """Lease up to `batch_size` due items to `worker` (dead-lettering exhausted leases first)."""
     with session_scope() as session:
         queue_repo.expire_exhausted_leases(session)
         items = queue_repo.claim(session, worker, batch_size, lease_seconds)
-    return [asdict(i) for i in items]
+    return items
 
 
 def build_plan(items: list[ClaimedItem], today: date) -> Plan:
@@ -85,12 +84,11 @@ async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> StatusPush
 
 @task(name="handle-queue-batch", cache_policy=NONE)
 async def handle_batch(
-    worker: str, raw_items: list[dict[str, Any]], flow_run_id: UUID | None = None
+    worker: str, items: list[ClaimedItem], flow_run_id: UUID | None = None
 ) -> list[QueueRow]:
     """Do a claimed batch's partner work, then complete, back off or dead-letter each item;
     returns one row per item for the run's artifact."""
     logger = get_run_logger()
-    items = [ClaimedItem(**r) for r in raw_items]
     plan = build_plan(items, date.today())
     pushes = list(plan.pushes.values())
     statuses = list(plan.statuses.values())

@@ -195,6 +195,21 @@ class QueueOutcome(Result):
     failed: int = 0
 
 
+class ReapSummary(Result):
+    """What one reaper pass closed: status and reason per sync log / backup id."""
+
+    sync_logs: dict[int, str] = Field(default_factory=dict)
+    backups: dict[int, str] = Field(default_factory=dict)
+    removed_paths: list[str] = Field(default_factory=list)
+    crashed_flow_runs: int = 0
+
+
+class MaintenanceOutcome(Result):
+    reaped: ReapSummary
+    #: Ids of the channels found stale (an event was emitted for each).
+    stale: list[int] = Field(default_factory=list)
+
+
 class CycleLine(Result):
     """One channel's line in the every-minute cycle."""
 
