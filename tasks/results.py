@@ -9,6 +9,7 @@ anything else, so no caller can guess at keys.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -208,6 +209,32 @@ class MaintenanceOutcome(Result):
     reaped: ReapSummary
     #: Ids of the channels found stale (an event was emitted for each).
     stale: list[int] = Field(default_factory=list)
+
+
+class ChannelReportRow(Result):
+    """One channel's figures for a window (db/repositories/reports.py)."""
+
+    channel_id: int
+    channel: str
+    channel_name: str
+    enabled: bool
+    bookings: int = 0
+    reservations: int = 0
+    room_nights: int = 0
+    revenue: Decimal = Decimal("0")
+    average_daily_rate: Decimal | None = None
+    cancellation_rate: float | None = None
+    average_lead_time_days: float | None = None
+    sync_runs: int = 0
+    sync_success_rate: float | None = None
+    last_successful_sync: str | None = None
+    open_overbookings: int = 0
+
+
+class ReportOutcome(Result):
+    start: date
+    end: date
+    channels: list[ChannelReportRow] = Field(default_factory=list)
 
 
 class CycleLine(Result):
