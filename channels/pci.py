@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -52,12 +51,6 @@ def _norm(key: str) -> str:
 def is_security_code_key(key: str) -> bool:
     """True for CVV/SeriesCode-like field names, which must never be stored."""
     return _norm(key) in _SECURITY_KEYS
-
-
-def is_card_number_key(key: str) -> bool:
-    """True for field names that hold a full card number."""
-    name = _norm(key)
-    return name in _NUMBER_KEYS and name != "number"
 
 
 def last4(number: str | None) -> str | None:
@@ -185,28 +178,3 @@ def scrub_xml(root: etree._Element) -> str | None:
             found = found or last4(element.text)
             element.text = mask_card_number(element.text)
     return found
-
-
-class PCILogFilter(logging.Filter):
-    """Logging filter that masks card numbers in messages and their arguments."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            try:
-                record.msg = record.getMessage()
-            except (TypeError, ValueError):
-                record.msg = str(record.msg)
-            record.args = None
-        if isinstance(record.msg, str):
-            record.msg = scrub_text(record.msg)
-        else:
-            record.msg = scrub_text(str(record.msg))
-        return True
-
-
-def install_log_filter(*loggers: str) -> PCILogFilter:
-    """Attach one PCILogFilter to the named loggers (root logger when none given)."""
-    flt = PCILogFilter()
-    for name in loggers or ("",):
-        logging.getLogger(name).addFilter(flt)
-    return flt

@@ -1,7 +1,9 @@
 """Channel sync flows: bookings in, ARI out, booking status out.
 
-Each flow reads like a recipe: tasks do a page or a month each, repositories hold the SQL,
-and every run leaves a channel_sync_logs row plus artifacts in the Prefect UI.
+Each flow is a recipe: the work is in tasks/ (bookings, ari, status; one implementation
+each, shared with the queue's handlers), the run bookkeeping in tasks/runs.py, the SQL in
+db/repositories. Every run leaves a channel_sync_logs row plus artifacts in the Prefect UI,
+and returns a typed result (tasks/results.py) whose counts are the sync log's.
 """
 
 from __future__ import annotations
@@ -18,19 +20,29 @@ from prefect.artifacts import (
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
-from prefect.runtime import flow_run
 from prefect.states import Failed, State
-from sqlalchemy import text
 
-from channels.base import BookingStatus, ChannelError
+from channels.base import ARIUpdate, BookingStatus, ChannelError
 from db.engine import session_scope
-from db.repositories.channels import mark_sync_success
-from db.repositories.sync_logs import finish_log, start_log
+from db.repositories.bookings import booking_ref
+from db.repositories.channels import enabled_channel_ids
+from db.repositories.webhooks import finish_event
 from flows.runner import SYNC_LOG_HOOKS
 from innsync.settings import get_settings
-from tasks.ari import Kind, month_windows, push_ari_window, push_updates
-from tasks.bookings import partner_limit, pull_bookings_page
-from tasks.resources import adapter_for, channel_info, clean_overrides, close_adapters
+from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
+from tasks.bookings import pull_bookings_page, store_and_ack
+from tasks.resources import adapter_for, adapter_pool, channel_info, clean_overrides
+from tasks.results import (
+    AriOutcome,
+    BookingFetchOutcome,
+    BookingsOutcome,
+    PushSummary,
+    StatusOutcome,
+    StoreResult,
+    ValuesOutcome,
+)
+from tasks.runs import flow_result, sync_run
+from tasks.status import push_status_task, record_status
 
 DEFAULT_HORIZON_DAYS = 365
 MAX_FAILED_PAGES_IN_A_ROW = 3
@@ -40,49 +52,9 @@ SYNC_TIMEOUT = get_settings().sync_run_timeout_seconds
 ARI_TIMEOUT = get_settings().ari_run_timeout_seconds
 
 
-def _run_id() -> Any:
-    return flow_run.get_id()
-
-
-def _now_utc() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 def _artifact_key(*parts: object) -> str:
     raw = "-".join(str(p) for p in parts).lower()
     return "".join(c if c.isalnum() or c == "-" else "-" for c in raw)[:100]
-
-
-def _finish(
-    channel_id: int | None,
-    log_id: int,
-    operation: str,
-    totals: dict[str, Any],
-    errors: list[str],
-    details: dict[str, Any],
-) -> str:
-    with session_scope() as session:
-        status = finish_log(
-            session,
-            log_id,
-            processed=totals["processed"],
-            success=totals["success"],
-            failed=totals["failed"],
-            errors=errors,
-            details=details,
-        )
-        if status == "success" and channel_id is not None:
-            mark_sync_success(session, channel_id, operation, _now_utc())
-    return status
-
-
-def _outcome(result: dict[str, Any], status: str) -> dict[str, Any] | State[Any]:
-    """Completed when something worked; Failed (with the same result) when nothing did."""
-    if status == "failed":
-        return Failed(message="; ".join(result["errors"][:3]) or "sync failed", data=result)
-    return result
 
 
 # ---------------------------------------------------------------- bookings in
@@ -96,7 +68,7 @@ async def sync_bookings(
     max_pages: int = 500,
     push_availability: bool = True,
     config_overrides: dict[str, str] | None = None,
-) -> Any:
+) -> BookingsOutcome | State[Any]:
     """Pull new/modified/cancelled bookings page by page: store exactly once, ack after commit,
     then close sold nights on every channel of the property."""
     logger = get_run_logger()
@@ -104,43 +76,39 @@ async def sync_bookings(
     overrides = clean_overrides(config_overrides)
     if not info.enabled:
         raise ValueError(f"channel {info.name} is disabled")
-    with session_scope() as session:
-        log_id = start_log(session, channel_id, "sync_bookings", _run_id())
-    totals = {"processed": 0, "success": 0, "failed": 0}
-    counts = {"new": 0, "updated": 0, "duplicates": 0, "unmapped": 0, "acked": 0}
-    errors: list[str] = []
-    overbooked: list[str] = []
-    touched: set[tuple[int, str]] = set()
+    out = BookingsOutcome(success=False)
+    touched: set[tuple[int, date]] = set()
     progress = await acreate_progress_artifact(
         0.0,
         key=_artifact_key("sync-bookings", info.channel_name, channel_id),
         description=f"bookings pulled from {info.name}",
     )
-    cursor: str | None = None
-    ari_summary: dict[str, Any] = {}
-    try:
+    async with sync_run(channel_id, "sync_bookings") as run:
+        cursor: str | None = None
         failed_in_a_row = 0
         last_progress = time.monotonic()
         for page_no in range(1, max_pages + 1):
             try:
                 page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides)
             except Exception as exc:  # transient errors were already retried by the task
-                errors.append(f"page {page_no}: {exc}")
-                totals["failed"] += 1
+                run.errors.append(f"page {page_no}: {exc}")
+                run.totals.add(failed=1)
                 failed_in_a_row += 1
                 # A garbled page is re-delivered by the partner: try again, a few times.
                 if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW:
                     break
                 continue
             failed_in_a_row = 0
-            totals["processed"] += page["processed"]
-            totals["success"] += page["new"] + page["updated"] + page["duplicates"]
-            totals["failed"] += page["unmapped"]
-            for k in counts:
-                counts[k] += page[k] if k != "acked" else page["acked"]
-            errors += page["errors"] + page["page_errors"]
-            overbooked += page["overbooked"]
-            touched.update((rt, d) for rt, d in page["touched"])
+            run.totals.add(page.processed, page.new + page.updated + page.duplicates,
+                           page.unmapped)
+            out.new += page.new
+            out.updated += page.updated
+            out.duplicates += page.duplicates
+            out.unmapped += page.unmapped
+            out.acked += page.acked
+            run.errors += page.errors + page.page_errors
+            out.overbooked += page.overbooked
+            touched.update(page.touched)
             if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
                 # Partners don't say how many are pending: the bar creeps towards 99 % and
                 # the description carries the real counts.
@@ -148,224 +116,97 @@ async def sync_bookings(
                 await aupdate_progress_artifact(
                     progress,
                     99.0 * page_no / (page_no + 10),
-                    description=f"{info.name}: {totals['processed']} bookings in {page_no} pages",
+                    description=f"{info.name}: {run.totals.processed} bookings in {page_no} pages",
                 )
-            # Queue-style partners release the next messages (a modification after its
-            # booking) once the previous ones were acked: pull until a page brings nothing.
-            if page["has_more"] and page["cursor"]:
+            if page.has_more and page.cursor:
                 # Cursor-paginated partners: follow the cursor, old bookings included.
-                cursor = page["cursor"]
+                cursor = page.cursor
                 continue
             cursor = None
             # Queue-style partners release the next messages (a modification after its
             # booking, the next 125) once these were acked: pull again while that helps.
-            progressed = page["acked"] > 0 or page["new"] + page["updated"] > 0
-            if not progressed:
+            if not (page.acked > 0 or page.new + page.updated > 0):
                 # Empty, or only re-deliveries of acked messages; ack failures are in errors.
                 break
         await aupdate_progress_artifact(
-            progress, 100.0, description=f"{info.name}: {totals['processed']} bookings"
+            progress, 100.0, description=f"{info.name}: {run.totals.processed} bookings"
         )
         if push_availability and touched and info.property_id is not None:
-            ari_summary = await _close_sold_nights(info.property_id, touched)
-    finally:
-        await close_adapters()
-    result = {
-        "success": not errors or totals["success"] > 0,
-        "recordsProcessed": totals["processed"],
-        "recordsSuccess": totals["success"],
-        "recordsFailed": totals["failed"],
-        "errors": errors,
-        **counts,
-        "overbooked": overbooked,
-        "availabilityPushed": ari_summary,
-    }
-    status = _finish(
-        channel_id,
-        log_id,
-        "sync_bookings",
-        totals,
-        errors,
-        {**counts, "overbooked": overbooked, "availability": ari_summary},
-    )
+            out.availability_pushed = await close_sold_nights(info.property_id, touched)
+        run.details.update(
+            new=out.new, updated=out.updated, duplicates=out.duplicates, unmapped=out.unmapped,
+            acked=out.acked, overbooked=out.overbooked,
+            availability={k: v.wire() for k, v in out.availability_pushed.items()},
+        )
+    out.success = not run.errors or run.totals.success > 0
+    out.records_processed = run.totals.processed
+    out.records_success = run.totals.success
+    out.records_failed = run.totals.failed
+    out.errors = run.errors
     await acreate_markdown_artifact(
         key=_artifact_key("bookings-summary", info.channel_name, channel_id),
         description=f"bookings from {info.name}",
         markdown=(
-            f"## Bookings from {info.name}: {status}\n\n"
-            f"- processed: **{totals['processed']}** (new {counts['new']}, updated "
-            f"{counts['updated']}, duplicates {counts['duplicates']}, unmapped "
-            f"{counts['unmapped']})\n- acknowledged: {counts['acked']}\n"
-            f"- overbooked (accepted, flagged): {', '.join(overbooked) or 'none'}\n"
-            f"- errors: {len(errors)}\n" + "".join(f"  - {e}\n" for e in errors[:20])
+            f"## Bookings from {info.name}: {run.status}\n\n"
+            f"- processed: **{out.records_processed}** (new {out.new}, updated "
+            f"{out.updated}, duplicates {out.duplicates}, unmapped "
+            f"{out.unmapped})\n- acknowledged: {out.acked}\n"
+            f"- overbooked (accepted, flagged): {', '.join(out.overbooked) or 'none'}\n"
+            f"- errors: {len(out.errors)}\n" + "".join(f"  - {e}\n" for e in out.errors[:20])
         ),
     )
-    if overbooked:
+    if out.overbooked:
         await acreate_table_artifact(
             key=_artifact_key("overbookings", info.channel_name, channel_id),
-            table=[{"channel": info.name, "booking": ext} for ext in overbooked],
+            table=[{"channel": info.name, "booking": ext} for ext in out.overbooked],
             description="bookings accepted on sold-out nights: relocate or contact the guest",
         )
-    logger.info("sync-bookings %s: %s", info.name, status)
-    return _outcome(result, status) if status == "failed" else result
-
-
-async def _close_sold_nights(property_id: int, touched: set[tuple[int, str]]) -> dict[str, Any]:
-    """Push the availability of the nights a booking changed to every enabled channel."""
-    room_types = sorted({rt for rt, _ in touched})
-    days = sorted(date.fromisoformat(d) if isinstance(d, str) else d for _, d in touched)
-    with session_scope() as session:
-        channel_ids = list(
-            session.execute(
-                text("SELECT id FROM channels WHERE property_id = :p AND enabled ORDER BY id"),
-                {"p": property_id},
-            ).scalars()
-        )
-    results = await asyncio.gather(
-        *[
-            push_ari_window(cid, "availability", days[0], days[-1], room_types, None)
-            for cid in channel_ids
-        ],
-        return_exceptions=True,
-    )
-    out: dict[str, Any] = {}
-    for cid, res in zip(channel_ids, results, strict=True):
-        out[str(cid)] = (
-            {"error": str(res)}
-            if isinstance(res, BaseException)
-            else {"updates": res["updates"], "ok": res["ok"], "failed": res["failed"]}
-        )
-    return out
+    logger.info("sync-bookings %s: %s", info.name, run.status)
+    return flow_result(out, run.status)
 
 
 @flow(name="sync-booking-by-id", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
 async def sync_booking_by_id(
     channel_id: int, external_id: str, webhook_event_id: int | None = None
-) -> Any:
+) -> BookingFetchOutcome | State[Any]:
     """Fetch one booking a partner pushed a hint for, store it, ack it, close sold nights."""
-    from tasks.bookings import store_and_ack
-
     logger = get_run_logger()
     info = channel_info(channel_id)
-    with session_scope() as session:
-        log_id = start_log(session, channel_id, "webhook_booking", _run_id())
-    errors: list[str] = []
-    result: dict[str, Any] = {}
-    try:
-        record = await adapter_for(channel_id).fetch_booking(external_id)
-        if record is None:
-            errors.append(f"{info.name}: booking {external_id} not found at the partner")
-        else:
-            result = await store_and_ack(channel_id, [record])
-            errors += result["errors"]
-            if result["touched"] and info.property_id is not None:
-                await _close_sold_nights(info.property_id, set(map(tuple, result["touched"])))
-    except ChannelError as exc:
-        errors.append(str(exc))
-    finally:
-        await close_adapters()
-    ok = bool(result) and not errors
-    totals = {"processed": 1, "success": int(ok), "failed": int(not ok)}
-    status = _finish(
-        channel_id,
-        log_id,
-        "webhook_booking",
-        totals,
-        errors,
-        {"booking": external_id, "webhook_event_id": webhook_event_id},
-    )
+    stored: StoreResult | None = None
+    async with sync_run(channel_id, "webhook_booking") as run:
+        run.details.update(booking=external_id, webhook_event_id=webhook_event_id)
+        try:
+            record = await adapter_for(channel_id).fetch_booking(external_id)
+            if record is None:
+                run.errors.append(f"{info.name}: booking {external_id} not found at the partner")
+            else:
+                stored = await store_and_ack(channel_id, [record])
+                run.errors += stored.errors
+                if stored.touched and info.property_id is not None:
+                    await close_sold_nights(info.property_id, set(stored.touched))
+        except ChannelError as exc:
+            run.errors.append(str(exc))
+        ok = stored is not None and not run.errors
+        run.totals.add(processed=1, success=int(ok), failed=int(not ok))
     if webhook_event_id is not None:
         with session_scope() as session:
-            session.execute(
-                text(
-                    "UPDATE webhook_events SET status = :st, error = :err, processed_at = now() "
-                    "WHERE id = :id"
-                ),
-                {
-                    "id": webhook_event_id,
-                    "st": "processed" if ok else "failed",
-                    "err": "; ".join(errors)[:2000] or None,
-                },
-            )
-    logger.info("webhook booking %s on %s: %s", external_id, info.name, status)
-    out = {
-        "success": ok,
-        "booking": external_id,
-        "errors": errors,
-        "new": result.get("new", 0),
-        "updated": result.get("updated", 0),
-        "overbooked": result.get("overbooked", []),
-    }
-    return _outcome(out, status) if status == "failed" else out
+            finish_event(session, webhook_event_id, ok=ok, errors=run.errors)
+    logger.info("webhook booking %s on %s: %s", external_id, info.name, run.status)
+    out = BookingFetchOutcome(
+        success=ok,
+        booking=external_id,
+        records_processed=1,
+        records_success=int(ok),
+        records_failed=int(not ok),
+        errors=run.errors,
+        new=stored.new if stored else 0,
+        updated=stored.updated if stored else 0,
+        overbooked=stored.overbooked if stored else [],
+    )
+    return flow_result(out, run.status)
 
 
 # ---------------------------------------------------------------- ARI out
-
-
-async def _push_channel(
-    channel_id: int,
-    kind: Kind,
-    start: date,
-    end: date,
-    operation: str,
-    room_type_ids: list[int] | None,
-    rate_plan_ids: list[int] | None,
-    overrides: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Month by month for one channel, with its own sync log."""
-    info = channel_info(channel_id)
-    with session_scope() as session:
-        log_id = start_log(session, channel_id, operation, _run_id())
-    windows = month_windows(start, end)
-    results = await asyncio.gather(
-        *[
-            push_ari_window(channel_id, kind, s, e, room_type_ids, rate_plan_ids, overrides)
-            for s, e in windows
-        ],
-        return_exceptions=True,
-    )
-    totals = {"processed": 0, "success": 0, "failed": 0}
-    errors: list[str] = []
-    rows = []
-    for (s, e), res in zip(windows, results, strict=True):
-        if isinstance(res, BaseException):
-            errors.append(f"{s}..{e}: {res}")
-            totals["failed"] += 1
-            rows.append(
-                {
-                    "channel": info.name,
-                    "window": f"{s}..{e}",
-                    "updates": "?",
-                    "accepted": 0,
-                    "refused": "all",
-                    "error": str(res)[:200],
-                }
-            )
-            continue
-        totals["processed"] += res["updates"]
-        totals["success"] += res["ok"]
-        totals["failed"] += res["failed"]
-        errors += res["errors"]
-        if res["updates"]:
-            rows.append(
-                {
-                    "channel": info.name,
-                    "window": f"{s}..{e}",
-                    "updates": res["updates"],
-                    "accepted": res["ok"],
-                    "refused": res["failed"],
-                    "error": "; ".join(res["errors"])[:200],
-                }
-            )
-    status = _finish(channel_id, log_id, operation, totals, errors, {"windows": len(windows)})
-    return {
-        "channel_id": channel_id,
-        "channel": info.name,
-        "status": status,
-        **totals,
-        "errors": errors,
-        "rows": rows,
-    }
 
 
 async def _push(
@@ -377,40 +218,37 @@ async def _push(
     room_type_ids: list[int] | None = None,
     rate_plan_ids: list[int] | None = None,
     overrides: dict[str, str] | None = None,
-) -> Any:
+) -> AriOutcome | State[Any]:
+    """Each channel's delta over the range (one sync log per channel), one artifact."""
     start = start or date.today()
     end = end or start + timedelta(days=DEFAULT_HORIZON_DAYS - 1)
     if end < start:
         raise ValueError("end_date is before start_date")
-    try:
+    async with adapter_pool():  # one pool for every channel's push of this run
         per_channel = await asyncio.gather(
             *[
-                _push_channel(
-                    cid, kind, start, end, operation, room_type_ids, rate_plan_ids, overrides
-                )
+                push_channel(cid, kind, start, end, operation, room_type_ids, rate_plan_ids,
+                             overrides)
                 for cid in channel_ids
             ]
         )
-    finally:
-        await close_adapters()
-    rows = [r for pc in per_channel for r in pc.pop("rows")]
+    rows = [r.wire() for pc in per_channel for r in pc.rows]
     await acreate_table_artifact(
         key=_artifact_key(operation, "result"),
         table=rows or [{"result": "nothing changed"}],
         description=f"{operation} {start}..{end}: what was sent and what the partners said",
     )
-    errors = [f"{pc['channel']}: {e}" for pc in per_channel for e in pc["errors"]]
-    result = {
-        "success": all(pc["status"] != "failed" for pc in per_channel),
-        "recordsProcessed": sum(pc["processed"] for pc in per_channel),
-        "recordsSuccess": sum(pc["success"] for pc in per_channel),
-        "recordsFailed": sum(pc["failed"] for pc in per_channel),
-        "errors": errors,
-        "channels": per_channel,
-    }
-    if per_channel and not result["success"] and not result["recordsSuccess"]:
-        return Failed(message="; ".join(errors[:3]) or f"{operation} failed", data=result)
-    return result
+    out = AriOutcome(
+        success=all(pc.status != "failed" for pc in per_channel),
+        records_processed=sum(pc.processed for pc in per_channel),
+        records_success=sum(pc.success for pc in per_channel),
+        records_failed=sum(pc.failed for pc in per_channel),
+        errors=[f"{pc.channel}: {e}" for pc in per_channel for e in pc.errors],
+        channels=list(per_channel),
+    )
+    if per_channel and not out.success and not out.records_success:
+        return Failed(message="; ".join(out.errors[:3]) or f"{operation} failed", data=out)
+    return out
 
 
 @flow(name="push-availability", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
@@ -420,7 +258,7 @@ async def push_availability(
     start_date: date | None = None,
     end_date: date | None = None,
     config_overrides: dict[str, str] | None = None,
-) -> Any:
+) -> AriOutcome | State[Any]:
     """Push availability changes (rooms to sell, stop-sell) of one channel as a delta."""
     return await _push(
         [channel_id],
@@ -440,7 +278,7 @@ async def push_rates(
     start_date: date | None = None,
     end_date: date | None = None,
     config_overrides: dict[str, str] | None = None,
-) -> Any:
+) -> AriOutcome | State[Any]:
     """Push rate and restriction changes of one channel as a delta."""
     return await _push(
         [channel_id],
@@ -458,18 +296,10 @@ async def full_ari_sync(
     property_id: int | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     channel_ids: list[int] | None = None,
-) -> Any:
+) -> AriOutcome | State[Any]:
     """Availability, rates and restrictions of every enabled channel over the horizon."""
     with session_scope() as session:
-        ids = list(
-            session.execute(
-                text(
-                    "SELECT id FROM channels WHERE enabled "
-                    "AND (CAST(:p AS bigint) IS NULL OR property_id = :p) ORDER BY id"
-                ),
-                {"p": property_id},
-            ).scalars()
-        )
+        ids = enabled_channel_ids(session, property_id)
     if channel_ids:
         ids = [i for i in ids if i in set(channel_ids)]
     start = date.today()
@@ -480,86 +310,56 @@ async def full_ari_sync(
 
 @flow(name="push-ari-values", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_ari_values(
-    channel_id: int, updates: list[dict[str, Any]], config_overrides: dict[str, str] | None = None
-) -> Any:
+    channel_id: int, updates: list[ARIUpdate], config_overrides: dict[str, str] | None = None
+) -> ValuesOutcome | State[Any]:
     """Push explicit values (the seed's sync-availability/sync-rates with a value given)."""
-    from channels.base import ARIUpdate
-
     info = channel_info(channel_id)
-    with session_scope() as session:
-        log_id = start_log(session, channel_id, "push_values", _run_id())
-    try:
-        summary = await push_updates(
-            channel_id,
-            [ARIUpdate.model_validate(u) for u in updates],
-            clean_overrides(config_overrides),
-        )
-    except ChannelError as exc:
-        summary = {"updates": len(updates), "ok": 0, "failed": len(updates), "errors": [str(exc)]}
-    finally:
-        await close_adapters()
-    totals = {
-        "processed": summary["updates"],
-        "success": summary["ok"],
-        "failed": summary["failed"],
-    }
-    status = _finish(channel_id, log_id, "push_values", totals, summary["errors"], {})
-    result = {
-        "success": status == "success",
-        "channel": info.name,
-        **totals,
-        "errors": summary["errors"],
-    }
-    return _outcome(result, status) if status == "failed" else result
+    async with sync_run(channel_id, "push_values") as run:
+        try:
+            summary = await push_updates(
+                channel_id,
+                [ARIUpdate.model_validate(u) for u in updates],  # also when called directly
+                clean_overrides(config_overrides),
+            )
+        except ChannelError as exc:
+            summary = PushSummary(updates=len(updates), failed=len(updates), errors=[str(exc)])
+        run.totals.add(summary.updates, summary.ok, summary.failed)
+        run.errors += summary.errors
+    out = ValuesOutcome(
+        success=run.status == "success",
+        channel=info.name,
+        records_processed=run.totals.processed,
+        records_success=run.totals.success,
+        records_failed=run.totals.failed,
+        errors=run.errors,
+    )
+    return flow_result(out, run.status)
 
 
 # ---------------------------------------------------------------- status out
 
 
 @flow(name="update-booking-status", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
-async def update_booking_status(channel_booking_id: int, status: str) -> Any:
-    """Push a PMS status change (cancelled, no-show, ...) of one booking to its channel."""
-    wanted = BookingStatus(status)
+async def update_booking_status(
+    channel_booking_id: int, status: str
+) -> StatusOutcome | State[Any]:
+    """Push a PMS status change (cancelled, no-show, ...) of one booking to its channel
+    (idempotent: a partner that already shows the status counts as done)."""
+    BookingStatus(status)  # an unknown status fails before anything starts
     with session_scope() as session:
-        row = session.execute(
-            text("SELECT channel_id, external_booking_id FROM channel_bookings WHERE id = :id"),
-            {"id": channel_booking_id},
-        ).first()
-    if row is None:
+        ref = booking_ref(session, channel_booking_id)
+    if ref is None:
         raise LookupError(f"channel booking {channel_booking_id} not found")
-    info = channel_info(row.channel_id)
-    with session_scope() as session:
-        log_id = start_log(session, row.channel_id, "update_booking_status", _run_id())
-    from prefect.concurrency.asyncio import rate_limit
-
-    try:
-        await rate_limit(partner_limit(info.channel_name), strict=False)
-        outcome = await adapter_for(row.channel_id).update_booking_status(
-            row.external_booking_id, wanted
-        )
-        errors = [] if outcome.ok else [f"{outcome.error_code or ''} {outcome.error or ''}".strip()]
-    except ChannelError as exc:
-        outcome, errors = None, [str(exc)]
-    finally:
-        await close_adapters()
-    ok = outcome is not None and outcome.ok
-    not_applicable = outcome is not None and outcome.error_code == "NOT_SUPPORTED"
-    totals = {"processed": 1, "success": int(ok), "failed": int(not ok and not not_applicable)}
-    with session_scope() as session:
-        log_status = finish_log(
-            session,
-            log_id,
-            processed=1,
-            success=totals["success"],
-            failed=totals["failed"],
-            errors=[] if not_applicable else errors,
-            details={
-                "booking": row.external_booking_id,
-                "status": status,
-                "not_applicable": not_applicable,
-                "partner_said": errors,
-            },
-            status="not_applicable" if not_applicable else None,
-        )
-    result = {"success": ok or not_applicable, "notApplicable": not_applicable, "errors": errors}
-    return _outcome(result, log_status) if log_status == "failed" else result
+    channel_id, external_ref = ref
+    async with sync_run(channel_id, "update_booking_status") as run:
+        result = await push_status_task(channel_id, external_ref, status)
+        record_status(run, result, external_ref, status)
+    out = StatusOutcome(
+        success=result.ok or result.not_applicable,
+        not_applicable=result.not_applicable,
+        records_processed=run.totals.processed,
+        records_success=run.totals.success,
+        records_failed=run.totals.failed,
+        errors=run.errors,
+    )
+    return flow_result(out, run.status)

@@ -16,6 +16,7 @@ from db.engine import session_scope
 from db.repositories.health import OperationHealth, channel_health, stale_channels
 from innsync.reaper import reap
 from innsync.settings import get_settings
+from tasks.results import MaintenanceOutcome, ReapSummary
 
 STALE_EVENT = "innsync.channel.stale"
 
@@ -52,7 +53,7 @@ def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
 
 
 @flow(name="maintenance")
-def maintenance(stale_after_minutes: int | None = None) -> dict[str, Any]:
+def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
     """Reap runs that died; emit `innsync.channel.stale` for each stale channel."""
     logger = get_run_logger()
     minutes = stale_after_minutes or get_settings().stale_after_minutes
@@ -65,4 +66,12 @@ def maintenance(stale_after_minutes: int | None = None) -> dict[str, Any]:
         logger.warning("channel %s (%s): no successful booking pull for %d min "
                        "(%d failures in a row)", line.channel, line.partner,
                        line.success_age_seconds // 60, line.consecutive_failures)
-    return {"reaped": reaped.as_dict(), "stale": [s.channel_id for s in stale]}
+    return MaintenanceOutcome(
+        reaped=ReapSummary(
+            sync_logs={k: f"{v.status}: {v.reason}" for k, v in reaped.sync_logs.items()},
+            backups={k: f"{v.status}: {v.reason}" for k, v in reaped.backups.items()},
+            removed_paths=reaped.removed_paths,
+            crashed_flow_runs=reaped.crashed_flow_runs,
+        ),
+        stale=[s.channel_id for s in stale],
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -16,7 +15,8 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from tasks.queue import claim_batch, handle_batch
-from tasks.resources import close_adapters
+from tasks.resources import adapter_pool
+from tasks.results import QueueOutcome, QueueRow
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_BATCHES = 50
@@ -33,43 +33,40 @@ async def process_queue(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int = DEFAULT_MAX_BATCHES,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
-) -> dict[str, Any]:
+) -> QueueOutcome:
     """Claim and handle due queue items until the queue is drained or `max_batches` ran."""
     logger = get_run_logger()
     raw_id = flow_run.get_id()
     run_id = UUID(raw_id) if raw_id else None
     worker = worker_name(run_id)
-    rows: list[dict[str, Any]] = []
+    rows: list[QueueRow] = []
     batches = 0
-    try:
+    async with adapter_pool():  # the batches of this run share their partner connections
         for _ in range(max_batches):
             items = claim_batch(worker, batch_size, lease_seconds)
             if not items:
                 break
             batches += 1
             rows += await handle_batch(worker, items, run_id)
-    finally:
-        await close_adapters()
-    summary = {
-        "success": True,
-        "batches": batches,
-        "processed": len(rows),
-        "completed": sum(r["result"] == "completed" for r in rows),
-        "notApplicable": sum(r["result"] == "not applicable" for r in rows),
-        "retrying": sum(r["result"] == "retrying" for r in rows),
-        "failed": sum(r["result"] == "failed" for r in rows),
-    }
+    summary = QueueOutcome(
+        batches=batches,
+        processed=len(rows),
+        completed=sum(r.result == "completed" for r in rows),
+        not_applicable=sum(r.result == "not applicable" for r in rows),
+        retrying=sum(r.result == "retrying" for r in rows),
+        failed=sum(r.result == "failed" for r in rows),
+    )
     if not rows:
         # An empty run every 30 s (auto-sync) would bury the useful artifacts.
         logger.info("process-queue: nothing was due")
         return summary
     await acreate_table_artifact(
         key="sync-queue-result",
-        table=rows,
+        table=[r.wire() for r in rows],
         description=(
-            f"sync queue: {summary['processed']} items in {batches} batches, "
-            f"{summary['completed']} completed, {summary['notApplicable']} not applicable, "
-            f"{summary['retrying']} retrying, {summary['failed']} dead-lettered"
+            f"sync queue: {summary.processed} items in {batches} batches, "
+            f"{summary.completed} completed, {summary.not_applicable} not applicable, "
+            f"{summary.retrying} retrying, {summary.failed} dead-lettered"
         ),
     )
     logger.info("process-queue: %s", summary)

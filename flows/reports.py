@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
@@ -11,20 +10,17 @@ from prefect.cache_policies import NONE
 
 from db.engine import session_scope
 from db.repositories.reports import channel_report as report_rows
+from tasks.results import ChannelReportRow, ReportOutcome
 
 DEFAULT_DAYS = 30
 
 
 @task(name="channel-report-rows", cache_policy=NONE)
-def build_report(start: date, end: date, property_id: int | None) -> list[dict[str, Any]]:
-    """The report rows as plain JSON-able dicts."""
+def build_report(start: date, end: date, property_id: int | None) -> list[ChannelReportRow]:
+    """One row per channel over start..end."""
     with session_scope() as session:
         rows = report_rows(session, start, end, property_id)
-    return [
-        {k: (str(v) if v is not None and not isinstance(v, (int, float, str, bool)) else v)
-         for k, v in r.as_dict().items()}
-        for r in rows
-    ]
+    return [ChannelReportRow.model_validate(r, from_attributes=True) for r in rows]
 
 
 @flow(name="channel-report")
@@ -32,7 +28,7 @@ async def channel_report(
     start_date: date | None = None,
     end_date: date | None = None,
     property_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> ReportOutcome:
     """Per-channel performance over start..end (default: the 30 days up to today), published
     as the `channel-report` table artifact."""
     end = end_date or date.today()
@@ -40,9 +36,9 @@ async def channel_report(
     rows = build_report(start, end, property_id)
     await acreate_table_artifact(
         key="channel-report",
-        table=rows or [{"result": "no channels configured"}],
+        table=[r.model_dump(mode="json") for r in rows] or [{"result": "no channels configured"}],
         description=f"Channel performance {start}..{end}: bookings received, room nights, "
         "revenue, ADR, cancellations, lead time, sync success, overbookings",
     )
     get_run_logger().info("channel report %s..%s: %d channels", start, end, len(rows))
-    return rows
+    return ReportOutcome(start=start, end=end, channels=rows)

@@ -18,10 +18,15 @@ from prefect import Flow
 from prefect.exceptions import MissingResult
 from prefect.states import State
 
+from tasks.results import Result
+
 
 @dataclass
 class FlowOutcome:
-    """What a caller gets back: the flow's return value (or error) and its run id."""
+    """What a caller gets back: the flow's return value (or error) and its run id.
+
+    `value` is the flow's typed result (tasks/results.py). `result` is its camelCase dict,
+    kept for callers not yet reading `value` (api/, the CLI); remove it once none does."""
 
     flow_run_id: UUID | None
     ok: bool
@@ -29,6 +34,11 @@ class FlowOutcome:
     error: BaseException | None = None
     #: False when the run was only scheduled through a deployment (result not known yet).
     finished: bool = True
+    value: Result | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.result, Result):
+            self.value, self.result = self.result, self.result.wire()
 
 
 def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:

@@ -7,7 +7,7 @@ run it) it creates one `pull-channel` flow run per channel and ends within secon
 after the channel id, limit 1, leased so a killed run frees it) and a time bound. A hung
 partner therefore keeps only its own channel's slot until its run times out; the other
 channels' runs, and the next cycles, go on. Without deployments (tests, CLI) the same
-`pull-channel` flows run in threads of this process.
+`pull-channel` flows run side by side in this process (each with its own adapter pool).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Cancelled, Failed, State
-from sqlalchemy import text
 
 from db.engine import session_scope
+from db.repositories.channels import enabled_channels_of_partners
 from flows.channel_sync import sync_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments
 from innsync.settings import get_settings
+from tasks.results import BookingsOutcome, CycleLine, CycleOutcome
 
 #: The deployment each channel's scheduled pull runs through (deployments/specs.py).
 PULL_CHANNEL_DEPLOYMENT = "pull-channel/on-demand"
@@ -46,15 +47,7 @@ def channel_slot(channel_id: int) -> str:
 def enabled_channels(channel_names: list[str] | None = None) -> list[tuple[int, str, str]]:
     """(id, name, partner) of every enabled channel, optionally of some partners only."""
     with session_scope() as session:
-        rows = session.execute(
-            text(
-                "SELECT id, name, channel_name FROM channels WHERE enabled "
-                "AND (CAST(:names AS text[]) IS NULL OR channel_name = ANY(CAST(:names AS text[]))) "
-                "ORDER BY id"
-            ),
-            {"names": channel_names},
-        ).all()
-    return [(r.id, r.name, r.channel_name) for r in rows]
+        return enabled_channels_of_partners(session, channel_names)
 
 
 async def _ensure_slot(channel_id: int) -> None:
@@ -102,13 +95,6 @@ async def pull_channel(channel_id: int, max_pages: int = 50) -> Any:
     return state  # Failed / TimedOut / Crashed: this run ends the same way
 
 
-def _pull_one(channel_id: int, max_pages: int) -> tuple[str, Any]:
-    """Run pull-channel for one channel; (final state type, result or exception)."""
-    # Own thread, own event loop: sync_bookings closes the partner adapters of its loop when
-    # it ends, which would cut the connections of the other channels sharing one loop.
-    return asyncio.run(_pull(channel_id, max_pages))
-
-
 async def _pull(channel_id: int, max_pages: int) -> tuple[str, Any]:
     state: State[Any] = await pull_channel(  # type: ignore[misc]
         channel_id=channel_id, max_pages=max_pages, return_state=True
@@ -118,39 +104,35 @@ async def _pull(channel_id: int, max_pages: int) -> tuple[str, Any]:
 
 def summarise(
     rows: list[tuple[int, str, str]], outcomes: list[tuple[str, Any] | BaseException]
-) -> list[dict[str, Any]]:
+) -> list[CycleLine]:
     """One line per channel: state and counts (or the error) of its pull."""
     out = []
     for (cid, name, partner), outcome in zip(rows, outcomes, strict=True):
-        line: dict[str, Any] = {"channel_id": cid, "channel": name, "partner": partner}
+        line = CycleLine(channel_id=cid, channel=name, partner=partner)
         if isinstance(outcome, BaseException):
-            line.update(state="CRASHED", error=str(outcome)[:200])
+            line.state, line.error = "CRASHED", str(outcome)[:200]
         else:
-            line["state"], data = outcome
-            if isinstance(data, dict):
-                line.update(
-                    new=data.get("new", 0),
-                    updated=data.get("updated", 0),
-                    errors=len(data.get("errors", [])),
-                )
+            line.state, data = outcome
+            if isinstance(data, BookingsOutcome):
+                line.new, line.updated, line.errors = data.new, data.updated, len(data.errors)
             elif isinstance(data, BaseException):
-                line["error"] = str(data)[:200]
+                line.error = str(data)[:200]
         out.append(line)
     return out
 
 
-async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[dict[str, Any]]:
+async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[CycleLine]:
     """One pull-channel flow run per channel through its deployment (returns at once);
     a channel whose previous pull still holds its slot is skipped (BUSY)."""
     from prefect.deployments import run_deployment
 
     lines = []
     for cid, name, partner in rows:
-        line: dict[str, Any] = {"channel_id": cid, "channel": name, "partner": partner}
+        line = CycleLine(channel_id=cid, channel=name, partner=partner)
         try:
             async with asyncio.timeout(DISPATCH_TIMEOUT_SECONDS):
                 if await slot_busy(cid):
-                    line["state"] = "BUSY"
+                    line.state = "BUSY"
                 else:
                     run = await run_deployment(  # type: ignore[misc]
                         PULL_CHANNEL_DEPLOYMENT,
@@ -159,10 +141,11 @@ async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[dic
                         tags=[f"channel-{cid}"],
                         as_subflow=False,
                     )
-                    line.update(state="DISPATCHED", flow_run_id=str(run.id))
+                    line.state, line.flow_run_id = "DISPATCHED", str(run.id)
         except Exception as exc:  # one channel's dispatch failing spares the others
-            line.update(state="CRASHED", error=f"could not start {PULL_CHANNEL_DEPLOYMENT}: "
-                                               f"{type(exc).__name__} {exc}"[:300])
+            line.state = "CRASHED"
+            line.error = (f"could not start {PULL_CHANNEL_DEPLOYMENT}: "
+                          f"{type(exc).__name__} {exc}"[:300])
         lines.append(line)
     return lines
 
@@ -170,7 +153,7 @@ async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[dic
 @flow(name="sync-all-bookings")
 async def sync_all_bookings(
     channel_names: list[str] | None = None, max_pages: int = 50, dispatch_runs: bool | None = None
-) -> Any:
+) -> CycleOutcome | State[Any]:
     """Pull bookings from every enabled channel, each channel on its own (see module doc).
 
     `dispatch_runs` (default: when deployments are in use) starts one pull-channel flow run
@@ -179,23 +162,25 @@ async def sync_all_bookings(
     rows = enabled_channels(channel_names)
     if not rows:
         logger.info("no enabled channel")
-        return {"channels": []}
+        return CycleOutcome()
     if dispatch_runs is None:
         dispatch_runs = via_deployments()
     if dispatch_runs:
         lines = await dispatch(rows, max_pages)
         ok_states = {"DISPATCHED", "BUSY"}
     else:
+        # One loop is fine: each pull is its own run with its own adapter pool.
         outcomes = await asyncio.gather(
-            *[asyncio.to_thread(_pull_one, cid, max_pages) for cid, _, _ in rows],
-            return_exceptions=True,
+            *[_pull(cid, max_pages) for cid, _, _ in rows], return_exceptions=True
         )
         lines = summarise(rows, list(outcomes))
         ok_states = {"COMPLETED", "CANCELLED"}
     await create_table_artifact(  # type: ignore[misc]
-        key="sync-all-bookings", table=lines, description="last booking pull per channel"
+        key="sync-all-bookings",
+        table=[line.model_dump(mode="json", exclude_none=True) for line in lines],
+        description="last booking pull per channel",
     )
-    result = {"channels": lines}
-    if all(line["state"] not in ok_states for line in lines):
+    result = CycleOutcome(channels=lines)
+    if all(line.state not in ok_states for line in lines):
         return Failed(message="no channel could be pulled", data=result)
     return result

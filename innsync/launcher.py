@@ -198,11 +198,11 @@ def port_free(host: str, port: int) -> bool:
 def prefect_database_url() -> str | None:
     """The Prefect server's database: configured, else `prefect` in the embedded cluster,
     else None (Prefect's own SQLite under its PREFECT_HOME)."""
-    configured = os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL")
-    if configured:
-        return configured
     from innsync.settings import get_settings
 
+    configured = get_settings().prefect_server_database_url
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
     if get_settings().database_url is not None:
         return None
     from db.embedded import embedded_database_url
@@ -213,17 +213,22 @@ def prefect_database_url() -> str | None:
 
 def prefect_server_env(home: Path, db_url: str | None) -> dict[str, str]:
     """Environment of `prefect server start`: its home, its database, flow-run retention."""
+    from innsync.settings import get_settings
+
+    settings = get_settings()
     env = {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # A 30 s schedule makes ~2,900 runs a day: let the server's vacuum delete old
         # finished flow runs (with their logs and artifacts) as well as old events.
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(FLOW_RUN_RETENTION_SECONDS),
+        # An operator's explicit choice wins over ours.
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": (
+            settings.prefect_vacuum_enabled or "events,flow_runs"
+        ),
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": (
+            settings.prefect_vacuum_retention or str(FLOW_RUN_RETENTION_SECONDS)
+        ),
     }
-    # An operator's explicit choice wins over ours.
-    env = {k: os.environ.get(k, v) for k, v in env.items()}
-    env["PREFECT_HOME"] = str(home)
     if db_url:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = db_url
     return env
@@ -231,18 +236,12 @@ def prefect_server_env(home: Path, db_url: str | None) -> dict[str, str]:
 
 def demo_mode() -> bool:
     """No channel configured yet, or only the demo hotel's (simulators stand in)."""
-    from sqlalchemy import text
-
     from db.demo import DEMO_CODE
     from db.engine import session_scope
+    from db.repositories.demo import count_channels_outside
 
     with session_scope() as session:
-        other = session.execute(
-            text("SELECT count(*) FROM channels c LEFT JOIN properties p ON p.id = c.property_id "
-                 "WHERE p.code IS DISTINCT FROM :code"),
-            {"code": DEMO_CODE},
-        ).scalar_one()
-    return other == 0
+        return count_channels_outside(session, DEMO_CODE) == 0
 
 
 def seed_demo_if_missing(url: str, reservations: int) -> int | None:
@@ -257,22 +256,15 @@ def seed_demo_if_missing(url: str, reservations: int) -> int | None:
 
 def point_demo_channels(first_port: int, host: str = "127.0.0.1") -> None:
     """Aim the demo channels at simulators served from `first_port` on (server.ORDER)."""
-    from sqlalchemy import text
-
     from channels.simulators.server import ORDER
     from db.demo import DEMO_CODE
     from db.engine import session_scope
     from db.repositories.channels import update_channel_config
+    from db.repositories.demo import channels_of_property
 
     wanted = {str(ch): f"http://{host}:{first_port + i}" for i, ch in enumerate(ORDER)}
     with session_scope() as session:
-        rows = session.execute(
-            text("SELECT c.id, c.channel_name, c.config_public ->> 'endpoint' AS endpoint "
-                 "FROM channels c JOIN properties p ON p.id = c.property_id "
-                 "WHERE p.code = :code"),
-            {"code": DEMO_CODE},
-        ).all()
-        for row in rows:
+        for row in channels_of_property(session, DEMO_CODE):
             endpoint = wanted.get(row.channel_name)
             if endpoint is not None and row.endpoint != endpoint:
                 update_channel_config(session, row.id, {"endpoint": endpoint})
@@ -398,7 +390,7 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     log_dir = settings.home / "logs"
-    external_prefect = os.environ.get("PREFECT_API_URL")
+    external_prefect = settings.prefect_api_url
     wanted_ports = [(opts.api_host, opts.api_port, "--api-port")]
     if not external_prefect:
         wanted_ports.append(("127.0.0.1", opts.prefect_port, "--prefect-port"))
@@ -444,7 +436,7 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             "INNSYNC_DATABASE_URL": url,
             "PREFECT_API_URL": prefect_api,
             # Client side: where flow results are stored (API and serve process share it).
-            "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(prefect_home)),
+            "PREFECT_HOME": str(settings.prefect_home or prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             **heartbeat_env(settings.heartbeat_seconds),
         }

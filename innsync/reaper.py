@@ -33,7 +33,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -245,14 +244,6 @@ class ReapReport:
     backups: dict[int, Verdict] = field(default_factory=dict)
     removed_paths: list[str] = field(default_factory=list)
     crashed_flow_runs: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sync_logs": {k: f"{v.status}: {v.reason}" for k, v in self.sync_logs.items()},
-            "backups": {k: f"{v.status}: {v.reason}" for k, v in self.backups.items()},
-            "removed_paths": self.removed_paths,
-            "crashed_flow_runs": self.crashed_flow_runs,
-        }
 
 
 def reap(scratch_dir: str | None = None, scratch_idle: timedelta = SCRATCH_IDLE) -> ReapReport:

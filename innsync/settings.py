@@ -54,7 +54,24 @@ class Settings(BaseSettings):
     #: At most one stale alert per channel in this many minutes.
     alert_every_minutes: int = Field(default=60, ge=1)
 
-    @field_validator("home", "backup_root", mode="before")
+    # Prefect's own variables that innsync reads (by their Prefect names, no prefix).
+    #: An external Prefect server to use instead of starting one (`innsync up`).
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+    #: Where Prefect clients keep their results (default: $INNSYNC_HOME/prefect).
+    prefect_home: Path | None = Field(default=None, validation_alias="PREFECT_HOME")
+    #: The Prefect server's database (default: `prefect` in the embedded cluster).
+    prefect_server_database_url: SecretStr | None = Field(
+        default=None, validation_alias="PREFECT_SERVER_DATABASE_CONNECTION_URL"
+    )
+    #: An operator's choice of what the Prefect server vacuums, and after how long (seconds).
+    prefect_vacuum_enabled: str | None = Field(
+        default=None, validation_alias="PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"
+    )
+    prefect_vacuum_retention: str | None = Field(
+        default=None, validation_alias="PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"
+    )
+
+    @field_validator("home", "backup_root", "prefect_home", mode="before")
     @classmethod
     def _expand(cls, value: object) -> object:
         if isinstance(value, str) and value:

@@ -1,9 +1,17 @@
-"""ARI tasks: one window (about a month) of one channel's calendar, pushed as a delta."""
+"""ARI out: diff, compress, push and record per-update outcomes.
+
+`push_ari_window` is one window (about a month) of one channel's calendar, pushed as a
+delta; `push_channel` is one channel over a range, month by month, under its own sync log
+(flows and the queue's handlers both call it); `close_sold_nights` pushes the nights a
+booking changed to every channel of the property.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from typing import Any, Literal
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -13,9 +21,12 @@ from channels.ari import compress, delta
 from channels.base import ARIUpdate, ChannelError, TransientChannelError, UpdateResult
 from db.engine import session_scope
 from db.repositories import ari as ari_repo
+from db.repositories.channels import enabled_channel_ids
 from tasks.bookings import partner_limit
 from tasks.resources import adapter_for, channel_info
+from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
+from tasks.runs import sync_run
 
 Kind = Literal["availability", "rates", "both"]
 
@@ -36,25 +47,25 @@ def _describe(u: ARIUpdate) -> str:
     return f"{u.partner_room_type_code}{rate} {u.start}..{u.end}"
 
 
-def summarize(results: list[UpdateResult]) -> dict[str, Any]:
-    ok = [r for r in results if r.ok]
+def summarize(results: list[UpdateResult]) -> PushSummary:
+    """Per-update outcomes folded into counts and error lines."""
     bad = [r for r in results if not r.ok]
-    return {
-        "updates": len(results),
-        "ok": len(ok),
-        "failed": len(bad),
-        "transient_failed": sum(1 for r in bad if r.transient),
-        "errors": [
+    return PushSummary(
+        updates=len(results),
+        ok=len(results) - len(bad),
+        failed=len(bad),
+        transient_failed=sum(1 for r in bad if r.transient),
+        errors=[
             f"{_describe(r.update) if r.update else '?'}: {r.error_code or ''} {r.error}"
             for r in bad
         ],
-        "warnings": [w for r in results for w in r.warnings],
-    }
+        warnings=[w for r in results for w in r.warnings],
+    )
 
 
 async def push_updates(
     channel_id: int, updates: list[ARIUpdate], overrides: dict[str, str] | None = None
-) -> dict[str, Any]:
+) -> PushSummary:
     """Send updates; record the accepted ones as the channel's acknowledged state."""
     if not updates:
         return summarize([])
@@ -77,7 +88,7 @@ async def push_ari_window(
     room_type_ids: list[int] | None = None,
     rate_plan_ids: list[int] | None = None,
     overrides: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> PushSummary:
     """Push what changed in one window since the channel last acknowledged it."""
     logger = get_run_logger()
     info = channel_info(channel_id)
@@ -102,7 +113,7 @@ async def push_ari_window(
     adapter = adapter_for(channel_id, overrides)
     updates = compress(changed, weekday_patterns=getattr(adapter, "supports_weekdays", False))
     if not updates:
-        return {**summarize([]), "window": [start.isoformat(), end.isoformat()]}
+        return PushSummary(window=(start, end))
     try:
         summary = await push_updates(channel_id, updates, overrides)
     except ChannelError as exc:
@@ -110,21 +121,102 @@ async def push_ari_window(
         if exc.transient:
             await honour_retry_after(exc)
         raise
-    summary["window"] = [start.isoformat(), end.isoformat()]
-    for err in summary["errors"]:
+    summary.window = (start, end)
+    for err in summary.errors:
         logger.warning("channel %s: ARI update refused: %s", info.name, err)
-    if summary["transient_failed"]:
+    if summary.transient_failed:
         # Accepted updates are recorded; the retry recomputes the delta: only failures go again.
         raise TransientChannelError(
-            info.channel_name, f"{summary['transient_failed']} ARI updates failed transiently"
+            info.channel_name, f"{summary.transient_failed} ARI updates failed transiently"
         )
     logger.info(
         "channel %s: ARI %s..%s: %d updates, %d accepted, %d refused",
         info.name,
         start,
         end,
-        summary["updates"],
-        summary["ok"],
-        summary["failed"],
+        summary.updates,
+        summary.ok,
+        summary.failed,
     )
     return summary
+
+
+async def push_channel(
+    channel_id: int,
+    kind: Kind,
+    start: date,
+    end: date,
+    operation: str,
+    room_type_ids: list[int] | None = None,
+    rate_plan_ids: list[int] | None = None,
+    overrides: dict[str, str] | None = None,
+    *,
+    flow_run_id: UUID | None = None,
+    retry_windows: bool = True,
+    details: dict[str, Any] | None = None,
+) -> ChannelPush:
+    """One channel's delta over start..end, month by month, under its own sync log.
+
+    `retry_windows=False` runs each window once (the queue's backoff retries its items)."""
+    info = channel_info(channel_id)
+    windows = month_windows(start, end)
+    push = push_ari_window if retry_windows else push_ari_window.fn
+    rows: list[WindowRow] = []
+    async with sync_run(channel_id, operation, flow_run_id) as run:
+        run.details.update(details or {"windows": len(windows)})
+        results = await asyncio.gather(
+            *[
+                push(channel_id, kind, s, e, room_type_ids, rate_plan_ids, overrides)
+                for s, e in windows
+            ],
+            return_exceptions=True,
+        )
+        for (s, e), res in zip(windows, results, strict=True):
+            if isinstance(res, BaseException):
+                run.errors.append(f"{s}..{e}: {res}")
+                run.totals.add(failed=1)
+                rows.append(WindowRow(channel=info.name, window=f"{s}..{e}", updates="?",
+                                      accepted=0, refused="all", error=str(res)[:200]))
+                continue
+            run.totals.add(res.updates, res.ok, res.failed)
+            run.errors += res.errors
+            if res.updates:
+                rows.append(WindowRow(channel=info.name, window=f"{s}..{e}",
+                                      updates=res.updates, accepted=res.ok, refused=res.failed,
+                                      error="; ".join(res.errors)[:200]))
+    return ChannelPush(
+        channel_id=channel_id,
+        channel=info.name,
+        status=run.status,
+        processed=run.totals.processed,
+        success=run.totals.success,
+        failed=run.totals.failed,
+        errors=run.errors,
+        rows=rows,
+    )
+
+
+async def close_sold_nights(
+    property_id: int, touched: set[tuple[int, date]]
+) -> dict[str, ChannelPushBrief]:
+    """Push the availability of the nights a booking changed to every enabled channel of
+    the property; one brief per channel id."""
+    if not touched:
+        return {}
+    room_types = sorted({rt for rt, _ in touched})
+    days = sorted(d for _, d in touched)
+    with session_scope() as session:
+        channel_ids = enabled_channel_ids(session, property_id)
+    results = await asyncio.gather(
+        *[
+            push_ari_window(cid, "availability", days[0], days[-1], room_types, None)
+            for cid in channel_ids
+        ],
+        return_exceptions=True,
+    )
+    return {
+        str(cid): ChannelPushBrief(error=str(res))
+        if isinstance(res, BaseException)
+        else ChannelPushBrief(updates=res.updates, ok=res.ok, failed=res.failed)
+        for cid, res in zip(channel_ids, results, strict=True)
+    }

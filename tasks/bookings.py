@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.concurrency.asyncio import rate_limit
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from channels.base import BookingRecord, ChannelAdapter, ChannelError, MalformedPayloadError
 from db.engine import session_scope
-from db.repositories.bookings import ingest_page
+from db.repositories.bookings import ingest_page, mark_acknowledged
 from tasks.resources import ChannelInfo, adapter_for, channel_info
+from tasks.results import PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
 
 
@@ -31,7 +30,7 @@ async def store_and_ack(
     info: ChannelInfo | None = None,
     adapter: ChannelAdapter | None = None,
     rate_limited: bool = False,
-) -> dict[str, Any]:
+) -> StoreResult:
     """Ingest records in one transaction; acknowledge to the partner only after commit.
 
     Callers that already hold the channel's info and adapter, and already took the partner
@@ -62,21 +61,18 @@ async def store_and_ack(
                 ack_errors.append(f"ack {rec.external_id}: {reason}")
         if acked:
             with session_scope() as session:
-                session.execute(
-                    text("""
-                        UPDATE channel_bookings cb SET acknowledged_at = now(),
-                            acked_revisions = cb.acked_revisions || u.revs
-                        FROM (SELECT ext, array_agg(rev) AS revs
-                              FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[])) AS x(ext, rev)
-                              GROUP BY ext) u
-                        WHERE cb.channel_id = :c AND cb.external_booking_id = u.ext
-                    """),
-                    {"c": channel_id, "ext": [a[0] for a in acked], "rev": [a[1] for a in acked]},
-                )
-    out = result.as_dict()
-    out["acked"] = len(acked)
-    out["errors"] = result.errors + ack_errors
-    return out
+                mark_acknowledged(session, channel_id, acked)
+    return StoreResult(
+        processed=result.processed,
+        new=result.new,
+        updated=result.updated,
+        duplicates=result.duplicates,
+        unmapped=result.unmapped,
+        acked=len(acked),
+        overbooked=result.overbooked,
+        errors=result.errors + ack_errors,
+        touched=result.touched,
+    )
 
 
 @task(name="pull-bookings-page", cache_policy=NONE, **PARTNER_TASK_OPTIONS)
@@ -86,7 +82,7 @@ async def pull_bookings_page(
     end: date | None,
     cursor: str | None,
     overrides: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> PageResult:
     """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor."""
     logger = get_run_logger()
     info = channel_info(channel_id)
@@ -105,7 +101,7 @@ async def pull_bookings_page(
             await honour_retry_after(exc)
         raise
     try:
-        result = await store_and_ack(
+        stored = await store_and_ack(
             channel_id, page.bookings, overrides, info=info, adapter=adapter, rate_limited=True
         )
     except ChannelError as exc:
@@ -116,25 +112,28 @@ async def pull_bookings_page(
         raise
     except ValidationError as exc:
         raise MalformedPayloadError(info.channel_name, f"invalid booking data: {exc}") from exc
-    result["page_errors"] = page.errors
-    result["has_more"] = page.has_more
-    result["cursor"] = page.cursor
-    result["booking_ids"] = [b.external_id for b in page.bookings]
-    for ext in result["overbooked"]:
+    result = PageResult(
+        **stored.model_dump(),
+        page_errors=page.errors,
+        has_more=page.has_more,
+        cursor=page.cursor,
+        booking_ids=[b.external_id for b in page.bookings],
+    )
+    for ext in result.overbooked:
         logger.warning(
             "channel %s: booking %s landed on a sold-out night: accepted, flagged overbooked",
             info.name,
             ext,
         )
-    for err in result["errors"] + page.errors:
+    for err in result.errors + page.errors:
         logger.warning("channel %s: %s", info.name, err)
     logger.info(
         "channel %s: page of %d bookings: %d new, %d updated, %d duplicates, %d acked",
         info.name,
-        result["processed"],
-        result["new"],
-        result["updated"],
-        result["duplicates"],
-        result["acked"],
+        result.processed,
+        result.new,
+        result.updated,
+        result.duplicates,
+        result.acked,
     )
     return result

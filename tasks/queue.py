@@ -4,35 +4,34 @@ grouped per channel, booking statuses per booking) and record each item's outcom
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from channels.base import BookingStatus, ChannelError
 from db.engine import session_scope
 from db.repositories import queue as queue_repo
-from db.repositories.channels import mark_sync_success
 from db.repositories.queue import ClaimedItem
 from db.repositories.queue_targets import enabled_channels, load_facts, mark_outcomes
 from db.repositories.sync_logs import finish_log, start_log
-from tasks.ari import month_windows, push_ari_window
+from tasks.ari import push_channel
 from tasks.queue_plan import Plan, Push, StatusPush, plan_batch, property_ids_of
-from tasks.resources import adapter_for
+from tasks.results import QueueRow, StatusPushResult
+from tasks.runs import sync_run
+from tasks.status import push_status, record_status
 
 LOG_OPERATIONS = {"availability": "queue_availability", "rates": "queue_rates"}
 
 
 @task(name="claim-queue-batch", cache_policy=NONE)
-def claim_batch(worker: str, batch_size: int, lease_seconds: float) -> list[dict[str, Any]]:
+def claim_batch(worker: str, batch_size: int, lease_seconds: float) -> list[ClaimedItem]:
     """Lease up to `batch_size` due items to `worker` (dead-lettering exhausted leases first)."""
     with session_scope() as session:
         queue_repo.expire_exhausted_leases(session)
         items = queue_repo.claim(session, worker, batch_size, lease_seconds)
-    return [asdict(i) for i in items]
+    return items
 
 
 def build_plan(items: list[ClaimedItem], today: date) -> Plan:
@@ -56,99 +55,40 @@ def build_plan(items: list[ClaimedItem], today: date) -> Plan:
 
 async def _push_ari(push: Push, flow_run_id: UUID | None) -> str | None:
     """Send one channel's delta for the push's range; the error text, or None when all good."""
-    operation = LOG_OPERATIONS[push.kind]
-    with session_scope() as session:
-        log_id = start_log(session, push.channel_id, operation, flow_run_id)
     ids = sorted(push.ids)
-    totals = {"processed": 0, "success": 0, "failed": 0}
-    errors: list[str] = []
-    for start, end in month_windows(push.start, push.end):
-        try:
-            res = await push_ari_window.fn(
-                push.channel_id, push.kind, start, end,
-                ids if push.kind == "availability" else None,
-                ids if push.kind == "rates" else None,
-            )
-        except Exception as exc:  # transient or not: the queue's backoff retries the items
-            errors.append(f"{start}..{end}: {exc}")
-            totals["failed"] += 1
-            continue
-        totals["processed"] += res["updates"]
-        totals["success"] += res["ok"]
-        totals["failed"] += res["failed"]
-        errors += res["errors"]
-    _finish(push.channel_id, log_id, operation, totals, errors,
-            {"ids": ids, "range": [push.start.isoformat(), push.end.isoformat()],
-             "items": sorted(push.items)})
-    return "; ".join(errors)[:1000] if errors else None
+    result = await push_channel(
+        push.channel_id,
+        push.kind,
+        push.start,
+        push.end,
+        LOG_OPERATIONS[push.kind],
+        ids if push.kind == "availability" else None,
+        ids if push.kind == "rates" else None,
+        flow_run_id=flow_run_id,
+        # Each window once: the queue's backoff retries the items.
+        retry_windows=False,
+        details={"ids": ids, "range": [push.start.isoformat(), push.end.isoformat()],
+                 "items": sorted(push.items)},
+    )
+    return "; ".join(result.errors)[:1000] if result.errors else None
 
 
-async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> tuple[str | None, bool]:
-    """Tell the partner a booking's status: (error or None, not applicable?)."""
-    with session_scope() as session:
-        log_id = start_log(session, push.channel_id, "queue_booking_status", flow_run_id)
-    wanted = BookingStatus(push.status)
-    error: str | None = None
-    not_applicable = False
-    try:
-        adapter = adapter_for(push.channel_id)
-        outcome = await adapter.update_booking_status(push.external_ref, wanted)
-        if outcome.error_code == "NOT_SUPPORTED":
-            not_applicable = True
-        elif not outcome.ok and not await _already(adapter, push.external_ref, wanted):
-            error = f"{outcome.error_code or ''} {outcome.error or ''}".strip()
-    except ChannelError as exc:
-        error = str(exc)
-    with session_scope() as session:
-        finish_log(
-            session, log_id, processed=1, success=int(error is None and not not_applicable),
-            failed=int(error is not None), errors=[error] if error else [],
-            details={"booking": push.external_ref, "status": push.status,
-                     "not_applicable": not_applicable, "items": sorted(push.items)},
-            status="not_applicable" if not_applicable else None,
-        )
-        if error is None and not not_applicable:
-            mark_sync_success(session, push.channel_id, "queue_booking_status", datetime.now(UTC))
-    return error, not_applicable
-
-
-#: Partner statuses that already mean what we wanted to send (a repeated push is a no-op).
-_EQUIVALENT = {BookingStatus.CANCELLED: {"cancelled", "denied", "declined", "deny",
-                                         "cancelled_by_host", "cancelled_by_guest",
-                                         "cancelled_by_admin", "timeout"},
-               BookingStatus.CONFIRMED: {"accepted", "confirmed", "accept"}}
-
-
-async def _already(adapter: Any, external_ref: str, wanted: BookingStatus) -> bool:
-    """True when the partner already shows the wanted status (idempotent re-delivery)."""
-    fetch = getattr(adapter, "fetch_booking", None)
-    if fetch is None:
-        return False
-    try:
-        current = await fetch(external_ref)
-    except ChannelError:
-        return False
-    return current is not None and current.status in _EQUIVALENT.get(wanted, {wanted.value})
-
-
-def _finish(channel_id: int, log_id: int, operation: str, totals: dict[str, int],
-            errors: list[str], details: dict[str, Any]) -> None:
-    with session_scope() as session:
-        status = finish_log(session, log_id, processed=totals["processed"],
-                            success=totals["success"], failed=totals["failed"], errors=errors,
-                            details=details)
-        if status == "success":
-            mark_sync_success(session, channel_id, operation, datetime.now(UTC))
+async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> StatusPushResult:
+    """Tell the partner a booking's status (idempotent), under its own sync log."""
+    async with sync_run(push.channel_id, "queue_booking_status", flow_run_id) as run:
+        result = await push_status(push.channel_id, push.external_ref, push.status)
+        record_status(run, result, push.external_ref, push.status)
+        run.details["items"] = sorted(push.items)
+    return result
 
 
 @task(name="handle-queue-batch", cache_policy=NONE)
 async def handle_batch(
-    worker: str, raw_items: list[dict[str, Any]], flow_run_id: UUID | None = None
-) -> list[dict[str, Any]]:
+    worker: str, items: list[ClaimedItem], flow_run_id: UUID | None = None
+) -> list[QueueRow]:
     """Do a claimed batch's partner work, then complete, back off or dead-letter each item;
     returns one row per item for the run's artifact."""
     logger = get_run_logger()
-    items = [ClaimedItem(**r) for r in raw_items]
     plan = build_plan(items, date.today())
     pushes = list(plan.pushes.values())
     statuses = list(plan.statuses.values())
@@ -161,11 +101,13 @@ async def handle_batch(
     for push, err in zip(pushes, ari_results, strict=True):
         for item in push.items if err else ():
             errors.setdefault(item, []).append(f"{push.kind} to channel {push.channel_id}: {err}")
-    for spush, (err, not_applicable) in zip(statuses, status_results, strict=True):
+    for spush, sres in zip(statuses, status_results, strict=True):
         for item in spush.items:
-            if err:
-                errors.setdefault(item, []).append(f"status to channel {spush.channel_id}: {err}")
-            elif not_applicable:
+            if sres.error:
+                errors.setdefault(item, []).append(
+                    f"status to channel {spush.channel_id}: {sres.error}"
+                )
+            elif sres.not_applicable:
                 notes[item] = f"not applicable: channel {spush.channel_id} takes no status"
     for item_id, note in notes.items():
         logger.info("queue item %s: %s", item_id, note)
@@ -177,12 +119,14 @@ async def handle_batch(
         _batch_log(session, flow_run_id, len(items), len(ok), errors, counts)
     logger.info("queue batch: %d items, %d done, %d failed", len(items), len(ok), len(errors))
     return [
-        {"item": i.id, "entity": f"{i.entity_type} {i.entity_id}", "operation": i.operation,
-         "attempt": i.attempts,
-         "result": ("failed" if i.attempts >= i.max_attempts else "retrying") if i.id in errors
-         else ("not applicable" if notes.get(i.id, "").startswith("not applicable")
-               else "completed"),
-         "detail": ("; ".join(errors[i.id]) if i.id in errors else notes.get(i.id, ""))[:200]}
+        QueueRow(
+            item=i.id, entity=f"{i.entity_type} {i.entity_id}", operation=i.operation,
+            attempt=i.attempts,
+            result=("failed" if i.attempts >= i.max_attempts else "retrying") if i.id in errors
+            else ("not applicable" if notes.get(i.id, "").startswith("not applicable")
+                  else "completed"),
+            detail=("; ".join(errors[i.id]) if i.id in errors else notes.get(i.id, ""))[:200],
+        )
         for i in items
     ]
 

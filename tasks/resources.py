@@ -1,8 +1,9 @@
-"""Long-lived partner adapters, one per channel, event loop and config version, and the
-database-backed token store they share.
+"""Partner adapters pooled per run, and the database-backed token store they share.
 
-Tasks get adapters from here instead of passing them around, so an open HTTP connection is
-reused across pages and tasks of one flow run. Partner tokens live in the database
+A run opens an `AdapterPool` (tasks/runs.py does, for every sync run; `adapter_pool()`
+for anything else) and every task inside it gets the channel's adapter from that pool, so
+an open HTTP connection is reused across the pages and tasks of one run; the pool closes
+its adapters when the run ends, and no adapter outlives it. Partner tokens live in the database
 (`partner_auth_tokens`, see channels/tokens.py): every process and run of an account shares
 one token, refreshed by one process at a time under an advisory lock.
 """
@@ -13,11 +14,11 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from channels.base import ChannelAdapter, ChannelConfig, ChannelName, TransientChannelError
@@ -26,9 +27,8 @@ from channels.tokens import StoredToken, TokenKey, TokenSlot
 from db.engine import get_sessionmaker, session_scope
 from db.models import Channel
 from db.repositories import auth_tokens
-from db.repositories.channels import config_to_dict, get_mappings, open_config
+from db.repositories.channels import channel_facts, config_to_dict, get_mappings, open_config
 
-_adapters: dict[tuple[int, int, str], ChannelAdapter] = {}
 #: Tests and demos route a channel's traffic to an in-process simulator.
 transport_overrides: dict[int, httpx.AsyncBaseTransport] = {}
 #: How long a process waits for another one's token exchange before failing its call.
@@ -130,15 +130,11 @@ class ChannelInfo:
 
 
 def channel_info(channel_id: int) -> ChannelInfo:
+    """Plain facts about a channel (LookupError when there is none)."""
     with session_scope() as session:
-        row = session.execute(
-            text("SELECT id, name, channel_name, enabled, property_id FROM channels WHERE id = :c"),
-            {"c": channel_id},
-        ).first()
-    if row is None:
-        raise LookupError(f"channel {channel_id} not found")
+        facts = channel_facts(session, channel_id)
     return ChannelInfo(
-        row.id, row.name, ChannelName(row.channel_name), row.enabled, row.property_id
+        facts.id, facts.name, ChannelName(facts.channel_name), facts.enabled, facts.property_id
     )
 
 
@@ -179,39 +175,80 @@ def _adapter_options(session: Session, channel_name: ChannelName, channel_id: in
     return {}
 
 
+class NoAdapterPoolError(RuntimeError):
+    """A partner adapter was asked for outside any run's adapter pool."""
+
+
+class AdapterPool:
+    """The partner adapters of one run: one per channel and config version, created on
+    first use, closed together by `aclose()`."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[tuple[int, str], ChannelAdapter] = {}
+
+    def __len__(self) -> int:
+        return len(self._adapters)
+
+    def get(self, channel_id: int, overrides: dict[str, str] | None = None) -> ChannelAdapter:
+        """The channel's adapter, built from the stored config with this run's non-secret
+        overrides (endpoint, hotelId, propertyId)."""
+        extra = clean_overrides(overrides)
+        with session_scope() as session:
+            row = session.get(Channel, channel_id)
+            if row is None:
+                raise LookupError(f"channel {channel_id} not found")
+            channel_name = ChannelName(row.channel_name)
+            options = _adapter_options(session, channel_name, channel_id)
+            sealed = row.config_encrypted
+        version = hashlib.sha256(
+            (sealed + repr(sorted(extra.items())) + repr(sorted(options.items()))).encode()
+        ).hexdigest()[:16]
+        key = (channel_id, version)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = get_adapter(
+                channel_name,
+                run_config(open_config(sealed), extra),
+                transport=transport_overrides.get(channel_id),
+                **options,
+            )
+            adapter.use_token_store(token_store)
+            self._adapters[key] = adapter
+        return adapter
+
+    async def aclose(self) -> None:
+        """Close every adapter (their tokens stay in the database for the next run)."""
+        adapters, self._adapters = list(self._adapters.values()), {}
+        for adapter in adapters:
+            await adapter.aclose()
+
+
+#: The pool of the run the current task belongs to (set only by `adapter_pool()`).
+_current_pool: ContextVar[AdapterPool | None] = ContextVar("innsync_adapter_pool", default=None)
+
+
+@asynccontextmanager
+async def adapter_pool() -> AsyncIterator[AdapterPool]:
+    """Open a pool for the run inside the block (a nested block reuses the open one)."""
+    current = _current_pool.get()
+    if current is not None:
+        yield current
+        return
+    pool = AdapterPool()
+    token = _current_pool.set(pool)
+    try:
+        yield pool
+    finally:
+        _current_pool.reset(token)
+        await pool.aclose()
+
+
 def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> ChannelAdapter:
-    """The adapter of a channel for the running event loop (created on first use), built from
-    the stored config with this run's non-secret overrides (endpoint, hotelId, propertyId)."""
-    extra = clean_overrides(overrides)
-    with session_scope() as session:
-        row = session.get(Channel, channel_id)
-        if row is None:
-            raise LookupError(f"channel {channel_id} not found")
-        channel_name = ChannelName(row.channel_name)
-        options = _adapter_options(session, channel_name, channel_id)
-        sealed = row.config_encrypted
-    version = hashlib.sha256(
-        (sealed + repr(sorted(extra.items())) + repr(sorted(options.items()))).encode()
-    ).hexdigest()[:16]
-    key = (id(asyncio.get_running_loop()), channel_id, version)
-    adapter = _adapters.get(key)
-    if adapter is None:
-        adapter = get_adapter(
-            channel_name,
-            run_config(open_config(sealed), extra),
-            transport=transport_overrides.get(channel_id),
-            **options,
+    """The channel's adapter from the current run's pool (NoAdapterPoolError outside one)."""
+    pool = _current_pool.get()
+    if pool is None:
+        raise NoAdapterPoolError(
+            "partner adapters live in a run's pool: use tasks.runs.sync_run or "
+            "tasks.resources.adapter_pool()"
         )
-        adapter.use_token_store(token_store)
-        _adapters[key] = adapter
-    return adapter
-
-
-async def close_adapters() -> None:
-    """Close the adapters of the running loop (end of a flow run or test); their tokens stay
-    in the database for the next run."""
-    loop = id(asyncio.get_running_loop())
-    # list() snapshots the keys at once: flows in other threads may add adapters meanwhile.
-    for key in [k for k in list(_adapters) if k[0] == loop]:
-        adapter = _adapters.pop(key)
-        await adapter.aclose()
+    return pool.get(channel_id, overrides)

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from channels.base import BookingEvent, BookingRecord, SpecialRequest
 from channels.pci import scrub_text
+from db.models import ChannelBooking
 from db.repositories.booking_plan import (
     BookingPlan,
     ExistingBooking,
@@ -61,18 +62,34 @@ class IngestResult:
     def success(self) -> int:
         return self.new + self.updated + self.duplicates + self.unmapped
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "processed": self.processed,
-            "new": self.new,
-            "updated": self.updated,
-            "duplicates": self.duplicates,
-            "unmapped": self.unmapped,
-            "overbooked": self.overbooked,
-            "errors": self.errors,
-            "acknowledgeable": self.acknowledgeable,
-            "touched": [(rt, d.isoformat()) for rt, d in self.touched],
-        }
+
+def booking_ref(session: Session, channel_booking_id: int) -> tuple[int, str] | None:
+    """(channel id, partner booking id) of a stored channel booking, None if there is none."""
+    row = session.execute(
+        select(ChannelBooking.channel_id, ChannelBooking.external_booking_id).where(
+            ChannelBooking.id == channel_booking_id
+        )
+    ).first()
+    return None if row is None else (row.channel_id, row.external_booking_id)
+
+
+def mark_acknowledged(
+    session: Session, channel_id: int, acked: list[tuple[str, str]]
+) -> None:
+    """Record (partner booking id, message revision) pairs as acknowledged to the partner."""
+    if not acked:
+        return
+    session.execute(
+        text("""
+            UPDATE channel_bookings cb SET acknowledged_at = now(),
+                acked_revisions = cb.acked_revisions || u.revs
+            FROM (SELECT ext, array_agg(rev) AS revs
+                  FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[])) AS x(ext, rev)
+                  GROUP BY ext) u
+            WHERE cb.channel_id = :c AND cb.external_booking_id = u.ext
+        """),
+        {"c": channel_id, "ext": [a[0] for a in acked], "rev": [a[1] for a in acked]},
+    )
 
 
 def load_mappings(

@@ -191,3 +191,47 @@ def rate_mappings_query(channel_id: int) -> Select[tuple[ChannelRateMapping]]:
         .where(ChannelRateMapping.channel_id == channel_id)
         .order_by(ChannelRateMapping.id)
     )
+
+
+class ChannelFacts(NamedTuple):
+    """Plain facts about a channel (safe to log: no secrets)."""
+
+    id: int
+    name: str
+    channel_name: str
+    enabled: bool
+    property_id: int | None
+
+
+def channel_facts(session: Session, channel_id: int) -> ChannelFacts:
+    """Name, partner, enabled flag and property of a channel (ChannelNotFoundError)."""
+    row = session.execute(
+        select(
+            Channel.id, Channel.name, Channel.channel_name, Channel.enabled, Channel.property_id
+        ).where(Channel.id == channel_id)
+    ).first()
+    if row is None:
+        raise ChannelNotFoundError(f"channel {channel_id} not found")
+    return ChannelFacts(*row)
+
+
+def enabled_channel_ids(session: Session, property_id: int | None = None) -> list[int]:
+    """Ids of the enabled channels (of one property when given), by id."""
+    stmt = select(Channel.id).where(Channel.enabled.is_(True)).order_by(Channel.id)
+    if property_id is not None:
+        stmt = stmt.where(Channel.property_id == property_id)
+    return list(session.execute(stmt).scalars())
+
+
+def enabled_channels_of_partners(
+    session: Session, channel_names: list[str] | None = None
+) -> list[tuple[int, str, str]]:
+    """(id, name, partner) of every enabled channel, optionally of some partners only."""
+    stmt = (
+        select(Channel.id, Channel.name, Channel.channel_name)
+        .where(Channel.enabled.is_(True))
+        .order_by(Channel.id)
+    )
+    if channel_names is not None:
+        stmt = stmt.where(Channel.channel_name.in_(channel_names))
+    return [(r.id, r.name, r.channel_name) for r in session.execute(stmt)]

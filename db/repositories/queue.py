@@ -11,7 +11,6 @@ newest value.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -235,12 +234,6 @@ def fail(session: Session, errors: Mapping[int, str], owner: str) -> dict[str, i
         f"{BACKOFF_BASE_SECONDS} * power(2, GREATEST(attempts - 1, 0)) * (1 + random() / 4))",
     )
     return {"failed": dead, "retrying": retrying}
-
-
-def backoff_seconds(attempts: int, base: float = BACKOFF_BASE_SECONDS) -> float:
-    """Delay before the next attempt (the SQL in `fail` does the same): base * 2^(attempts-1)
-    plus up to 25 % jitter."""
-    return base * 2 ** max(0, attempts - 1) * (1 + random.uniform(0, 0.25))
 
 
 def _to_pending(

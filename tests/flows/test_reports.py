@@ -9,6 +9,7 @@ import pytest
 from channels.base import ChannelName
 from flows.reports import channel_report
 from flows.runner import run_flow
+from tasks.results import ReportOutcome
 from tests.sync.conftest import committed, make_hotel  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -34,6 +35,7 @@ def test_channel_report_flow_publishes_a_table(committed):  # noqa: F811
     committed.commit()
     out = run_flow(channel_report, property_id=hotel.property_id)
     assert out.ok, out.error
-    assert [r["channel_name"] for r in out.result] == ["agoda", "expedia"]
+    assert isinstance(out.value, ReportOutcome)
+    assert [r.channel_name for r in out.value.channels] == ["agoda", "expedia"]
     table = _artifact("channel-report")
     assert {r["channel_id"] for r in table} == set(hotel.channels.values())

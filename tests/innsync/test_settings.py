@@ -93,3 +93,38 @@ def test_the_cli_writes_owner_only_files(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_prefect_variables_are_read_by_settings_only(tmp_path, monkeypatch):
+    """The launcher reads Prefect's own variables through settings, by their Prefect names."""
+    from innsync import launcher, settings
+
+    for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+                 "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED",
+                 "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings()
+    assert (s.prefect_api_url, s.prefect_home, s.prefect_server_database_url) == (None,) * 3
+    settings.get_settings.cache_clear()
+    try:
+        env = launcher.prefect_server_env(tmp_path / "p", None)
+        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == "events,flow_runs"
+        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"] == str(
+            launcher.FLOW_RUN_RETENTION_SECONDS)
+
+        monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example/api")
+        monkeypatch.setenv("PREFECT_HOME", "~/ph")
+        monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
+        monkeypatch.setenv("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events")
+        monkeypatch.setenv("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD", "3600")
+        settings.get_settings.cache_clear()
+        s = settings.get_settings()
+        assert s.prefect_api_url == "http://prefect.example/api"
+        assert s.prefect_home is not None and not str(s.prefect_home).startswith("~")
+        assert launcher.prefect_database_url() == "postgresql+asyncpg://x/y"
+        env = launcher.prefect_server_env(tmp_path / "p", "postgresql+asyncpg://x/y")
+        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == "events"  # operator wins
+        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"] == "3600"
+        assert env["PREFECT_HOME"] == str(tmp_path / "p")
+    finally:
+        settings.get_settings.cache_clear()

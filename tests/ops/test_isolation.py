@@ -87,7 +87,7 @@ def test_a_cycle_that_cannot_start_any_pull_fails_visibly(  # type: ignore[no-un
     monkeypatch.setattr(flows.scheduled, "PULL_CHANNEL_DEPLOYMENT", "pull-channel/not-deployed")
     out = run_flow(sync_all_bookings, dispatch_runs=True)
     assert not out.ok and "no channel could be pulled" in str(out.error)
-    lines = out.result["channels"]
+    lines = out.value["channels"]
     assert {line["channel_id"] for line in lines} == set(hotel.channels.values())
     assert all(line["state"] == "CRASHED" and "not-deployed" in line["error"]
                for line in lines)

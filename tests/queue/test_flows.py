@@ -20,7 +20,7 @@ from db.repositories.reservations import update_reservation
 from flows.channel_sync import sync_bookings
 from flows.queue import process_queue
 from flows.runner import run_flow
-from tasks.resources import adapter_for, close_adapters, transport_overrides
+from tasks.resources import adapter_for, adapter_pool, transport_overrides
 from tests.sync.conftest import make_hotel, point_channel_at
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -95,12 +95,10 @@ def test_inventory_change_is_pushed_to_every_channel_once(committed, wire):
 
 def _partner_status(channel_id: int, code: str) -> str:
     async def fetch() -> str:
-        try:
+        async with adapter_pool():
             record = await adapter_for(channel_id).fetch_booking(code)
             assert record is not None
             return record.status
-        finally:
-            await close_adapters()
 
     return asyncio.run(fetch())
 
@@ -169,3 +167,33 @@ def test_process_endpoint_and_cli_start_a_flow_run(client, operator_headers):
     out = CliRunner().invoke(app, ["queue", "process"])
     assert out.exit_code == 0, out.output
     assert "processed 0" in out.output
+
+
+def test_status_flow_and_queue_share_the_idempotent_push(committed, wire):
+    """update-booking-status (the API's path) uses the queue's push: a repeat is a no-op."""
+    from flows.channel_sync import update_booking_status
+
+    hotel = make_hotel(committed, units=50, days=400, channels=(ChannelName.AIRBNB,))
+    committed.commit()
+    wire(hotel, bookings=6, seed=13)
+    cid = hotel.channels[ChannelName.AIRBNB]
+    assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
+    cb_id, ext = committed.execute(
+        text("SELECT id, external_booking_id FROM channel_bookings WHERE channel_id = :c "
+             "ORDER BY id LIMIT 1"), {"c": cid}).one()
+    assert _partner_status(cid, ext) == "accept"
+
+    first = run_flow(update_booking_status, channel_booking_id=cb_id, status="cancelled")
+    assert first.ok and first.result["success"] and first.result["recordsSuccess"] == 1
+    assert _partner_status(cid, ext) == "cancelled_by_host"
+    again = run_flow(update_booking_status, channel_booking_id=cb_id, status="cancelled")
+    assert again.ok and again.result["success"], again.result
+    logs = committed.execute(
+        text("SELECT status, records_success, details ->> 'already' FROM channel_sync_logs "
+             "WHERE channel_id = :c AND operation = 'update_booking_status' ORDER BY id"),
+        {"c": cid}).all()
+    assert [tuple(r) for r in logs] == [("success", 1, "false"), ("success", 1, "true")]
+
+    # An unknown channel booking fails the run before any partner call.
+    missing = run_flow(update_booking_status, channel_booking_id=10**12, status="cancelled")
+    assert not missing.ok and isinstance(missing.error, LookupError)

@@ -131,7 +131,7 @@ def test_sync_triggers_need_operator_and_valid_input(world):
     assert bad.status_code == 422
 
 
-def test_explicit_availability_and_rate_reach_the_partner(world):
+def test_explicit_availability_and_rate_reach_the_partner(world, committed):
     hotel, sims, keys, client = world
     cid = hotel.channels[ChannelName.EXPEDIA]
     day = hotel.start + timedelta(days=5)
@@ -141,6 +141,14 @@ def test_explicit_availability_and_rate_reach_the_partner(world):
         json={"channelName": "expedia", "roomType": "STD", "date": str(day), "available": 2},
     )
     assert resp.status_code == 200 and resp.json()["success"], resp.text
+    # The answer's counts are the run's sync log's (they used to answer recordsSuccess 0).
+    logged = committed.execute(text(
+        "SELECT records_processed, records_success, records_failed FROM channel_sync_logs "
+        "WHERE channel_id = :c AND operation = 'push_values' ORDER BY id DESC LIMIT 1"),
+        {"c": cid}).one()
+    body = resp.json()
+    assert (body["recordsProcessed"], body["recordsSuccess"], body["recordsFailed"]) == (
+        tuple(logged)) == (1, 1, 0)
     resp = client.post(
         f"/api/channels/{cid}/sync-rates",
         headers=h(keys, "operator"),

@@ -41,23 +41,19 @@ from tasks import resources
 channel_id, start_at = int(sys.argv[1]), float(sys.argv[2])
 async def run():
     time.sleep(max(0.0, start_at - time.time()))
-    try:
+    async with resources.adapter_pool():
         await resources.adapter_for(channel_id).fetch_bookings()
-    finally:
-        await resources.close_adapters()
 asyncio.run(run())
 """
 
 
 def run_once(channel_id: int) -> None:
-    """One flow run's worth of partner calls, on its own event loop (so its own adapter)."""
+    """One flow run's worth of partner calls, with its own adapter pool (so its own adapter)."""
     from tasks import resources
 
     async def run() -> None:
-        try:
+        async with resources.adapter_pool():
             await resources.adapter_for(channel_id).fetch_bookings()
-        finally:
-            await resources.close_adapters()
 
     asyncio.run(run())
 
@@ -282,7 +278,7 @@ def test_other_channel_proceeds_while_one_is_rate_limited(committed):  # type: i
             from tasks import resources
 
             async def run() -> None:
-                try:
+                async with resources.adapter_pool():
                     adapter, cursor, seen = resources.adapter_for(acid), None, 0
                     while True:  # every mapped listing's page
                         page = await adapter.fetch_bookings(cursor=cursor)
@@ -290,8 +286,6 @@ def test_other_channel_proceeds_while_one_is_rate_limited(committed):  # type: i
                         if not page.has_more:
                             break
                     outcome["airbnb"] = seen
-                finally:
-                    await resources.close_adapters()
 
             asyncio.run(run())
 

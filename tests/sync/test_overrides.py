@@ -80,12 +80,10 @@ def test_adapter_is_built_from_stored_config_with_overrides(committed):  # type:
     point_channel_at(committed, cid, "http://stored.example", apiKey="k1", apiSecret="s1", hotelId="111")
 
     async def build() -> tuple[object, object]:
-        try:
+        async with resources.adapter_pool():
             plain = resources.adapter_for(cid)
             other = resources.adapter_for(cid, {"endpoint": "http://other.example", "hotelId": OTHER_HOTEL})
             return plain, other
-        finally:
-            await resources.close_adapters()
 
     plain, other = asyncio.run(build())
     assert plain.config.endpoint == "http://stored.example" and plain.hotel_id == "111"  # type: ignore[attr-defined]

@@ -118,7 +118,7 @@ def test_crash_between_commit_and_ack_converges(committed, monkeypatch):
     import httpx
 
     from tasks import bookings as task_mod
-    from tasks.resources import close_adapters, transport_overrides
+    from tasks.resources import adapter_pool, transport_overrides
 
     hotel = make_hotel(committed, units=100, days=400, channels=(ChannelName.AGODA,))
     committed.commit()
@@ -130,19 +130,19 @@ def test_crash_between_commit_and_ack_converges(committed, monkeypatch):
         fetch_all = 10_000
 
         async def crash_run() -> None:
-            adapter = task_mod.adapter_for(cid)
-            page = await adapter.fetch_bookings(None, None, None)
-            assert page.bookings
-            original = adapter.acknowledge
+            async with adapter_pool():
+                adapter = task_mod.adapter_for(cid)
+                page = await adapter.fetch_bookings(None, None, None)
+                assert page.bookings
+                original = adapter.acknowledge
 
-            async def killed(*_a, **_k):  # the process dies here
-                raise SystemExit("worker killed")
+                async def killed(*_a, **_k):  # the process dies here
+                    raise SystemExit("worker killed")
 
-            monkeypatch.setattr(adapter, "acknowledge", killed)
-            with pytest.raises(SystemExit):
-                await task_mod.store_and_ack(cid, page.bookings)
-            monkeypatch.setattr(adapter, "acknowledge", original)
-            await close_adapters()
+                monkeypatch.setattr(adapter, "acknowledge", killed)
+                with pytest.raises(SystemExit):
+                    await task_mod.store_and_ack(cid, page.bookings)
+                monkeypatch.setattr(adapter, "acknowledge", original)
 
         asyncio.run(crash_run())
         stored_after_crash = len(_stored_ids(committed, cid))
@@ -151,16 +151,16 @@ def test_crash_between_commit_and_ack_converges(committed, monkeypatch):
 
         async def rerun() -> dict:
             total = {"new": 0, "acked": 0}
-            for _ in range(fetch_all):
-                page = await task_mod.adapter_for(cid).fetch_bookings(None, None, None)
-                if not page.bookings:
-                    break
-                out = await task_mod.store_and_ack(cid, page.bookings)
-                total["new"] += out["new"]
-                total["acked"] += out["acked"]
-                if not out["acked"] and not out["new"]:
-                    break
-            await close_adapters()
+            async with adapter_pool():
+                for _ in range(fetch_all):
+                    page = await task_mod.adapter_for(cid).fetch_bookings(None, None, None)
+                    if not page.bookings:
+                        break
+                    out = await task_mod.store_and_ack(cid, page.bookings)
+                    total["new"] += out.new
+                    total["acked"] += out.acked
+                    if not out.acked and not out.new:
+                        break
             return total
 
         asyncio.run(rerun())

@@ -29,7 +29,7 @@ def test_pulls_every_enabled_channel_and_reports_the_one_that_failed(committed):
         point_channel_at(committed, ok_id, url)
         out = run_flow(sync_all_bookings)
     assert out.ok, out.error
-    lines = {line["channel_id"]: line for line in out.result["channels"]}
+    lines = {line["channel_id"]: line for line in out.value["channels"]}
     assert set(lines) == {ok_id, dead_id}  # the disabled channel is not pulled
     assert lines[ok_id]["state"] == "COMPLETED" and lines[ok_id]["new"] > 0
     assert lines[dead_id]["state"] != "COMPLETED" or lines[dead_id]["errors"] > 0
@@ -51,4 +51,4 @@ def test_all_channels_failing_fails_the_run(committed):  # type: ignore[no-untyp
                      f"http://127.0.0.1:{free_port()}")
     out = run_flow(sync_all_bookings)
     assert not out.ok
-    assert out.result["channels"][0]["state"] != "COMPLETED"
+    assert out.value["channels"][0]["state"] != "COMPLETED"
