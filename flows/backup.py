@@ -25,7 +25,8 @@ from db.backup.create import (
 )
 from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
-from db.backup.restore import RestoreOptions
+from db.backup import progress
+from db.backup.restore import RestoreOptions, RestoreRecord
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
 from db.backup.storage import (
     BackupDirectoryExists,
@@ -165,6 +166,7 @@ def create_backup(
             key, encryption = encryption_setup(options, _service_key())
             store.create_fresh()  # never another backup's directory
             filters = exclude_own_record(backup_id)
+            progress.report("plan", total=len(tables))
             logger.info("backing up %d tables to %s%s", len(tables), path,
                         f" (incremental on {parent_url})" if parent_url else "")
             if parent_url is not None:
@@ -237,8 +239,10 @@ def restore_backup(
     options: RestoreOptions | None = None,
     passphrase: SecretStr | None = None,
     target_url: SecretStr | None = None,
+    restored_by: str | None = None,
 ) -> dict[str, Any]:
-    """Verify (and decrypt) everything first, then restore in one transaction."""
+    """Verify (and decrypt) everything first, then restore in one transaction; the restore
+    is recorded in audit_logs (by `restored_by`), rows written there since the backup stay."""
     options = options or RestoreOptions()
     path, backup_id = resolve_backup(file_path, backup_id)
     staged = stage_task(path, _secret(_service_key()), passphrase)
@@ -247,7 +251,9 @@ def restore_backup(
 
         check_revision(staged["manifest"])
         url = target_url or SecretStr(_db_url())
-        loaded = restore_task(url, staged, options)
+        record = RestoreRecord(actor=restored_by or "unknown", backup_id=backup_id,
+                               file_path=path)
+        loaded = restore_task(url, staged, options, record)
     finally:
         if staged.get("workdir"):
             shutil.rmtree(staged["workdir"], ignore_errors=True)

@@ -30,6 +30,47 @@ app.add_typer(queue_app, name="queue")
 app.command("simulate")(simulate)
 
 console = Console(stderr=True)
+#: Commands that start the stack themselves (they never attach to a recorded one).
+OWN_STACK_COMMANDS = {"up", "api", "simulate"}
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks on errors"),
+) -> None:
+    """innsync: channel manager and backups."""
+    _State.debug = debug
+    if ctx.invoked_subcommand in OWN_STACK_COMMANDS:
+        return
+    attach_running_stack(ctx)
+
+
+def attach_running_stack(ctx: typer.Context) -> None:
+    """Use the stack `innsync up` recorded (its Prefect server and database), if it answers.
+
+    An explicitly configured PREFECT_API_URL / INNSYNC_DATABASE_URL wins over the file."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from pydantic import SecretStr
+
+    from innsync.cli_stack import find_stack
+    from innsync.settings import get_settings
+
+    settings = get_settings()
+    if get_current_settings().api.url:
+        return
+    found = find_stack(settings.home, use_database=settings.database_url is None)
+    if found.message:
+        console.print(f"[yellow]{found.message}[/]")
+    if found.stack is None:
+        return
+    ctx.with_resource(temporary_settings(updates={PREFECT_API_URL: found.stack.prefect_api_url}))
+    if settings.database_url is None and found.stack.database_url:
+        settings.database_url = SecretStr(found.stack.database_url)
 
 
 def _setup_logging() -> None:
@@ -303,9 +344,35 @@ def main() -> None:
     heartbeat = min(current, get_settings().heartbeat_seconds)
     try:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
-            app()
+            code = app(standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one clear line per error; --debug shows all
+        sys.exit(report_error(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print one line for `exc` (the traceback with --debug); returns the exit code."""
+    import click
+
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        console.print("aborted")
+        return 1
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return exc.exit_code
+    if _State.debug:
+        console.print_exception()
+        return 1
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    console.print(f"[red]error:[/] {text}  [dim]({type(exc).__name__}; --debug for the "
+                  "traceback)[/]", highlight=False)
+    return 1
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ from db.backup.writer import TableFile, exported_snapshot, iter_snapshot_batches
 from db.backup.writer import write_table_file as _write
 
 #: Tables kept as they are on restore, their backup rows only added when missing: the
-#: backup catalog describes files that exist now, and the API keys let the admin in.
-MERGE_TABLES = frozenset({"system_backups", "api_keys"})
+#: backup catalog describes files that exist now, the API keys let the admin in, the audit
+#: trail must keep what happened since the backup, and the partner tokens in use now are
+#: newer than the backup's (a restored, expired token would only cost an exchange).
+MERGE_TABLES = frozenset({"system_backups", "api_keys", "audit_logs", "partner_auth_tokens"})
+#: Merge tables whose backup rows are re-appended (new ids) when their id is taken by a
+#: different row: an append-only trail keeps every entry of both histories.
+APPEND_TABLES = frozenset({"audit_logs"})
 OPTIONAL_TABLES = {"audit_logs": "include_audit_logs", "system_settings": "include_system_settings"}
 
 
