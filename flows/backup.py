@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from db.backup import records
+from db.backup import progress, records
 from db.backup.create import (
     BackupOptions,
     backup_name,
@@ -25,7 +25,6 @@ from db.backup.create import (
 )
 from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
-from db.backup import progress
 from db.backup.restore import RestoreOptions, RestoreRecord
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
 from db.backup.storage import (

@@ -65,7 +65,7 @@ def attach_running_stack(ctx: typer.Context) -> None:
         return
     found = find_stack(settings.home, use_database=settings.database_url is None)
     if found.message:
-        console.print(f"[yellow]{found.message}[/]")
+        console.print(f"[yellow]{found.message}[/]", highlight=False, soft_wrap=True)
     if found.stack is None:
         return
     ctx.with_resource(temporary_settings(updates={PREFECT_API_URL: found.stack.prefect_api_url}))
@@ -371,7 +371,7 @@ def report_error(exc: BaseException) -> int:
         return 1
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     console.print(f"[red]error:[/] {text}  [dim]({type(exc).__name__}; --debug for the "
-                  "traceback)[/]", highlight=False)
+                  "traceback)[/]", highlight=False, soft_wrap=True)
     return 1
 
 
