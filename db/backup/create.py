@@ -95,8 +95,9 @@ def read_snapshot_info(conn: psycopg.Connection, snapshot_id: str) -> SnapshotIn
     assert row is not None
     catalog = read_catalog(conn)
     tables = {name: table_meta(t) for name, t in catalog.items()}
+    sequences = read_all_sequences(conn)
     for name, meta in tables.items():
-        meta["sequences"] = read_sequences(conn, name, [c["name"] for c in meta["columns"]])
+        meta["sequences"] = sequences.get(name, {})
     return SnapshotInfo(
         snapshot_id=snapshot_id,
         alembic_revision=revision_row[0] if revision_row else None,
@@ -104,6 +105,35 @@ def read_snapshot_info(conn: psycopg.Connection, snapshot_id: str) -> SnapshotIn
         server_version=row[1],
         tables=tables,
     )
+
+
+#: Every serial/identity sequence of a public table, with its owning column.
+_OWNED_SEQUENCES = """
+SELECT t.relname, a.attname, s.oid::regclass::text
+FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_class t ON t.oid = d.refobjid
+JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype IN ('a', 'i')
+ORDER BY 1, 2
+"""
+
+
+def read_all_sequences(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """{table: {column: [last_value, is_called]}} in two round trips (not two per column)."""
+    owned = conn.execute(_OWNED_SEQUENCES).fetchall()
+    if not owned:
+        return {}
+    union = " UNION ALL ".join(
+        f"SELECT {i}, last_value, is_called FROM {seq}" for i, (_, _, seq) in enumerate(owned))
+    values = {int(i): (int(v), bool(c)) for i, v, c in conn.execute(union).fetchall()}
+    out: dict[str, dict[str, Any]] = {}
+    for i, (table, column, _) in enumerate(owned):
+        last, called = values[i]
+        out.setdefault(table, {})[column] = [last, called]
+    return out
 
 
 def read_sequences(conn: psycopg.Connection, table: str, columns: list[str]) -> dict[str, Any]:

@@ -437,23 +437,21 @@ def _append_displaced(conn: psycopg.Connection, table: Table, tmp: str, target: 
     if len(key) != 1 or not rest:
         return
     k = quote_ident(key[0])
-    seq = conn.execute("SELECT pg_get_serial_sequence(%s, %s)",
-                       (target, key[0])).fetchone()
-    if not (seq and seq[0]):
-        return
-    conn.execute(f"SELECT setval(%s, greatest((SELECT max({k}) FROM {target}), 1))", (seq[0],))
     listed = _columns_sql(rest)
 
     def row_text(alias: str) -> str:  # NULL-safe and hashable: the row's text form
         return "(ROW(" + ", ".join(f"{alias}.{quote_ident(n)}" for n in rest) + "))::text"
 
     t_cols = ", ".join(f"t.{quote_ident(n)}" for n in rest)
-    # Already appended by an earlier restore of the same backup: not again.
+    # New ids past the max, computed here (a setval would survive a rollback); the
+    # sequences are set past every row at the end of the restore. Rows already appended by
+    # an earlier restore of the same backup are not appended again.
     conn.execute(
-        f"INSERT INTO {target} ({listed}) SELECT {t_cols} FROM {tmp} t "
+        f"INSERT INTO {target} ({k}, {listed}) "
+        f"SELECT (SELECT coalesce(max({k}), 0) FROM {target}) "
+        f"+ row_number() OVER (ORDER BY t.{k}), {t_cols} FROM {tmp} t "
         f"JOIN {target} a ON a.{k} = t.{k} WHERE {row_text('a')} <> {row_text('t')} "
-        f"AND {row_text('t')} NOT IN (SELECT {row_text('b')} FROM {target} b) "
-        f"ORDER BY t.{k}")
+        f"AND {row_text('t')} NOT IN (SELECT {row_text('b')} FROM {target} b)")
 
 
 def _apply_deferred(conn: psycopg.Connection, path: str, table: Table, fk: ForeignKey) -> None:
