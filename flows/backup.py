@@ -22,6 +22,8 @@ from db.backup.create import (
     manifest_body,
     read_snapshot_info,
     select_tables,
+    split_small,
+    table_sizes,
 )
 from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
@@ -40,6 +42,7 @@ from tasks.backup import (
     create_record_task,
     delete_files_task,
     export_delta_task,
+    export_small_tables_task,
     export_table_task,
     finish_record_task,
     restore_task,
@@ -168,6 +171,7 @@ def create_backup(
             progress.report("plan", total=len(tables))
             logger.info("backing up %d tables to %s%s", len(tables), path,
                         f" (incremental on {parent_url})" if parent_url else "")
+            small: list[str] = []
             if parent_url is not None:
                 futures = [
                     export_delta_task.submit(
@@ -178,6 +182,8 @@ def create_backup(
                     for t in tables
                 ]
             else:
+                # Big tables one task each (in parallel); the small ones in one task.
+                small, big = split_small(tables, table_sizes(conn))
                 futures = [
                     export_table_task.submit(
                         SecretStr(url),
@@ -189,9 +195,15 @@ def create_backup(
                         _secret(key),
                         filters.get(t),
                     )
-                    for t in tables
+                    for t in big
                 ]
+                if small:
+                    batch = export_small_tables_task.submit(
+                        SecretStr(url), snapshot_id, {t: info.tables[t] for t in small}, path,
+                        options.compress, _secret(key), filters)
             files = [TableFile(**f.result()) for f in futures]
+            if parent_url is None and small:
+                files += [TableFile(**r) for r in batch.result()]
         body = manifest_body(
             name=path.rsplit("/", 1)[-1],
             backup_id=backup_id,

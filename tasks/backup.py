@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
 from db.backup import progress, records
-from db.backup.create import export_table, write_manifest
+from db.backup.create import export_small_tables, export_table, write_manifest
 from db.backup.incremental import export_table_delta
 from db.backup.restore import RestoreOptions, RestoreRecord, restore_staged
 from db.backup.storage import Store
@@ -48,6 +48,29 @@ def export_table_task(
     get_run_logger().info("%s: %d rows, %d bytes", table, result.rows, result.bytes)
     progress.report("table", table, result.rows)
     return dataclasses.asdict(result)
+
+
+@task(name="backup-small-tables", cache_policy=NONE)
+def export_small_tables_task(
+    url: SecretStr,
+    snapshot_id: str,
+    tables: dict[str, dict[str, Any]],
+    store_url: str,
+    compress: bool,
+    key: SecretStr | None,
+    where: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Export the small tables of the shared snapshot, one connection, one after another."""
+    logger = get_run_logger()
+
+    def done(result: Any) -> None:
+        logger.info("%s: %d rows, %d bytes", result.table, result.rows, result.bytes)
+        progress.report("table", result.table, result.rows)
+
+    results = export_small_tables(url.get_secret_value(), snapshot_id, tables,
+                                  Store.open(store_url), compress=compress, key=_key(key),
+                                  where=where, on_table=done)
+    return [dataclasses.asdict(r) for r in results]
 
 
 @task(name="backup-table-delta", cache_policy=NONE)

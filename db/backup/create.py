@@ -157,6 +157,53 @@ def columns_from_meta(meta: dict[str, Any]) -> list[Any]:
             for c in meta["columns"]]
 
 
+#: Tables smaller than this (heap bytes) are exported together, in-process, over one
+#: snapshot connection: a psql process and a Prefect task per table cost more than the data.
+SMALL_TABLE_BYTES = 8 * 1024 * 1024
+
+
+def table_sizes(conn: psycopg.Connection) -> dict[str, int]:
+    """Heap size in bytes of every public table (one catalog query)."""
+    rows = conn.execute(
+        "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')").fetchall()
+    return {str(name): int(size) for name, size in rows}
+
+
+def split_small(tables: list[str], sizes: dict[str, int],
+                limit: int = SMALL_TABLE_BYTES) -> tuple[list[str], list[str]]:
+    """(small tables, big tables): small ones go through one batched export."""
+    small = [t for t in tables if sizes.get(t, limit) < limit]
+    return small, [t for t in tables if t not in small]
+
+
+def export_small_tables(
+    url: str,
+    snapshot_id: str,
+    tables: dict[str, dict[str, Any]],
+    store: Store,
+    *,
+    compress: bool,
+    key: bytes | None,
+    where: dict[str, str] | None = None,
+    on_table: Any = None,
+) -> list[TableFile]:
+    """Export several (small) tables of the snapshot over one connection, one after another."""
+    from db.backup.writer import iter_batches, snapshot_reader
+
+    out: list[TableFile] = []
+    with snapshot_reader(url, snapshot_id) as conn:
+        for table, meta in tables.items():
+            columns = columns_from_meta(meta)
+            done = _write(iter_batches(conn, table, columns, (where or {}).get(table)),
+                          columns, store, table, compress=compress, key=key)
+            out.append(done)
+            if on_table is not None:
+                on_table(done)
+    return out
+
+
 def export_table(
     url: str,
     snapshot_id: str,
@@ -289,12 +336,18 @@ def run_backup(
                         for t in tables
                     ]
                 else:
+                    small, big = split_small(tables, table_sizes(conn))
                     futures = [
                         pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
                                     compress=options.compress, key=key, where=filters.get(t))
-                        for t in tables
+                        for t in big
                     ]
+                    batch = pool.submit(export_small_tables, url, snapshot_id,
+                                        {t: info.tables[t] for t in small}, store,
+                                        compress=options.compress, key=key, where=filters)
                 files = [f.result() for f in futures]
+                if not options.incremental:
+                    files += batch.result()
         body = manifest_body(name=store.url.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
                              files=files, options=options, created_by=created_by,
                              encryption=encryption, extra=link)
