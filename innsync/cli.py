@@ -12,7 +12,6 @@ from contextlib import contextmanager, suppress
 import typer
 from rich.console import Console
 
-from channels.simulators.server import simulate
 from innsync.cli_backup import backup_app
 from innsync.cli_demo import demo_app
 from innsync.cli_queue import queue_app
@@ -27,7 +26,19 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(demo_app, name="demo")
 app.add_typer(backup_app, name="backup")
 app.add_typer(queue_app, name="queue")
-app.command("simulate")(simulate)
+
+
+@app.command("simulate", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulate(ctx: typer.Context) -> None:
+    """The four partner simulators (`innsync simulate --help` for the options)."""
+    # Imported only here: FastAPI costs every other command half a second to load.
+    from channels.simulators.server import simulate as serve_simulators
+
+    one = typer.Typer(add_completion=False)
+    one.command()(serve_simulators)
+    typer.main.get_command(one).main(args=ctx.args, prog_name="innsync simulate",
+                                     standalone_mode=True)
 
 console = Console(stderr=True)
 #: Commands that start the stack themselves (they never attach to a recorded one).
