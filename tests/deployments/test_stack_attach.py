@@ -107,3 +107,35 @@ def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(
     assert "no_such_database_here" in done.stderr
     debug = _cli(home, "--debug", "status", INNSYNC_DATABASE_URL=bad)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_restore_verifies_before_asking(tmp_path: Path, database_url: str) -> None:
+    from db.backup.create import BackupOptions, run_backup
+    from db.backup.storage import Store
+    from db.engine import to_libpq_url
+
+    home, root = tmp_path / "home", tmp_path / "root"
+    root.mkdir()
+    run_backup(to_libpq_url(database_url), Store.open(str(root / "good")),
+               BackupOptions(tables=["properties", "room_types"]))
+    env = {"INNSYNC_DATABASE_URL": database_url, "INNSYNC_BACKUP_ROOT": str(root)}
+
+    def restore(path: Path, answer: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "innsync.cli", "backup", "restore",
+                               str(path)], input=answer,
+                              env=clean_env(INNSYNC_HOME=str(home), **env), cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    declined = restore(root / "good", "n\n")
+    assert declined.returncode == 1
+    assert "verifies; replace the restored tables' contents?" in declined.stdout
+    assert "flow run" not in declined.stderr  # nothing ran
+    broken = root / "broken"
+    subprocess.run(["cp", "-r", str(root / "good"), str(broken)], check=True)
+    with (broken / "properties.parquet").open("ab") as fh:
+        fh.write(b"junk")
+    refused = restore(broken, "y\n")
+    assert refused.returncode == 1
+    assert "does not verify" in refused.stderr and "checksum" in refused.stderr
+    assert "replace the restored" not in refused.stdout  # never asked
+    assert "Traceback" not in refused.stderr
