@@ -27,6 +27,7 @@ from db.backup.create import (
 )
 from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
+from db.backup.locate import resolve_backup
 from db.backup.restore import RestoreOptions, RestoreRecord
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
 from db.backup.storage import (
@@ -66,25 +67,6 @@ def _secret(key: bytes | None) -> SecretStr | None:
 
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
-
-
-def resolve_backup(file_path: str | None, backup_id: int | None) -> tuple[str, int | None]:
-    """(backup directory URL, record id) from a path or an id; paths checked against the root."""
-    settings = get_settings()
-    if backup_id is not None:
-        with session_scope() as session:
-            row = records.get_record(session, backup_id)
-            if row is None or not row.file_path:
-                raise LookupError(f"backup {backup_id} not found")
-            file_path = row.file_path
-    if not file_path:
-        raise ValueError("give a file path or a backup id")
-    path = resolve_backup_path(file_path, settings.resolved_backup_root, settings.backup_remotes)
-    if backup_id is None:
-        with session_scope() as session:
-            row = records.find_by_path(session, path)
-            backup_id = row.id if row else None
-    return path, backup_id
 
 
 def resolve_parent(options: BackupOptions, location: str) -> tuple[int, str]:

@@ -66,7 +66,7 @@ def _fail(message: str) -> None:
 
 def _resolve(path_or_id: str) -> tuple[str, int | None]:
     """The backup's directory and record id, or one error line and exit 1 (fast: no flow)."""
-    from flows.backup import resolve_backup
+    from db.backup.locate import resolve_backup
 
     try:
         ref = _ref(path_or_id)
@@ -78,12 +78,14 @@ def _resolve(path_or_id: str) -> tuple[str, int | None]:
 
 def _check_files(path: str, passphrase: Any) -> None:
     """Every checksum (and the decryption) before anything is asked or changed."""
+    from db.backup.crypto import key_from_secret
     from db.backup.storage import Store
     from db.backup.verify import stage_backup
-    from flows.backup import _service_key
+    from innsync.settings import get_settings
 
     try:
-        staged = stage_backup(Store.open(path), secret_key=_service_key(),
+        staged = stage_backup(Store.open(path),
+                              secret_key=key_from_secret(get_settings().ensure_secret_key()),
                               passphrase=passphrase.get_secret_value() if passphrase else None,
                               materialize=False)
     except Exception as exc:  # noqa: BLE001 - reported as one line; nothing was changed
