@@ -65,21 +65,34 @@ def attach_running_stack(ctx: typer.Context) -> None:
     """Use the stack `innsync up` recorded (its Prefect server and database), if it answers.
 
     An explicitly configured PREFECT_API_URL / INNSYNC_DATABASE_URL wins over the file."""
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
     from pydantic import SecretStr
 
     from innsync.cli_stack import find_stack
     from innsync.settings import get_settings
 
     settings = get_settings()
-    if get_current_settings().api.url:
+    # Prefect not imported yet (the CLI's own process): its settings come from the
+    # environment when it is, and commands that run no flow never pay its import.
+    loaded = "prefect" in sys.modules
+    if loaded:
+        from prefect.settings import get_current_settings
+
+        if get_current_settings().api.url:
+            return
+    elif os.environ.get("PREFECT_API_URL"):
         return
     found = find_stack(settings.home, use_database=settings.database_url is None)
     if found.message:
         console.print(f"[yellow]{found.message}[/]", highlight=False, soft_wrap=True)
     if found.stack is None:
         return
-    ctx.with_resource(temporary_settings(updates={PREFECT_API_URL: found.stack.prefect_api_url}))
+    if loaded:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        ctx.with_resource(temporary_settings(
+            updates={PREFECT_API_URL: found.stack.prefect_api_url}))
+    else:
+        os.environ["PREFECT_API_URL"] = found.stack.prefect_api_url
     if settings.database_url is None and found.stack.database_url:
         settings.database_url = SecretStr(found.stack.database_url)
 
@@ -337,12 +350,6 @@ def status(
 def main() -> None:
     # Everything innsync writes (home, keys, logs, backups, scratch) is owner-only.
     os.umask(0o077)
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        get_current_settings,
-        temporary_settings,
-    )
-
     from innsync.settings import get_settings
 
     try:
@@ -350,12 +357,16 @@ def main() -> None:
     except Exception:  # noqa: BLE001 - bad settings are reported by the command itself
         pass
     # Flows run by this process (backup, restore, sync from the CLI) send heartbeats at least
-    # as often as innsync's zombie automation expects (Prefect's own default is 180 s).
-    current = get_current_settings().flows.heartbeat_frequency or 10**9
-    heartbeat = min(current, get_settings().heartbeat_seconds)
+    # as often as innsync's zombie automation expects (Prefect's own default is 180 s). Set
+    # in the environment Prefect reads when (and only if) a command imports it.
     try:
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
-            code = app(standalone_mode=False)
+        current = int(os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") or 10**9)
+    except ValueError:
+        current = 10**9
+    heartbeat = min(current, get_settings().heartbeat_seconds)
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(heartbeat)
+    try:
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
     except SystemExit:

@@ -177,16 +177,16 @@ def restore(
     """Verify then restore a backup (path or id), all or nothing."""
     import getpass
 
-    from db.backup.restore import RestoreOptions
-    from flows.backup import restore_backup
-
-    path, backup_id = _resolve(path_or_id)
+    path, backup_id = _resolve(path_or_id)  # before any flow import: error paths stay fast
     secret = _passphrase(passphrase)
     if not (yes or skip_existing):
         _check_files(path, secret)
         if not typer.confirm(f"backup {backup_id if backup_id is not None else path} verifies;"
                              " replace the restored tables' contents?"):
             raise typer.Exit(1)
+    from db.backup.restore import RestoreOptions
+    from flows.backup import restore_backup
+
     result = _run("restoring", restore_backup, file_path=path, backup_id=backup_id,
                   options=RestoreOptions(skip_existing=skip_existing,
                                          validate_data=validate_data),
@@ -201,9 +201,9 @@ def verify(
     passphrase: bool = typer.Option(False, "--passphrase"),
 ) -> None:
     """Check a backup's manifest and checksums."""
+    path, backup_id = _resolve(path_or_id)
     from flows.backup import verify_backup
 
-    path, backup_id = _resolve(path_or_id)
     result = _run("verifying", verify_backup, file_path=path, backup_id=backup_id,
                   full_restore=full,
                   passphrase=_passphrase(passphrase))
@@ -218,9 +218,9 @@ def delete(
                                help="also delete the incremental backups built on it"),
 ) -> None:
     """Delete a backup's files and record (refused for a parent unless --force)."""
+    path, backup_id = _resolve(path_or_id)
     from flows.backup import delete_backup
 
-    path, backup_id = _resolve(path_or_id)
     result = _run("deleting", delete_backup, file_path=path, backup_id=backup_id, force=force)
     also = result.get("deleted_children") or []
     console.print(f"deleted {result['file_path']}" + (f" and incrementals {also}" if also else ""))

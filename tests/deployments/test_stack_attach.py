@@ -139,3 +139,23 @@ def test_restore_verifies_before_asking(tmp_path: Path, database_url: str) -> No
     assert "does not verify" in refused.stderr and "checksum" in refused.stderr
     assert "replace the restored" not in refused.stdout  # never asked
     assert "Traceback" not in refused.stderr
+
+
+def test_cli_flows_heartbeat_at_least_as_often_as_innsync_expects(tmp_path: Path) -> None:
+    """main() lowers Prefect's heartbeat (here 600 s) to INNSYNC_HEARTBEAT_SECONDS without
+    importing Prefect itself (a command that runs no flow never pays that import)."""
+    script = ("import sys\n"
+              "from innsync import cli\n"
+              "def hb() -> None:\n"
+              "    print('prefect' in sys.modules)\n"
+              "    from prefect.settings import get_current_settings\n"
+              "    print(get_current_settings().flows.heartbeat_frequency)\n"
+              "cli.app.command('hb')(hb)\n"
+              "cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", script, "hb"], cwd=ROOT,
+                          env=clean_env(INNSYNC_HOME=str(tmp_path / "home"),
+                                        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="600",
+                                        INNSYNC_HEARTBEAT_SECONDS="45"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "45"]
