@@ -1,12 +1,18 @@
 """Benchmark: our backup/restore beside pg_dump -Fc / pg_restore on >= 1,000,000 reservations.
 
     .venv/bin/python bench/backup.py [--reservations 1000000] [--rebuild] [--repeat 3]
+                                     [--cli] [--cli-no-stack]
 
 Builds (or reuses) database `innsync_bench` on the local server with server-side SQL, then in
 each round times: our full backup vs `pg_dump -Fc`, our restore into a fresh migrated
 database vs `pg_restore` of the whole dump into a fresh empty database. Prints each round,
 then medians, ratios (of medians, and per round), sizes and the peak RSS of the process
 doing our backup/restore (each runs in its own subprocess).
+
+As users run them (`--cli`): `innsync backup create` and `innsync backup restore --yes` as
+subprocesses, attached (through $INNSYNC_HOME/stack.json, as `innsync up` records it) to a
+real Prefect server the benchmark starts; `--cli-no-stack` also times them with no stack
+recorded (each CLI run then starts an ephemeral Prefect server: the old common path).
 """
 
 from __future__ import annotations
@@ -122,12 +128,16 @@ def build(reservations: int, rebuild: bool) -> str:
     return url
 
 
-def _timed(args: list[str]) -> tuple[float, int]:
+def _timed(args: list[str], env: dict[str, str] | None = None,
+           stdout: Path | None = None) -> tuple[float, int]:
     """(seconds, peak RSS in MB) of a subprocess."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT)
+    out = stdout.open("wb") if stdout is not None else None
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
+    if out is not None:
+        out.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(args)}")
     return elapsed, usage.ru_maxrss // 1024
@@ -156,20 +166,117 @@ def worker(mode: str, url: str, path: str) -> None:
         restore_staged(url, staged, RestoreOptions())
 
 
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "INNSYNC_"))}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
+    return env
+
+
+class Stack:
+    """A real Prefect server (SQLite, own home) and an innsync home recording it."""
+
+    def __init__(self, work: Path, record: bool) -> None:
+        import httpx
+
+        from channels.simulators.server import free_port
+        from innsync.cli_stack import record_stack
+
+        self.home = work / "innsync-home"
+        self.root = work / "root"
+        self.home.mkdir()
+        self.root.mkdir()
+        self.proc: subprocess.Popen[bytes] | None = None
+        if not record:
+            return
+        port = free_port()
+        self.api = f"http://127.0.0.1:{port}/api"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=_clean_env(PREFECT_HOME=str(work / "prefect"), PREFECT_UI_ENABLED="false"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit("the benchmark's Prefect server did not start")
+            time.sleep(0.3)
+        record_stack(self.home, self.api, "http://127.0.0.1:1", None)
+
+    def env(self, db_url: str) -> dict[str, str]:
+        return _clean_env(INNSYNC_HOME=str(self.home), INNSYNC_DATABASE_URL=db_url,
+                          INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+
+
+def cli_run(url: str, stack: Stack) -> dict[str, float | int]:
+    """`innsync backup create` then `innsync backup restore --yes` into a fresh database."""
+    py = sys.executable
+    out = stack.root / "create.out"
+    t_backup, rss_backup = _timed([py, "-m", "innsync.cli", "backup", "create"],
+                                  stack.env(url), out)
+    path = out.read_text().strip().splitlines()[-1]
+    our_url = _create_db("innsync_bench_cli")
+    _migrate(our_url)
+    t_restore, rss_restore = _timed([py, "-m", "innsync.cli", "backup", "restore", path, "--yes"],
+                                    stack.env(our_url))
+    ok = _count(our_url) == _count(url)
+    _drop_db("innsync_bench_cli")
+    shutil.rmtree(path, ignore_errors=True)
+    return {"cli_backup_s": t_backup, "cli_restore_s": t_restore,
+            "cli_backup_peak_rss_mb": rss_backup, "cli_restore_peak_rss_mb": rss_restore,
+            "cli_restored_rows_match": ok}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reservations", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3,
                         help="side-by-side rounds; medians are reported")
+    parser.add_argument("--cli", action="store_true",
+                        help="also through the CLI attached to a real Prefect server")
+    parser.add_argument("--cli-no-stack", action="store_true",
+                        help="also through the CLI with no stack (ephemeral Prefect server)")
     parser.add_argument("--worker", nargs=3, metavar=("MODE", "URL", "PATH"))
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
     url = build(args.reservations, args.rebuild)
-    runs = [one_run(url) for _ in range(args.repeat)]
-    print(json.dumps(summarise(runs), indent=2))
+    stacks = []
+    work = Path(tempfile.mkdtemp(prefix="innsync-bench-cli-"))
+    try:
+        if args.cli:
+            (work / "stack").mkdir()
+            stacks.append(("cli", Stack(work / "stack", record=True)))
+        if args.cli_no_stack:
+            (work / "nostack").mkdir()
+            stacks.append(("cli_no_stack", Stack(work / "nostack", record=False)))
+        runs = []
+        for _ in range(args.repeat):
+            run = one_run(url)
+            for label, stack in stacks:
+                extra = cli_run(url, stack)
+                run.update({k.replace("cli", label, 1): v for k, v in extra.items()})
+            print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                              for k, v in run.items()}), flush=True)
+            runs.append(run)
+    finally:
+        for _, stack in stacks:
+            stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(summarise(runs, [label for label, _ in stacks]), indent=2))
 
 
 def one_run(url: str) -> dict[str, float | int | bool]:
@@ -198,14 +305,13 @@ def one_run(url: str) -> dict[str, float | int | bool]:
             "backup_peak_rss_mb": rss_backup, "restore_peak_rss_mb": rss_restore,
             "restored_rows_match": ok,
         }
-        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
-                          for k, v in run.items()}), flush=True)
         return run
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def summarise(runs: list[dict[str, float | int | bool]]) -> dict[str, object]:
+def summarise(runs: list[dict[str, float | int | bool]],
+              cli_labels: list[str] | None = None) -> dict[str, object]:
     """Medians over the rounds (the machine is shared: single timings are noisy)."""
 
     def med(key: str) -> float:
@@ -227,6 +333,18 @@ def summarise(runs: list[dict[str, float | int | bool]]) -> dict[str, object]:
         "backup_peak_rss_mb": max(int(r["backup_peak_rss_mb"]) for r in runs),
         "restore_peak_rss_mb": max(int(r["restore_peak_rss_mb"]) for r in runs),
         "restored_rows_match": all(bool(r["restored_rows_match"]) for r in runs),
+        **{k: v for label in cli_labels or [] for k, v in {
+            f"{label}_backup_s": round(med(f"{label}_backup_s"), 2),
+            f"{label}_backup_ratio": round(med(f"{label}_backup_s") / med("pg_dump_s"), 2),
+            f"{label}_restore_s": round(med(f"{label}_restore_s"), 2),
+            f"{label}_restore_ratio": round(med(f"{label}_restore_s") / med("pg_restore_s"), 2),
+            f"{label}_backup_peak_rss_mb": max(int(r[f"{label}_backup_peak_rss_mb"])
+                                               for r in runs),
+            f"{label}_restore_peak_rss_mb": max(int(r[f"{label}_restore_peak_rss_mb"])
+                                                for r in runs),
+            f"{label}_restored_rows_match": all(bool(r[f"{label}_restored_rows_match"])
+                                                for r in runs),
+        }.items()},
     }
 
 

@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from db.backup import records
+from db.backup import progress, records
 from db.backup.create import (
     BackupOptions,
     backup_name,
@@ -22,10 +22,13 @@ from db.backup.create import (
     manifest_body,
     read_snapshot_info,
     select_tables,
+    split_small,
+    table_sizes,
 )
 from db.backup.crypto import key_from_secret
 from db.backup.incremental import IncrementalRefused, prepare_incremental
-from db.backup.restore import RestoreOptions
+from db.backup.locate import resolve_backup
+from db.backup.restore import RestoreOptions, RestoreRecord
 from db.backup.retention import BackupRef, RetentionPolicy, plan_prune
 from db.backup.storage import (
     BackupDirectoryExists,
@@ -40,6 +43,7 @@ from tasks.backup import (
     create_record_task,
     delete_files_task,
     export_delta_task,
+    export_small_tables_task,
     export_table_task,
     finish_record_task,
     restore_task,
@@ -63,25 +67,6 @@ def _secret(key: bytes | None) -> SecretStr | None:
 
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
-
-
-def resolve_backup(file_path: str | None, backup_id: int | None) -> tuple[str, int | None]:
-    """(backup directory URL, record id) from a path or an id; paths checked against the root."""
-    settings = get_settings()
-    if backup_id is not None:
-        with session_scope() as session:
-            row = records.get_record(session, backup_id)
-            if row is None or not row.file_path:
-                raise LookupError(f"backup {backup_id} not found")
-            file_path = row.file_path
-    if not file_path:
-        raise ValueError("give a file path or a backup id")
-    path = resolve_backup_path(file_path, settings.resolved_backup_root, settings.backup_remotes)
-    if backup_id is None:
-        with session_scope() as session:
-            row = records.find_by_path(session, path)
-            backup_id = row.id if row else None
-    return path, backup_id
 
 
 def resolve_parent(options: BackupOptions, location: str) -> tuple[int, str]:
@@ -165,8 +150,10 @@ def create_backup(
             key, encryption = encryption_setup(options, _service_key())
             store.create_fresh()  # never another backup's directory
             filters = exclude_own_record(backup_id)
+            progress.report("plan", total=len(tables))
             logger.info("backing up %d tables to %s%s", len(tables), path,
                         f" (incremental on {parent_url})" if parent_url else "")
+            small: list[str] = []
             if parent_url is not None:
                 futures = [
                     export_delta_task.submit(
@@ -177,6 +164,8 @@ def create_backup(
                     for t in tables
                 ]
             else:
+                # Big tables one task each (in parallel); the small ones in one task.
+                small, big = split_small(tables, table_sizes(conn))
                 futures = [
                     export_table_task.submit(
                         SecretStr(url),
@@ -188,9 +177,15 @@ def create_backup(
                         _secret(key),
                         filters.get(t),
                     )
-                    for t in tables
+                    for t in big
                 ]
+                if small:
+                    batch = export_small_tables_task.submit(
+                        SecretStr(url), snapshot_id, {t: info.tables[t] for t in small}, path,
+                        options.compress, _secret(key), filters)
             files = [TableFile(**f.result()) for f in futures]
+            if parent_url is None and small:
+                files += [TableFile(**r) for r in batch.result()]
         body = manifest_body(
             name=path.rsplit("/", 1)[-1],
             backup_id=backup_id,
@@ -237,8 +232,10 @@ def restore_backup(
     options: RestoreOptions | None = None,
     passphrase: SecretStr | None = None,
     target_url: SecretStr | None = None,
+    restored_by: str | None = None,
 ) -> dict[str, Any]:
-    """Verify (and decrypt) everything first, then restore in one transaction."""
+    """Verify (and decrypt) everything first, then restore in one transaction; the restore
+    is recorded in audit_logs (by `restored_by`), rows written there since the backup stay."""
     options = options or RestoreOptions()
     path, backup_id = resolve_backup(file_path, backup_id)
     staged = stage_task(path, _secret(_service_key()), passphrase)
@@ -247,7 +244,9 @@ def restore_backup(
 
         check_revision(staged["manifest"])
         url = target_url or SecretStr(_db_url())
-        loaded = restore_task(url, staged, options)
+        record = RestoreRecord(actor=restored_by or "unknown", backup_id=backup_id,
+                               file_path=path)
+        loaded = restore_task(url, staged, options, record)
     finally:
         if staged.get("workdir"):
             shutil.rmtree(staged["workdir"], ignore_errors=True)

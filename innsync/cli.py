@@ -12,7 +12,6 @@ from contextlib import contextmanager, suppress
 import typer
 from rich.console import Console
 
-from channels.simulators.server import simulate
 from innsync.cli_backup import backup_app
 from innsync.cli_demo import demo_app
 from innsync.cli_queue import queue_app
@@ -27,9 +26,75 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(demo_app, name="demo")
 app.add_typer(backup_app, name="backup")
 app.add_typer(queue_app, name="queue")
-app.command("simulate")(simulate)
+
+
+@app.command("simulate", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulate(ctx: typer.Context) -> None:
+    """The four partner simulators (`innsync simulate --help` for the options)."""
+    # Imported only here: FastAPI costs every other command half a second to load.
+    from channels.simulators.server import simulate as serve_simulators
+
+    one = typer.Typer(add_completion=False)
+    one.command()(serve_simulators)
+    typer.main.get_command(one).main(args=ctx.args, prog_name="innsync simulate",
+                                     standalone_mode=True)
 
 console = Console(stderr=True)
+#: Commands that start the stack themselves (they never attach to a recorded one).
+OWN_STACK_COMMANDS = {"up", "api", "simulate"}
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks on errors"),
+) -> None:
+    """innsync: channel manager and backups."""
+    _State.debug = debug
+    if ctx.invoked_subcommand in OWN_STACK_COMMANDS:
+        return
+    attach_running_stack(ctx)
+
+
+def attach_running_stack(ctx: typer.Context) -> None:
+    """Use the stack `innsync up` recorded (its Prefect server and database), if it answers.
+
+    An explicitly configured PREFECT_API_URL / INNSYNC_DATABASE_URL wins over the file."""
+    from pydantic import SecretStr
+
+    from innsync.cli_stack import find_stack
+    from innsync.settings import get_settings
+
+    settings = get_settings()
+    # Prefect not imported yet (the CLI's own process): its settings come from the
+    # environment when it is, and commands that run no flow never pay its import.
+    loaded = "prefect" in sys.modules
+    if loaded:
+        from prefect.settings import get_current_settings
+
+        if get_current_settings().api.url:
+            return
+    elif os.environ.get("PREFECT_API_URL"):
+        return
+    found = find_stack(settings.home, use_database=settings.database_url is None)
+    if found.message:
+        console.print(f"[yellow]{found.message}[/]", highlight=False, soft_wrap=True)
+    if found.stack is None:
+        return
+    if loaded:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        ctx.with_resource(temporary_settings(
+            updates={PREFECT_API_URL: found.stack.prefect_api_url}))
+    else:
+        os.environ["PREFECT_API_URL"] = found.stack.prefect_api_url
+    if settings.database_url is None and found.stack.database_url:
+        settings.database_url = SecretStr(found.stack.database_url)
 
 
 def _setup_logging() -> None:
@@ -285,12 +350,6 @@ def status(
 def main() -> None:
     # Everything innsync writes (home, keys, logs, backups, scratch) is owner-only.
     os.umask(0o077)
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        get_current_settings,
-        temporary_settings,
-    )
-
     from innsync.settings import get_settings
 
     try:
@@ -298,14 +357,44 @@ def main() -> None:
     except Exception:  # noqa: BLE001 - bad settings are reported by the command itself
         pass
     # Flows run by this process (backup, restore, sync from the CLI) send heartbeats at least
-    # as often as innsync's zombie automation expects (Prefect's own default is 180 s).
-    current = get_current_settings().flows.heartbeat_frequency or 10**9
-    heartbeat = min(current, get_settings().heartbeat_seconds)
+    # as often as innsync's zombie automation expects (Prefect's own default is 180 s). Set
+    # in the environment Prefect reads when (and only if) a command imports it.
     try:
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
-            app()
+        current = int(os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") or 10**9)
+    except ValueError:
+        current = 10**9
+    heartbeat = min(current, get_settings().heartbeat_seconds)
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(heartbeat)
+    try:
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one clear line per error; --debug shows all
+        sys.exit(report_error(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print one line for `exc` (the traceback with --debug); returns the exit code."""
+    import click
+
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        console.print("aborted")
+        return 1
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return exc.exit_code
+    if _State.debug:
+        console.print_exception()
+        return 1
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    console.print(f"[red]error:[/] {text}  [dim]({type(exc).__name__}; --debug for the "
+                  "traceback)[/]", highlight=False, soft_wrap=True)
+    return 1
 
 
 if __name__ == "__main__":

@@ -16,16 +16,35 @@ console = Console(stderr=True)
 
 
 def _run(label: str, func: Any, **params: Any) -> Any:
-    """Run a flow with a progress bar; exit 1 with the error if it fails."""
+    """Run a flow showing tables and rows done (the engine's per-table events); exit 1 with
+    one line per error if it fails."""
+    from db.backup import progress
     from flows.runner import run_flow
 
+    rows_done = 0
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        outcome = run_flow(func, **params)
-        progress.update(task, total=1, completed=1)
+                  TextColumn("{task.completed}/{task.total} tables"),
+                  TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None, rows="0")
+
+        def on_event(event: progress.ProgressEvent) -> None:
+            nonlocal rows_done
+            if event.kind == "plan":
+                bar.update(task, total=event.total)
+            elif event.kind == "table":
+                rows_done += event.rows
+                bar.update(task, advance=1, rows=f"{rows_done:,}",
+                           description=f"{label} ({event.table})")
+
+        progress.set_listener(on_event)
+        try:
+            outcome = run_flow(func, **params)
+        finally:
+            progress.set_listener(None)
     if not outcome.ok:
-        console.print(f"[red]{label} failed:[/] {outcome.error}")
+        console.print(f"[red]{label} failed:[/] {_one_line(outcome.error)}", highlight=False,
+                      soft_wrap=True)
         problems = getattr(outcome.error, "problems", None)
         for p in problems or []:
             console.print(f"  - {p.table}.{p.column or ''} [{p.check}] {p.message}"
@@ -33,6 +52,46 @@ def _run(label: str, func: Any, **params: Any) -> Any:
         raise typer.Exit(1)
     console.print(f"[dim]flow run {outcome.flow_run_id}[/]")
     return outcome.result
+
+
+def _one_line(error: BaseException | None) -> str:
+    text = str(error or "").strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _resolve(path_or_id: str) -> tuple[str, int | None]:
+    """The backup's directory and record id, or one error line and exit 1 (fast: no flow)."""
+    from db.backup.locate import resolve_backup
+
+    try:
+        ref = _ref(path_or_id)
+        return resolve_backup(ref.get("file_path"), ref.get("backup_id"))
+    except (LookupError, ValueError, PermissionError) as exc:
+        _fail(_one_line(exc))
+        raise  # unreachable: _fail exits
+
+
+def _check_files(path: str, passphrase: Any) -> None:
+    """Every checksum (and the decryption) before anything is asked or changed."""
+    from db.backup.crypto import key_from_secret
+    from db.backup.storage import Store
+    from db.backup.verify import stage_backup
+    from innsync.settings import get_settings
+
+    try:
+        staged = stage_backup(Store.open(path),
+                              secret_key=key_from_secret(get_settings().ensure_secret_key()),
+                              passphrase=passphrase.get_secret_value() if passphrase else None,
+                              materialize=False)
+    except Exception as exc:  # noqa: BLE001 - reported as one line; nothing was changed
+        _fail(f"backup {path} does not verify: {_one_line(exc)}")
+    else:
+        staged.cleanup()
 
 
 def _tables(result: dict[str, Any], key: str = "tables") -> None:
@@ -116,15 +175,22 @@ def restore(
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:
     """Verify then restore a backup (path or id), all or nothing."""
+    import getpass
+
+    path, backup_id = _resolve(path_or_id)  # before any flow import: error paths stay fast
+    secret = _passphrase(passphrase)
+    if not (yes or skip_existing):
+        _check_files(path, secret)
+        if not typer.confirm(f"backup {backup_id if backup_id is not None else path} verifies;"
+                             " replace the restored tables' contents?"):
+            raise typer.Exit(1)
     from db.backup.restore import RestoreOptions
     from flows.backup import restore_backup
 
-    if not (yes or skip_existing or typer.confirm("replace the restored tables' contents?")):
-        raise typer.Exit(1)
-    result = _run("restoring", restore_backup, **_ref(path_or_id),
+    result = _run("restoring", restore_backup, file_path=path, backup_id=backup_id,
                   options=RestoreOptions(skip_existing=skip_existing,
                                          validate_data=validate_data),
-                  passphrase=_passphrase(passphrase))
+                  passphrase=secret, restored_by=f"cli:{getpass.getuser()}")
     _tables(result)
 
 
@@ -135,9 +201,11 @@ def verify(
     passphrase: bool = typer.Option(False, "--passphrase"),
 ) -> None:
     """Check a backup's manifest and checksums."""
+    path, backup_id = _resolve(path_or_id)
     from flows.backup import verify_backup
 
-    result = _run("verifying", verify_backup, **_ref(path_or_id), full_restore=full,
+    result = _run("verifying", verify_backup, file_path=path, backup_id=backup_id,
+                  full_restore=full,
                   passphrase=_passphrase(passphrase))
     _tables(result)
     console.print("[green]backup is intact[/]")
@@ -150,9 +218,10 @@ def delete(
                                help="also delete the incremental backups built on it"),
 ) -> None:
     """Delete a backup's files and record (refused for a parent unless --force)."""
+    path, backup_id = _resolve(path_or_id)
     from flows.backup import delete_backup
 
-    result = _run("deleting", delete_backup, **_ref(path_or_id), force=force)
+    result = _run("deleting", delete_backup, file_path=path, backup_id=backup_id, force=force)
     also = result.get("deleted_children") or []
     console.print(f"deleted {result['file_path']}" + (f" and incrementals {also}" if also else ""))
 

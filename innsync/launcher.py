@@ -492,6 +492,9 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                 trigger_first_pull(prefect_api, timeout=90, check=check)
         _summary(opts, api_url, prefect_api, url, settings, log_dir, admin_key, demo, seeded,
                  external_prefect is not None)
+        from innsync.cli_stack import record_stack  # a second shell's CLI attaches to us
+
+        record_stack(settings.home, prefect_api, api_url, url)  # removed when we exit
         for line in recovery:
             console.print(f"  [dim]{line}[/]")
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS

@@ -10,10 +10,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
-from db.backup import records
-from db.backup.create import export_table, write_manifest
+from db.backup import progress, records
+from db.backup.create import export_small_tables, export_table, write_manifest
 from db.backup.incremental import export_table_delta
-from db.backup.restore import RestoreOptions, restore_staged
+from db.backup.restore import RestoreOptions, RestoreRecord, restore_staged
 from db.backup.storage import Store
 from db.backup.verify import StagedBackup, stage_backup
 from db.engine import session_scope
@@ -46,7 +46,31 @@ def export_table_task(
         where=where,
     )
     get_run_logger().info("%s: %d rows, %d bytes", table, result.rows, result.bytes)
+    progress.report("table", table, result.rows)
     return dataclasses.asdict(result)
+
+
+@task(name="backup-small-tables", cache_policy=NONE)
+def export_small_tables_task(
+    url: SecretStr,
+    snapshot_id: str,
+    tables: dict[str, dict[str, Any]],
+    store_url: str,
+    compress: bool,
+    key: SecretStr | None,
+    where: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Export the small tables of the shared snapshot, one connection, one after another."""
+    logger = get_run_logger()
+
+    def done(result: Any) -> None:
+        logger.info("%s: %d rows, %d bytes", result.table, result.rows, result.bytes)
+        progress.report("table", result.table, result.rows)
+
+    results = export_small_tables(url.get_secret_value(), snapshot_id, tables,
+                                  Store.open(store_url), compress=compress, key=_key(key),
+                                  where=where, on_table=done)
+    return [dataclasses.asdict(r) for r in results]
 
 
 @task(name="backup-table-delta", cache_policy=NONE)
@@ -79,6 +103,7 @@ def export_delta_task(
     )
     deleted = result.extra.get("deleted", {}).get("rows", 0)
     get_run_logger().info("%s: %d changed rows, %d deleted", table, result.rows, deleted)
+    progress.report("table", table, result.rows)
     return dataclasses.asdict(result)
 
 
@@ -151,14 +176,22 @@ def stage_task(
 
 
 @task(name="load-backup", cache_policy=NONE)
-def restore_task(url: SecretStr, staged: dict[str, Any], options: RestoreOptions) -> dict[str, int]:
-    """Load every table in one transaction (all or nothing)."""
+def restore_task(url: SecretStr, staged: dict[str, Any], options: RestoreOptions,
+                 record: RestoreRecord | None = None) -> dict[str, int]:
+    """Load every table in one transaction (all or nothing); recorded in audit_logs."""
     logger = get_run_logger()
+
+    def on_table(table: str, rows: int) -> None:
+        logger.info("restored %s: %d rows", table, rows)
+        progress.report("table", table, rows)
+
+    progress.report("plan", total=len(options.tables or staged["manifest"]["tables"]))
     result = restore_staged(
         url.get_secret_value(),
         StagedBackup(**staged),
         options,
-        on_table=lambda t, n: logger.info("restored %s: %d rows", t, n),
+        on_table=on_table,
+        record=record,
     )
     return result.tables
 

@@ -21,8 +21,13 @@ from db.backup.writer import TableFile, exported_snapshot, iter_snapshot_batches
 from db.backup.writer import write_table_file as _write
 
 #: Tables kept as they are on restore, their backup rows only added when missing: the
-#: backup catalog describes files that exist now, and the API keys let the admin in.
-MERGE_TABLES = frozenset({"system_backups", "api_keys"})
+#: backup catalog describes files that exist now, the API keys let the admin in, the audit
+#: trail must keep what happened since the backup, and the partner tokens in use now are
+#: newer than the backup's (a restored, expired token would only cost an exchange).
+MERGE_TABLES = frozenset({"system_backups", "api_keys", "audit_logs", "partner_auth_tokens"})
+#: Merge tables whose backup rows are re-appended (new ids) when their id is taken by a
+#: different row: an append-only trail keeps every entry of both histories.
+APPEND_TABLES = frozenset({"audit_logs"})
 OPTIONAL_TABLES = {"audit_logs": "include_audit_logs", "system_settings": "include_system_settings"}
 
 
@@ -90,8 +95,9 @@ def read_snapshot_info(conn: psycopg.Connection, snapshot_id: str) -> SnapshotIn
     assert row is not None
     catalog = read_catalog(conn)
     tables = {name: table_meta(t) for name, t in catalog.items()}
+    sequences = read_all_sequences(conn)
     for name, meta in tables.items():
-        meta["sequences"] = read_sequences(conn, name, [c["name"] for c in meta["columns"]])
+        meta["sequences"] = sequences.get(name, {})
     return SnapshotInfo(
         snapshot_id=snapshot_id,
         alembic_revision=revision_row[0] if revision_row else None,
@@ -99,6 +105,35 @@ def read_snapshot_info(conn: psycopg.Connection, snapshot_id: str) -> SnapshotIn
         server_version=row[1],
         tables=tables,
     )
+
+
+#: Every serial/identity sequence of a public table, with its owning column.
+_OWNED_SEQUENCES = """
+SELECT t.relname, a.attname, s.oid::regclass::text
+FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_class t ON t.oid = d.refobjid
+JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype IN ('a', 'i')
+ORDER BY 1, 2
+"""
+
+
+def read_all_sequences(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """{table: {column: [last_value, is_called]}} in two round trips (not two per column)."""
+    owned = conn.execute(_OWNED_SEQUENCES).fetchall()
+    if not owned:
+        return {}
+    union = " UNION ALL ".join(
+        f"SELECT {i}, last_value, is_called FROM {seq}" for i, (_, _, seq) in enumerate(owned))
+    values = {int(i): (int(v), bool(c)) for i, v, c in conn.execute(union).fetchall()}
+    out: dict[str, dict[str, Any]] = {}
+    for i, (table, column, _) in enumerate(owned):
+        last, called = values[i]
+        out.setdefault(table, {})[column] = [last, called]
+    return out
 
 
 def read_sequences(conn: psycopg.Connection, table: str, columns: list[str]) -> dict[str, Any]:
@@ -120,6 +155,53 @@ def columns_from_meta(meta: dict[str, Any]) -> list[Any]:
 
     return [Column(c["name"], c["typname"], c["pg_type"], c["typmod"], c["not_null"])
             for c in meta["columns"]]
+
+
+#: Tables smaller than this (heap bytes) are exported together, in-process, over one
+#: snapshot connection: a psql process and a Prefect task per table cost more than the data.
+SMALL_TABLE_BYTES = 8 * 1024 * 1024
+
+
+def table_sizes(conn: psycopg.Connection) -> dict[str, int]:
+    """Heap size in bytes of every public table (one catalog query)."""
+    rows = conn.execute(
+        "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')").fetchall()
+    return {str(name): int(size) for name, size in rows}
+
+
+def split_small(tables: list[str], sizes: dict[str, int],
+                limit: int = SMALL_TABLE_BYTES) -> tuple[list[str], list[str]]:
+    """(small tables, big tables): small ones go through one batched export."""
+    small = [t for t in tables if sizes.get(t, limit) < limit]
+    return small, [t for t in tables if t not in small]
+
+
+def export_small_tables(
+    url: str,
+    snapshot_id: str,
+    tables: dict[str, dict[str, Any]],
+    store: Store,
+    *,
+    compress: bool,
+    key: bytes | None,
+    where: dict[str, str] | None = None,
+    on_table: Any = None,
+) -> list[TableFile]:
+    """Export several (small) tables of the snapshot over one connection, one after another."""
+    from db.backup.writer import iter_batches, snapshot_reader
+
+    out: list[TableFile] = []
+    with snapshot_reader(url, snapshot_id) as conn:
+        for table, meta in tables.items():
+            columns = columns_from_meta(meta)
+            done = _write(iter_batches(conn, table, columns, (where or {}).get(table)),
+                          columns, store, table, compress=compress, key=key)
+            out.append(done)
+            if on_table is not None:
+                on_table(done)
+    return out
 
 
 def export_table(
@@ -254,12 +336,18 @@ def run_backup(
                         for t in tables
                     ]
                 else:
+                    small, big = split_small(tables, table_sizes(conn))
                     futures = [
                         pool.submit(export_table, url, snapshot_id, t, info.tables[t], store,
                                     compress=options.compress, key=key, where=filters.get(t))
-                        for t in tables
+                        for t in big
                     ]
+                    batch = pool.submit(export_small_tables, url, snapshot_id,
+                                        {t: info.tables[t] for t in small}, store,
+                                        compress=options.compress, key=key, where=filters)
                 files = [f.result() for f in futures]
+                if not options.incremental:
+                    files += batch.result()
         body = manifest_body(name=store.url.rsplit("/", 1)[-1], backup_id=backup_id, info=info,
                              files=files, options=options, created_by=created_by,
                              encryption=encryption, extra=link)

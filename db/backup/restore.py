@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from db.backup import pgbinary, types
 from db.backup.catalog import Column, ForeignKey, Table, quote_ident, read_catalog
-from db.backup.create import MERGE_TABLES
+from db.backup.create import APPEND_TABLES, MERGE_TABLES
 from db.backup.planner import plan_restore
 from db.backup.validate import Problem, validate_staged
 from db.backup.verify import StagedBackup
@@ -213,14 +213,45 @@ def orphan_count(conn: psycopg.Connection, fk: ForeignKey, child: str, parent: s
     return int(row[0]) if row else 0
 
 
+class RestoreRecord(BaseModel):
+    """Who restored which backup: written to audit_logs in the restore's transaction."""
+
+    actor: str
+    backup_id: int | None = None
+    file_path: str
+
+
+AUDIT_TABLE = "audit_logs"
+
+
+def record_restore(conn: psycopg.Connection, record: RestoreRecord, manifest: dict[str, Any],
+                   tables: dict[str, int]) -> None:
+    """One audit_logs row for this restore (after the sequence is set past every row)."""
+    from psycopg.types.json import Jsonb
+
+    conn.execute(
+        f"INSERT INTO public.{AUDIT_TABLE} (actor, action, entity_type, entity_id, before, after)"
+        " VALUES (%s, 'restore', 'backup', %s, NULL, %s)",
+        (record.actor[:100], str(record.backup_id) if record.backup_id is not None
+         else record.file_path[-64:],
+         Jsonb({"file_path": record.file_path, "backup_id": record.backup_id,
+                "backup_created_at": manifest.get("created_at"),
+                "backup_name": manifest.get("name"), "tables": tables})),
+    )
+
+
 def restore_staged(
     url: str,
     staged: StagedBackup,
     options: RestoreOptions,
     *,
     on_table: Callable[[str, int], None] | None = None,
+    record: RestoreRecord | None = None,
 ) -> RestoreResult:
-    """Restore `staged` into the database at `url`: all tables or nothing."""
+    """Restore `staged` into the database at `url`: all tables or nothing.
+
+    Merge tables (MERGE_TABLES: the audit trail, API keys, backup records, partner tokens)
+    keep their current rows; with `record`, the restore itself goes into audit_logs."""
     manifest = staged.manifest
     wanted = options.tables or list(manifest["tables"])
     result = RestoreResult()
@@ -281,6 +312,8 @@ def restore_staged(
                                 manifest["tables"][table].get("sequences"))
             log.info("foreign keys %.2fs, fk checks %.2fs, sequences %.2fs",
                      t1 - t0, t2 - t1, time.perf_counter() - t2)
+            if record is not None and AUDIT_TABLE in catalog:
+                record_restore(conn, record, manifest, result.tables)
             t3 = time.perf_counter()
         log.info("commit %.2fs", time.perf_counter() - t3)
     return result
@@ -364,6 +397,8 @@ def _load_table(
         listed = _columns_sql(names)
         conn.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {tmp} "
                      "ON CONFLICT DO NOTHING")
+        if table_name in APPEND_TABLES:
+            _append_displaced(conn, table, tmp, target, names)
         conn.execute(f"DROP TABLE {tmp}")
         return rows
     if not reindex:
@@ -391,6 +426,32 @@ def _load_table(
     log.info("%s: copy %.2fs, keys %.2fs, %d indexes %.2fs", table_name, t1 - t0, t2 - t1,
              len(indexes), time.perf_counter() - t2)
     return rows
+
+
+def _append_displaced(conn: psycopg.Connection, table: Table, tmp: str, target: str,
+                      names: list[str]) -> None:
+    """Backup rows whose key is taken by a different row (another history) are appended
+    with new serial ids, after every row there now, in their original order."""
+    key = list(table.primary_key)
+    rest = [n for n in names if n not in key]
+    if len(key) != 1 or not rest:
+        return
+    k = quote_ident(key[0])
+    listed = _columns_sql(rest)
+
+    def row_text(alias: str) -> str:  # NULL-safe and hashable: the row's text form
+        return "(ROW(" + ", ".join(f"{alias}.{quote_ident(n)}" for n in rest) + "))::text"
+
+    t_cols = ", ".join(f"t.{quote_ident(n)}" for n in rest)
+    # New ids past the max, computed here (a setval would survive a rollback); the
+    # sequences are set past every row at the end of the restore. Rows already appended by
+    # an earlier restore of the same backup are not appended again.
+    conn.execute(
+        f"INSERT INTO {target} ({k}, {listed}) "
+        f"SELECT (SELECT coalesce(max({k}), 0) FROM {target}) "
+        f"+ row_number() OVER (ORDER BY t.{k}), {t_cols} FROM {tmp} t "
+        f"JOIN {target} a ON a.{k} = t.{k} WHERE {row_text('a')} <> {row_text('t')} "
+        f"AND {row_text('t')} NOT IN (SELECT {row_text('b')} FROM {target} b)")
 
 
 def _apply_deferred(conn: psycopg.Connection, path: str, table: Table, fk: ForeignKey) -> None:

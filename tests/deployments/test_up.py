@@ -3,7 +3,9 @@ stops every process it started."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -101,6 +103,24 @@ def _completed_pulls(prefect_api: str) -> int:
     return len(runs)
 
 
+def _second_shell_backup(home: Path, prefect_api: str, api_port: int) -> None:
+    """`innsync backup create` in another shell uses the recorded stack: its flow run is
+    on the stack's Prefect server, its backup in the stack's database."""
+    stack = json.loads((home / "stack.json").read_text())
+    assert (home / "stack.json").stat().st_mode & 0o777 == 0o600
+    assert stack["prefect_api_url"] == prefect_api
+    assert stack["api_url"] == f"http://127.0.0.1:{api_port}"
+    done = subprocess.run([sys.executable, "-m", "innsync.cli", "backup", "create"],
+                          env=clean_env(INNSYNC_HOME=str(home)), cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "does not answer" not in done.stderr
+    run_id = re.search(r"flow run ([0-9a-f-]{36})", done.stderr)
+    assert run_id, done.stderr[-2000:]
+    run = httpx.get(f"{prefect_api}/flow_runs/{run_id.group(1)}", timeout=5)
+    assert run.status_code == 200 and run.json()["state"]["type"] == "COMPLETED"
+
+
 def test_innsync_up_runs_the_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
     api_port, prefect_port, sim_port = free_port(), free_port(), _free_run(4)
@@ -123,6 +143,7 @@ def test_innsync_up_runs_the_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
             time.sleep(2)
         assert "innsync is up" in out.read_text()
         assert (home / "admin.key").exists()
+        _second_shell_backup(home, prefect_api, api_port)
         children = _descendants(proc.pid)
         postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
         assert len(children) >= 4  # prefect server, simulators, deployments, api
@@ -132,6 +153,7 @@ def test_innsync_up_runs_the_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
         stop_group(proc)
     text = out.read_text()
     assert "stopped." in text and "Traceback" not in text, text[-3000:]
+    assert not (home / "stack.json").exists()  # removed on a clean stop
     deadline = time.monotonic() + 20
     left = {pid for pid in children | {postmaster} if _alive(pid)}
     while left and time.monotonic() < deadline:
