@@ -12,7 +12,8 @@ from api import audit
 from api.auth import create_api_key
 from api.deps import AdminDep, SessionDep
 from api.errors import NotFound
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id
 from db.models import ApiKey
 
@@ -38,18 +39,13 @@ class ApiKeyCreated(ApiKeyOut):
     key: str
 
 
-@router.get("", response_model=Page[ApiKeyOut])
-def list_keys(session: SessionDep, _: AdminDep, page: PageDep) -> Page[ApiKeyOut]:
+@router.get("", response_model=list[ApiKeyOut], **LIST_DOCS)
+def list_keys(session: SessionDep, _: AdminDep, page: PageDep) -> list[ApiKeyOut]:
     total = session.scalar(select(func.count()).select_from(ApiKey)) or 0
     rows = session.scalars(
         select(ApiKey).order_by(ApiKey.id).limit(page.limit).offset(page.offset)
     ).all()
-    return Page(
-        items=[ApiKeyOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(ApiKeyOut, rows, total, page)
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.crud import page_of
 from api.deps import AdminDep, SessionDep
-from api.schemas import APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIModel
 from api.validators import Moment
 from db.repositories.audit import audit_logs_query
 from db.repositories.base import paginate
@@ -28,7 +28,7 @@ class AuditLogOut(APIModel):
     at: datetime
 
 
-@router.get("", response_model=Page[AuditLogOut])
+@router.get("", response_model=list[AuditLogOut], **LIST_DOCS)
 def list_audit_logs(
     session: SessionDep,
     _: AdminDep,
@@ -39,7 +39,7 @@ def list_audit_logs(
     action: Annotated[str | None, Query()] = None,
     since: Annotated[Moment | None, Query()] = None,
     until: Annotated[Moment | None, Query()] = None,
-) -> Page[AuditLogOut]:
+) -> list[AuditLogOut]:
     stmt = audit_logs_query(entity_type=entity_type, entity_id=entity_id, actor=actor,
                             action=action, since=since, until=until)
     rows, total = paginate(session, stmt, page.limit, page.offset)

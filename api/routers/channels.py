@@ -17,7 +17,8 @@ from api import audit
 from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep
+from api.schemas import APIInput, APIModel
 from api.validators import Id
 from channels.base import ChannelConfig, ChannelName
 from db.models import Channel, Property
@@ -95,7 +96,7 @@ def _check_endpoint(config: ChannelConfig | None) -> None:
         raise Unprocessable("config.endpoint must be an http:// or https:// URL")
 
 
-@router.get("", response_model=Page[ChannelOut])
+@router.get("", response_model=list[ChannelOut], **LIST_DOCS)
 def list_channels(
     session: SessionDep,
     _: ViewerDep,
@@ -103,11 +104,10 @@ def list_channels(
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     channel_name: Annotated[ChannelName | None, Query(alias="channelName")] = None,
     enabled: Annotated[bool | None, Query()] = None,
-) -> Page[ChannelOut]:
+) -> list[ChannelOut]:
     stmt = channels_query(property_id, channel_name, enabled)
     rows, total = paginate(session, stmt, page.limit, page.offset)
-    return Page[ChannelOut](items=[ChannelOut.of(r) for r in rows], total=total,
-                            limit=page.limit, offset=page.offset)
+    return page.answer([ChannelOut.of(r) for r in rows], total)
 
 
 @router.get("/{channel_id}", response_model=ChannelOut)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors
+from api.crud import audit_write, get_or_404, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
@@ -54,7 +55,7 @@ class GuestUpdate(APIInput):
     country: Country | None = None
 
 
-@router.get("", response_model=Page[GuestOut])
+@router.get("", response_model=list[GuestOut], **LIST_DOCS)
 def list_guests(
     session: SessionDep,
     _: ViewerDep,
@@ -62,7 +63,7 @@ def list_guests(
     q: Annotated[str | None, Query(description="name or email fragment")] = None,
     email: Annotated[str | None, Query()] = None,
     country: Annotated[str | None, Query()] = None,
-) -> Page[GuestOut]:
+) -> list[GuestOut]:
     rows, total = paginate(session, guests_query(q, email, country), page.limit, page.offset)
     return page_of(GuestOut, rows, total, page)
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors
+from api.crud import audit_write, get_or_404, repository_errors
 from api.deps import AdminDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Code, Currency, Id, Name, TimeZone
 from db.models import Property
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -42,13 +43,13 @@ class PropertyUpdate(APIInput):
     currency: Currency | None = None
 
 
-@router.get("", response_model=Page[PropertyOut])
+@router.get("", response_model=list[PropertyOut], **LIST_DOCS)
 def list_properties(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
     code: Annotated[str | None, Query()] = None,
-) -> Page[PropertyOut]:
+) -> list[PropertyOut]:
     rows, total = paginate(session, properties_query(code), page.limit, page.offset)
     return page_of(PropertyOut, rows, total, page)
 

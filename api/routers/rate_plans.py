@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Code, Currency, Id, Name
 from db.models import Property, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -52,7 +53,7 @@ class RatePlanUpdate(APIInput):
     refundable: bool | None = None
 
 
-@router.get("", response_model=Page[RatePlanOut])
+@router.get("", response_model=list[RatePlanOut], **LIST_DOCS)
 def list_rate_plans(
     session: SessionDep,
     _: ViewerDep,
@@ -60,7 +61,7 @@ def list_rate_plans(
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     code: Annotated[str | None, Query()] = None,
-) -> Page[RatePlanOut]:
+) -> list[RatePlanOut]:
     stmt = rate_plans_query(property_id, room_type_id, code)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RatePlanOut, rows, total, page)

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field, StringConstraints, model_validator
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Currency, Day, Id, NonNegative
 from db.models import Guest, Property, RatePlan, Reservation, RoomType
 from db.repositories.base import paginate
@@ -88,7 +89,7 @@ class ReservationUpdate(APIInput):
     notes: str | None = None
 
 
-@router.get("", response_model=Page[ReservationOut])
+@router.get("", response_model=list[ReservationOut], **LIST_DOCS)
 def list_reservations(
     session: SessionDep,
     _: ViewerDep,
@@ -101,7 +102,7 @@ def list_reservations(
     check_in_from: Annotated[Day | None, Query(alias="checkInFrom")] = None,
     check_in_to: Annotated[Day | None, Query(alias="checkInTo")] = None,
     staying_on: Annotated[Day | None, Query(alias="stayingOn")] = None,
-) -> Page[ReservationOut]:
+) -> list[ReservationOut]:
     stmt = reservations_query(
         property_id=property_id, status=res_status, source_channel=channel,
         guest_id=guest_id, room_type_id=room_type_id, check_in_from=check_in_from,

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id, Int4
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -50,7 +51,7 @@ class RoomUpdate(APIInput):
     status: RoomStatus | None = None
 
 
-@router.get("", response_model=Page[RoomOut])
+@router.get("", response_model=list[RoomOut], **LIST_DOCS)
 def list_rooms(
     session: SessionDep,
     _: ViewerDep,
@@ -58,7 +59,7 @@ def list_rooms(
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     room_status: Annotated[str | None, Query(alias="status")] = None,
-) -> Page[RoomOut]:
+) -> list[RoomOut]:
     stmt = rooms_query(property_id, room_type_id, room_status)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RoomOut, rows, total, page)

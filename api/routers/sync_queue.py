@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field, StringConstraints
 
 from api import audit
-from api.crud import get_or_404, page_of
+from api.crud import get_or_404
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Conflict
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id, Int4
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
@@ -125,14 +126,14 @@ def process(session: SessionDep, principal: OperatorDep, body: ProcessIn | None 
     )
 
 
-@router.get("/queue", response_model=Page[QueueItemOut])
+@router.get("/queue", response_model=list[QueueItemOut], **LIST_DOCS)
 def list_items(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
     item_status: Annotated[ItemStatus | None, Query(alias="status")] = None,
     entity_type: Annotated[EntityType | None, Query(alias="entityType")] = None,
-) -> Page[QueueItemOut]:
+) -> list[QueueItemOut]:
     """Queue items, oldest first (`?status=failed` is the dead letter)."""
     rows, total = paginate(session, queue_repo.items_query(item_status, entity_type),
                            page.limit, page.offset)
