@@ -25,6 +25,7 @@ from api.validators import Day, Id
 from channels.base import CancelPenalty, ExtraService, NightlyPrice, SpecialRequest
 from db.models import ChannelBooking, ChannelBookingRoom
 from db.repositories.channel_bookings import channel_bookings_query, group_members, rooms_of
+from db.repositories.scopes import channels_in_properties
 
 router = APIRouter(tags=["channel sync"])
 
@@ -196,9 +197,10 @@ def _booking_values(row: ChannelBooking, rooms: list[ChannelBookingRoom]) -> dic
 @router.get("/channel-bookings", response_model=list[ChannelBookingOut], **LIST_DOCS)
 def list_channel_bookings(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     channel_id: Id | None = Query(None, alias="channelId"),
+    property_id: Id | None = Query(None, alias="propertyId"),
     status: str | None = Query(None, max_length=32),
     sync_status: str | None = Query(None, alias="syncStatus"),
     overbooked: bool | None = None,
@@ -222,6 +224,9 @@ def list_channel_bookings(
         check_in_from=check_in_from,
         check_in_to=check_in_to,
     )
+    properties = principal.property_filter(property_id)
+    if properties is not None:
+        stmt = stmt.where(ChannelBooking.channel_id.in_(channels_in_properties(properties)))
     # the count stops at COUNT_CAP (large tables); X-Total-Count-Capped then says so
     total, capped = capped_count(session, stmt)
     rows = session.scalars(stmt.limit(page.limit).offset(page.offset)).all()

@@ -18,6 +18,7 @@ from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
 from db.repositories.queue import enqueue
 from db.repositories.reservations import guests_query
+from db.repositories.scopes import guests_in_properties
 
 router = APIRouter(prefix="/guests", tags=["guests"])
 
@@ -58,13 +59,17 @@ class GuestUpdate(APIInput):
 @router.get("", response_model=list[GuestOut], **LIST_DOCS)
 def list_guests(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     q: Annotated[str | None, Query(description="name or email fragment")] = None,
     email: Annotated[str | None, Query()] = None,
     country: Annotated[str | None, Query()] = None,
 ) -> list[GuestOut]:
-    rows, total = paginate(session, guests_query(q, email, country), page.limit, page.offset)
+    """Guests; a property-scoped key sees those with a reservation at its properties."""
+    stmt = guests_query(q, email, country)
+    if principal.property_ids is not None:
+        stmt = stmt.where(Guest.id.in_(guests_in_properties(sorted(principal.property_ids))))
+    rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(GuestOut, rows, total, page)
 
 

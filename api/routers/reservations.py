@@ -16,6 +16,7 @@ from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
 from api.paging import LIST_DOCS, PageDep, page_of
 from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Currency, Day, Id, NonNegative
 from db.models import Guest, Property, RatePlan, Reservation, RoomType
 from db.repositories.base import paginate
@@ -92,7 +93,7 @@ class ReservationUpdate(APIInput):
 @router.get("", response_model=list[ReservationOut], **LIST_DOCS)
 def list_reservations(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     res_status: Annotated[Status | None, Query(alias="status")] = None,
@@ -108,6 +109,7 @@ def list_reservations(
         guest_id=guest_id, room_type_id=room_type_id, check_in_from=check_in_from,
         check_in_to=check_in_to, staying_on=staying_on,
     )
+    stmt = scoped(stmt, Reservation.property_id, principal, property_id)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(ReservationOut, rows, total, page)
 
@@ -122,6 +124,7 @@ def get_reservation(reservation_id: Id, session: SessionDep, _: ViewerDep) -> Re
 @router.post("", response_model=ReservationOut, status_code=status.HTTP_201_CREATED)
 def create(body: ReservationCreate, session: SessionDep, principal: OperatorDep) -> ReservationOut:
     prop = require_ref(session, Property, body.property_id, "property")
+    principal.require_property(prop.id, f"property {prop.id}")
     require_ref(session, Guest, body.guest_id, "guest")
     room_type = require_ref(session, RoomType, body.room_type_id, "room type")
     if room_type.property_id != prop.id:

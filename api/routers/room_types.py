@@ -12,6 +12,7 @@ from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.paging import LIST_DOCS, PageDep, page_of
 from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Code, Id, Name, NonNegative, Positive
 from db.models import Property, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -50,12 +51,13 @@ class RoomTypeUpdate(APIInput):
 @router.get("", response_model=list[RoomTypeOut], **LIST_DOCS)
 def list_room_types(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     code: Annotated[str | None, Query()] = None,
 ) -> list[RoomTypeOut]:
-    rows, total = paginate(session, room_types_query(property_id, code), page.limit, page.offset)
+    stmt = scoped(room_types_query(property_id, code), RoomType.property_id, principal, property_id)
+    rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RoomTypeOut, rows, total, page)
 
 
@@ -69,6 +71,7 @@ def create_room_type(
     body: RoomTypeCreate, session: SessionDep, principal: AdminDep
 ) -> RoomTypeOut:
     require_ref(session, Property, body.property_id, "property")
+    principal.require_property(body.property_id, f"property {body.property_id}")
     with repository_errors():
         row = add_guarded(
             session, RoomType(**body.model_dump()), f"room type {body.code!r} in this property"

@@ -15,6 +15,7 @@ from api.app import create_app
 from api.auth import create_api_key
 from channels.base import ChannelName
 from channels.simulators.server import build_app
+from innsync.settings import get_settings
 from tasks.resources import transport_overrides
 from tests.sync.conftest import make_hotel, point_channel_at
 
@@ -38,7 +39,13 @@ def world(committed):
             committed, cid, f"http://{name}.sim", webhookSecret=f"hook-secret-{name}-0123456789"
         )
         transport_overrides[cid] = httpx.ASGITransport(app=sims[name])
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    app = create_app()
+    # these tests read results: wait for them however slow the machine (the bound's own
+    # behaviour is tested in tests/sync/test_api_results.py)
+    app.dependency_overrides[get_settings] = lambda: get_settings().model_copy(
+        update={"api_wait_seconds": 3600}
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield hotel, sims, keys, client
     for cid in hotel.channels.values():
         transport_overrides.pop(cid, None)
