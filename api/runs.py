@@ -28,7 +28,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from api.middleware import public_error
-from api.schemas import APIModel
+from api.schemas import APIModel, CamelDict
 from db.engine import session_scope
 from db.repositories.sync_log_reads import logs_of_flow_run
 from flows.runner import FlowOutcome, outcome_of, start_flow, via_deployments
@@ -52,7 +52,7 @@ class ChannelRunResult(APIModel):
     records_success: int
     records_failed: int
     errors: list[str]
-    details: dict[str, Any]
+    details: CamelDict
 
 
 class SyncResult(APIModel):

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
+
+
+def camel_keys(value: Any) -> Any:
+    """A JSON-like value with every dict key camelCase (nested ones too): free-form
+    objects the API answers (sync-log details, audit snapshots) use the API's one casing."""
+    if isinstance(value, dict):
+        return {to_camel(k) if isinstance(k, str) else k: camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+#: A free-form object answered with camelCase keys at every depth.
+CamelDict = Annotated[dict[str, Any], PlainSerializer(camel_keys, return_type=dict[str, Any])]
 
 
 class APIModel(BaseModel):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import AdminDep, SessionDep
 from api.paging import LIST_DOCS, PageDep, page_of
-from api.schemas import APIModel
+from api.schemas import APIModel, CamelDict
 from api.validators import Moment
 from db.repositories.audit import audit_logs_query
 from db.repositories.base import paginate
@@ -23,8 +23,8 @@ class AuditLogOut(APIModel):
     action: str
     entity_type: str
     entity_id: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: CamelDict | None
+    after: CamelDict | None
     at: datetime
 
 

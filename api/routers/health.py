@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
+from sqlalchemy import select
 
 from api.deps import SessionDep, ViewerDep
 from api.schemas import APIModel
@@ -77,7 +77,7 @@ def summarise(lines: list[OperationHealth], stale_after_minutes: int) -> Channel
 def health(session: SessionDep) -> Health:
     from innsync import __version__
 
-    session.execute(text("SELECT 1"))
+    session.execute(select(1))
     minutes = get_settings().stale_after_minutes
     summary = summarise(channel_health(session), minutes)
     # "degraded" (still HTTP 200: the service answers) when a channel stopped syncing.

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, ViewerDep
 from api.paging import LIST_DOCS, PageDep, capped_count
-from api.schemas import APIModel
+from api.schemas import APIModel, CamelDict
 from api.validators import Day, Id
 from db.repositories.overbookings import list_overbookings as overbookings
 from db.repositories.sync_log_reads import sync_logs_query
@@ -28,7 +28,7 @@ class SyncLogOut(APIModel):
     records_success: int
     records_failed: int
     error_messages: list[Any]
-    details: dict[str, Any]
+    details: CamelDict
     started_at: datetime
     finished_at: datetime | None
     flow_run_id: UUID | None

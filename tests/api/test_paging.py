@@ -91,3 +91,21 @@ def test_no_snake_case_property_in_the_openapi(app):
     found: list[str] = []
     _snake_properties(app.openapi(), "", found)
     assert found == []
+
+
+def test_nested_free_form_keys_are_camel_case(client, viewer_headers, admin_headers, db_session):
+    """Keys inside free-form objects (sync-log details, audit snapshots) are camelCase too."""
+    from db.models import ChannelSyncLog
+
+    db_session.add(ChannelSyncLog(operation="webhook_booking", status="success",
+                                  details={"webhook_event_id": 7,
+                                           "per_room": [{"room_type_id": 1}]}))
+    db_session.flush()
+    [log] = client.get("/api/channel-sync-logs?operation=webhook_booking",
+                       headers=viewer_headers).json()
+    assert log["details"] == {"webhookEventId": 7, "perRoom": [{"roomTypeId": 1}]}
+    make_property(db_session, "CAML")
+    client.post("/api/properties", headers=admin_headers, json={"code": "CAM2", "name": "n"})
+    [entry] = client.get("/api/audit-logs?entityType=property&action=create",
+                         headers=admin_headers).json()
+    assert "createdAt" in entry["after"] and "created_at" not in entry["after"]
