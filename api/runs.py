@@ -173,23 +173,27 @@ def read_state(flow_run_id: UUID) -> tuple[RunState, bool] | None:
     return _state_name(run.state.type), run.state.is_final()
 
 
+def started(flow_run_id: UUID, state: RunState | None = None) -> JSONResponse:
+    """202 for a run still going: its id, state and `Location: /api/flow-runs/{id}`."""
+    if state is None:
+        read = read_state(flow_run_id)
+        state = read[0] if read else "scheduled"
+    location = f"/api/flow-runs/{flow_run_id}"
+    body = RunStarted(state=state, flow_run_id=flow_run_id, location=location)
+    return JSONResponse(
+        body.model_dump(mode="json", by_alias=True),
+        status_code=202,
+        headers={"Location": location},
+    )
+
+
 def answer(outcome: FlowOutcome, force_async: bool = False) -> SyncResult | JSONResponse:
     """200 with the SyncResult of a finished run; 202 with the run id and a Location for
     a run not finished (or any run when the caller asked for `async`)."""
     if (force_async or not outcome.finished) and outcome.flow_run_id is not None:
         state = read_state(outcome.flow_run_id)
         if force_async or state is None or not state[1]:
-            location = f"/api/flow-runs/{outcome.flow_run_id}"
-            body = RunStarted(
-                state=state[0] if state else "scheduled",
-                flow_run_id=outcome.flow_run_id,
-                location=location,
-            )
-            return JSONResponse(
-                body.model_dump(mode="json", by_alias=True),
-                status_code=202,
-                headers={"Location": location},
-            )
+            return started(outcome.flow_run_id, state[0] if state else "scheduled")
         outcome = FlowOutcome(flow_run_id=outcome.flow_run_id, ok=state[0] == "completed")
     state_name: RunState = "completed" if outcome.ok else "failed"
     if outcome.flow_run_id is not None:
