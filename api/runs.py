@@ -21,12 +21,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Literal
 from uuid import UUID
 
+import httpx
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from prefect import Flow
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from api.errors import ServiceUnavailable
 from api.middleware import public_error
 from api.schemas import APIModel, CamelDict
 from db.engine import session_scope
@@ -168,6 +170,10 @@ def read_state(flow_run_id: UUID) -> tuple[RunState, bool] | None:
             run = client.read_flow_run(flow_run_id)
     except ObjectNotFound:
         return None
+    except (httpx.HTTPError, RuntimeError) as exc:
+        raise ServiceUnavailable(
+            f"the Prefect server did not answer: {type(exc).__name__}", code="prefect_unavailable"
+        ) from None
     if run.state is None:
         return "unknown", False
     return _state_name(run.state.type), run.state.is_final()

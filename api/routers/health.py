@@ -15,6 +15,7 @@ from db.repositories.health import (
     channel_health,
     stale_channels,
 )
+from db.repositories.scopes import channels_in_properties
 from innsync.settings import get_settings
 
 router = APIRouter(tags=["health"])
@@ -88,12 +89,16 @@ def health(session: SessionDep) -> Health:
 @router.get("/health/channels", response_model=ChannelHealthOut)
 def channels_health(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     channel_id: int | None = Query(None, alias="channelId", ge=1),
 ) -> ChannelHealthOut:
-    """Per channel and operation: last attempt, last success, its age, failures in a row."""
+    """Per channel and operation: last attempt, last success, its age, failures in a row
+    (a property-scoped key sees its properties' channels)."""
     minutes = get_settings().stale_after_minutes
     lines = channel_health(session, channel_id)
+    if principal.property_ids is not None:
+        mine = set(session.scalars(channels_in_properties(sorted(principal.property_ids))))
+        lines = [h for h in lines if h.channel_id in mine]
     stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
     return ChannelHealthOut(
         stale_after_minutes=minutes,

@@ -142,3 +142,20 @@ def test_a_scoped_property_cannot_be_deleted_while_a_key_uses_it(client, admin_h
     _scoped(db_session, "viewer", lone)
     assert_error(client.delete(f"/api/properties/{lone.id}", headers=admin_headers),
                  409, "conflict")
+
+
+def test_channel_health_shows_only_the_scoped_channels(client, db_session):
+    mine, other, _ = _two_hotels(db_session)
+    ids = {}
+    for p in (mine, other):
+        ch = Channel(property_id=p.id, name=f"h-{p.code}", channel_name="expedia",
+                     enabled=True, config_encrypted=b"x", config_public={})
+        db_session.add(ch)
+        db_session.flush()
+        ids[p.code] = ch.id
+        db_session.add(ChannelSyncLog(channel_id=ch.id, operation="sync_bookings",
+                                      status="success"))
+    db_session.flush()
+    seen = client.get("/api/health/channels", headers=_scoped(db_session, "viewer", mine))
+    assert seen.status_code == 200, seen.text
+    assert {c["channelId"] for c in seen.json()["channels"]} == {ids["MINE"]}
