@@ -38,7 +38,7 @@ def world(committed):
     app = create_app()
     app.dependency_overrides[get_settings] = _patient
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield hotel, {"X-API-Key": key}, client, app
+        yield hotel, {"X-API-Key": key}, client, app, sims
     for cid in hotel.channels.values():
         transport_overrides.pop(cid, None)
 
@@ -79,7 +79,7 @@ def _check(committed, resp) -> dict:  # type: ignore[no-untyped-def]
 
 
 def test_sync_bookings_counts_are_the_sync_log(world, committed):
-    hotel, headers, client, _ = world
+    hotel, headers, client, _, _ = world
     cid = hotel.channels[ChannelName.BOOKING_COM]
     body = _check(committed, client.post(f"/api/channels/{cid}/sync-bookings", json={},
                                          headers=headers))
@@ -92,7 +92,7 @@ def test_sync_bookings_counts_are_the_sync_log(world, committed):
 
 
 def test_availability_delta_and_explicit_counts_are_the_sync_log(world, committed):
-    hotel, headers, client, _ = world
+    hotel, headers, client, _, _ = world
     cid = hotel.channels[ChannelName.EXPEDIA]
     url = f"/api/channels/{cid}/sync-availability"
     delta = _check(committed, client.post(url, headers=headers, json={
@@ -107,7 +107,7 @@ def test_availability_delta_and_explicit_counts_are_the_sync_log(world, committe
 
 
 def test_rates_delta_and_explicit_counts_are_the_sync_log(world, committed):
-    hotel, headers, client, _ = world
+    hotel, headers, client, _, _ = world
     cid = hotel.channels[ChannelName.AGODA]
     url = f"/api/channels/{cid}/sync-rates"
     delta = _check(committed, client.post(url, headers=headers, json={
@@ -120,14 +120,14 @@ def test_rates_delta_and_explicit_counts_are_the_sync_log(world, committed):
 
 
 def test_full_sync_counts_are_the_sync_logs_of_every_channel(world, committed):
-    hotel, headers, client, _ = world
+    hotel, headers, client, _, _ = world
     body = _check(committed, client.post("/api/ari/full-sync", headers=headers, json={
         "propertyId": hotel.property_id, "horizonDays": 20}))
     assert {c["channelId"] for c in body["channels"]} == set(hotel.channels.values())
 
 
 def test_async_answers_202_then_the_same_result_when_polled(world, committed):
-    hotel, headers, client, _ = world
+    hotel, headers, client, _, _ = world
     cid = hotel.channels[ChannelName.AIRBNB]
     resp = client.post(f"/api/channels/{cid}/sync-bookings?async=true", json={},
                        headers=headers)
@@ -152,7 +152,7 @@ def test_async_answers_202_then_the_same_result_when_polled(world, committed):
 
 
 def test_past_the_wait_bound_the_answer_is_202(world, committed):
-    hotel, headers, client, app = world
+    hotel, headers, client, app, _ = world
     app.dependency_overrides[get_settings] = lambda: get_settings().model_copy(
         update={"api_wait_seconds": 0}
     )
@@ -165,7 +165,41 @@ def test_past_the_wait_bound_the_answer_is_202(world, committed):
 
 
 def test_unknown_flow_run_is_404(world):
-    _, headers, client, _ = world
+    _, headers, client, _, _ = world
     resp = client.get("/api/flow-runs/00000000-0000-4000-8000-000000000000", headers=headers)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
     assert client.get("/api/flow-runs/not-a-uuid", headers=headers).status_code == 422
+
+
+def test_sync_bookings_under_partner_faults_answers_the_sync_log(world, committed):
+    """Garbled pages and 503s: whatever the run did, the answer is its sync log's counts."""
+    hotel, headers, client, _, sims = world
+    sims[ChannelName.BOOKING_COM].state.sim.faults = FaultSettings(
+        malformed_rate=0.3, error_rate=0.2
+    )
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    body = _check(committed, client.post(f"/api/channels/{cid}/sync-bookings", json={},
+                                         headers=headers))
+    assert body["success"] is (body["state"] == "completed")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="flows/channel_sync.py (w2core): a page whose bookings were stored but whose ack "
+    "failed is counted only as a failed page, so the sync log (and hence the API) says "
+    "recordsSuccess 0 while bookings were stored (issue 12, 'under partner faults')",
+)
+def test_the_sync_log_counts_what_was_stored_under_faults(world, committed):
+    hotel, headers, client, _, sims = world
+    sims[ChannelName.BOOKING_COM].state.sim.faults = FaultSettings(
+        malformed_rate=0.3, error_rate=0.2
+    )
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    body = _check(committed, client.post(f"/api/channels/{cid}/sync-bookings", json={},
+                                         headers=headers))
+    stored = committed.execute(
+        text("SELECT count(*) FROM channel_bookings WHERE channel_id = :c"), {"c": cid}
+    ).scalar()
+    committed.rollback()
+    # what was stored was counted as a success in the log, hence in the answer
+    assert body["recordsSuccess"] >= stored
