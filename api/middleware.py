@@ -75,6 +75,13 @@ class EdgeGuard:
             await _refuse(send, 422, "validation_error",
                           "the URL must not contain NUL (%00) characters")
             return
+        repeated = _repeated_param(scope.get("query_string") or b"")
+        if repeated:
+            # No route takes a list in the query: a repeated parameter is a client mistake,
+            # not "the last one wins".
+            await _refuse(send, 400, "bad_request",
+                          f"query parameter {repeated!r} is given more than once")
+            return
         if _disguised_secret_param(scope.get("query_string") or b""):
             await _refuse(send, 400, "bad_request",
                           "write secret query parameter names (token, key...) plainly")
@@ -100,6 +107,18 @@ class EdgeGuard:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _repeated_param(raw: bytes) -> str | None:
+    """The first query parameter name given more than once, or None."""
+    from urllib.parse import parse_qsl
+
+    seen: set[str] = set()
+    for name, _ in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name[:64]
+        seen.add(name)
+    return None
 
 
 def _disguised_secret_param(raw: bytes) -> bool:

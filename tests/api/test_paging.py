@@ -109,3 +109,11 @@ def test_nested_free_form_keys_are_camel_case(client, viewer_headers, admin_head
     [entry] = client.get("/api/audit-logs?entityType=property&action=create",
                          headers=admin_headers).json()
     assert "createdAt" in entry["after"] and "created_at" not in entry["after"]
+
+
+def test_a_repeated_query_parameter_is_400(client, viewer_headers):
+    """No list takes a parameter twice: `?q=a&q=b` is refused, not "the last one wins"."""
+    resp = client.get("/api/guests?q=a&q=b", headers=viewer_headers)
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "bad_request"
+    assert "'q'" in resp.json()["error"]["message"]
+    assert client.get("/api/guests?q=a&email=b", headers=viewer_headers).status_code == 200
