@@ -29,6 +29,8 @@ ROUTER_MODULES = [
     "api.routers.reservations",
     "api.routers.channels",
     "api.routers.channel_sync",
+    "api.routers.sync_logs",
+    "api.routers.flow_runs",
     "api.routers.channel_bookings",
     "api.routers.webhooks",
     "api.routers.mappings",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from api.errors import Forbidden
 from db.models import ROLES, ApiKey
+from db.repositories.api_keys import active_key, scopes_of, set_scope, touch_last_used
 
 KEY_PREFIX = "isk_"
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -17,11 +19,13 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the API key's name and role."""
+    """Who is calling: the API key's name and role, and the properties it may act on
+    (`property_ids` None: every property)."""
 
     key_id: int
     name: str
     role: str
+    property_ids: frozenset[int] | None = None
 
     def has_role(self, minimum: str) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[minimum]
@@ -29,6 +33,38 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"apikey:{self.name}"
+
+    @property
+    def scoped(self) -> bool:
+        return self.property_ids is not None
+
+    def may_act_on(self, property_id: int | None) -> bool:
+        """True for an unscoped key, or a property in the key's scope (a row of no
+        property is outside every scope)."""
+        return self.property_ids is None or property_id in self.property_ids
+
+    def require_property(self, property_id: int | None, what: str = "this") -> None:
+        """403 unless the key may act on `property_id`."""
+        if not self.may_act_on(property_id):
+            raise Forbidden(
+                f"{what} is outside this API key's properties", code="outside_key_scope"
+            )
+
+    def require_unscoped(self, what: str) -> None:
+        """403 for a property-scoped key (for things that span every property)."""
+        if self.scoped:
+            raise Forbidden(
+                f"{what} spans every property: a property-scoped API key may not",
+                code="outside_key_scope",
+            )
+
+    def property_filter(self, requested: int | None) -> list[int] | None:
+        """The properties a list shows: the requested one (403 outside the scope), else the
+        key's scope, else None (every property)."""
+        if requested is not None:
+            self.require_property(requested, f"property {requested}")
+            return [requested]
+        return None if self.property_ids is None else sorted(self.property_ids)
 
 
 def hash_key(key: str) -> str:
@@ -40,32 +76,35 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(session: Session, name: str, role: str) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext key (shown once, never stored)."""
+def create_api_key(
+    session: Session, name: str, role: str, property_ids: Iterable[int] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key, scoped to `property_ids` when given (None: every property); returns
+    the row and the plaintext key (shown once, never stored)."""
     if role not in ROLE_RANK:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     plaintext = generate_key()
     row = ApiKey(name=name, role=role, key_prefix=plaintext[:10], key_hash=hash_key(plaintext))
     session.add(row)
     session.flush()
+    if property_ids is not None:
+        scope = list(property_ids)
+        if not scope:
+            raise ValueError("a property scope needs at least one property")
+        set_scope(session, row.id, scope)
     return row, plaintext
 
 
 def lookup_key(session: Session, plaintext: str) -> Principal | None:
     """The principal for a presented key, or None when unknown or revoked."""
-    row = session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role).where(
-            ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None)
-        )
-    ).first()
+    row = active_key(session, hash_key(plaintext))
     if row is None:
         return None
-    # Touch last_used_at at most once a minute: no write on every request.
-    session.execute(
-        text(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = :id AND "
-            "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
-        ),
-        {"id": row.id},
+    touch_last_used(session, row.id)
+    scope = scopes_of(session, [row.id]).get(row.id)
+    return Principal(
+        key_id=row.id,
+        name=row.name,
+        role=row.role,
+        property_ids=frozenset(scope) if scope is not None else None,
     )
-    return Principal(key_id=row.id, name=row.name, role=row.role)

@@ -1,8 +1,8 @@
-"""Router helpers: 404 lookups, repository errors as API errors, pages of schemas."""
+"""Router helpers: 404 lookups, repository errors as API errors, audit of writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.auth import Principal
 from api.errors import Conflict, NotFound, Unprocessable
-from api.schemas import Page, PageParams
 from db.repositories.base import DuplicateError, InUseError, RepositoryError
 
 M = TypeVar("M")
@@ -44,16 +43,6 @@ def repository_errors() -> Iterator[None]:
         raise Conflict(exc.message) from None
     except RepositoryError as exc:
         raise Unprocessable(exc.message) from None
-
-
-def page_of(schema: type[S], rows: Sequence[Any], total: int, page: PageParams) -> Page[S]:
-    """A Page of `schema` built from ORM rows."""
-    return Page[schema](  # type: ignore[valid-type]
-        items=[schema.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
 
 
 def audit_write(

@@ -46,6 +46,9 @@ def get_principal(
     if principal is None:
         raise Unauthorized("invalid or revoked API key")
     request.state.principal = principal
+    from api.scopes import check_request
+
+    check_request(session, principal, request)
     return principal
 
 

@@ -1,16 +1,25 @@
-"""Shared API schema pieces: camelCase models, pagination."""
+"""Shared API schema pieces: camelCase models, the error body (paging: api/paging.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
-from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
-from api.validators import INT8_MAX, BigNonNegative
 
-T = TypeVar("T")
+def camel_keys(value: Any) -> Any:
+    """A JSON-like value with every dict key camelCase (nested ones too): free-form
+    objects the API answers (sync-log details, audit snapshots) use the API's one casing."""
+    if isinstance(value, dict):
+        return {to_camel(k) if isinstance(k, str) else k: camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+#: A free-form object answered with camelCase keys at every depth.
+CamelDict = Annotated[dict[str, Any], PlainSerializer(camel_keys, return_type=dict[str, Any])]
 
 
 class APIModel(BaseModel):
@@ -52,39 +61,6 @@ def contains_nul(value: Any) -> bool:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return False
-
-
-#: Lists whose filters match more rows than this report `total` as a lower bound.
-COUNT_CAP = 10_000
-
-
-class PageParams(BaseModel):
-    limit: int = 50
-    offset: int = 0
-
-
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-    offset: Annotated[BigNonNegative, Query(ge=0, le=INT8_MAX, description="rows to skip")] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
-
-
-PageDep = Annotated[PageParams, Depends(page_params)]
-
-
-class Page(APIModel, Generic[T]):
-    """A page of a list: `items`, the `total` matching the filters, and the window.
-
-    On very large logs counting stops at `COUNT_CAP` rows: then `totalCapped` is true and
-    `total` means "at least this many" (exact counts of a million rows cost ~60 ms a page).
-    """
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-    total_capped: bool = False
 
 
 class ErrorDetail(BaseModel):

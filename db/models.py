@@ -626,6 +626,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+class ApiKeyProperty(Base):
+    """A property an API key is scoped to; a key without rows here is unscoped."""
+
+    __tablename__ = "api_key_properties"
+    __table_args__ = (Index("ix_api_key_properties_property_id", "property_id"),)
+
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    property_id: Mapped[int] = mapped_column(
+        ForeignKey("properties.id", ondelete="RESTRICT"), primary_key=True
+    )
+
+
 class PartnerAuthToken(Base):
     """A partner account's bearer token, shared by every process and flow run (issue 9).
 

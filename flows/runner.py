@@ -126,10 +126,12 @@ def start_flow(
     flow: Flow[..., Any],
     deployment_name: str | None = None,
     wait: bool = False,
+    timeout: float | None = None,
     **parameters: Any,
 ) -> FlowOutcome:
-    """Start `flow` through its deployment (flow-run id at once; the result with `wait`),
-    or run it in-process when deployments are not in use."""
+    """Start `flow` through its deployment (flow-run id at once; the result with `wait`,
+    waiting at most `timeout` seconds when given: then finished=False), or run it in-process
+    when deployments are not in use."""
     if not via_deployments():
         return run_flow(flow, **parameters)
     from prefect.deployments import run_deployment
@@ -137,7 +139,7 @@ def start_flow(
     run = run_deployment(  # type: ignore[call-arg]
         _deployment_name(flow, deployment_name),
         parameters=parameters,
-        timeout=None if wait else 0,
+        timeout=timeout if wait else 0,
         poll_interval=1,
         _sync=True,  # also when called from inside an async flow
     )

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     #: Time bound of one booking pull / webhook fetch / status push run: a hung partner
     #: ends as a TimedOut (failed) run with a `failed` sync log, never a Running one.
     sync_run_timeout_seconds: int = 300
+    #: How long a sync call of the API waits for its run before answering 202 with the
+    #: flow-run id (INNSYNC_API_WAIT_SECONDS; 0: never wait).
+    api_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
     #: Time bound of one ARI push run (a full year of every channel takes longer).
     ari_run_timeout_seconds: int = 3600
     #: Flow-run heartbeats (PREFECT_FLOWS_HEARTBEAT_FREQUENCY; Prefect's minimum is 30).

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.crud import page_of
 from api.deps import AdminDep, SessionDep
-from api.schemas import APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIModel, CamelDict
 from api.validators import Moment
 from db.repositories.audit import audit_logs_query
 from db.repositories.base import paginate
@@ -23,12 +23,12 @@ class AuditLogOut(APIModel):
     action: str
     entity_type: str
     entity_id: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: CamelDict | None
+    after: CamelDict | None
     at: datetime
 
 
-@router.get("", response_model=Page[AuditLogOut])
+@router.get("", response_model=list[AuditLogOut], **LIST_DOCS)
 def list_audit_logs(
     session: SessionDep,
     _: AdminDep,
@@ -39,7 +39,7 @@ def list_audit_logs(
     action: Annotated[str | None, Query()] = None,
     since: Annotated[Moment | None, Query()] = None,
     until: Annotated[Moment | None, Query()] = None,
-) -> Page[AuditLogOut]:
+) -> list[AuditLogOut]:
     stmt = audit_logs_query(entity_type=entity_type, entity_id=entity_id, actor=actor,
                             action=action, since=since, until=until)
     rows, total = paginate(session, stmt, page.limit, page.offset)

@@ -13,7 +13,8 @@ from api import audit
 from api.deps import AdminDep, SessionDep, SettingsDep
 from api.errors import AppError, Conflict, NotFound, Unprocessable
 from api.middleware import public_error
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Hours, Id, Int4
 from db.backup import records
 from db.backup.create import BackupOptions, UnknownTables
@@ -201,14 +202,13 @@ def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
                         backup_id=outcome.result["backup_id"])
 
 
-@router.get("/list", response_model=Page[BackupOut])
+@router.get("/list", response_model=list[BackupOut], **LIST_DOCS)
 def list_backups(session: SessionDep, _: AdminDep, page: PageDep,
-                 status: str | None = None) -> Page[BackupOut]:
+                 status: str | None = None) -> list[BackupOut]:
     """Backup records, newest first."""
     rows, total = records.list_records(session, limit=page.limit, offset=page.offset,
                                        status=status)
-    return Page(items=[BackupOut.model_validate(r) for r in rows], total=total,
-                limit=page.limit, offset=page.offset)
+    return page_of(BackupOut, rows, total, page)
 
 
 @router.post("/restore", response_model=RestoreResult)

@@ -16,15 +16,16 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field
-from sqlalchemy import func, select
 
 from api.deps import SessionDep, ViewerDep
 from api.errors import NotFound
-from api.schemas import COUNT_CAP, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, capped_count
+from api.schemas import APIModel
 from api.validators import Day, Id
 from channels.base import CancelPenalty, ExtraService, NightlyPrice, SpecialRequest
 from db.models import ChannelBooking, ChannelBookingRoom
 from db.repositories.channel_bookings import channel_bookings_query, group_members, rooms_of
+from db.repositories.scopes import channels_in_properties
 
 router = APIRouter(tags=["channel sync"])
 
@@ -193,12 +194,13 @@ def _booking_values(row: ChannelBooking, rooms: list[ChannelBookingRoom]) -> dic
     }
 
 
-@router.get("/channel-bookings", response_model=Page[ChannelBookingOut])
+@router.get("/channel-bookings", response_model=list[ChannelBookingOut], **LIST_DOCS)
 def list_channel_bookings(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     channel_id: Id | None = Query(None, alias="channelId"),
+    property_id: Id | None = Query(None, alias="propertyId"),
     status: str | None = Query(None, max_length=32),
     sync_status: str | None = Query(None, alias="syncStatus"),
     overbooked: bool | None = None,
@@ -208,7 +210,7 @@ def list_channel_bookings(
     created_to: Day | None = Query(None, alias="to"),
     check_in_from: Day | None = Query(None, alias="checkInFrom"),
     check_in_to: Day | None = Query(None, alias="checkInTo"),
-) -> Page[ChannelBookingOut]:
+) -> list[ChannelBookingOut]:
     """Bookings as the partners sent them, newest first, with their rooms."""
     stmt = channel_bookings_query(
         channel_id=channel_id,
@@ -222,17 +224,17 @@ def list_channel_bookings(
         check_in_from=check_in_from,
         check_in_to=check_in_to,
     )
-    # the count stops at COUNT_CAP (large tables); `totalCapped` then says so
-    counted = stmt.order_by(None).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(counted)) or 0
+    properties = principal.property_filter(property_id)
+    if properties is not None:
+        stmt = stmt.where(ChannelBooking.channel_id.in_(channels_in_properties(properties)))
+    # the count stops at COUNT_CAP (large tables); X-Total-Count-Capped then says so
+    total, capped = capped_count(session, stmt)
     rows = session.scalars(stmt.limit(page.limit).offset(page.offset)).all()
     rooms = rooms_of(session, [r.id for r in rows])
-    return Page(
-        items=[ChannelBookingOut.model_validate(_booking_values(r, rooms[r.id])) for r in rows],
-        total=min(total, COUNT_CAP),
-        total_capped=total > COUNT_CAP,
-        limit=page.limit,
-        offset=page.offset,
+    return page.answer(
+        [ChannelBookingOut.model_validate(_booking_values(r, rooms[r.id])) for r in rows],
+        total,
+        capped,
     )
 
 

@@ -17,7 +17,9 @@ from api import audit
 from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Id, stripped
 from channels.base import ChannelConfig, ChannelName
 from db.models import Channel, Property
@@ -95,19 +97,19 @@ def _check_endpoint(config: ChannelConfig | None) -> None:
         raise Unprocessable("config.endpoint must be an http:// or https:// URL")
 
 
-@router.get("", response_model=Page[ChannelOut])
+@router.get("", response_model=list[ChannelOut], **LIST_DOCS)
 def list_channels(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     channel_name: Annotated[ChannelName | None, Query(alias="channelName")] = None,
     enabled: Annotated[bool | None, Query()] = None,
-) -> Page[ChannelOut]:
-    stmt = channels_query(property_id, channel_name, enabled)
+) -> list[ChannelOut]:
+    stmt = scoped(channels_query(property_id, channel_name, enabled), Channel.property_id,
+                  principal, property_id)
     rows, total = paginate(session, stmt, page.limit, page.offset)
-    return Page[ChannelOut](items=[ChannelOut.of(r) for r in rows], total=total,
-                            limit=page.limit, offset=page.offset)
+    return page.answer([ChannelOut.of(r) for r in rows], total)
 
 
 @router.get("/{channel_id}", response_model=ChannelOut)
@@ -121,6 +123,8 @@ def create(body: ChannelCreate, session: SessionDep, principal: AdminDep) -> Cha
     _check_endpoint(body.config)
     if body.property_id is not None:
         require_ref(session, Property, body.property_id, "property")
+    principal.require_property(body.property_id, "a channel of no property"
+                               if body.property_id is None else f"property {body.property_id}")
     with repository_errors():
         row = create_channel(
             session, name=body.name, channel_name=body.channel_name, config=body.config,
@@ -140,6 +144,8 @@ def update(
         raise Unprocessable("name and enabled cannot be null")
     if values.get("property_id") is not None:
         require_ref(session, Property, values["property_id"], "property")
+    if "property_id" in values:
+        principal.require_property(values["property_id"], "the channel's new property")
     _check_endpoint(body.config)
     before = audit.snapshot(row)
     with repository_errors():

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors
+from api.crud import audit_write, get_or_404, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id, stripped
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
 from db.repositories.queue import enqueue
 from db.repositories.reservations import guests_query
+from db.repositories.scopes import guests_in_properties
 
 router = APIRouter(prefix="/guests", tags=["guests"])
 
@@ -54,16 +56,20 @@ class GuestUpdate(APIInput):
     country: Country | None = None
 
 
-@router.get("", response_model=Page[GuestOut])
+@router.get("", response_model=list[GuestOut], **LIST_DOCS)
 def list_guests(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     q: Annotated[str | None, Query(description="name or email fragment")] = None,
     email: Annotated[str | None, Query()] = None,
     country: Annotated[str | None, Query()] = None,
-) -> Page[GuestOut]:
-    rows, total = paginate(session, guests_query(q, email, country), page.limit, page.offset)
+) -> list[GuestOut]:
+    """Guests; a property-scoped key sees those with a reservation at its properties."""
+    stmt = guests_query(q, email, country)
+    if principal.property_ids is not None:
+        stmt = stmt.where(Guest.id.in_(guests_in_properties(sorted(principal.property_ids))))
+    rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(GuestOut, rows, total, page)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
+from sqlalchemy import select
 
 from api.deps import SessionDep, ViewerDep
 from api.schemas import APIModel
@@ -15,6 +15,7 @@ from db.repositories.health import (
     channel_health,
     stale_channels,
 )
+from db.repositories.scopes import channels_in_properties
 from innsync.settings import get_settings
 
 router = APIRouter(tags=["health"])
@@ -77,7 +78,7 @@ def summarise(lines: list[OperationHealth], stale_after_minutes: int) -> Channel
 def health(session: SessionDep) -> Health:
     from innsync import __version__
 
-    session.execute(text("SELECT 1"))
+    session.execute(select(1))
     minutes = get_settings().stale_after_minutes
     summary = summarise(channel_health(session), minutes)
     # "degraded" (still HTTP 200: the service answers) when a channel stopped syncing.
@@ -88,12 +89,16 @@ def health(session: SessionDep) -> Health:
 @router.get("/health/channels", response_model=ChannelHealthOut)
 def channels_health(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     channel_id: int | None = Query(None, alias="channelId", ge=1),
 ) -> ChannelHealthOut:
-    """Per channel and operation: last attempt, last success, its age, failures in a row."""
+    """Per channel and operation: last attempt, last success, its age, failures in a row
+    (a property-scoped key sees its properties' channels)."""
     minutes = get_settings().stale_after_minutes
     lines = channel_health(session, channel_id)
+    if principal.property_ids is not None:
+        mine = set(session.scalars(channels_in_properties(sorted(principal.property_ids))))
+        lines = [h for h in lines if h.channel_id in mine]
     stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
     return ChannelHealthOut(
         stale_after_minutes=minutes,

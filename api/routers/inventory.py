@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 
 from api import audit
-from api.crud import get_or_404, page_of, repository_errors
+from api.crud import get_or_404, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
+from api.paging import LIST_DOCS, PageDep, page_of
 from api.ranges import RangeUpdate, check_range
-from api.schemas import APIModel, Page, PageDep
+from api.schemas import APIModel
 from api.validators import Day, Id, Int4
 from db.models import RoomType
 from db.repositories.base import paginate
@@ -50,7 +51,7 @@ class RangeResult(APIModel):
     days: int
 
 
-@router.get("", response_model=Page[InventoryDay])
+@router.get("", response_model=list[InventoryDay], **LIST_DOCS)
 def get_inventory(
     room_type_id: Id,
     session: SessionDep,
@@ -58,7 +59,7 @@ def get_inventory(
     page: PageDep,
     start: Annotated[Day, Query(alias="from")],
     end: Annotated[Day, Query(alias="to")],
-) -> Page[InventoryDay]:
+) -> list[InventoryDay]:
     """The stored inventory days of a room type in from..to (inclusive)."""
     get_or_404(session, RoomType, room_type_id, "room type")
     check_range(start, end)

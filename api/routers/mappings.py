@@ -6,10 +6,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, status
 
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import NotFound, Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
 from api.validators import Id, stripped
 from db.models import Channel, ChannelRateMapping, ChannelRoomMapping, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate
@@ -53,10 +54,10 @@ def _same_property(channel: Channel, property_id: int) -> None:
         raise Unprocessable("that belongs to another property than the channel")
 
 
-@router.get("/room-mappings", response_model=Page[RoomMappingOut])
+@router.get("/room-mappings", response_model=list[RoomMappingOut], **LIST_DOCS)
 def list_room_mappings(
     channel_id: Id, session: SessionDep, _: ViewerDep, page: PageDep
-) -> Page[RoomMappingOut]:
+) -> list[RoomMappingOut]:
     get_or_404(session, Channel, channel_id, "channel")
     rows, total = paginate(session, room_mappings_query(channel_id), page.limit, page.offset)
     return page_of(RoomMappingOut, rows, total, page)
@@ -90,10 +91,10 @@ def delete_room_mapping(
     audit_write(session, principal, "delete", "channel_room_mapping", row, before)
 
 
-@router.get("/rate-mappings", response_model=Page[RateMappingOut])
+@router.get("/rate-mappings", response_model=list[RateMappingOut], **LIST_DOCS)
 def list_rate_mappings(
     channel_id: Id, session: SessionDep, _: ViewerDep, page: PageDep
-) -> Page[RateMappingOut]:
+) -> list[RateMappingOut]:
     get_or_404(session, Channel, channel_id, "channel")
     rows, total = paginate(session, rate_mappings_query(channel_id), page.limit, page.offset)
     return page_of(RateMappingOut, rows, total, page)

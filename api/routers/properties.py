@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors
+from api.crud import audit_write, get_or_404, repository_errors
 from api.deps import AdminDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Code, Currency, Id, Name, TimeZone
 from db.models import Property
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -42,14 +44,15 @@ class PropertyUpdate(APIInput):
     currency: Currency | None = None
 
 
-@router.get("", response_model=Page[PropertyOut])
+@router.get("", response_model=list[PropertyOut], **LIST_DOCS)
 def list_properties(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     code: Annotated[str | None, Query()] = None,
-) -> Page[PropertyOut]:
-    rows, total = paginate(session, properties_query(code), page.limit, page.offset)
+) -> list[PropertyOut]:
+    stmt = scoped(properties_query(code), Property.id, principal)
+    rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(PropertyOut, rows, total, page)
 
 
@@ -60,6 +63,7 @@ def get_property(property_id: Id, session: SessionDep, _: ViewerDep) -> Property
 
 @router.post("", response_model=PropertyOut, status_code=status.HTTP_201_CREATED)
 def create_property(body: PropertyCreate, session: SessionDep, principal: AdminDep) -> PropertyOut:
+    principal.require_unscoped("creating a property")
     with repository_errors():
         row = add_guarded(session, Property(**body.model_dump()), f"property {body.code!r}")
     audit_write(session, principal, "create", "property", row, None)

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Code, Currency, Id, Name
 from db.models import Property, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -52,16 +54,17 @@ class RatePlanUpdate(APIInput):
     refundable: bool | None = None
 
 
-@router.get("", response_model=Page[RatePlanOut])
+@router.get("", response_model=list[RatePlanOut], **LIST_DOCS)
 def list_rate_plans(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     code: Annotated[str | None, Query()] = None,
-) -> Page[RatePlanOut]:
-    stmt = rate_plans_query(property_id, room_type_id, code)
+) -> list[RatePlanOut]:
+    stmt = scoped(rate_plans_query(property_id, room_type_id, code), RatePlan.property_id,
+                  principal, property_id)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RatePlanOut, rows, total, page)
 
@@ -76,6 +79,7 @@ def create_rate_plan(
     body: RatePlanCreate, session: SessionDep, principal: AdminDep
 ) -> RatePlanOut:
     room_type = require_ref(session, RoomType, body.room_type_id, "room type")
+    principal.require_property(room_type.property_id, f"room type {room_type.id}")
     values = body.model_dump()
     if values["currency"] is None:
         values["currency"] = get_or_404(session, Property, room_type.property_id, "property").currency

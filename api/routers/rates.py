@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 
 from api import audit
-from api.crud import get_or_404, page_of, repository_errors
+from api.crud import get_or_404, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
+from api.paging import LIST_DOCS, PageDep, page_of
 from api.ranges import RangeUpdate, check_range
-from api.schemas import APIModel, Page, PageDep
+from api.schemas import APIModel
 from api.validators import Day, Id
 from db.models import RatePlan
 from db.repositories.base import paginate
@@ -63,7 +64,7 @@ class RateRangeResult(APIModel):
     days: int
 
 
-@router.get("", response_model=Page[RateDay])
+@router.get("", response_model=list[RateDay], **LIST_DOCS)
 def get_rates(
     rate_plan_id: Id,
     session: SessionDep,
@@ -71,7 +72,7 @@ def get_rates(
     page: PageDep,
     start: Annotated[Day, Query(alias="from")],
     end: Annotated[Day, Query(alias="to")],
-) -> Page[RateDay]:
+) -> list[RateDay]:
     """The stored rate days of a rate plan in from..to (inclusive)."""
     get_or_404(session, RatePlan, rate_plan_id, "rate plan")
     check_range(start, end)

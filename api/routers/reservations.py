@@ -11,10 +11,12 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field, StringConstraints, model_validator
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Currency, Day, Id, NonNegative
 from db.models import Guest, Property, RatePlan, Reservation, RoomType
 from db.repositories.base import paginate
@@ -88,10 +90,10 @@ class ReservationUpdate(APIInput):
     notes: str | None = None
 
 
-@router.get("", response_model=Page[ReservationOut])
+@router.get("", response_model=list[ReservationOut], **LIST_DOCS)
 def list_reservations(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     res_status: Annotated[Status | None, Query(alias="status")] = None,
@@ -101,12 +103,13 @@ def list_reservations(
     check_in_from: Annotated[Day | None, Query(alias="checkInFrom")] = None,
     check_in_to: Annotated[Day | None, Query(alias="checkInTo")] = None,
     staying_on: Annotated[Day | None, Query(alias="stayingOn")] = None,
-) -> Page[ReservationOut]:
+) -> list[ReservationOut]:
     stmt = reservations_query(
         property_id=property_id, status=res_status, source_channel=channel,
         guest_id=guest_id, room_type_id=room_type_id, check_in_from=check_in_from,
         check_in_to=check_in_to, staying_on=staying_on,
     )
+    stmt = scoped(stmt, Reservation.property_id, principal, property_id)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(ReservationOut, rows, total, page)
 
@@ -121,6 +124,7 @@ def get_reservation(reservation_id: Id, session: SessionDep, _: ViewerDep) -> Re
 @router.post("", response_model=ReservationOut, status_code=status.HTTP_201_CREATED)
 def create(body: ReservationCreate, session: SessionDep, principal: OperatorDep) -> ReservationOut:
     prop = require_ref(session, Property, body.property_id, "property")
+    principal.require_property(prop.id, f"property {prop.id}")
     require_ref(session, Guest, body.guest_id, "guest")
     room_type = require_ref(session, RoomType, body.room_type_id, "room type")
     if room_type.property_id != prop.id:

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Code, Id, Name, NonNegative, Positive
 from db.models import Property, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -46,15 +48,16 @@ class RoomTypeUpdate(APIInput):
     total_units: NonNegative | None = None
 
 
-@router.get("", response_model=Page[RoomTypeOut])
+@router.get("", response_model=list[RoomTypeOut], **LIST_DOCS)
 def list_room_types(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     code: Annotated[str | None, Query()] = None,
-) -> Page[RoomTypeOut]:
-    rows, total = paginate(session, room_types_query(property_id, code), page.limit, page.offset)
+) -> list[RoomTypeOut]:
+    stmt = scoped(room_types_query(property_id, code), RoomType.property_id, principal, property_id)
+    rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RoomTypeOut, rows, total, page)
 
 
@@ -68,6 +71,7 @@ def create_room_type(
     body: RoomTypeCreate, session: SessionDep, principal: AdminDep
 ) -> RoomTypeOut:
     require_ref(session, Property, body.property_id, "property")
+    principal.require_property(body.property_id, f"property {body.property_id}")
     with repository_errors():
         row = add_guarded(
             session, RoomType(**body.model_dump()), f"room type {body.code!r} in this property"

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query, status
 from pydantic import StringConstraints
 
 from api import audit
-from api.crud import audit_write, get_or_404, page_of, repository_errors, require_ref
+from api.crud import audit_write, get_or_404, repository_errors, require_ref
 from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import Unprocessable
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.schemas import APIInput, APIModel
+from api.scopes import scoped
 from api.validators import Id, Int4, stripped
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
@@ -50,16 +52,17 @@ class RoomUpdate(APIInput):
     status: RoomStatus | None = None
 
 
-@router.get("", response_model=Page[RoomOut])
+@router.get("", response_model=list[RoomOut], **LIST_DOCS)
 def list_rooms(
     session: SessionDep,
-    _: ViewerDep,
+    principal: ViewerDep,
     page: PageDep,
     property_id: Annotated[Id | None, Query(alias="propertyId")] = None,
     room_type_id: Annotated[Id | None, Query(alias="roomTypeId")] = None,
     room_status: Annotated[str | None, Query(alias="status")] = None,
-) -> Page[RoomOut]:
-    stmt = rooms_query(property_id, room_type_id, room_status)
+) -> list[RoomOut]:
+    stmt = scoped(rooms_query(property_id, room_type_id, room_status), Room.property_id,
+                  principal, property_id)
     rows, total = paginate(session, stmt, page.limit, page.offset)
     return page_of(RoomOut, rows, total, page)
 
@@ -72,6 +75,7 @@ def get_room(room_id: Id, session: SessionDep, _: ViewerDep) -> RoomOut:
 @router.post("", response_model=RoomOut, status_code=status.HTTP_201_CREATED)
 def create_room(body: RoomCreate, session: SessionDep, principal: AdminDep) -> RoomOut:
     room_type = require_ref(session, RoomType, body.room_type_id, "room type")
+    principal.require_property(room_type.property_id, f"room type {room_type.id}")
     room = Room(property_id=room_type.property_id, **body.model_dump())
     with repository_errors():
         add_guarded(session, room, f"room {body.number!r} in this property")

@@ -10,10 +10,14 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from api import audit
-from api.crud import get_or_404, page_of
-from api.deps import OperatorDep, SessionDep, ViewerDep
+from api.crud import get_or_404
+from api.deps import OperatorDep, SessionDep, SettingsDep, ViewerDep
 from api.errors import Conflict
-from api.schemas import APIInput, APIModel, Page, PageDep
+from api.middleware import public_error
+from api.paging import LIST_DOCS, PageDep, page_of
+from api.routers.channel_sync import AsyncDep
+from api.runs import RUN_RESPONSES, launch, started
+from api.schemas import APIInput, APIModel
 from api.validators import Id, Int4, stripped
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
@@ -50,14 +54,19 @@ class ProcessIn(APIInput):
     max_batches: Int4 = Field(default=50, ge=1, le=1000)
 
 
-class ProcessOut(APIModel):
-    success: bool
-    flow_run_id: UUID | None
+class QueueRunCounts(APIModel):
+    """The counts a process-queue run returns (flows/queue.py), read by their names."""
+
     processed: int = 0
     completed: int = 0
     not_applicable: int = 0
     retrying: int = 0
     failed: int = 0
+
+
+class ProcessOut(QueueRunCounts):
+    success: bool
+    flow_run_id: UUID | None
     error: str | None = None
 
 
@@ -102,37 +111,42 @@ def queue_status(session: SessionDep, _: ViewerDep) -> QueueStatus:
                        is_processing=counts["processing"])
 
 
-@router.post("/process", response_model=ProcessOut)
-def process(session: SessionDep, principal: OperatorDep, body: ProcessIn | None = None
-            ) -> ProcessOut:
-    """Drain the due queue items now (one process-queue flow run); answers with its run id."""
+@router.post("/process", response_model=ProcessOut, responses=RUN_RESPONSES)
+def process(session: SessionDep, settings: SettingsDep, principal: OperatorDep,
+            body: ProcessIn | None = None, run_async: AsyncDep = False) -> Any:
+    """Drain the due queue items now (one process-queue flow run): waits for the run at most
+    `api_wait_seconds` and answers its counts; past that, or with `async=true`, 202 with
+    the flow-run id and a Location to poll."""
     from flows.queue import process_queue
-    from flows.runner import start_flow
 
     params = body or ProcessIn()
+    session.commit()  # the flow claims items in its own transactions
     # Through the process-queue deployment when a Prefect server is configured (its
     # concurrency limit then also covers manual runs); in-process otherwise.
-    outcome = start_flow(process_queue, batch_size=params.batch_size,
-                         max_batches=params.max_batches)
+    wait = 0.0 if run_async else settings.api_wait_seconds
+    outcome = launch(process_queue, wait, batch_size=params.batch_size,
+                     max_batches=params.max_batches)
     audit.record(session, principal.actor, "process", "data_sync_queue", None, None,
-                 {"flowRunId": str(outcome.flow_run_id), "ok": outcome.ok})
-    result = outcome.result if isinstance(outcome.result, dict) else {}
+                 {"flowRunId": str(outcome.flow_run_id), "finished": outcome.finished,
+                  "ok": outcome.ok})
+    if (run_async or not outcome.finished) and outcome.flow_run_id is not None:
+        return started(outcome.flow_run_id)
+    counts = QueueRunCounts.model_validate(outcome.result or {})
     return ProcessOut(
-        success=outcome.ok, flow_run_id=outcome.flow_run_id,
-        processed=result.get("processed", 0), completed=result.get("completed", 0),
-        not_applicable=result.get("notApplicable", 0), retrying=result.get("retrying", 0),
-        failed=result.get("failed", 0), error=None if outcome.ok else str(outcome.error),
+        success=outcome.ok and outcome.finished, flow_run_id=outcome.flow_run_id,
+        **counts.model_dump(),
+        error=None if outcome.ok else public_error(str(outcome.error)),
     )
 
 
-@router.get("/queue", response_model=Page[QueueItemOut])
+@router.get("/queue", response_model=list[QueueItemOut], **LIST_DOCS)
 def list_items(
     session: SessionDep,
     _: ViewerDep,
     page: PageDep,
     item_status: Annotated[ItemStatus | None, Query(alias="status")] = None,
     entity_type: Annotated[EntityType | None, Query(alias="entityType")] = None,
-) -> Page[QueueItemOut]:
+) -> list[QueueItemOut]:
     """Queue items, oldest first (`?status=failed` is the dead letter)."""
     rows, total = paginate(session, queue_repo.items_query(item_status, entity_type),
                            page.limit, page.offset)

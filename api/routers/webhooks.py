@@ -16,7 +16,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
@@ -24,6 +23,7 @@ from api.errors import AppError, NotFound, Unauthorized
 from api.schemas import APIModel, contains_nul
 from channels.base import ChannelName
 from db.repositories.channels import open_config
+from db.repositories.webhook_intake import enabled_channels_of, record_event
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -42,15 +42,7 @@ class WebhookAccepted(APIModel):
 
 
 def _candidates(session: Session, channel_name: str) -> list[Any]:
-    return list(
-        session.execute(
-            text(
-                "SELECT id, config_encrypted, config_public FROM channels "
-                "WHERE channel_name = :n AND enabled ORDER BY id"
-            ),
-            {"n": channel_name},
-        ).all()
-    )
+    return list(enabled_channels_of(session, channel_name))
 
 
 def _secret(row: Any) -> str | None:
@@ -215,12 +207,6 @@ def receive(
 def _record(session: Session, channel_id: int, key: str, booking_id: str) -> int | None:
     """The new event's id, None for a replay; committed before any work starts (a crash
     later is retried by polling)."""
-    event_id = session.execute(
-        text(
-            "INSERT INTO webhook_events (channel_id, event_key, external_booking_id) "
-            "VALUES (:c, :k, :b) ON CONFLICT (channel_id, event_key) DO NOTHING RETURNING id"
-        ),
-        {"c": channel_id, "k": key[:200], "b": booking_id},
-    ).scalar()
+    event_id = record_event(session, channel_id, key, booking_id)
     session.commit()
     return event_id

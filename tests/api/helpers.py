@@ -61,3 +61,10 @@ def make_guest(session: Session, last_name: str = "Müller", **kw: Any) -> Guest
 
 D = date.fromisoformat
 M = Decimal
+
+
+def total_of(resp) -> int:  # type: ignore[no-untyped-def]
+    """The X-Total-Count of a list answer (the body is the array itself)."""
+    assert resp.status_code == 200, resp.text
+    assert isinstance(resp.json(), list), resp.text
+    return int(resp.headers["X-Total-Count"])

@@ -42,7 +42,7 @@ def stored(db_session):
 def _by_ext(client, headers, **params):
     page = client.get("/api/channel-bookings", params=params, headers=headers)
     assert page.status_code == 200, page.text
-    return {item["externalBookingId"]: item for item in page.json()["items"]}
+    return {item["externalBookingId"]: item for item in page.json()}
 
 
 def test_list_shows_every_stored_field_camel_case(client, viewer_headers, stored):

@@ -14,6 +14,7 @@ from tests.api.helpers import (
     make_property,
     make_rate_plan,
     make_room_type,
+    total_of,
 )
 
 API_KEY = "bk-live-KEY-0123456789abcd"
@@ -124,13 +125,13 @@ def test_list_filters_and_pagination(client, admin_headers, viewer_headers, db_s
         create(client, admin_headers, name=f"chan-{i}", channelName=partner,
                propertyId=prop.id, enabled=partner != "agoda")
     params = {"propertyId": prop.id}
-    assert client.get("/api/channels", params=params, headers=viewer_headers).json()["total"] == 3
+    assert total_of(client.get("/api/channels", params=params, headers=viewer_headers)) == 3
     agoda = client.get("/api/channels", params={**params, "channelName": "agoda"},
-                       headers=viewer_headers).json()
-    assert agoda["total"] == 1 and agoda["items"][0]["enabled"] is False
+                       headers=viewer_headers)
+    assert total_of(agoda) == 1 and agoda.json()[0]["enabled"] is False
     on = client.get("/api/channels", params={**params, "enabled": "true", "limit": 1},
-                    headers=viewer_headers).json()
-    assert on["total"] == 2 and len(on["items"]) == 1
+                    headers=viewer_headers)
+    assert total_of(on) == 2 and len(on.json()) == 1
     assert_error(client.post("/api/channels", json={**SEED_BODY, "propertyId": 999999},
                              headers=admin_headers), 422, "validation_error")
 
@@ -166,8 +167,8 @@ def test_mappings(client, admin_headers, viewer_headers, db_session):
                        json={"ratePlanId": plan.id, "partnerRoomCode": "123456701",
                              "partnerRateCode": "8001001"})
     assert resp.status_code == 201, resp.text
-    listed = client.get(f"{base}/rate-mappings", headers=viewer_headers).json()
-    assert listed["total"] == 1 and listed["items"][0]["partnerRateCode"] == "8001001"
+    listed = client.get(f"{base}/rate-mappings", headers=viewer_headers)
+    assert total_of(listed) == 1 and listed.json()[0]["partnerRateCode"] == "8001001"
     foreign_rt = make_room_type(db_session, make_property(db_session, "OTH"))
     assert_error(client.post(f"{base}/room-mappings", headers=admin_headers,
                              json={"roomTypeId": foreign_rt.id, "partnerRoomCode": "9"}),
@@ -189,6 +190,6 @@ def test_audit_logs_admin_only_and_filtered(client, admin_headers, operator_head
     create(client, admin_headers)
     assert_error(client.get("/api/audit-logs", headers=operator_headers), 403, "forbidden")
     page = client.get("/api/audit-logs", params={"entityType": "channel", "action": "create"},
-                      headers=admin_headers).json()
-    assert page["total"] == 1 and page["items"][0]["actor"] == "apikey:test-admin"
-    assert page["items"][0]["entityType"] == "channel"
+                      headers=admin_headers)
+    assert total_of(page) == 1 and page.json()[0]["actor"] == "apikey:test-admin"
+    assert page.json()[0]["entityType"] == "channel"

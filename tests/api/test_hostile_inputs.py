@@ -263,23 +263,26 @@ def test_available_beyond_int4_never_reaches_the_partner(client, operator_header
     assert err["details"][0]["loc"][-1] == "available"
 
 
-def test_sync_results_never_carry_sql():
-    """A flow that failed on a database error answers the reason, not the SQL."""
+def test_sync_results_never_carry_sql(db_session):
+    """A run that failed on a database error answers the reason, not the SQL (whether the
+    error is the run's or in its sync log)."""
     import uuid
 
-    from api.routers.channel_sync import _result
-    from flows.runner import FlowOutcome
+    from api.runs import sync_result
+    from db.models import ChannelSyncLog
 
     raw = ("(psycopg.errors.NumericValueOutOfRange) integer out of range\n"
            "[SQL: INSERT INTO ari_pushes (available) VALUES (%(available)s)]\n"
            "[parameters: {'available': 2147483648}]\n"
            "(Background on this error at: https://sqlalche.me/e/20/9h9h)")
-    for outcome in (FlowOutcome(uuid.uuid4(), False, error=RuntimeError(raw)),
-                    FlowOutcome(uuid.uuid4(), True, result={"success": False,
-                                                            "errors": [raw]})):
-        result = _result(outcome)
+    logged = uuid.uuid4()
+    db_session.add(ChannelSyncLog(operation="push_values", status="failed", flow_run_id=logged,
+                                  records_processed=1, records_failed=1, error_messages=[raw]))
+    db_session.flush()
+    for run_id, error in ((uuid.uuid4(), RuntimeError(raw)), (logged, None)):
+        result = sync_result(db_session, run_id, "failed", True, False, error)
         assert result.errors == ["(psycopg.errors.NumericValueOutOfRange) integer out of range"]
-        assert "SQL" not in result.model_dump_json()
+        assert "SQL" not in result.model_dump_json() and result.success is False
 
 
 def test_a_percent_encoded_secret_parameter_name_is_refused(client):

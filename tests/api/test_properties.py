@@ -9,6 +9,7 @@ from tests.api.helpers import (
     make_property,
     make_rate_plan,
     make_room_type,
+    total_of,
 )
 
 
@@ -55,11 +56,10 @@ def test_property_roles(client, viewer_headers, operator_headers, db_session):
 def test_property_pagination_and_filter(client, viewer_headers, db_session):
     for i in range(5):
         make_property(db_session, f"PG{i}")
-    page = client.get("/api/properties?limit=2&offset=1", headers=viewer_headers).json()
-    assert page["limit"] == 2 and page["offset"] == 1 and len(page["items"]) == 2
-    assert page["total"] >= 5
-    one = client.get("/api/properties?code=PG3", headers=viewer_headers).json()
-    assert one["total"] == 1 and one["items"][0]["code"] == "PG3"
+    resp = client.get("/api/properties?limit=2&offset=1", headers=viewer_headers)
+    assert len(resp.json()) == 2 and total_of(resp) >= 5
+    one = client.get("/api/properties?code=PG3", headers=viewer_headers)
+    assert total_of(one) == 1 and one.json()[0]["code"] == "PG3"
     assert_error(client.get("/api/properties?limit=0", headers=viewer_headers),
                  422, "validation_error")
 
@@ -110,8 +110,8 @@ def test_room_type_crud(client, admin_headers, viewer_headers, db_session):
     assert_error(client.post("/api/room-types", headers=admin_headers,
                              json={"propertyId": prop.id, "code": "NEG", "name": "X",
                                    "totalUnits": -1}), 422, "validation_error")
-    listed = client.get(f"/api/room-types?propertyId={prop.id}", headers=viewer_headers).json()
-    assert [i["code"] for i in listed["items"]] == ["DLX"] and listed["total"] == 1
+    listed = client.get(f"/api/room-types?propertyId={prop.id}", headers=viewer_headers)
+    assert [i["code"] for i in listed.json()] == ["DLX"] and total_of(listed) == 1
     resp = client.patch(f"/api/room-types/{rt['id']}", headers=admin_headers,
                         json={"totalUnits": 12})
     assert resp.json()["totalUnits"] == 12
@@ -136,7 +136,7 @@ def test_rooms_crud(client, admin_headers, viewer_headers, db_session):
                         json={"status": "dirty"})
     assert resp.json()["status"] == "dirty"
     dirty = client.get(f"/api/rooms?roomTypeId={rt.id}&status=dirty", headers=viewer_headers)
-    assert dirty.json()["total"] == 1
+    assert total_of(dirty) == 1
     assert client.delete(f"/api/rooms/{room['id']}", headers=admin_headers).status_code == 204
     assert_error(client.get(f"/api/rooms/{room['id']}", headers=viewer_headers), 404, "not_found")
     assert [a.action for a in audit_rows(db_session, "room")] == ["create", "update", "delete"]
@@ -157,7 +157,7 @@ def test_rate_plan_crud(client, admin_headers, viewer_headers, db_session):
                  409, "conflict")
     make_rate_plan(db_session, rt, "BAR")
     listed = client.get(f"/api/rate-plans?roomTypeId={rt.id}&limit=1", headers=viewer_headers)
-    assert listed.json()["total"] == 2 and len(listed.json()["items"]) == 1
+    assert total_of(listed) == 2 and len(listed.json()) == 1
     assert_error(client.post("/api/rate-plans", headers=viewer_headers,
                              json={"roomTypeId": rt.id, "code": "X", "name": "x"}),
                  403, "forbidden")

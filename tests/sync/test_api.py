@@ -15,6 +15,7 @@ from api.app import create_app
 from api.auth import create_api_key
 from channels.base import ChannelName
 from channels.simulators.server import build_app
+from innsync.settings import get_settings
 from tasks.resources import transport_overrides
 from tests.sync.conftest import make_hotel, point_channel_at
 
@@ -38,7 +39,13 @@ def world(committed):
             committed, cid, f"http://{name}.sim", webhookSecret=f"hook-secret-{name}-0123456789"
         )
         transport_overrides[cid] = httpx.ASGITransport(app=sims[name])
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    app = create_app()
+    # these tests read results: wait for them however slow the machine (the bound's own
+    # behaviour is tested in tests/sync/test_api_results.py)
+    app.dependency_overrides[get_settings] = lambda: get_settings().model_copy(
+        update={"api_wait_seconds": 3600}
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield hotel, sims, keys, client
     for cid in hotel.channels.values():
         transport_overrides.pop(cid, None)
@@ -73,15 +80,14 @@ def test_sync_bookings_answers_the_seed_shape_and_lists_results(world, committed
     assert body["success"] is True and body["recordsProcessed"] > 0
     assert body["recordsFailed"] == 0 and body["errors"] == []
     assert body["flowRunId"]
-    logs = client.get(f"/api/channel-sync-logs?channelId={cid}", headers=h(keys, "viewer")).json()
-    assert logs["total"] >= 1
-    assert any(item["flowRunId"] == body["flowRunId"] for item in logs["items"])
-    page = client.get(
-        f"/api/channel-bookings?channelId={cid}&limit=5", headers=h(keys, "viewer")
-    ).json()
-    assert page["limit"] == 5 and len(page["items"]) == min(5, page["total"]) and page["total"] > 0
+    logs = client.get(f"/api/channel-sync-logs?channelId={cid}", headers=h(keys, "viewer"))
+    assert int(logs.headers["X-Total-Count"]) >= 1
+    assert any(item["flowRunId"] == body["flowRunId"] for item in logs.json())
+    listed = client.get(f"/api/channel-bookings?channelId={cid}&limit=5", headers=h(keys, "viewer"))
+    page, total = listed.json(), int(listed.headers["X-Total-Count"])
+    assert len(page) == min(5, total) and total > 0
     detail = client.get(
-        f"/api/channel-bookings/{page['items'][0]['id']}", headers=h(keys, "viewer")
+        f"/api/channel-bookings/{page[0]['id']}", headers=h(keys, "viewer")
     ).json()
     assert detail["bookingData"] and not CARD.search(json.dumps(detail["bookingData"]))
     # secrets given in the request body were neither stored nor logged anywhere
@@ -310,8 +316,19 @@ def test_overbookings_are_listed_for_the_operator(world, committed):
         )
         s.commit()
     page = client.get("/api/overbookings", headers=h(keys, "viewer")).json()
-    assert [i["externalBookingId"] for i in page["items"]] == ["OVER"]
-    assert page["items"][0]["guest"] == "Zoë Müller"
+    assert [i["externalBookingId"] for i in page] == ["OVER"]
+    assert page[0]["guest"] == "Zoë Müller" and page[0]["propertyId"] == hotel.property_id
+    # propertyId is honoured: another hotel's filter shows none of these rows
+    other = client.get(
+        "/api/overbookings", params={"propertyId": hotel.property_id + 100000},
+        headers=h(keys, "viewer"),
+    )
+    assert other.status_code == 200 and other.json() == []
+    assert other.headers["X-Total-Count"] == "0"
+    mine = client.get(
+        "/api/overbookings", params={"propertyId": hotel.property_id}, headers=h(keys, "viewer")
+    )
+    assert [i["externalBookingId"] for i in mine.json()] == ["OVER"]
 
 
 def test_webhook_for_a_booking_the_partner_does_not_know_fails_visibly(world, committed):
