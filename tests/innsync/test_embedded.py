@@ -54,3 +54,30 @@ def test_embedded_cluster_migrates_and_serves(tmp_path):
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == revision
     assert psycopg  # the driver the embedded path uses
+
+
+def test_a_cli_start_beside_a_running_cluster_keeps_it_reachable(tmp_path):
+    """Every CLI start makes the home owner-only; as root the embedded server runs as another
+    user that must still reach pgdata (the soak saw a PANIC: pg_control "Permission
+    denied" ten minutes after a CLI start made the home 0700)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNSYNC_")}
+    env["INNSYNC_HOME"] = str(tmp_path / "home")
+    env["INNSYNC_SECRET_KEY"] = "embedded-test-secret-key-123"
+    script = (
+        "import subprocess, sys, psycopg\n"
+        "from db.embedded import embedded_database_url\n"
+        "url = embedded_database_url('innsync')\n"
+        # another CLI process starts while the cluster runs: it secures the home
+        "r = subprocess.run([sys.executable, '-m', 'innsync.cli', 'db', 'current'],"
+        " capture_output=True, text=True)\n"
+        "assert r.returncode == 0, r.stderr\n"
+        "with psycopg.connect(url, autocommit=True) as c:\n"
+        "    c.execute('CHECKPOINT')\n"  # the server itself opens pg_control again
+        "    print(c.execute('select 1').fetchone()[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "1"
+    home_mode = (tmp_path / "home").stat().st_mode & 0o777
+    assert home_mode & 0o077 in (0, 0o011), oct(home_mode)  # never readable by others

