@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from channels.simulators.server import free_port, free_port_run  # noqa: E402
 
 CHANNELS = ["booking.com", "agoda", "expedia", "airbnb"]
 PULL_OPERATION = "sync_bookings"
@@ -97,34 +98,6 @@ class SoakReport(BaseModel):
 
 
 # ---------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(50):
-        first = free_port()
-        if first + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no run of free ports")
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -331,7 +304,7 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
     base = workdir or Path(tempfile.mkdtemp(prefix="innsync-soak-"))
     home = base / "home"
     env = clean_env(INNSYNC_HOME=str(home))
-    stack = Stack(home, free_port(), free_port(), free_run(4), env)
+    stack = Stack(home, free_port(), free_port(), free_port_run(4), env)
     os.environ["INNSYNC_HOME"] = str(home)  # this process reads the same embedded cluster
     report = SoakReport(minutes=minutes, faults=faults)
     say(f"starting innsync up in {home} ...")

@@ -50,6 +50,28 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1 (`innsync simulate --channel
+    all` and `innsync up --sim-port` take a run of four)."""
+    for _ in range(50):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
 @contextmanager
 def running_server(app: Any, *, port: int | None = None) -> Iterator[str]:
     """Serve an ASGI app on 127.0.0.1 in a background thread; yields its base URL."""

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,33 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from channels.simulators.server import free_port
+from channels.simulators.server import free_port, free_port_run
 from tests.deployments.conftest import clean_env, stop_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(50):
-        first = free_port()
-        if first + count > 65535:
-            continue
-        socks = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no run of free ports")
 
 
 def _descendants(pid: int) -> set[int]:
@@ -123,7 +101,7 @@ def _second_shell_backup(home: Path, prefect_api: str, api_port: int) -> None:
 
 def test_innsync_up_runs_the_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    api_port, prefect_port, sim_port = free_port(), free_port(), _free_run(4)
+    api_port, prefect_port, sim_port = free_port(), free_port(), free_port_run(4)
     out = tmp_path / "up.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "innsync.cli", "up", "--api-port", str(api_port),
