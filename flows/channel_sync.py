@@ -85,7 +85,7 @@ async def sync_bookings(
     )
     async with sync_run(channel_id, "sync_bookings") as run:
         cursor: str | None = None
-        seen_ids: set[str] = set()
+        seen_messages: set[str] = set()
         failed_in_a_row = 0
         last_progress = time.monotonic()
         for page_no in range(1, max_pages + 1):
@@ -129,11 +129,11 @@ async def sync_bookings(
             if not (page.acked > 0 or page.new + page.updated > 0):
                 # Empty, or only re-deliveries of acked messages; ack failures are in errors.
                 break
-            # Only bookings this run has already had: re-deliveries (whose message stamp may
-            # be newer, Booking.com's root TimeStamp) or the next message of one of them;
-            # pulling on could go on for ever, and the next run takes what is left.
-            fresh = set(page.booking_ids) - seen_ids
-            seen_ids.update(page.booking_ids)
+            # Only messages this run has already had (same booking, same content): partner
+            # re-deliveries, whose stamp may be newer (Booking.com's root TimeStamp makes
+            # them look like updates). Pulling on could go on for ever; stop here.
+            fresh = set(page.message_keys) - seen_messages
+            seen_messages.update(page.message_keys)
             if not fresh:
                 break
         await aupdate_progress_artifact(

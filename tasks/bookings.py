@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 
 from prefect import get_run_logger, task
@@ -15,6 +17,12 @@ from db.repositories.bookings import ingest_page, mark_acknowledged
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
+
+
+def message_key(record: BookingRecord) -> str:
+    """The booking id and a digest of the message's content (its masked raw payload)."""
+    content = json.dumps(record.raw_payload, sort_keys=True, default=str).encode()
+    return f"{record.external_id}:{hashlib.blake2b(content, digest_size=8).hexdigest()}"
 
 
 def partner_limit(channel_name: str) -> str:
@@ -118,6 +126,7 @@ async def pull_bookings_page(
         has_more=page.has_more,
         cursor=page.cursor,
         booking_ids=[b.external_id for b in page.bookings],
+        message_keys=[message_key(b) for b in page.bookings],
     )
     for ext in result.overbooked:
         logger.warning(

@@ -85,6 +85,9 @@ class PageResult(StoreResult):
     has_more: bool = False
     cursor: str | None = None
     booking_ids: list[str] = Field(default_factory=list)
+    #: One key per message of the page: booking id + a digest of its (masked) content, so a
+    #: re-delivery is recognised even when the partner stamps it anew (Booking.com).
+    message_keys: list[str] = Field(default_factory=list)
 
 
 class StatusPushResult(Result):
