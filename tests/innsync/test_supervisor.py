@@ -86,3 +86,22 @@ def test_restart_waits_out_its_pause(tmp_path):
     now[0] += 2.5
     assert supervisor.tick() == ["api"]
     svc.stop(timeout=2)
+
+
+def test_clean_up_runs_before_the_restart_and_its_failure_does_not_stop_it(tmp_path):
+    calls: list[str] = []
+    svc = Service("deployments", SLEEPER)
+    svc.start(tmp_path)
+
+    def clean_up() -> None:
+        calls.append("clean-up" if not svc.alive() else "clean-up while alive")
+        raise RuntimeError("Prefect server unreachable")
+
+    try:
+        supervisor = Supervisor([svc], tmp_path, before_restart={"deployments": clean_up})
+        os.kill(svc.process.pid, signal.SIGKILL)
+        _wait_dead(svc)
+        assert supervisor.tick() == ["deployments"]  # restarted although the clean-up failed
+        assert calls == ["clean-up"] and svc.alive()
+    finally:
+        svc.stop(timeout=2)
