@@ -346,7 +346,13 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
         due = {ch: booking_ids_at(ch, url) for ch, url in stack.sims.items()}
         for url in stack.sims.values():  # faults off: what is pending must now arrive
             set_faults(url, {k: 0 for k in faults if k != "retry_after_seconds"})
-        time.sleep(drain_seconds)
+        drained_by = time.monotonic() + drain_seconds
+        while time.monotonic() < drained_by:  # until everything due is stored, or time is up
+            time.sleep(5)
+            stored = database_figures(home, stuck_after_s)
+            if all(ids <= stored.get(ch, {}).get("ids", set()) for ch, ids in due.items()):
+                say(f"drained: everything due is stored, {drained_by - time.monotonic():.0f} s early")
+                break
         report.restarts_seen = [line.strip() for line in stack.out.read_text().splitlines()  # type: ignore[union-attr]
                                 if "restarting" in line]
         report.elapsed_s = time.monotonic() - began

@@ -230,7 +230,8 @@ def fail(session: Session, errors: Mapping[int, str], owner: str) -> dict[str, i
     )
     retrying = _to_pending(
         session, ids, "status = 'processing' AND lease_owner = :o", {"o": owner},
-        "next_attempt_at = now() + make_interval(secs => "
+        # From the moment of failure, not from the start of the claim's transaction.
+        "next_attempt_at = clock_timestamp() + make_interval(secs => "
         f"{BACKOFF_BASE_SECONDS} * power(2, GREATEST(attempts - 1, 0)) * (1 + random() / 4))",
     )
     return {"failed": dead, "retrying": retrying}

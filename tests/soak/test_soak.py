@@ -11,7 +11,8 @@ import pytest
 
 from bench.soak import run_soak
 
-pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
+# Three minutes of load, up to 150 s of draining, and the stack's start and stop.
+pytestmark = [pytest.mark.slow, pytest.mark.prefect_server, pytest.mark.timeout(720)]
 
 TOKEN_TTL = 60.0
 
