@@ -105,8 +105,12 @@ class Settings(BaseSettings):
     def home_mode(self) -> int:
         """0700; 0711 as root with the embedded cluster in the home: its server then runs as
         the `embedded_postgres` user, which must traverse the home to reach pgdata (nothing
-        in the home is readable by it or anyone else: files 0600, directories 0700)."""
-        if os.geteuid() == 0 and self.database_url is None:
+        in the home is readable by it or anyone else: files 0600, directories 0700).
+
+        Whether the cluster is in the home is read off the disk, not off the database URL:
+        `innsync up` hands its children the embedded cluster's URL, and one of them making the
+        home 0700 crashed the server at its next checkpoint (the soak, at minute 10)."""
+        if os.geteuid() == 0 and (self.database_url is None or self.pgdata.is_dir()):
             return 0o711
         return 0o700
 

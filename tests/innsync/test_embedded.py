@@ -68,8 +68,11 @@ def test_a_cli_start_beside_a_running_cluster_keeps_it_reachable(tmp_path):
         "from db.embedded import embedded_database_url\n"
         "url = embedded_database_url('innsync')\n"
         # another CLI process starts while the cluster runs: it secures the home
+        # (as `innsync up`'s children do, with the cluster's URL in the environment)
+        "import os\n"
+        "env = dict(os.environ, INNSYNC_DATABASE_URL=url)\n"
         "r = subprocess.run([sys.executable, '-m', 'innsync.cli', 'db', 'current'],"
-        " capture_output=True, text=True)\n"
+        " capture_output=True, text=True, env=env)\n"
         "assert r.returncode == 0, r.stderr\n"
         "with psycopg.connect(url, autocommit=True) as c:\n"
         "    c.execute('CHECKPOINT')\n"  # the server itself opens pg_control again

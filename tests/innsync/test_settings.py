@@ -81,6 +81,18 @@ def test_an_external_database_keeps_the_home_0700(tmp_path, monkeypatch):
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
 
+def test_the_children_of_innsync_up_keep_the_embedded_cluster_reachable(tmp_path, monkeypatch):
+    """`innsync up` gives its API and serve processes the embedded cluster's URL; as root they
+    must still leave the home traversable for the cluster's own user."""
+    home = tmp_path / "home"
+    (home / "pgdata").mkdir(parents=True)
+    home.chmod(0o755)
+    monkeypatch.setenv("INNSYNC_HOME", str(home))
+    monkeypatch.setenv("INNSYNC_DATABASE_URL", f"postgresql://postgres@/innsync?host={home}/pgdata")
+    Settings().secure_home()
+    assert stat.S_IMODE(home.stat().st_mode) == (0o711 if os.geteuid() == 0 else 0o700)
+
+
 def test_a_shared_directory_is_not_touched(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
