@@ -27,6 +27,7 @@ from channels.base import (
     ChannelName,
     MalformedPayloadError,
     UpdateResult,
+    failed_acks,
 )
 from channels.http import HttpAdapter
 
@@ -173,8 +174,13 @@ class AgodaAdapter(HttpAdapter):
         for prop, items in by_property.items():
             for j in range(0, len(items), wire.MAX_DETAIL_IDS):
                 batch = items[j : j + wire.MAX_DETAIL_IDS]
-                response = await self._post(wire.build_ack(prop, [(b, la) for _, b, la in batch]))
-                verdicts = wire.parse_ack_response(response.content)
+                try:
+                    response = await self._post(wire.build_ack(prop, [(b, la) for _, b, la in batch]))
+                    verdicts = wire.parse_ack_response(response.content)
+                except ChannelError as exc:
+                    for (i, _, _), verdict in zip(batch, failed_acks([b for _, b, _ in batch], exc), strict=True):
+                        results[i] = verdict
+                    continue
                 for i, bid, _ in batch:
                     if bid not in verdicts:
                         results[i] = AckResult(external_id=bid, ok=False, error="not in Agoda's answer")

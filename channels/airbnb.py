@@ -40,6 +40,7 @@ from channels.base import (
     PermanentChannelError,
     TransientChannelError,
     UpdateResult,
+    failed_acks,
 )
 from channels.http import HttpAdapter, secret_text
 from channels.tokens import BearerAuth, IssuedToken, TokenKey, TokenProvider, TokenStore
@@ -208,7 +209,11 @@ class AirbnbAdapter(HttpAdapter):
             if rec.status != "pending":
                 out.append(AckResult(external_id=rec.external_id, ok=True))
                 continue
-            response = await self._decide(rec.external_id, "accept")
+            try:
+                response = await self._decide(rec.external_id, "accept")
+            except ChannelError as exc:
+                out.extend(failed_acks([rec.external_id], exc))
+                continue
             if response.status_code == 200:
                 out.append(AckResult(external_id=rec.external_id, ok=True))
             else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -299,6 +299,17 @@ class AckResult(BaseModel):
     external_id: str
     ok: bool
     error: str | None = None
+    #: The call failed, not the partner's verdict on this booking (a 5xx, a timeout, an
+    #: unreadable answer): acknowledging again is harmless, so it may be repeated.
+    retry: bool = False
+
+
+def failed_acks(external_ids: Iterable[str], exc: ChannelError) -> list[AckResult]:
+    """One partner call that acknowledged these bookings failed as a whole: a verdict each,
+    so the acks of the adapter's other calls are kept. Whether the call was applied is unknown
+    after a timeout or a garbled answer; those and transient errors may be repeated."""
+    retry = exc.transient or isinstance(exc, MalformedPayloadError)
+    return [AckResult(external_id=e, ok=False, error=str(exc), retry=retry) for e in external_ids]
 
 
 # ---------------------------------------------------------------- ARI out

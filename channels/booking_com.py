@@ -23,9 +23,12 @@ from channels.base import (
     BookingRecord,
     BookingStatus,
     ChannelConfig,
+    ChannelError,
     ChannelName,
+    MalformedPayloadError,
     PermanentChannelError,
     UpdateResult,
+    failed_acks,
 )
 from channels.booking_com_ota import (
     RES_MODIFY_NOTIF,
@@ -164,16 +167,22 @@ class BookingComAdapter(HttpAdapter):
                 groups[source].append(b.external_id)
         verdict: dict[tuple[str, str], AckResult] = {}
         for source, ids in groups.items():
-            response = await self._call("POST", f"/hotels/ota/{source}", "reservations",
-                                        ok=frozenset({400, 404}), content=build_ack(source, ids))
+            status = 0
+            try:
+                response = await self._call("POST", f"/hotels/ota/{source}", "reservations",
+                                            ok=frozenset({400, 404}), content=build_ack(source, ids))
+                status = response.status_code
+                success, outcomes = parse_outcomes(parse_xml(response.content, self.name))
+            except PermanentChannelError as exc:
+                if not isinstance(exc, MalformedPayloadError) or status < 400:
+                    verdict.update(((source, a.external_id), a) for a in failed_acks(ids, exc))
+                    continue
+                success, outcomes = False, []  # an error status with an unreadable body
+            except ChannelError as exc:
+                verdict.update(((source, a.external_id), a) for a in failed_acks(ids, exc))
+                continue
             failed: dict[str, str] = {}
             whole: str | None = None
-            try:
-                success, outcomes = parse_outcomes(parse_xml(response.content, self.name))
-            except PermanentChannelError:
-                if response.status_code < 400:
-                    raise
-                success, outcomes = False, []
             for o in outcomes:
                 if not o.failed:
                     continue
@@ -183,8 +192,8 @@ class BookingComAdapter(HttpAdapter):
                     whole = f"{o.code}: {o.text}"
             for res_id in ids:
                 error = failed.get(res_id) or whole
-                if error is None and (response.status_code >= 400 or not success):
-                    error = f"HTTP {response.status_code}: acknowledgement refused"
+                if error is None and (status >= 400 or not success):
+                    error = f"HTTP {status}: acknowledgement refused"
                 verdict[(source, res_id)] = AckResult(external_id=res_id, ok=error is None, error=error)
         out = []
         for b in bookings:

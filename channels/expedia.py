@@ -21,10 +21,12 @@ from channels.base import (
     BookingRecord,
     BookingStatus,
     ChannelConfig,
+    ChannelError,
     ChannelName,
     PermanentChannelError,
     TransientChannelError,
     UpdateResult,
+    failed_acks,
 )
 from channels.expedia_eqc import (
     MAX_BOOKINGS_PER_RESPONSE,
@@ -124,7 +126,11 @@ class ExpediaAdapter(HttpAdapter):
             chunk = bookings[first:first + MAX_CONFIRMATIONS_PER_REQUEST]
             triples = [(b.external_id, b.ack_token or b.status, numbers.get(b.external_id) or f"INN-{b.external_id}")
                        for b in chunk]
-            success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, self.hotel_id, triples))
+            try:
+                success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, self.hotel_id, triples))
+            except ChannelError as exc:
+                out.extend(failed_acks([b.external_id for b in chunk], exc))
+                continue
             refused = interpret_bc([b.external_id for b in chunk], success, issues)
             for b in chunk:
                 reason = refused.get(b.external_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import date
@@ -11,9 +12,17 @@ from prefect.cache_policies import NONE
 from prefect.concurrency.asyncio import rate_limit
 from pydantic import ValidationError
 
-from channels.base import BookingRecord, ChannelAdapter, ChannelError, MalformedPayloadError
+from channels.base import (
+    AckResult,
+    BookingRecord,
+    ChannelAdapter,
+    ChannelError,
+    MalformedPayloadError,
+    failed_acks,
+)
 from db.engine import session_scope
-from db.repositories.bookings import ingest_page, mark_acknowledged
+from db.repositories.bookings import IngestResult, ingest_page, mark_acknowledged
+from innsync.settings import get_settings
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
@@ -59,27 +68,62 @@ async def store_and_ack(
         if not rate_limited:
             await rate_limit(partner_limit(info.channel_name), strict=False)
         batch = list(to_ack.values())
-        verdicts = {ack.external_id: ack for ack in await adapter.acknowledge(batch)}
+        verdicts = await _acknowledge(adapter, batch)
         for rec in batch:
             verdict = verdicts.get(rec.external_id)
             if verdict is not None and verdict.ok:
                 acked.append((rec.external_id, rec.revision))
             else:
                 reason = verdict.error if verdict else "no acknowledgement result"
-                ack_errors.append(f"ack {rec.external_id}: {reason}")
+                ack_errors.append(f"ack {rec.external_id}: {reason} (stored; acknowledged when "
+                                  "the partner delivers it again)")
         if acked:
             with session_scope() as session:
                 mark_acknowledged(session, channel_id, acked)
+    return _result(result, acked=len(acked), errors=ack_errors)
+
+
+#: Tries of one acknowledgement (the page is stored; only the ack is repeated).
+ACK_TRIES = 4
+
+
+async def _acknowledge(adapter: ChannelAdapter, batch: list[BookingRecord]
+                       ) -> dict[str, AckResult]:
+    """Acknowledge a stored batch; the verdicts by booking id.
+
+    Acknowledging again is harmless at every partner, so the bookings whose ack call failed
+    (a 5xx, a timeout, an unreadable answer: it may have been applied) are acknowledged again
+    here, a few times, without fetching or storing the page again. A page that was stored is
+    counted as stored whatever its ack did (issue 12); an ack applied at the partner whose
+    answer never arrived would otherwise never be recorded (the partner does not re-deliver).
+    """
+    verdicts: dict[str, AckResult] = {}
+    pending = batch
+    for attempt in range(ACK_TRIES):
+        try:
+            answers = await adapter.acknowledge(pending)
+        except ChannelError as exc:  # an adapter that fails the batch as a whole
+            answers = failed_acks([r.external_id for r in pending], exc)
+        verdicts.update((a.external_id, a) for a in answers)
+        again = {a.external_id for a in answers if not a.ok and a.retry}
+        pending = [r for r in pending if r.external_id in again]
+        if not pending or attempt + 1 == ACK_TRIES:
+            break
+        await asyncio.sleep(get_settings().retry_backoff_seconds * 2 ** attempt)
+    return verdicts
+
+
+def _result(ingested: IngestResult, *, acked: int, errors: list[str]) -> StoreResult:
     return StoreResult(
-        processed=result.processed,
-        new=result.new,
-        updated=result.updated,
-        duplicates=result.duplicates,
-        unmapped=result.unmapped,
-        acked=len(acked),
-        overbooked=result.overbooked,
-        errors=result.errors + ack_errors,
-        touched=result.touched,
+        processed=ingested.processed,
+        new=ingested.new,
+        updated=ingested.updated,
+        duplicates=ingested.duplicates,
+        unmapped=ingested.unmapped,
+        acked=acked,
+        overbooked=ingested.overbooked,
+        errors=ingested.errors + errors,
+        touched=ingested.touched,
     )
 
 
@@ -109,15 +153,10 @@ async def pull_bookings_page(
             await honour_retry_after(exc)
         raise
     try:
+        # An ack that fails is retried inside; past that it is an error of a stored page.
         stored = await store_and_ack(
             channel_id, page.bookings, overrides, info=info, adapter=adapter, rate_limited=True
         )
-    except ChannelError as exc:
-        # Stored and committed, the ack failed: the partner re-delivers, we ack again then.
-        logger.warning("channel %s: acknowledging failed: %s", info.name, exc)
-        if exc.transient:
-            await honour_retry_after(exc)
-        raise
     except ValidationError as exc:
         raise MalformedPayloadError(info.channel_name, f"invalid booking data: {exc}") from exc
     result = PageResult(

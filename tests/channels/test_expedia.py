@@ -346,3 +346,41 @@ def test_warning_texts_with_and_without_colons_and_bc_fallbacks() -> None:
                                               Issue("10000", "something", False)])
     assert refused["2"] == ("10105: Update refused. Internal system error", True) and not refused["1"][1]
     assert interpret_bc(["1"], False, []) == {"1": ("confirmation refused (no Success in the answer)", False)}
+
+
+# ------------------------------------------------------------ acknowledgements that half fail
+
+
+class FailingConfirms:
+    """The simulator behind a gate that answers 503 to BC requests after the first `passing`
+    ones, `times` times (then lets them through again)."""
+
+    def __init__(self, app: FastAPI, *, passing: int = 1, times: int = 1_000) -> None:
+        self.app, self.passing, self.times, self.seen = app, passing, times, 0
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"] == "/eqc/bc":
+            self.seen += 1
+            if self.seen > self.passing and self.times > 0:
+                self.times -= 1
+                await send({"type": "http.response.start", "status": 503, "headers": []})
+                await send({"type": "http.response.body", "body": b"Service Unavailable"})
+                return
+        await self.app(scope, receive, send)
+
+
+async def test_a_failed_confirm_call_keeps_the_verdicts_of_the_calls_before_it(app: FastAPI) -> None:
+    """Bookings go out as BC requests of 10: when the second request fails, the first ten are
+    confirmed (they were, at Expedia) and the others say they may be sent again; nothing
+    raises and loses the first ten."""
+    adapter = ExpediaAdapter(CONFIG, transport=httpx.ASGITransport(app=FailingConfirms(app)))
+    try:
+        page = await adapter.fetch_bookings()
+        assert len(page.bookings) > 10
+        verdicts = await adapter.acknowledge(page.bookings)
+    finally:
+        await adapter.aclose()
+    assert [v.ok for v in verdicts] == [True] * 10 + [False] * (len(verdicts) - 10)
+    assert all(v.retry and "503" in (v.error or "") for v in verdicts[10:])
+    confirmed = {m.booking.booking_id for m in app.state.sim.queue.messages if m.acked}
+    assert confirmed == {b.external_id for b in page.bookings[:10]}

@@ -183,12 +183,6 @@ def test_sync_bookings_under_partner_faults_answers_the_sync_log(world, committe
     assert body["success"] is (body["state"] == "completed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows/channel_sync.py (w2core): a page whose bookings were stored but whose ack "
-    "failed is counted only as a failed page, so the sync log (and hence the API) says "
-    "recordsSuccess 0 while bookings were stored (issue 12, 'under partner faults')",
-)
 def test_the_sync_log_counts_what_was_stored_under_faults(world, committed):
     hotel, headers, client, _, sims = world
     sims[ChannelName.BOOKING_COM].state.sim.faults = FaultSettings(

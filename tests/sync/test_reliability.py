@@ -217,3 +217,46 @@ def test_two_channels_selling_the_last_room_at_once(committed, engine):
     ).all()
     assert len(flagged) == 1
     assert committed.scalar(select(func.count()).select_from(Reservation)) == 2
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize(("failures", "all_acked"), [(2, True), (1_000, False)])
+def test_a_failing_ack_is_repeated_and_what_was_stored_is_counted(committed, failures, all_acked):
+    """Expedia's second BC request fails `failures` times: the page is not fetched or stored
+    again, only the unconfirmed part of the ack is repeated. Either way the run's log counts
+    every stored booking as a success; an ack that never got through is in its errors."""
+    import httpx
+
+    from tasks.resources import transport_overrides
+    from tests.channels.test_expedia import FailingConfirms
+
+    hotel = make_hotel(committed, units=100, days=400, channels=(ChannelName.EXPEDIA,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.EXPEDIA]
+    sim = build_app(ChannelName.EXPEDIA, bookings=15, seed=11)
+    gate = FailingConfirms(sim, passing=1, times=failures)
+    point_channel_at(committed, cid, "http://expedia.sim")
+    transport_overrides[cid] = httpx.ASGITransport(app=gate)
+    try:
+        out = run_flow(sync_bookings, channel_id=cid, push_availability=False)
+    finally:
+        transport_overrides.pop(cid, None)
+    stored = len(_stored_ids(committed, cid))
+    assert stored > 10
+    log = committed.execute(text(
+        "SELECT status, records_success, error_messages FROM channel_sync_logs "
+        "WHERE channel_id = :c AND operation = 'sync_bookings'"), {"c": cid}).one()
+    committed.rollback()
+    assert log.records_success >= stored
+    confirmed = {m.booking.booking_id for m in sim.state.sim.queue.messages if m.acked}
+    acked_here = set(committed.scalars(
+        select(ChannelBooking.external_booking_id).where(
+            ChannelBooking.channel_id == cid, ChannelBooking.acknowledged_at.is_not(None))))
+    assert acked_here == confirmed  # recorded exactly what Expedia has confirmed
+    if all_acked:
+        assert out.ok and log.status == "success" and not log.error_messages
+        assert sim.state.sim.queue.stats()["pending"] == 0
+    else:
+        assert log.status == "partial", log
+        assert any("stored; acknowledged when" in e for e in log.error_messages)
+        assert len(confirmed) >= 10
