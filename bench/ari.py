@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from deployments.limits import PartnerLimit, ensure_limits
     from flows.channel_sync import full_ari_sync
     from flows.runner import run_flow
+    from tasks.results import AriOutcome
 
     create_scratch_db(DB_NAME)
     apps = {name: build_app(name, bookings=0, seed=3) for name in ORDER}
@@ -172,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             outcome = run_flow(full_ari_sync, property_id=hotel.property_id,
                                horizon_days=args.days)
             seconds = time.perf_counter() - t0
-            result = outcome.result or {}
-            if not outcome.ok or result.get("recordsFailed"):
-                print(f"{label}: flow not clean: {outcome.error} {result.get('errors', [])[:5]}")
-            updates = {c["channel"].split(" ")[0]: c["processed"] for c in result.get("channels", [])}
+            result = outcome.value if isinstance(outcome.value, AriOutcome) else AriOutcome()
+            if not outcome.ok or result.records_failed:
+                print(f"{label}: flow not clean: {outcome.error} {result.errors[:5]}")
+            updates = {c.channel.split(" ")[0]: c.processed for c in result.channels}
             for n in ORDER:
                 sent = _ari_requests(apps[n]) - before[n]
                 up, down = _ari_bytes(meters[n])

@@ -381,6 +381,7 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     from deployments.limits import PartnerLimit, ensure_limits
     from flows.channel_sync import sync_bookings
     from flows.runner import run_flow
+    from tasks.results import BookingsOutcome
 
     profiler = Profiler()
     with prefect_server(args.prefect) as prefect_desc:
@@ -399,7 +400,7 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     if not outcome.ok:
         print(f"flow failed: {outcome.error}")
         return 1
-    result = outcome.result
+    result = outcome.value_as(BookingsOutcome)
 
     import psycopg
 
@@ -431,8 +432,8 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     print(f"{n:,} bookings = {info['messages']:,} messages (new, modified, cancelled); "
           f"generated in {info['generate_s']:.1f} s before timing; {gets:,} GETs, {posts:,} ack POSTs")
     print(f"stored {stored:,} channel bookings ({acked:,} acknowledged), {reservations:,} "
-          f"reservations; flow: new {result['new']:,}, updated {result['updated']:,}, duplicates "
-          f"{result['duplicates']:,}, errors {len(result['errors'])}; simulator pending after run: "
+          f"reservations; flow: new {result.new:,}, updated {result.updated:,}, duplicates "
+          f"{result.duplicates:,}, errors {len(result.errors)}; simulator pending after run: "
           f"{stats['queue']['pending']}")
     print()
     print(f"{'path':<58} {'seconds':>8} {'bookings/s':>11}")

@@ -51,6 +51,14 @@ from tasks.backup import (
     stage_task,
     write_manifest_task,
 )
+from tasks.results import (
+    BackupCreated,
+    DeleteOutcome,
+    NightlyOutcome,
+    PruneOutcome,
+    RestoreOutcome,
+    VerifyOutcome,
+)
 
 
 def _db_url() -> str:
@@ -117,7 +125,7 @@ def close_backup_hook(flow: Any, flow_run: Any, state: Any) -> None:
       on_crashed=[close_backup_hook], on_cancellation=[close_backup_hook])
 def create_backup(
     created_by: str | None = None, options: BackupOptions | None = None
-) -> dict[str, Any]:
+) -> BackupCreated:
     """Back up every selected table from one snapshot; manifest last; record the outcome."""
     logger = get_run_logger()
     options = options or BackupOptions()
@@ -207,22 +215,24 @@ def create_backup(
         except Exception:  # the record already says failed; leftovers have no manifest
             logger.warning("could not remove partial backup %s", path)
         raise
-    size = sum(f.bytes for f in files) + manifest_size
-    summary = {
-        "backup_type": "incremental" if parent_url else "full",
-        "parent_id": parent_id,
-        "tables": {f.table: f.rows for f in files},
-        "rows": sum(f.rows for f in files),
-        "alembic_revision": info.alembic_revision,
-        "encrypted": key is not None,
-    }
-    finish_record_task(backup_id, True, size, summary)
+    created = BackupCreated(
+        backup_id=backup_id,
+        file_path=path,
+        size_bytes=sum(f.bytes for f in files) + manifest_size,
+        backup_type="incremental" if parent_url else "full",
+        parent_id=parent_id,
+        tables={f.table: f.rows for f in files},
+        rows=sum(f.rows for f in files),
+        alembic_revision=info.alembic_revision,
+        encrypted=key is not None,
+    )
+    finish_record_task(backup_id, True, created.size_bytes, created.record_summary())
     _summary_artifact(
         "backup",
         f"Backup {backup_id} at {path}",
         [{"table": f.table, "rows": f.rows, "bytes": f.bytes} for f in files],
     )
-    return {"backup_id": backup_id, "file_path": path, "size_bytes": size, **summary}
+    return created
 
 
 @flow(name="restore-backup")
@@ -233,7 +243,7 @@ def restore_backup(
     passphrase: SecretStr | None = None,
     target_url: SecretStr | None = None,
     restored_by: str | None = None,
-) -> dict[str, Any]:
+) -> RestoreOutcome:
     """Verify (and decrypt) everything first, then restore in one transaction; the restore
     is recorded in audit_logs (by `restored_by`), rows written there since the backup stay."""
     options = options or RestoreOptions()
@@ -253,7 +263,7 @@ def restore_backup(
     _summary_artifact(
         "restore", f"Restore of {path}", [{"table": t, "rows": n} for t, n in loaded.items()]
     )
-    return {"file_path": path, "backup_id": backup_id, "tables": loaded}
+    return RestoreOutcome(file_path=path, backup_id=backup_id, tables=loaded)
 
 
 @flow(name="verify-backup")
@@ -262,7 +272,7 @@ def verify_backup(
     backup_id: int | None = None,
     passphrase: SecretStr | None = None,
     full_restore: bool = False,
-) -> dict[str, Any]:
+) -> VerifyOutcome:
     """Check manifest and every checksum; optionally restore into a scratch database."""
     path, backup_id = resolve_backup(file_path, backup_id)
     # An incremental chain is only materialised when it is going to be restored.
@@ -281,19 +291,14 @@ def verify_backup(
         {"table": t, "rows": e["rows"], "bytes": e["bytes"]} for t, e in manifest["tables"].items()
     ]
     _summary_artifact("verify", f"Verified {path}", rows)
-    return {
-        "file_path": path,
-        "backup_id": backup_id,
-        "ok": True,
-        "tables": {r["table"]: r["rows"] for r in rows},
-        "compared": compared,
-    }
+    return VerifyOutcome(file_path=path, backup_id=backup_id, ok=True,
+                         tables={r["table"]: r["rows"] for r in rows}, compared=compared)
 
 
 @flow(name="delete-backup")
 def delete_backup(
     backup_id: int | None = None, file_path: str | None = None, force: bool = False
-) -> dict[str, Any]:
+) -> DeleteOutcome:
     """Delete a backup's files and record; with `force` also the incrementals built on it."""
     path, backup_id = resolve_backup(file_path, backup_id)
     settings = get_settings()
@@ -318,12 +323,12 @@ def delete_backup(
             records.delete_record(session, backup_id)
     get_run_logger().info("deleted backup %s at %s (and %d incremental(s) built on it)",
                           backup_id, path, len(children))
-    return {"backup_id": backup_id, "file_path": path,
-            "deleted_children": [c for c, _ in children]}
+    return DeleteOutcome(backup_id=backup_id, file_path=path,
+                         deleted_children=[c for c, _ in children])
 
 
 @flow(name="prune-backups")
-def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -> dict[str, Any]:
+def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -> PruneOutcome:
     """Apply a retention policy; with dry_run only report what would go."""
     policy = policy or RetentionPolicy()
     with session_scope() as session:
@@ -346,11 +351,8 @@ def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -
         markdown=f"## Prune ({'dry run' if dry_run else 'applied'})\n\n"
         f"keep: {sorted(plan.keep)}\n\ndelete: {plan.delete}",
     )
-    return {
-        "dry_run": dry_run,
-        "keep": {str(k): v for k, v in plan.keep.items()},
-        "delete": plan.delete,
-    }
+    return PruneOutcome(dry_run=dry_run, keep={str(k): v for k, v in plan.keep.items()},
+                        delete=plan.delete)
 
 
 @flow(name="nightly-backup")
@@ -358,8 +360,8 @@ def nightly_backup(
     created_by: str = "nightly",
     options: BackupOptions | None = None,
     policy: RetentionPolicy | None = None,
-) -> dict[str, Any]:
+) -> NightlyOutcome:
     """The scheduled job: a full backup, then retention applied (never on a failed backup)."""
     created = create_backup(created_by=created_by, options=options)
     pruned = prune_backups(policy=policy, dry_run=False)
-    return {"backup": created, "prune": pruned}
+    return NightlyOutcome(backup=created, prune=pruned)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from prefect import Flow
@@ -20,25 +20,29 @@ from prefect.states import State
 
 from tasks.results import Result
 
+R = TypeVar("R", bound=Result)
+
 
 @dataclass
 class FlowOutcome:
     """What a caller gets back: the flow's return value (or error) and its run id.
 
-    `value` is the flow's typed result (tasks/results.py). `result` is its camelCase dict,
-    kept for callers not yet reading `value` (api/, the CLI); remove it once none does."""
+    `value` is what the flow returned: for every innsync flow a typed result
+    (tasks/results.py); `value_as` hands it over as the type the caller expects."""
 
     flow_run_id: UUID | None
     ok: bool
-    result: Any = None
+    value: Any = None
     error: BaseException | None = None
     #: False when the run was only scheduled through a deployment (result not known yet).
     finished: bool = True
-    value: Result | None = None
 
-    def __post_init__(self) -> None:
-        if isinstance(self.result, Result):
-            self.value, self.result = self.result, self.result.wire()
+    def value_as(self, kind: type[R]) -> R:
+        """The flow's result as `kind`; TypeError when the flow returned something else."""
+        if not isinstance(self.value, kind):
+            raise TypeError(f"flow run {self.flow_run_id} returned "
+                            f"{type(self.value).__name__}, not {kind.__name__}")
+        return self.value
 
 
 def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
@@ -67,7 +71,7 @@ def outcome_of(state: State[Any]) -> FlowOutcome:
     """The FlowOutcome of a finished flow-run state."""
     run_id = state.state_details.flow_run_id
     if state.is_completed():
-        return FlowOutcome(flow_run_id=run_id, ok=True, result=state.result())
+        return FlowOutcome(flow_run_id=run_id, ok=True, value=state.result())
     data = state.result(raise_on_failure=False)
     if isinstance(data, BaseException):
         return FlowOutcome(flow_run_id=run_id, ok=False, error=data)
@@ -75,7 +79,7 @@ def outcome_of(state: State[Any]) -> FlowOutcome:
     return FlowOutcome(
         flow_run_id=run_id,
         ok=False,
-        result=data,
+        value=data,
         error=RuntimeError(state.message or f"flow run {state.name}"),
     )
 

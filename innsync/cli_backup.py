@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tasks.results import (
+    BackupCreated,
+    DeleteOutcome,
+    PruneOutcome,
+    RestoreOutcome,
+    Result,
+    VerifyOutcome,
+)
+
+R = TypeVar("R", bound=Result)
+
 backup_app = typer.Typer(no_args_is_help=True, help="Backups: create, list, restore, verify, "
                          "delete, prune.")
 console = Console(stderr=True)
 
 
-def _run(label: str, func: Any, **params: Any) -> Any:
+def _run(label: str, func: Any, kind: type[R], **params: Any) -> R:
     """Run a flow showing tables and rows done (the engine's per-table events); exit 1 with
     one line per error if it fails."""
     from db.backup import progress
@@ -51,7 +62,7 @@ def _run(label: str, func: Any, **params: Any) -> Any:
                           f"{f' ({p.rows} rows)' if p.rows else ''}")
         raise typer.Exit(1)
     console.print(f"[dim]flow run {outcome.flow_run_id}[/]")
-    return outcome.result
+    return outcome.value_as(kind)
 
 
 def _one_line(error: BaseException | None) -> str:
@@ -94,9 +105,9 @@ def _check_files(path: str, passphrase: Any) -> None:
         staged.cleanup()
 
 
-def _tables(result: dict[str, Any], key: str = "tables") -> None:
+def _tables(tables: dict[str, int]) -> None:
     table = Table("table", "rows")
-    for name, rows in sorted(result.get(key, {}).items()):
+    for name, rows in sorted(tables.items()):
         table.add_row(name, f"{rows:,}")
     console.print(table)
 
@@ -136,12 +147,13 @@ def create(
                             compress=not no_compress, encrypt=encrypt,
                             passphrase=_passphrase(passphrase), incremental=incremental,
                             parent_id=parent)
-    result = _run("backing up", create_backup, created_by=created_by, options=options)
-    _tables(result)
-    kind = "incremental " if result.get("backup_type") == "incremental" else ""
-    console.print(f"{kind}backup {result['backup_id']}: {result['rows']:,} rows, "
-                  f"{result['size_bytes']:,} bytes")
-    typer.echo(result["file_path"])
+    result = _run("backing up", create_backup, BackupCreated, created_by=created_by,
+                  options=options)
+    _tables(result.tables)
+    kind = "incremental " if result.backup_type == "incremental" else ""
+    console.print(f"{kind}backup {result.backup_id}: {result.rows:,} rows, "
+                  f"{result.size_bytes:,} bytes")
+    typer.echo(result.file_path)
 
 
 @backup_app.command("list")
@@ -187,11 +199,12 @@ def restore(
     from db.backup.restore import RestoreOptions
     from flows.backup import restore_backup
 
-    result = _run("restoring", restore_backup, file_path=path, backup_id=backup_id,
+    result = _run("restoring", restore_backup, RestoreOutcome, file_path=path,
+                  backup_id=backup_id,
                   options=RestoreOptions(skip_existing=skip_existing,
                                          validate_data=validate_data),
                   passphrase=secret, restored_by=f"cli:{getpass.getuser()}")
-    _tables(result)
+    _tables(result.tables)
 
 
 @backup_app.command("verify")
@@ -204,10 +217,9 @@ def verify(
     path, backup_id = _resolve(path_or_id)
     from flows.backup import verify_backup
 
-    result = _run("verifying", verify_backup, file_path=path, backup_id=backup_id,
-                  full_restore=full,
-                  passphrase=_passphrase(passphrase))
-    _tables(result)
+    result = _run("verifying", verify_backup, VerifyOutcome, file_path=path,
+                  backup_id=backup_id, full_restore=full, passphrase=_passphrase(passphrase))
+    _tables(result.tables)
     console.print("[green]backup is intact[/]")
 
 
@@ -221,9 +233,10 @@ def delete(
     path, backup_id = _resolve(path_or_id)
     from flows.backup import delete_backup
 
-    result = _run("deleting", delete_backup, file_path=path, backup_id=backup_id, force=force)
-    also = result.get("deleted_children") or []
-    console.print(f"deleted {result['file_path']}" + (f" and incrementals {also}" if also else ""))
+    result = _run("deleting", delete_backup, DeleteOutcome, file_path=path,
+                  backup_id=backup_id, force=force)
+    also = result.deleted_children
+    console.print(f"deleted {result.file_path}" + (f" and incrementals {also}" if also else ""))
 
 
 @backup_app.command("prune")
@@ -239,6 +252,6 @@ def prune(
     policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily,
                              keep_weekly=keep_weekly, keep_monthly=keep_monthly,
                              keep_within_hours=keep_within_hours)
-    result = _run("pruning", prune_backups, policy=policy, dry_run=dry_run)
+    result = _run("pruning", prune_backups, PruneOutcome, policy=policy, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
-    console.print(f"keep {sorted(int(k) for k in result['keep'])}; {verb} {result['delete']}")
+    console.print(f"keep {sorted(int(k) for k in result.keep)}; {verb} {result.delete}")

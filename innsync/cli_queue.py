@@ -29,16 +29,17 @@ def process(
     """Drain due items now (one process-queue flow run)."""
     from flows.queue import process_queue
     from flows.runner import run_flow
+    from tasks.results import QueueOutcome
 
     outcome = run_flow(process_queue, batch_size=batch_size, max_batches=max_batches)
     if not outcome.ok:
         console.print(f"[red]processing failed:[/] {outcome.error}")
         raise typer.Exit(1)
-    r = outcome.result
+    r = outcome.value_as(QueueOutcome)
     console.print(f"[dim]flow run {outcome.flow_run_id}[/]")
-    typer.echo(f"processed {r['processed']}: {r['completed']} completed, "
-               f"{r['notApplicable']} not applicable, {r['retrying']} retrying, "
-               f"{r['failed']} dead-lettered")
+    typer.echo(f"processed {r.processed}: {r.completed} completed, "
+               f"{r.not_applicable} not applicable, {r.retrying} retrying, "
+               f"{r.failed} dead-lettered")
 
 
 @queue_app.command("retry")

@@ -256,3 +256,56 @@ class CycleLine(Result):
 
 class CycleOutcome(Result):
     channels: list[CycleLine] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- backups
+
+
+class BackupCreated(Result):
+    """What create-backup wrote (the same figures its system_backups record holds)."""
+
+    backup_id: int
+    file_path: str
+    size_bytes: int
+    backup_type: str
+    parent_id: int | None = None
+    tables: dict[str, int] = Field(default_factory=dict)
+    rows: int = 0
+    alembic_revision: str | None = None
+    encrypted: bool = False
+
+    def record_summary(self) -> dict[str, Any]:
+        """The part kept in the backup's record (system_backups.metadata)."""
+        return self.model_dump(include={"backup_type", "parent_id", "tables", "rows",
+                                        "alembic_revision", "encrypted"})
+
+
+class RestoreOutcome(Result):
+    file_path: str
+    backup_id: int | None = None
+    #: Rows loaded per table.
+    tables: dict[str, int] = Field(default_factory=dict)
+
+
+class VerifyOutcome(RestoreOutcome):
+    ok: bool = True
+    #: Rows compared per table after a scratch restore (--full), else None.
+    compared: dict[str, int] | None = None
+
+
+class DeleteOutcome(Result):
+    backup_id: int | None = None
+    file_path: str
+    deleted_children: list[int] = Field(default_factory=list)
+
+
+class PruneOutcome(Result):
+    dry_run: bool
+    #: Backup id (as text) -> why it is kept.
+    keep: dict[str, list[str]] = Field(default_factory=dict)
+    delete: list[int] = Field(default_factory=list)
+
+
+class NightlyOutcome(Result):
+    backup: BackupCreated
+    prune: PruneOutcome

@@ -31,6 +31,7 @@ from db.backup.retention import RetentionPolicy
 from db.backup.storage import PathNotAllowed, resolve_backup_path, resolve_location
 from db.backup.verify import UnknownRevision
 from flows.runner import FlowOutcome, run_flow
+from tasks.results import BackupCreated, PruneOutcome, RestoreOutcome, VerifyOutcome
 
 router = APIRouter(prefix="/backup", tags=["backup"])
 
@@ -195,11 +196,11 @@ def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
     outcome = run_flow(create_backup, created_by=body.created_by or principal.actor,
                        options=options)
     _raise_for(outcome)
-    audit.record(session, principal.actor, "create", "backup", outcome.result["backup_id"],
-                 None, {"file_path": outcome.result["file_path"]})
+    created = outcome.value_as(BackupCreated)
+    audit.record(session, principal.actor, "create", "backup", created.backup_id,
+                 None, {"file_path": created.file_path})
     return CreateResult(success=True, flow_run_id=outcome.flow_run_id,
-                        file_path=outcome.result["file_path"],
-                        backup_id=outcome.result["backup_id"])
+                        file_path=created.file_path, backup_id=created.backup_id)
 
 
 @router.get("/list", response_model=list[BackupOut], **LIST_DOCS)
@@ -223,12 +224,13 @@ def restore(body: RestoreBody, session: SessionDep, settings: SettingsDep,
     session.commit()  # the restore takes table locks: hold none ourselves
     outcome = run_flow(restore_backup, file_path=body.file_path, backup_id=body.backup_id,
                        options=RestoreOptions(**body.options.model_dump()),
-                       passphrase=body.passphrase)
+                       passphrase=body.passphrase, restored_by=principal.actor)
     _raise_for(outcome)
-    audit.record(session, principal.actor, "restore", "backup", outcome.result["backup_id"],
-                 None, {"file_path": outcome.result["file_path"]})
+    restored = outcome.value_as(RestoreOutcome)
+    audit.record(session, principal.actor, "restore", "backup", restored.backup_id,
+                 None, {"file_path": restored.file_path})
     return RestoreResult(success=True, flow_run_id=outcome.flow_run_id,
-                         file_path=outcome.result["file_path"], tables=outcome.result["tables"])
+                         file_path=restored.file_path, tables=restored.tables)
 
 
 @router.post("/verify", response_model=VerifyResult)
@@ -242,8 +244,9 @@ def verify(body: VerifyBody, settings: SettingsDep, _: AdminDep) -> VerifyResult
     outcome = run_flow(verify_backup, file_path=body.file_path, backup_id=body.backup_id,
                        passphrase=body.passphrase, full_restore=body.full_restore)
     _raise_for(outcome)
+    verified = outcome.value_as(VerifyOutcome)
     return VerifyResult(success=True, ok=True, flow_run_id=outcome.flow_run_id,
-                        file_path=outcome.result["file_path"], tables=outcome.result["tables"])
+                        file_path=verified.file_path, tables=verified.tables)
 
 
 @router.post("/prune", response_model=PruneResult)
@@ -255,7 +258,9 @@ def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneRes
     session.commit()
     outcome = run_flow(prune_backups, policy=policy, dry_run=body.dry_run)
     _raise_for(outcome)
-    return PruneResult(success=True, flow_run_id=outcome.flow_run_id, **outcome.result)
+    pruned = outcome.value_as(PruneOutcome)
+    return PruneResult(success=True, flow_run_id=outcome.flow_run_id, dry_run=pruned.dry_run,
+                       keep=pruned.keep, delete=pruned.delete)
 
 
 # `:int`: /backup/list is its own resource (DELETE there is a 405, not a bad id).

@@ -22,6 +22,7 @@ from api.validators import Id, Int4, stripped
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
 from db.repositories.base import paginate
+from tasks.results import QueueOutcome
 
 router = APIRouter(prefix="/sync", tags=["sync queue"])
 
@@ -131,7 +132,8 @@ def process(session: SessionDep, settings: SettingsDep, principal: OperatorDep,
                   "ok": outcome.ok})
     if (run_async or not outcome.finished) and outcome.flow_run_id is not None:
         return started(outcome.flow_run_id)
-    counts = QueueRunCounts.model_validate(outcome.result or {})
+    counts = QueueRunCounts.model_validate(
+        outcome.value.wire() if isinstance(outcome.value, QueueOutcome) else {})
     return ProcessOut(
         success=outcome.ok and outcome.finished, flow_run_id=outcome.flow_run_id,
         **counts.model_dump(),

@@ -54,9 +54,9 @@ def test_create_then_restore_flow(engine: Engine, scratch_db: Callable[[], str])
     out = run_flow(create_backup, created_by="t",
                    options=BackupOptions(encrypt=True, location="flows"))
     assert out.ok, out.error
-    row = _record(engine, out.result["backup_id"])
+    row = _record(engine, out.value["backup_id"])
     assert row.status == "completed" and row.size_bytes and row.flow_run_id == out.flow_run_id
-    assert Path(out.result["file_path"]).name.endswith(str(row.id))
+    assert Path(out.value["file_path"]).name.endswith(str(row.id))
     target = scratch_db()
     restored = run_flow(restore_backup, backup_id=row.id, options=RestoreOptions(),
                         target_url=SecretStr(target))

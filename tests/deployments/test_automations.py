@@ -141,7 +141,7 @@ def test_a_stale_channel_notifies_through_the_block(  # type: ignore[no-untyped-
         " 'success', now() - interval '1 minute', now(), '[]')"), {"s": stale, "f": fresh})
     committed.commit()
     out = run_flow(maintenance, stale_after_minutes=30)
-    assert out.ok and out.result["stale"] == [stale]
+    assert out.ok and out.value["stale"] == [stale]
     deadline = time.monotonic() + 90
     while not received:
         assert time.monotonic() < deadline, "no notification reached the block's endpoint"
@@ -152,7 +152,7 @@ def test_a_stale_channel_notifies_through_the_block(  # type: ignore[no-untyped-
     assert "no successful booking pull for 40 minutes" in note["body"]
     assert "failures in a row: 1" in note["body"] and "airbnb: HTTP 503" in note["body"]
     # A second stale event within the window sends nothing more.
-    assert run_flow(maintenance, stale_after_minutes=30).result["stale"] == [stale]
+    assert run_flow(maintenance, stale_after_minutes=30).value["stale"] == [stale]
     time.sleep(10)
     assert len(received) == 1
 

@@ -107,7 +107,7 @@ def test_start_flow_wait_returns_the_result(via_deployments: PrefectServer) -> N
     finally:
         stop_group(worker)
     assert outcome, "start_flow(wait=True) did not return"
-    assert outcome[0].ok and outcome[0].finished and outcome[0].result == 8
+    assert outcome[0].ok and outcome[0].finished and outcome[0].value == 8
     assert outcome[0].flow_run_id == new[0].id
 
 
@@ -119,7 +119,7 @@ def test_start_flow_runs_in_process_without_the_opt_in(
     monkeypatch.delenv("INNSYNC_RUN_VIA_DEPLOYMENTS", raising=False)
     get_settings.cache_clear()
     out = start_flow(probe, "nowhere", x=5)
-    assert out.ok and out.finished and out.result == 10 and out.flow_run_id is not None
+    assert out.ok and out.finished and out.value == 10 and out.flow_run_id is not None
 
 
 def test_start_flow_without_a_declared_deployment_is_refused(via_deployments: PrefectServer) -> None:

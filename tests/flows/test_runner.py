@@ -17,7 +17,7 @@ def bad_flow() -> None:
 
 def test_run_flow(prefect_server):
     out = run_flow(ok_flow, x=21)
-    assert out.ok and out.result == 42 and out.flow_run_id is not None
+    assert out.ok and out.value == 42 and out.flow_run_id is not None
     bad = run_flow(bad_flow)
     assert not bad.ok and isinstance(bad.error, ValueError) and bad.flow_run_id is not None
 
@@ -28,6 +28,6 @@ def test_run_flow_async_returns_the_result(prefect_server):
     from flows.runner import run_flow_async
 
     out = asyncio.run(run_flow_async(ok_flow, x=5))
-    assert out.ok and out.result == 10
+    assert out.ok and out.value == 10
     bad = asyncio.run(run_flow_async(bad_flow))
     assert not bad.ok and isinstance(bad.error, ValueError)

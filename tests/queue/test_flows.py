@@ -67,8 +67,8 @@ def test_inventory_change_is_pushed_to_every_channel_once(committed, wire):
     out = run_flow(process_queue)
     assert out.ok, out.error
     assert out.flow_run_id is not None
-    assert out.result["processed"] == 2 and out.result["completed"] == 1
-    assert out.result["notApplicable"] == 1 and out.result["failed"] == 0
+    assert out.value["processed"] == 2 and out.value["completed"] == 1
+    assert out.value["notApplicable"] == 1 and out.value["failed"] == 0
     acked = committed.execute(text(
         "SELECT channel_id, available FROM channel_availability_state "
         "WHERE room_type_id = :rt AND date = :d ORDER BY channel_id"),
@@ -89,7 +89,7 @@ def test_inventory_change_is_pushed_to_every_channel_once(committed, wire):
     queue.enqueue_range(committed, "inventory", std, day, day)
     committed.commit()
     again = run_flow(process_queue)
-    assert again.ok and again.result["completed"] == 1
+    assert again.ok and again.value["completed"] == 1
     assert {n: len(s.state.sim.ari.log) for n, s in sims.items()} == before
 
 
@@ -122,7 +122,7 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
     committed.commit()
 
     out = run_flow(process_queue)
-    assert out.ok and out.result["completed"] == 1, out.result
+    assert out.ok and out.value["completed"] == 1, out.value
     assert _partner_status(cid, row.external_ref) == "cancelled_by_host"
     assert [s for _, s in _logs(committed, "queue_booking_status")] == ["success"]
     item = committed.execute(text("SELECT status, attempts FROM data_sync_queue")).one()
@@ -132,7 +132,7 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
     queue.enqueue(committed, "reservation", row.id, "status_change", {})
     committed.commit()
     again = run_flow(process_queue)
-    assert again.ok and again.result["completed"] == 1 and again.result["retrying"] == 0
+    assert again.ok and again.value["completed"] == 1 and again.value["retrying"] == 0
 
 
 def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
@@ -145,7 +145,7 @@ def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
     queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
     committed.commit()
     out = run_flow(process_queue)
-    assert out.ok and out.result["retrying"] == 1
+    assert out.ok and out.value["retrying"] == 1
     row = committed.execute(text(
         "SELECT status, attempts, last_error, next_attempt_at > now() + interval '20 s' AS later "
         "FROM data_sync_queue")).one()
@@ -184,10 +184,10 @@ def test_status_flow_and_queue_share_the_idempotent_push(committed, wire):
     assert _partner_status(cid, ext) == "accept"
 
     first = run_flow(update_booking_status, channel_booking_id=cb_id, status="cancelled")
-    assert first.ok and first.result["success"] and first.result["recordsSuccess"] == 1
+    assert first.ok and first.value["success"] and first.value["recordsSuccess"] == 1
     assert _partner_status(cid, ext) == "cancelled_by_host"
     again = run_flow(update_booking_status, channel_booking_id=cb_id, status="cancelled")
-    assert again.ok and again.result["success"], again.result
+    assert again.ok and again.value["success"], again.value
     logs = committed.execute(
         text("SELECT status, records_success, details ->> 'already' FROM channel_sync_logs "
              "WHERE channel_id = :c AND operation = 'update_booking_status' ORDER BY id"),

@@ -42,15 +42,15 @@ def _requests(sim) -> int:
 def test_full_sync_then_nothing_then_one_day(committed, wired):
     hotel, sims = wired
     out = run_flow(full_ari_sync, property_id=hotel.property_id, horizon_days=60)
-    assert out.ok, (out.error, out.result)
-    assert out.result["recordsFailed"] == 0, out.result["errors"]
+    assert out.ok, (out.error, out.value)
+    assert out.value["recordsFailed"] == 0, out.value["errors"]
     for name, sim in sims.items():
         assert sim.state.sim.ari.calendar, f"{name} received no ARI"
     # every partner now shows the PMS availability for STD on the first day
     before = {n: _requests(s) for n, s in sims.items()}
 
     again = run_flow(full_ari_sync, property_id=hotel.property_id, horizon_days=60)
-    assert again.ok and again.result["recordsProcessed"] == 0
+    assert again.ok and again.value["recordsProcessed"] == 0
     assert {n: _requests(s) for n, s in sims.items()} == before, "a no-change sync sent requests"
 
     day = hotel.start + timedelta(days=10)
@@ -59,7 +59,7 @@ def test_full_sync_then_nothing_then_one_day(committed, wired):
     committed.commit()
     one = run_flow(full_ari_sync, property_id=hotel.property_id, horizon_days=60)
     assert one.ok, one.error
-    assert one.result["recordsProcessed"] == len(sims)  # one availability update per channel
+    assert one.value["recordsProcessed"] == len(sims)  # one availability update per channel
     for name, sim in sims.items():
         sent = _requests(sim) - before[name]
         assert sent == 1, f"{name}: {sent} requests for a one-day change"
@@ -80,7 +80,7 @@ def test_partial_failures_are_recorded_and_only_failures_retried(committed, wire
     log_before = len(sim.state.sim.ari.log)
     final = run_flow(push_availability, channel_id=cid, start_date=hotel.start,
                      end_date=hotel.start + timedelta(days=59))
-    assert final.ok and final.result["recordsFailed"] == 0
+    assert final.ok and final.value["recordsFailed"] == 0
     total = committed.execute(text("SELECT count(*) FROM channel_availability_state "
                                    "WHERE channel_id = :c"), {"c": cid}).scalar()
     assert total == 60 * 4  # every day of every room type acknowledged
@@ -89,4 +89,4 @@ def test_partial_failures_are_recorded_and_only_failures_retried(committed, wire
         (date.fromisoformat(e["end"]) - date.fromisoformat(e["start"])).days + 1
         for e in sim.state.sim.ari.log[log_before:])
     assert resent_days == 60 * 4 - acked
-    assert out.result is not None
+    assert out.value is not None

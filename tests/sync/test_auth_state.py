@@ -329,9 +329,9 @@ def test_rate_limited_token_ends_the_flow_run_without_in_run_retries(committed):
         out = run_flow(sync_bookings, channel_id=bcid, push_availability=False)
         assert not out.ok
         assert bsim.tokens.refused == 1 and bsim.calls["/token-based-authentication/exchange"] == 1
-        assert "rate-limited" in str(out.result or out.error)
+        assert "rate-limited" in str(out.value or out.error)
         other = run_flow(sync_bookings, channel_id=acid, push_availability=False)
-        assert other.ok and other.result["new"] > 0
+        assert other.ok and other.value["new"] > 0
     committed.expire_all()
     logs = {
         log.channel_id: log.status

@@ -25,7 +25,7 @@ def test_sync_bookings_over_loopback_stores_and_acks_each_once(committed):
         out = run_flow(sync_bookings, channel_id=cid)
         assert out.ok, out.error
         assert out.flow_run_id is not None
-        result = out.result
+        result = out.value
         assert result["recordsFailed"] == 0, result["errors"]
         state = sim.state.sim
         assert state.queue.stats()["pending"] == 0
@@ -35,7 +35,7 @@ def test_sync_bookings_over_loopback_stores_and_acks_each_once(committed):
         )
         assert stored == len(ids)
         again = run_flow(sync_bookings, channel_id=cid)
-        assert again.ok and again.result["new"] == 0 and again.result["acked"] == 0
+        assert again.ok and again.value["new"] == 0 and again.value["acked"] == 0
     log = committed.scalars(
         select(ChannelSyncLog).where(ChannelSyncLog.channel_id == cid).order_by(ChannelSyncLog.id)
     ).first()

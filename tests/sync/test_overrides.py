@@ -111,7 +111,7 @@ def test_endpoint_and_hotel_overrides_take_effect_for_one_run(committed):  # typ
         out = run_flow(sync_bookings, channel_id=cid, push_availability=False,
                        config_overrides={"endpoint": url_b, "hotelId": OTHER_HOTEL})
         assert out.ok, out.error
-        assert out.result["recordsFailed"] == 0, out.result["errors"]
+        assert out.value["recordsFailed"] == 0, out.value["errors"]
     expected = {str(m.booking.booking_id) for m in b.state.sim.queue.messages}
     stored = set(
         committed.scalars(select(ChannelBooking.external_booking_id).where(ChannelBooking.channel_id == cid))
@@ -152,8 +152,8 @@ def test_every_demo_channel_ingests_from_its_simulator(committed):  # type: igno
             before = stored_count(committed, cid)
             out = run_flow(sync_bookings, channel_id=cid)
             assert out.ok, (name, out.error)
-            assert out.result["new"] > 0, f"{name}: nothing ingested ({out.result})"
-            assert stored_count(committed, cid) - before == out.result["new"]
+            assert out.value["new"] > 0, f"{name}: nothing ingested ({out.value})"
+            assert stored_count(committed, cid) - before == out.value["new"]
 
 
 def stored_count(session, channel_id: int) -> int:  # type: ignore[no-untyped-def]
