@@ -227,8 +227,7 @@ def restore(body: RestoreBody, session: SessionDep, settings: SettingsDep,
                        passphrase=body.passphrase, restored_by=principal.actor)
     _raise_for(outcome)
     restored = outcome.value_as(RestoreOutcome)
-    audit.record(session, principal.actor, "restore", "backup", restored.backup_id,
-                 None, {"file_path": restored.file_path})
+    # Recorded by the restore itself, in its own transaction, as done by this key.
     return RestoreResult(success=True, flow_run_id=outcome.flow_run_id,
                          file_path=restored.file_path, tables=restored.tables)
 

@@ -80,6 +80,27 @@ def test_validation_problems_are_reported(client, admin_headers, monkeypatch) ->
 
 
 @pytest.mark.usefixtures("prefect_server")
+def test_a_restore_is_recorded_as_done_by_the_key_that_asked(client, make_key, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The restore flow writes its own audit row (in the restore's transaction): the API
+    hands it the caller, never "unknown\"."""
+    import api.routers.backup as router
+    from tasks.results import RestoreOutcome
+
+    asked: dict = {}
+
+    def fake_run_flow(flow, **kw):  # type: ignore[no-untyped-def]
+        asked.update(kw)
+        return FlowOutcome(uuid.uuid4(), True, value=RestoreOutcome(
+            file_path="b1", backup_id=7, tables={"guests": 3}))
+
+    monkeypatch.setattr(router, "run_flow", fake_run_flow)
+    resp = client.post("/api/backup/restore", headers=make_key("admin", "night-auditor"),
+                       json={"backupId": 7, "options": {}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["tables"] == {"guests": 3}
+    assert "night-auditor" in asked["restored_by"]
+
+
 def test_create_list_verify_delete_through_flows(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
     resp = client.post("/api/backup/create", headers=admin_headers, json={
         "createdBy": "api-test",
