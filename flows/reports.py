@@ -19,8 +19,7 @@ DEFAULT_DAYS = 30
 def build_report(start: date, end: date, property_id: int | None) -> list[ChannelReportRow]:
     """One row per channel over start..end."""
     with session_scope() as session:
-        rows = report_rows(session, start, end, property_id)
-    return [ChannelReportRow.model_validate(r, from_attributes=True) for r in rows]
+        return report_rows(session, start, end, property_id)
 
 
 @flow(name="channel-report")

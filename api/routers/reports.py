@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,34 +13,17 @@ from api.ranges import check_range
 from api.schemas import APIModel
 from api.validators import Day, Id
 from db.repositories.reports import channel_report
+from tasks.results import ChannelReportRow
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 DEFAULT_DAYS = 30
 
 
-class ChannelReportOut(APIModel):
-    channel_id: int
-    channel: str
-    channel_name: str
-    enabled: bool
-    bookings: int
-    reservations: int
-    room_nights: int
-    revenue: Decimal
-    average_daily_rate: Decimal | None
-    cancellation_rate: float | None
-    average_lead_time_days: float | None
-    sync_runs: int
-    sync_success_rate: float | None
-    last_successful_sync: str | None
-    open_overbookings: int
-
-
 class ChannelReport(APIModel):
     start: date = Field(serialization_alias="from")
     end: date = Field(serialization_alias="to")
-    channels: list[ChannelReportOut]
+    channels: list[ChannelReportRow]
 
 
 @router.get("/channels", response_model=ChannelReport, response_model_by_alias=True)
@@ -62,5 +44,5 @@ def channels_report(
     rows = channel_report(session, start, end, property_id)
     return ChannelReport(
         start=start, end=end,
-        channels=[ChannelReportOut.model_validate(r.as_dict()) for r in rows],
+        channels=rows,
     )

@@ -6,7 +6,6 @@ sync runs started in the same days. Money is summed as stored (one currency per 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,29 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-
-@dataclass
-class ChannelReportRow:
-    """One channel's figures for a window."""
-
-    channel_id: int
-    channel: str
-    channel_name: str
-    enabled: bool
-    bookings: int = 0
-    reservations: int = 0
-    room_nights: int = 0
-    revenue: Decimal = Decimal("0")
-    average_daily_rate: Decimal | None = None
-    cancellation_rate: float | None = None
-    average_lead_time_days: float | None = None
-    sync_runs: int = 0
-    sync_success_rate: float | None = None
-    last_successful_sync: str | None = None
-    open_overbookings: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from tasks.results import ChannelReportRow
 
 
 def _window(start: date, end: date) -> dict[str, Any]:
@@ -115,7 +92,8 @@ def channel_report(
     overbooked = _overbookings(session)
     rows = []
     for ch in channels:
-        row = ChannelReportRow(ch.id, ch.name, ch.channel_name, ch.enabled,
+        row = ChannelReportRow(channel_id=ch.id, channel=ch.name,
+                               channel_name=ch.channel_name, enabled=ch.enabled,
                                last_successful_sync=_latest(ch.last_successful_sync),
                                open_overbookings=overbooked.get(ch.id, 0))
         b = bookings.get(ch.id)
