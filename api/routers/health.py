@@ -41,19 +41,9 @@ class Health(APIModel):
     channels: ChannelsSummary | None = None
 
 
-class OperationHealthOut(APIModel):
-    channel_id: int
-    channel: str
-    partner: str
-    enabled: bool
-    operation: str
-    last_attempt_at: datetime | None
-    last_status: str | None
-    last_success_at: datetime | None
-    success_age_seconds: float
-    consecutive_failures: int
-    running: int
-    last_error: str | None
+class OperationHealthOut(APIModel, OperationHealth):
+    """A line of the repository's health view (camelCase) with its verdict."""
+
     #: For the booking pull of an enabled channel: no success for staleAfterMinutes.
     stale: bool
 
