@@ -3,7 +3,7 @@ overbookings they accepted."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from api.deps import SessionDep, ViewerDep
 from api.paging import LIST_DOCS, PageDep, capped_count
 from api.schemas import APIModel, CamelDict
 from api.validators import Day, Id
+from db.repositories.overbookings import OverbookingRow
 from db.repositories.overbookings import list_overbookings as overbookings
 from db.repositories.sync_log_reads import sync_logs_query
 
@@ -62,18 +63,8 @@ def list_sync_logs(
     return page.answer([SyncLogOut.model_validate(r) for r in rows], total, capped)
 
 
-class OverbookingOut(APIModel):
-    reservation_id: int
-    property_id: int
-    channel_booking_id: int | None
-    channel_id: int | None
-    channel: str | None
-    external_booking_id: str | None
-    room_type_id: int | None
-    check_in: date
-    check_out: date
-    guest: str
-    status: str
+class OverbookingOut(APIModel, OverbookingRow):
+    """A flagged reservation (the repository's row, camelCase)."""
 
 
 @router.get("/overbookings", response_model=list[OverbookingOut], **LIST_DOCS)

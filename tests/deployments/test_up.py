@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.soak import descendants
 from channels.simulators.server import free_port, free_port_run
 from tests.deployments.conftest import clean_env, stop_group
 
@@ -25,24 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _descendants(pid: int) -> set[int]:
     """Every process below `pid` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
+    return set(descendants(pid))
 
 
 def _alive(pid: int) -> bool:
