@@ -28,6 +28,7 @@ from db.engine import get_sessionmaker, session_scope
 from db.models import Channel
 from db.repositories import auth_tokens
 from db.repositories.channels import channel_facts, config_to_dict, get_mappings, open_config
+from innsync.settings import get_settings
 
 #: Tests and demos route a channel's traffic to an in-process simulator.
 transport_overrides: dict[int, httpx.AsyncBaseTransport] = {}
@@ -210,6 +211,7 @@ class AdapterPool:
                 channel_name,
                 run_config(open_config(sealed), extra),
                 transport=transport_overrides.get(channel_id),
+                timeout=partner_timeout(),
                 **options,
             )
             adapter.use_token_store(token_store)
@@ -241,6 +243,12 @@ async def adapter_pool() -> AsyncIterator[AdapterPool]:
     finally:
         _current_pool.reset(token)
         await pool.aclose()
+
+
+def partner_timeout() -> httpx.Timeout:
+    """Every partner call's bound (INNSYNC_PARTNER_TIMEOUT seconds; connecting: at most 5)."""
+    seconds = get_settings().partner_timeout
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
 def adapter_for(channel_id: int, overrides: dict[str, str] | None = None) -> ChannelAdapter:

@@ -26,8 +26,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-# Partner fault tests: short timeouts and retry delays, same code paths.
-os.environ.setdefault("INNSYNC_PARTNER_TIMEOUT", "1.0")
+# Partner fault tests: shorter timeouts and retry delays, same code paths (the timeout stays
+# above the simulators' 3 s "timeout" fault and a busy machine's slow answers).
+os.environ.setdefault("INNSYNC_PARTNER_TIMEOUT", "5.0")
 os.environ.setdefault("INNSYNC_RETRY_BACKOFF_SECONDS", "0.05")
 
 import psycopg  # noqa: E402

@@ -44,3 +44,35 @@ def test_adapters_live_in_a_run_pool_and_close_with_it(committed: Session) -> No
             resources.adapter_for(agoda)
 
     asyncio.run(two_runs())
+
+
+def test_partner_calls_are_cut_off_after_the_configured_timeout(committed: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """INNSYNC_PARTNER_TIMEOUT bounds every partner call of a run's adapters: an answer that
+    takes 3 s is a transient timeout with the bound at 0.5 s (it used to be read by nothing:
+    every adapter waited its built-in 20 s)."""
+    from channels.base import TransientChannelError
+    from channels.simulators.common import FaultSettings
+    from channels.simulators.server import build_app, running_server
+    from innsync.settings import get_settings
+    from tests.sync.conftest import point_channel_at
+
+    hotel = make_hotel(committed, days=1, channels=(ChannelName.EXPEDIA,))
+    cid = hotel.channels[ChannelName.EXPEDIA]
+    committed.commit()
+    sim = build_app(ChannelName.EXPEDIA, bookings=1, seed=3,
+                    faults=FaultSettings(timeout_rate=1.0, timeout_seconds=3.0))
+    monkeypatch.setenv("INNSYNC_PARTNER_TIMEOUT", "0.5")
+    get_settings.cache_clear()
+
+    async def fetch() -> None:
+        async with resources.adapter_pool():
+            await resources.adapter_for(cid).fetch_bookings()
+
+    try:
+        with running_server(sim) as url:  # real HTTP: an in-process transport has no timeouts
+            point_channel_at(committed, cid, url)
+            with pytest.raises(TransientChannelError, match="timeout"):
+                asyncio.run(fetch())
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
