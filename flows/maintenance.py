@@ -8,17 +8,25 @@ of each INNSYNC_ALERT_EVERY_MINUTES window into a notification through the opera
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from db.engine import session_scope
 from db.repositories.health import OperationHealth, channel_health, stale_channels
-from innsync.reaper import reap
+from innsync.reaper import prune_result_files, reap
 from innsync.settings import get_settings
 from tasks.results import MaintenanceOutcome, ReapSummary
 
 STALE_EVENT = "innsync.channel.stale"
+
+
+def result_storage() -> Path:
+    """Where this process's Prefect persists flow and task results (served runs share it)."""
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().results.local_storage_path)
 
 
 def channel_resource(channel_id: int) -> str:
@@ -54,10 +62,16 @@ def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
 
 @flow(name="maintenance")
 def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
-    """Reap runs that died; emit `innsync.channel.stale` for each stale channel."""
+    """Reap runs that died; emit `innsync.channel.stale` for each stale channel; hourly,
+    delete Prefect result files older than the flow-run retention."""
     logger = get_run_logger()
-    minutes = stale_after_minutes or get_settings().stale_after_minutes
+    settings = get_settings()
+    minutes = stale_after_minutes or settings.stale_after_minutes
     reaped = reap()
+    pruned = prune_result_files(result_storage(), settings.run_retention)
+    if pruned:
+        logger.info("deleted %d Prefect result files older than %s", pruned,
+                    settings.run_retention)
     with session_scope() as session:
         lines = channel_health(session)
     stale = stale_channels(lines, minutes * 60)
@@ -74,4 +88,5 @@ def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
             crashed_flow_runs=reaped.crashed_flow_runs,
         ),
         stale=[s.channel_id for s in stale],
+        pruned_result_files=pruned or 0,
     )

@@ -25,8 +25,6 @@ from innsync.settings import Settings
 console = Console()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: Flow runs older than this (by end time) are deleted by the Prefect server's vacuum.
-FLOW_RUN_RETENTION_SECONDS = 7 * 24 * 3600
 #: Demo mode: every simulator gets one new booking this often, so pulls keep finding work.
 SIM_BOOKING_EVERY_SECONDS = 30.0
 FIRST_PULL_DEPLOYMENT = "sync-all-bookings/every-minute"
@@ -226,7 +224,7 @@ def prefect_server_env(home: Path, db_url: str | None) -> dict[str, str]:
             settings.prefect_vacuum_enabled or "events,flow_runs"
         ),
         "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": (
-            settings.prefect_vacuum_retention or str(FLOW_RUN_RETENTION_SECONDS)
+            settings.prefect_vacuum_retention or str(int(settings.run_retention.total_seconds()))
         ),
     }
     if db_url:

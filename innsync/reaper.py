@@ -409,3 +409,41 @@ def crash_orphan_flow_runs(reason: str, *, deployed_only: bool = False) -> int:
                 client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
                 crashed += 1
     return crashed
+
+
+# ---------------------------------------------------------------- Prefect result files
+
+#: The result store is walked at most this often (the maintenance flow runs every minute).
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_MARKER = ".innsync-pruned"
+
+
+def prune_result_files(storage: Path, max_age: timedelta, *, every: timedelta = PRUNE_EVERY,
+                       now: float | None = None) -> int | None:
+    """Delete Prefect's persisted result files older than `max_age` (by then the server's
+    vacuum has deleted their flow runs; innsync up persists every result, ~10,000 files a
+    day). At most once per `every` (a marker file's time); None when not due."""
+    now = time.time() if now is None else now
+    marker = storage / PRUNE_MARKER
+    try:
+        if now - marker.stat().st_mtime < every.total_seconds():
+            return None
+    except FileNotFoundError:
+        pass
+    if not storage.is_dir():
+        return None
+    cutoff = now - max_age.total_seconds()
+    removed = 0
+    with os.scandir(storage) as entries:
+        for entry in entries:
+            if entry.name == PRUNE_MARKER or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    marker.touch()
+    os.utime(marker, (now, now))
+    return removed

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "placeholder", "xxx", ""}
@@ -73,6 +74,18 @@ class Settings(BaseSettings):
     prefect_vacuum_retention: str | None = Field(
         default=None, validation_alias="PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"
     )
+
+    @property
+    def run_retention(self) -> timedelta:
+        """How long finished flow runs are kept: the Prefect server's vacuum deletes them, the
+        maintenance flow their result files (an operator's PREFECT_SERVER_SERVICES_DB_VACUUM_
+        RETENTION_PERIOD wins; default 7 days)."""
+        if self.prefect_vacuum_retention:
+            try:
+                return TypeAdapter(timedelta).validate_python(self.prefect_vacuum_retention)
+            except ValueError:
+                pass
+        return timedelta(days=7)
 
     @field_validator("home", "backup_root", "prefect_home", mode="before")
     @classmethod

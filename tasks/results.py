@@ -212,6 +212,8 @@ class MaintenanceOutcome(Result):
     reaped: ReapSummary
     #: Ids of the channels found stale (an event was emitted for each).
     stale: list[int] = Field(default_factory=list)
+    #: Prefect result files deleted (past the flow-run retention; checked hourly).
+    pruned_result_files: int = 0
 
 
 class ChannelReportRow(Result):

@@ -137,8 +137,7 @@ def test_prefect_variables_are_read_by_settings_only(tmp_path, monkeypatch):
     try:
         env = launcher.prefect_server_env(tmp_path / "p", None)
         assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == "events,flow_runs"
-        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"] == str(
-            launcher.FLOW_RUN_RETENTION_SECONDS)
+        assert env["PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"] == str(7 * 24 * 3600)
 
         monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example/api")
         monkeypatch.setenv("PREFECT_HOME", "~/ph")

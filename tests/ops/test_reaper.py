@@ -244,3 +244,30 @@ def test_a_killed_sync_flow_is_reaped_and_its_run_crashed(  # type: ignore[no-un
         state = client.read_flow_run(row.flow_run_id).state
     assert state is not None and state.is_crashed()
     assert report.crashed_flow_runs == 1
+
+
+def test_result_files_past_the_retention_are_deleted_hourly(tmp_path: Path) -> None:
+    """innsync up persists every flow result (~10,000 files a day): the maintenance flow
+    deletes those older than the flow-run retention, walking the store at most hourly."""
+    import os
+    import time
+    from datetime import timedelta
+
+    from innsync.reaper import PRUNE_MARKER, prune_result_files
+
+    now = time.time()
+    old, fresh = tmp_path / "old-result", tmp_path / "fresh-result"
+    for path, age_days in ((old, 8), (fresh, 6)):
+        path.write_text("{}")
+        os.utime(path, (now - age_days * 86400,) * 2)
+    (tmp_path / "a-directory").mkdir()
+    week = timedelta(days=7)
+    assert prune_result_files(tmp_path, week, now=now) == 1
+    assert not old.exists() and fresh.exists() and (tmp_path / "a-directory").is_dir()
+    # Within the hour: not walked again, even though `fresh` has aged past the retention.
+    os.utime(fresh, (now - 9 * 86400,) * 2)
+    assert prune_result_files(tmp_path, week, now=now + 600) is None
+    assert fresh.exists()
+    assert prune_result_files(tmp_path, week, now=now + 3601) == 1
+    assert not fresh.exists() and (tmp_path / PRUNE_MARKER).exists()
+    assert prune_result_files(tmp_path / "missing", week, now=now) is None
