@@ -25,7 +25,7 @@ from db.repositories.channels import enabled_channel_ids
 from tasks.bookings import partner_limit
 from tasks.resources import adapter_for, channel_info
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
-from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
+from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait
 from tasks.runs import sync_run
 
 Kind = Literal["availability", "rates", "both"]
@@ -162,6 +162,7 @@ async def push_channel(
     windows = month_windows(start, end)
     push = push_ari_window if retry_windows else push_ari_window.fn
     rows: list[WindowRow] = []
+    waits: list[float] = []
     async with sync_run(channel_id, operation, flow_run_id) as run:
         run.details.update(details or {"windows": len(windows)})
         results = await asyncio.gather(
@@ -173,6 +174,8 @@ async def push_channel(
         )
         for (s, e), res in zip(windows, results, strict=True):
             if isinstance(res, BaseException):
+                if (wait := token_wait(res)) is not None:
+                    waits.append(wait)
                 run.errors.append(f"{s}..{e}: {res}")
                 run.totals.add(failed=1)
                 rows.append(WindowRow(channel=info.name, window=f"{s}..{e}", updates="?",
@@ -193,6 +196,7 @@ async def push_channel(
         failed=run.totals.failed,
         errors=run.errors,
         rows=rows,
+        wait_seconds=max(waits) if waits else None,
     )
 
 

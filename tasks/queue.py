@@ -18,7 +18,7 @@ from db.repositories.queue_targets import enabled_channels, load_facts, mark_out
 from db.repositories.sync_logs import finish_log, start_log
 from tasks.ari import push_channel
 from tasks.queue_plan import Plan, Push, StatusPush, plan_batch, property_ids_of
-from tasks.results import QueueRow, StatusPushResult
+from tasks.results import ChannelPush, QueueRow, StatusPushResult
 from tasks.runs import sync_run
 from tasks.status import push_status, record_status
 
@@ -53,8 +53,8 @@ def build_plan(items: list[ClaimedItem], today: date) -> Plan:
     return plan_batch(items, facts, today)
 
 
-async def _push_ari(push: Push, flow_run_id: UUID | None) -> str | None:
-    """Send one channel's delta for the push's range; the error text, or None when all good."""
+async def _push_ari(push: Push, flow_run_id: UUID | None) -> ChannelPush:
+    """Send one channel's delta for the push's range."""
     ids = sorted(push.ids)
     result = await push_channel(
         push.channel_id,
@@ -70,7 +70,7 @@ async def _push_ari(push: Push, flow_run_id: UUID | None) -> str | None:
         details={"ids": ids, "range": [push.start.isoformat(), push.end.isoformat()],
                  "items": sorted(push.items)},
     )
-    return "; ".join(result.errors)[:1000] if result.errors else None
+    return result
 
 
 async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> StatusPushResult:
@@ -97,12 +97,18 @@ async def handle_batch(
         asyncio.gather(*[_push_status(s, flow_run_id) for s in statuses]),
     )
     errors: dict[int, list[str]] = {i: [e] for i, e in plan.errors.items()}
+    waits: dict[int, float] = {}  # items the partner's token endpoint asked to hold back
     notes = dict(plan.notes)
-    for push, err in zip(pushes, ari_results, strict=True):
+    for push, res in zip(pushes, ari_results, strict=True):
+        err = "; ".join(res.errors)[:1000]
         for item in push.items if err else ():
             errors.setdefault(item, []).append(f"{push.kind} to channel {push.channel_id}: {err}")
+            if res.wait_seconds is not None:
+                waits[item] = max(waits.get(item, 0.0), res.wait_seconds)
     for spush, sres in zip(statuses, status_results, strict=True):
         for item in spush.items:
+            if sres.wait_seconds is not None:
+                waits[item] = max(waits.get(item, 0.0), sres.wait_seconds)
             if sres.error:
                 errors.setdefault(item, []).append(
                     f"status to channel {spush.channel_id}: {sres.error}"
@@ -111,29 +117,43 @@ async def handle_batch(
                 notes[item] = f"not applicable: channel {spush.channel_id} takes no status"
     for item_id, note in notes.items():
         logger.info("queue item %s: %s", item_id, note)
-    ok = [i.id for i in items if i.id not in errors]
+    # Held back by a partner's token wait, and failing for no other reason: put back as they
+    # were (no attempt counted), due when the partner's window has passed.
+    held = {i: ("; ".join(errors.pop(i)), w) for i, w in waits.items()
+            if i in errors and i not in plan.errors}
+    ok = [i.id for i in items if i.id not in errors and i.id not in held]
     with session_scope() as session:
-        mark_outcomes(session, {i: n for i, n in notes.items() if i not in errors})
+        mark_outcomes(session, {i: n for i, n in notes.items() if i not in errors and i not in held})
         queue_repo.complete(session, ok, worker)
+        queue_repo.defer(session, held, worker)
         counts = queue_repo.fail(session, {i: "; ".join(e) for i, e in errors.items()}, worker)
-        _batch_log(session, flow_run_id, len(items), len(ok), errors, counts)
-    logger.info("queue batch: %d items, %d done, %d failed", len(items), len(ok), len(errors))
-    return [
-        QueueRow(
-            item=i.id, entity=f"{i.entity_type} {i.entity_id}", operation=i.operation,
-            attempt=i.attempts,
-            result=("failed" if i.attempts >= i.max_attempts else "retrying") if i.id in errors
-            else ("not applicable" if notes.get(i.id, "").startswith("not applicable")
-                  else "completed"),
-            detail=("; ".join(errors[i.id]) if i.id in errors else notes.get(i.id, ""))[:200],
-        )
-        for i in items
-    ]
+        _batch_log(session, flow_run_id, len(items), len(ok), errors, counts, held)
+    logger.info("queue batch: %d items, %d done, %d failed, %d held back by a partner's token "
+                "wait", len(items), len(ok), len(errors), len(held))
+
+    def row(i: ClaimedItem) -> QueueRow:
+        if i.id in held:
+            result, detail = "retrying", f"held back {held[i.id][1]:.0f} s: {held[i.id][0]}"
+        elif i.id in errors:
+            result = "failed" if i.attempts >= i.max_attempts else "retrying"
+            detail = "; ".join(errors[i.id])
+        else:
+            note = notes.get(i.id, "")
+            result = "not applicable" if note.startswith("not applicable") else "completed"
+            detail = note
+        return QueueRow(item=i.id, entity=f"{i.entity_type} {i.entity_id}",
+                        operation=i.operation, attempt=i.attempts, result=result,
+                        detail=detail[:200])
+
+    return [row(i) for i in items]
 
 
 def _batch_log(session: Any, flow_run_id: UUID | None, processed: int, ok: int,
-               errors: dict[int, list[str]], counts: dict[str, int]) -> None:
+               errors: dict[int, list[str]], counts: dict[str, int],
+               held: dict[int, tuple[str, float]]) -> None:
     log_id = start_log(session, None, "process_queue", flow_run_id)
-    finish_log(session, log_id, processed=processed, success=ok, failed=len(errors),
-               errors=[f"item {i}: {'; '.join(e)}" for i, e in errors.items()],
-               details={"dead_lettered": counts["failed"], "retrying": counts["retrying"]})
+    finish_log(session, log_id, processed=processed, success=ok, failed=len(errors) + len(held),
+               errors=[f"item {i}: {'; '.join(e)}" for i, e in errors.items()]
+               + [f"item {i}: held back {w:.0f} s: {e}" for i, (e, w) in held.items()],
+               details={"dead_lettered": counts["failed"], "retrying": counts["retrying"],
+                        "held_back": len(held)})

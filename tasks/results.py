@@ -97,6 +97,8 @@ class StatusPushResult(Result):
     not_applicable: bool = False
     #: The partner already showed the wanted status (a repeated push, nothing sent twice).
     already: bool = False
+    #: Nothing was sent: the partner's token endpoint asked us to wait this many seconds.
+    wait_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -125,6 +127,8 @@ class ChannelPush(Result):
     failed: int = 0
     errors: list[str] = Field(default_factory=list)
     rows: list[WindowRow] = Field(default_factory=list, exclude=True)
+    #: Some windows were not sent: the partner's token endpoint asked us to wait this long.
+    wait_seconds: float | None = None
 
 
 class ChannelPushBrief(Result):

@@ -51,6 +51,15 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
             and budget_left(task_run) > 0)
 
 
+def token_wait(exc: BaseException) -> float | None:
+    """Seconds a partner's token endpoint asked us to wait (its 429's Retry-After), when that
+    is why a call was not made; None for every other error. Work queued for that partner is
+    put back for that long without counting an attempt."""
+    if isinstance(exc, TransientChannelError) and not getattr(exc, "retry_in_run", True):
+        return max(float(exc.retry_after or 0.0), 1.0)
+    return None
+
+
 async def honour_retry_after(exc: ChannelError) -> None:
     """Sleep what the partner asked for (bounded, never past the retry budget) before the
     task fails into its retry; not for errors that are not retried inside the run (a token

@@ -10,6 +10,7 @@ from channels.base import BookingStatus, ChannelAdapter, ChannelError
 from tasks.bookings import partner_limit
 from tasks.resources import adapter_for, channel_info
 from tasks.results import StatusPushResult
+from tasks.retry import token_wait
 from tasks.runs import SyncRun
 
 #: Partner statuses that already mean what we wanted to send (a repeated push is a no-op).
@@ -42,7 +43,7 @@ async def push_status(channel_id: int, external_ref: str, status: str) -> Status
         await rate_limit(partner_limit(info.channel_name), strict=False)
         outcome = await adapter.update_booking_status(external_ref, wanted)
     except ChannelError as exc:
-        return StatusPushResult(error=str(exc))
+        return StatusPushResult(error=str(exc), wait_seconds=token_wait(exc))
     if outcome.ok:
         return StatusPushResult()
     if outcome.error_code == "NOT_SUPPORTED":

@@ -237,6 +237,33 @@ def fail(session: Session, errors: Mapping[int, str], owner: str) -> dict[str, i
     return {"failed": dead, "retrying": retrying}
 
 
+#: Bounds of a partner-requested wait (a token endpoint's Retry-After) applied to queue items.
+MIN_DEFER_SECONDS, MAX_DEFER_SECONDS = 1.0, 86_400.0
+
+
+def defer(session: Session, waits: Mapping[int, tuple[str, float]], owner: str) -> int:
+    """Put leased items back without counting their attempt: the partner asked us to wait
+    (a 429 with Retry-After on its token endpoint), nothing was sent. They are due again after
+    the longest of the waits; three such answers never dead-letter an item."""
+    if not waits:
+        return 0
+    ids = list(waits)
+    session.execute(
+        text("""
+            UPDATE data_sync_queue q SET last_error = u.err
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:errs AS text[])) AS u(id, err)
+            WHERE q.id = u.id AND q.status = 'processing' AND q.lease_owner = :o
+        """),
+        {"ids": ids, "errs": [waits[i][0][:MAX_ERROR_CHARS] for i in ids], "o": owner},
+    )
+    seconds = min(max(max(w for _, w in waits.values()), MIN_DEFER_SECONDS), MAX_DEFER_SECONDS)
+    return _to_pending(
+        session, ids, "status = 'processing' AND lease_owner = :o", {"o": owner},
+        "attempts = GREATEST(attempts - 1, 0), "
+        f"next_attempt_at = clock_timestamp() + make_interval(secs => {float(seconds)!r})",
+    )
+
+
 def _to_pending(
     session: Session, ids: Sequence[int], where: str, params: dict[str, Any], set_sql: str
 ) -> int:

@@ -197,3 +197,42 @@ def test_status_flow_and_queue_share_the_idempotent_push(committed, wire):
     # An unknown channel booking fails the run before any partner call.
     missing = run_flow(update_booking_status, channel_booking_id=10**12, status="cancelled")
     assert not missing.ok and isinstance(missing.error, LookupError)
+
+
+def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed, wire):
+    """Booking.com's token endpoint answers 429 Retry-After 600: the queued push is put back
+    for ten minutes with its attempt not counted, so however many runs meet the wait, the item
+    is never dead-lettered; once due and the partner answers again, it goes out."""
+    from channels.simulators.common import TokenSettings
+
+    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.BOOKING_COM,))
+    committed.commit()
+    sims = wire(hotel)
+    sim = sims[ChannelName.BOOKING_COM].state.sim
+    sim.tokens.settings = TokenSettings(exchange_limit=0, limited_retry_after=600)
+    queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
+    committed.commit()
+
+    def item():  # type: ignore[no-untyped-def]
+        row = committed.execute(text(
+            "SELECT status, attempts, last_error, "
+            "next_attempt_at > now() + interval '500 s' AS later FROM data_sync_queue")).one()
+        committed.rollback()
+        return row
+
+    out = run_flow(process_queue)
+    assert out.ok and out.value["retrying"] == 1 and out.value["failed"] == 0
+    row = item()
+    assert (row.status, row.attempts, row.later) == ("pending", 0, True), row
+    assert "429" in row.last_error or "rate" in row.last_error.lower(), row.last_error
+    for _ in range(3):  # not due: nothing claimed, nothing spent
+        assert run_flow(process_queue).value["processed"] == 0
+    assert item().attempts == 0
+    # The window passes (made due here) and the partner issues tokens again.
+    sim.tokens.settings = TokenSettings()
+    committed.execute(text("UPDATE data_sync_queue SET next_attempt_at = now()"))
+    committed.execute(text("UPDATE partner_auth_tokens SET retry_not_before = NULL"))
+    committed.commit()
+    out = run_flow(process_queue)
+    assert out.ok and out.value["completed"] == 1, out.value
+    assert item().status == "completed"
