@@ -22,6 +22,7 @@ from db.backup.crypto import BackupDecryptionError
 from db.backup.incremental import IncrementalRefused, ParentMissing
 from db.backup.manifest import ManifestError
 from db.backup.restore import (
+    RestoreInProgress,
     RestoreOptions,
     RestoreRefused,
     SubsetNeedsTables,
@@ -165,6 +166,8 @@ def _raise_for(outcome: FlowOutcome) -> None:
         raise Conflict(str(exc), code="backup_newer_schema", details=details)
     if isinstance(exc, ManifestError):
         raise Unprocessable(str(exc), code="backup_corrupt", details=details)
+    if isinstance(exc, RestoreInProgress):
+        raise Conflict(str(exc), code="restore_running", details=details)
     if isinstance(exc, SubsetNeedsTables):
         raise Conflict(str(exc), code="restore_refused",
                        details={**details, "needsTables": exc.needed})

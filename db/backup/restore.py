@@ -52,6 +52,15 @@ class RestoreRefused(Exception):
     """The backup cannot be restored into this database as it is."""
 
 
+class RestoreInProgress(RestoreRefused):
+    """Another restore is loading into this database: one at a time."""
+
+
+#: pg_try_advisory_xact_lock(namespace, 0) held by the restore loading into a database
+#: (bookings use 7_311, partner tokens 7_312).
+RESTORE_LOCK_NAMESPACE = 7_313
+
+
 class SubsetNeedsTables(RestoreRefused):
     """A table-subset restore would empty tables that other, non-empty tables reference."""
 
@@ -257,6 +266,12 @@ def restore_staged(
     result = RestoreResult()
     with connect(url) as conn:
         with conn.transaction():
+            # One restore at a time (backups may run side by side): a second one is refused.
+            locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s, 0)",
+                                  (RESTORE_LOCK_NAMESPACE,)).fetchone()
+            if not (locked and locked[0]):
+                raise RestoreInProgress("another restore is running on this database: "
+                                        "try again when it has finished")
             # Never hang behind another session's locks (an API request, a sync): fail instead.
             conn.execute("SET LOCAL lock_timeout = '30s'")
             catalog = read_catalog(conn)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from db.backup.manifest import ManifestError, dump_manifest, load_manifest
-from db.backup.restore import RestoreRefused, SubsetNeedsTables
+from db.backup.restore import RestoreInProgress, RestoreRefused, SubsetNeedsTables
 from db.backup.storage import (
     MANIFEST,
     BackupDirectoryExists,
@@ -194,6 +194,7 @@ def test_scratch_dirs_are_private_and_a_killed_run_is_cleaned_up(tmp_path: Path)
 @pytest.mark.parametrize(("error", "status", "code"), [
     (SubsetNeedsTables("restoring guests needs reservations", ["reservations"]), 409,
      "restore_refused"),
+    (RestoreInProgress("another restore is running on this database"), 409, "restore_running"),
     (FileNotFoundError(2, "No such file", "/b/guests.parquet"), 422, "backup_incomplete"),
     (ManifestError("manifest file entry '../x' is not a plain file name"), 422,
      "backup_corrupt"),
