@@ -47,7 +47,7 @@ async def process_queue(
             if not items:
                 break
             batches += 1
-            rows += await handle_batch(worker, items, run_id)
+            rows += await handle_batch(worker, items, run_id, lease_seconds)
     summary = QueueOutcome(
         batches=batches,
         processed=len(rows),

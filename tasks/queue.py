@@ -4,6 +4,8 @@ grouped per channel, booking statuses per booking) and record each item's outcom
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -82,20 +84,45 @@ async def _push_status(push: StatusPush, flow_run_id: UUID | None) -> StatusPush
     return result
 
 
+@asynccontextmanager
+async def leases_kept(worker: str, ids: list[int], lease_seconds: float) -> AsyncIterator[None]:
+    """Renew the batch's leases every third of their length while the batch runs."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            await asyncio.to_thread(_extend, worker, ids, lease_seconds)
+
+    keeper = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        keeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await keeper
+
+
+def _extend(worker: str, ids: list[int], lease_seconds: float) -> None:
+    with session_scope() as session:
+        queue_repo.extend_leases(session, ids, worker, lease_seconds)
+
+
 @task(name="handle-queue-batch", cache_policy=NONE)
 async def handle_batch(
-    worker: str, items: list[ClaimedItem], flow_run_id: UUID | None = None
+    worker: str, items: list[ClaimedItem], flow_run_id: UUID | None = None,
+    lease_seconds: float = queue_repo.DEFAULT_LEASE_SECONDS,
 ) -> list[QueueRow]:
-    """Do a claimed batch's partner work, then complete, back off or dead-letter each item;
-    returns one row per item for the run's artifact."""
+    """Do a claimed batch's partner work (its leases renewed meanwhile), then complete, back
+    off or dead-letter each item; returns one row per item for the run's artifact."""
     logger = get_run_logger()
     plan = build_plan(items, date.today())
     pushes = list(plan.pushes.values())
     statuses = list(plan.statuses.values())
-    ari_results, status_results = await asyncio.gather(
-        asyncio.gather(*[_push_ari(p, flow_run_id) for p in pushes]),
-        asyncio.gather(*[_push_status(s, flow_run_id) for s in statuses]),
-    )
+    async with leases_kept(worker, [i.id for i in items], lease_seconds):
+        ari_results, status_results = await asyncio.gather(
+            asyncio.gather(*[_push_ari(p, flow_run_id) for p in pushes]),
+            asyncio.gather(*[_push_status(s, flow_run_id) for s in statuses]),
+        )
     errors: dict[int, list[str]] = {i: [e] for i, e in plan.errors.items()}
     waits: dict[int, float] = {}  # items the partner's token endpoint asked to hold back
     notes = dict(plan.notes)

@@ -179,6 +179,20 @@ def claim(
     )
 
 
+def extend_leases(session: Session, ids: Sequence[int], owner: str, lease_seconds: float) -> int:
+    """Renew `owner`'s leases on these items (its batch is still running): a slow partner
+    never lets a second worker take over a batch that is in progress."""
+    if not ids:
+        return 0
+    return _count(session.execute(
+        text("""
+            UPDATE data_sync_queue SET lease_expires_at = now() + make_interval(secs => :lease)
+            WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'processing' AND lease_owner = :o
+        """),
+        {"ids": list(ids), "o": owner, "lease": lease_seconds},
+    ))
+
+
 def expire_exhausted_leases(session: Session) -> int:
     """Dead-letter items whose lease ran out on their last attempt (a worker died on them)."""
     return _count(session.execute(text("""

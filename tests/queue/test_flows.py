@@ -236,3 +236,39 @@ def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed
     out = run_flow(process_queue)
     assert out.ok and out.value["completed"] == 1, out.value
     assert item().status == "completed"
+
+
+def test_a_slow_batch_keeps_its_leases_so_no_second_worker_redoes_it(committed, wire):
+    """The partner takes 3 s per request while the lease is 1.2 s: the running batch renews
+    its leases, another worker claiming meanwhile gets nothing, and the item is done once."""
+    import threading
+    import time
+
+    from channels.simulators.common import FaultSettings
+    from db.repositories import queue as queue_repo
+
+    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.EXPEDIA,))
+    committed.commit()
+    sims = wire(hotel)
+    sims[ChannelName.EXPEDIA].state.sim.faults = FaultSettings(latency_ms=3000)
+    queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
+    committed.commit()
+    outcome: list = []
+    runner = threading.Thread(target=lambda: outcome.append(
+        run_flow(process_queue, lease_seconds=1.2)))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while committed.execute(text(  # wait until the batch holds the item
+            "SELECT count(*) FROM data_sync_queue WHERE status = 'processing'")).scalar() == 0:
+        committed.rollback()
+        assert time.monotonic() < deadline and runner.is_alive()
+        time.sleep(0.05)
+    committed.rollback()
+    time.sleep(2.0)  # past the 1.2 s lease it was claimed with
+    stolen = queue_repo.claim(committed, "another-worker", 10, 60)
+    committed.commit()
+    runner.join(120)
+    assert stolen == []
+    assert outcome and outcome[0].ok and outcome[0].value["completed"] == 1, outcome
+    assert committed.execute(text("SELECT status, attempts FROM data_sync_queue")).one() \
+        == ("completed", 1)
