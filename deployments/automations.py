@@ -8,6 +8,9 @@
   notification through the operator's Prefect notification block (INNSYNC_ALERT_BLOCK, as
   "<block-type-slug>/<block-name>"), at most once per channel per
   INNSYNC_ALERT_EVERY_MINUTES.
+- `innsync: channel error rate`: the same for `innsync.channel.error-rate` (at least
+  INNSYNC_ERROR_RATE_ALERT of the last hour's booking pulls failed; Expedia asks partners to
+  act at 10 %).
 
 `python -m deployments.automations` creates both against PREFECT_API_URL (the deploy path
 with workers); `innsync up` does it at startup.
@@ -31,6 +34,20 @@ STALE_BODY = (
     "Last success: {{ event.payload.last_success_at or 'never' }}; "
     "failures in a row: {{ event.payload.consecutive_failures }}; "
     "last status: {{ event.payload.last_status or 'none' }}.\n"
+    "Last error: {{ event.payload.last_error or 'none' }}\n"
+    "Details: GET /api/health/channels or `innsync status`."
+)
+
+
+ERROR_RATE_AUTOMATION = "innsync: channel error rate"
+ERROR_RATE_EVENT = "innsync.channel.error-rate"
+ERROR_RATE_SUBJECT = ("innsync: {{ event.resource['prefect.resource.name'] }}: "
+                   "{{ event.payload.failed_percent }}% of booking pulls failed")
+ERROR_RATE_BODY = (
+    "Channel {{ event.resource['prefect.resource.name'] }} "
+    "({{ event.payload.partner }}): {{ event.payload.failed_last_hour }} of "
+    "{{ event.payload.runs_last_hour }} booking pulls failed in the last hour "
+    "(alert at {{ event.payload.alert_percent }}%).\n"
     "Last error: {{ event.payload.last_error or 'none' }}\n"
     "Details: GET /api/health/channels or `innsync status`."
 )
@@ -62,22 +79,36 @@ def zombie_automation(within_seconds: int) -> Any:
 
 def stale_automation(block_document_id: UUID, every_minutes: int) -> Any:
     """The stale-channel notification (reactive: at most one per channel per window)."""
+    return _channel_alert(STALE_AUTOMATION, STALE_EVENT, block_document_id, every_minutes,
+                          "Notify when a channel has had no successful booking pull for a "
+                          "while.", STALE_SUBJECT, STALE_BODY)
+
+
+def error_rate_automation(block_document_id: UUID, every_minutes: int) -> Any:
+    """The high-error-rate notification (reactive: at most one per channel per window)."""
+    return _channel_alert(ERROR_RATE_AUTOMATION, ERROR_RATE_EVENT, block_document_id, every_minutes,
+                          "Notify when too many of a channel's booking pulls fail.",
+                          ERROR_RATE_SUBJECT, ERROR_RATE_BODY)
+
+
+def _channel_alert(name: str, event: str, block_document_id: UUID, every_minutes: int,
+                   description: str, subject: str, body: str) -> Any:
     from prefect.events.actions import SendNotification
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
     return AutomationCore(
-        name=STALE_AUTOMATION,
-        description="Notify when a channel has had no successful booking pull for a while.",
+        name=name,
+        description=description,
         trigger=EventTrigger(
             match={"prefect.resource.id": ["innsync.channel.*"]},
-            expect={STALE_EVENT},
+            expect={event},
             for_each={"prefect.resource.id"},
             posture=Posture.Reactive,
             threshold=1,
             within=timedelta(minutes=every_minutes),
         ),
-        actions=[SendNotification(block_document_id=block_document_id, subject=STALE_SUBJECT,
-                                  body=STALE_BODY)],
+        actions=[SendNotification(block_document_id=block_document_id, subject=subject,
+                                  body=body)],
     )
 
 
@@ -119,11 +150,13 @@ def ensure_automations(alert_block: str | None = None, zombie_after: int | None 
     window = max(zombie_after or settings.zombie_after_seconds, 3 * settings.heartbeat_seconds)
     done = {ZOMBIE_AUTOMATION: str(upsert(zombie_automation(window)))}
     block = alert_block if alert_block is not None else settings.alert_block
-    if block:
-        done[STALE_AUTOMATION] = str(upsert(stale_automation(
-            notification_block_id(block), alert_every_minutes or settings.alert_every_minutes)))
-    else:
-        done[STALE_AUTOMATION] = "skipped: set INNSYNC_ALERT_BLOCK to a notification block"
+    every = alert_every_minutes or settings.alert_every_minutes
+    for name, build in ((STALE_AUTOMATION, stale_automation),
+                        (ERROR_RATE_AUTOMATION, error_rate_automation)):
+        if block:
+            done[name] = str(upsert(build(notification_block_id(block), every)))
+        else:
+            done[name] = "skipped: set INNSYNC_ALERT_BLOCK to a notification block"
     return done
 
 

@@ -14,12 +14,16 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from db.engine import session_scope
-from db.repositories.health import OperationHealth, channel_health, stale_channels
+from db.repositories.health import (
+    OperationHealth,
+    channel_health,
+    high_error_rate,
+    stale_channels,
+)
+from deployments.automations import ERROR_RATE_EVENT, STALE_EVENT
 from innsync.reaper import prune_result_files, reap
 from innsync.settings import get_settings
 from tasks.results import MaintenanceOutcome, ReapSummary
-
-STALE_EVENT = "innsync.channel.stale"
 
 
 def result_storage() -> Path:
@@ -32,6 +36,30 @@ def result_storage() -> Path:
 def channel_resource(channel_id: int) -> str:
     """Prefect resource id of a channel (what automations match and group by)."""
     return f"innsync.channel.{channel_id}"
+
+
+def emit_error_rate(line: OperationHealth, share: float) -> Any:
+    """One `innsync.channel.error-rate` event for a channel whose pulls fail too often."""
+    from prefect.events import emit_event
+
+    return emit_event(
+        event=ERROR_RATE_EVENT,
+        resource={
+            "prefect.resource.id": channel_resource(line.channel_id),
+            "prefect.resource.name": line.channel,
+            "innsync.partner": line.partner,
+        },
+        payload={
+            "channel_id": line.channel_id,
+            "channel": line.channel,
+            "partner": line.partner,
+            "runs_last_hour": line.runs_last_hour,
+            "failed_last_hour": line.failed_last_hour,
+            "failed_percent": round(100 * line.failed_share),
+            "alert_percent": round(100 * share),
+            "last_error": (line.last_error or "")[:500],
+        },
+    )
 
 
 def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
@@ -62,8 +90,9 @@ def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
 
 @flow(name="maintenance")
 def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
-    """Reap runs that died; emit `innsync.channel.stale` for each stale channel; hourly,
-    delete Prefect result files older than the flow-run retention."""
+    """Reap runs that died; emit `innsync.channel.stale` / `innsync.channel.error-rate` for
+    each stale channel or one with a high error rate; hourly, delete Prefect result files older than the
+    flow-run retention."""
     logger = get_run_logger()
     settings = get_settings()
     minutes = stale_after_minutes or settings.stale_after_minutes
@@ -75,6 +104,11 @@ def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
     with session_scope() as session:
         lines = channel_health(session)
     stale = stale_channels(lines, minutes * 60)
+    erring = high_error_rate(lines, settings.error_rate_alert)
+    for line in erring:
+        emit_error_rate(line, settings.error_rate_alert)
+        logger.warning("channel %s (%s): %d of %d booking pulls failed in the last hour",
+                       line.channel, line.partner, line.failed_last_hour, line.runs_last_hour)
     for line in stale:
         emit_stale(line, minutes)
         logger.warning("channel %s (%s): no successful booking pull for %d min "
@@ -88,5 +122,6 @@ def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
             crashed_flow_runs=reaped.crashed_flow_runs,
         ),
         stale=[s.channel_id for s in stale],
+        high_error_rate=[f.channel_id for f in erring],
         pruned_result_files=pruned or 0,
     )

@@ -315,21 +315,25 @@ def status(
     from rich.table import Table
 
     from db.engine import session_scope
-    from db.repositories.health import channel_health, stale_channels
+    from db.repositories.health import channel_health, high_error_rate, stale_channels
     from innsync.settings import get_settings
 
-    minutes = get_settings().stale_after_minutes
+    settings = get_settings()
+    minutes = settings.stale_after_minutes
     with session_scope() as session:
         lines = channel_health(session, channel_id)
     stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
+    erring = {(h.channel_id, h.operation)
+               for h in high_error_rate(lines, settings.error_rate_alert)}
     now = datetime.now(UTC)
     table = Table(title=f"channel health (stale after {minutes} min without a successful pull)")
     for col in ("id", "channel", "partner", "operation", "last success", "age",
-                "last attempt", "last status", "failures", "running", "health"):
+                "last attempt", "last status", "failures", "failed 1 h", "running", "health"):
         table.add_column(col)
     for h in lines:
         key = (h.channel_id, h.operation)
         verdict = ("[red]STALE[/]" if key in stale else "[dim]disabled[/]" if not h.enabled
+                   else "[red]ERROR RATE[/]" if key in erring
                    else "[yellow]failing[/]" if h.consecutive_failures else "[green]ok[/]")
         table.add_row(
             str(h.channel_id), h.channel, h.partner, h.operation,
@@ -337,7 +341,8 @@ def status(
             _age(h.success_age_seconds),
             _age((now - h.last_attempt_at).total_seconds()) + " ago" if h.last_attempt_at
             else "never",
-            h.last_status or "-", str(h.consecutive_failures), str(h.running), verdict,
+            h.last_status or "-", str(h.consecutive_failures),
+            f"{h.failed_last_hour}/{h.runs_last_hour}", str(h.running), verdict,
         )
     Console().print(table)
     for h in lines:

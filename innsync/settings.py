@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     maintenance_interval: int = 60
     #: A channel with no successful booking pull for this long is stale (health + alert).
     stale_after_minutes: int = Field(default=10, ge=1)
+    #: A channel whose booking pulls failed this share of the time over the last hour has a
+    #: high error rate (health + alert); Expedia asks partners to act at 10 %.
+    error_rate_alert: float = Field(default=0.10, gt=0, le=1)
     #: Prefect notification block the stale-channel automation notifies, as
     #: "<block-type-slug>/<block-name>" (e.g. "slack-webhook/innsync-alerts"); unset: none.
     alert_block: str | None = None

@@ -216,6 +216,8 @@ class MaintenanceOutcome(Result):
     reaped: ReapSummary
     #: Ids of the channels found stale (an event was emitted for each).
     stale: list[int] = Field(default_factory=list)
+    #: Ids of the channels whose pulls failed too often in the last hour (an event each).
+    high_error_rate: list[int] = Field(default_factory=list)
     #: Prefect result files deleted (past the flow-run retention; checked hourly).
     pruned_result_files: int = 0
 

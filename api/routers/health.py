@@ -11,6 +11,7 @@ from db.repositories.health import (
     PULL_OPERATION,
     OperationHealth,
     channel_health,
+    high_error_rate,
     stale_channels,
 )
 from db.repositories.scopes import channels_in_properties
@@ -44,6 +45,9 @@ class OperationHealthOut(APIModel, OperationHealth):
 
     #: For the booking pull of an enabled channel: no success for staleAfterMinutes.
     stale: bool
+    #: For the booking pull of an enabled channel: at least INNSYNC_ERROR_RATE_ALERT of the
+    #: last hour's runs failed (at least 5 finished).
+    high_error_rate: bool = False
 
 
 class ChannelHealthOut(APIModel):
@@ -88,8 +92,11 @@ def channels_health(
         mine = set(session.scalars(channels_in_properties(sorted(principal.property_ids))))
         lines = [h for h in lines if h.channel_id in mine]
     stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
+    erring = {(h.channel_id, h.operation)
+               for h in high_error_rate(lines, get_settings().error_rate_alert)}
     return ChannelHealthOut(
         stale_after_minutes=minutes,
-        channels=[OperationHealthOut(**h.model_dump(), stale=(h.channel_id, h.operation) in stale)
+        channels=[OperationHealthOut(**h.model_dump(), stale=(h.channel_id, h.operation) in stale,
+                                     high_error_rate=(h.channel_id, h.operation) in erring)
                   for h in lines],
     )

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from channels.base import ChannelName
 from deployments.automations import (
+    ERROR_RATE_AUTOMATION,
     STALE_AUTOMATION,
     ZOMBIE_AUTOMATION,
     ensure_automations,
@@ -79,6 +80,9 @@ def test_automations_are_created_once_and_updated(prefect_client_settings: Prefe
     assert zombie.trigger.within == timedelta(seconds=120)
     assert stale.trigger.within == timedelta(minutes=30)
     assert stale.actions[0].type == "send-notification"
+    (rate,) = _by_name(ERROR_RATE_AUTOMATION)
+    assert rate.trigger.expect == {"innsync.channel.error-rate"}
+    assert rate.trigger.within == timedelta(minutes=30)
     with pytest.raises(ValueError):
         ensure_automations(alert_block="no-slash")
 
@@ -86,6 +90,7 @@ def test_automations_are_created_once_and_updated(prefect_client_settings: Prefe
 def test_without_a_block_the_alert_is_skipped(prefect_client_settings: PrefectServer) -> None:
     out = ensure_automations(alert_block="")
     assert out[STALE_AUTOMATION].startswith("skipped")
+    assert out[ERROR_RATE_AUTOMATION].startswith("skipped")
 
 
 def _state(run_id: Any) -> Any:
@@ -155,6 +160,38 @@ def test_a_stale_channel_notifies_through_the_block(  # type: ignore[no-untyped-
     assert run_flow(maintenance, stale_after_minutes=30).value["stale"] == [stale]
     time.sleep(10)
     assert len(received) == 1
+
+
+def test_a_high_error_rate_notifies_through_the_block(  # type: ignore[no-untyped-def]
+        prefect_client_settings: PrefectServer, receiver: tuple[str, list[Any]],
+        committed) -> None:  # noqa: F811
+    """One failed pull in ten over the hour (never stale: the others succeed) reaches the
+    operator's block, with the figures."""
+    from flows.maintenance import maintenance
+    from flows.runner import run_flow
+
+    url, received = receiver
+    ensure_automations(alert_block=_save_block(url), alert_every_minutes=60)
+    hotel = make_hotel(committed, days=2, channels=(ChannelName.EXPEDIA,))
+    cid = hotel.channels[ChannelName.EXPEDIA]
+    committed.execute(text(
+        "INSERT INTO channel_sync_logs (channel_id, operation, status, started_at, finished_at,"
+        " error_messages) SELECT :c, 'sync_bookings', CASE WHEN m = 26 THEN 'failed' ELSE"
+        " 'success' END, now() - make_interval(mins => m), now() - make_interval(mins => m),"
+        " CAST(CASE WHEN m = 26 THEN '[\"expedia: 3201 Authentication error\"]' ELSE '[]'"
+        " END AS jsonb)"
+        " FROM generate_series(1, 50, 5) AS m"), {"c": cid})
+    committed.commit()
+    out = run_flow(maintenance, stale_after_minutes=30)
+    assert out.ok and out.value["highErrorRate"] == [cid] and out.value["stale"] == []
+    deadline = time.monotonic() + 90
+    while not received:
+        assert time.monotonic() < deadline, "no notification reached the block's endpoint"
+        time.sleep(1)
+    (note,) = received
+    name = committed.execute(text("SELECT name FROM channels WHERE id = :i"), {"i": cid}).scalar()
+    assert note["subject"] == f"innsync: {name}: 10% of booking pulls failed"
+    assert "1 of 10 booking pulls failed in the last hour" in note["body"]
 
 
 def test_up_start_crashes_runs_of_the_dead_serve_process(

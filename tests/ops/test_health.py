@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from channels.base import ChannelName
-from db.repositories.health import channel_health, stale_channels
+from db.repositories.health import channel_health, high_error_rate, stale_channels
 from tests.sync.conftest import make_hotel
 
 CHANNELS = (ChannelName.BOOKING_COM, ChannelName.EXPEDIA, ChannelName.AGODA,
@@ -79,6 +79,32 @@ def test_health_lines(db_session: Session) -> None:
     assert [h.channel_id for h in channel_health(db_session, ids["fresh"])] == [ids["fresh"]]
 
 
+def test_an_hour_of_pulls_failing_one_in_ten_is_a_high_error_rate(db_session: Session) -> None:
+    """Expedia asks partners to act at a 10 % booking-retrieval error rate: over the last hour,
+    with at least 5 pulls finished, that share of failures marks the channel (while its other
+    pulls succeed, so it never goes stale); an older failure or a running pull counts nothing."""
+    hotel = make_hotel(db_session, days=1, channels=(ChannelName.EXPEDIA, ChannelName.AGODA,
+                                                     ChannelName.AIRBNB))
+    erring, clean, few = (hotel.channels[c] for c in (ChannelName.EXPEDIA, ChannelName.AGODA,
+                                                      ChannelName.AIRBNB))
+    for minute in range(1, 10):
+        _log(db_session, erring, "success", minute * 5)
+        _log(db_session, clean, "success", minute * 5)
+    _log(db_session, erring, "failed", 47, error="expedia: HTTP 503")  # 1 of 10 in the hour
+    _log(db_session, clean, "failed", 70)  # over an hour ago
+    _log(db_session, clean, "running", 0.1)
+    _log(db_session, few, "failed", 5)
+    _log(db_session, few, "success", 4)  # 1 of 2: too few runs to speak of a rate
+    db_session.flush()
+    lines = channel_health(db_session)
+    line = _line(lines, erring)
+    assert (line.runs_last_hour, line.failed_last_hour) == (10, 1)
+    assert (_line(lines, clean).runs_last_hour, _line(lines, clean).failed_last_hour) == (9, 0)
+    assert [h.channel_id for h in high_error_rate(lines, 0.10)] == [erring]
+    assert high_error_rate(lines, 0.11) == []
+    assert not stale_channels(lines, 30 * 60)  # it keeps pulling: only the rate shows it
+
+
 def test_health_api(client, db_session: Session, viewer_headers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from innsync.settings import get_settings
 
@@ -98,6 +124,9 @@ def test_health_api(client, db_session: Session, viewer_headers, monkeypatch) ->
         by_key = {(c["channelId"], c["operation"]): c for c in body["channels"]}
         failing = by_key[(ids["failing"], "sync_bookings")]
         assert failing["stale"] and failing["consecutiveFailures"] == 2
+        # 3 of its 4 pulls in the hour failed, but fewer than 5 finished: no rate verdict
+        assert (failing["runsLastHour"], failing["failedLastHour"]) == (4, 3)
+        assert failing["highErrorRate"] is False
         assert not by_key[(ids["fresh"], "sync_bookings")]["stale"]
         assert not by_key[(ids["off"], "sync_bookings")]["stale"]
         one = client.get(f"/api/health/channels?channelId={ids['fresh']}",
