@@ -38,12 +38,13 @@ def channel_resource(channel_id: int) -> str:
     return f"innsync.channel.{channel_id}"
 
 
-def emit_error_rate(line: OperationHealth, share: float) -> Any:
-    """One `innsync.channel.error-rate` event for a channel whose pulls fail too often."""
+def emit_channel_event(event: str, line: OperationHealth, **payload: Any) -> Any:
+    """One event about a channel (resource `innsync.channel.<id>`; None when events are off):
+    the channel, its partner and last error, plus `payload`."""
     from prefect.events import emit_event
 
     return emit_event(
-        event=ERROR_RATE_EVENT,
+        event=event,
         resource={
             "prefect.resource.id": channel_resource(line.channel_id),
             "prefect.resource.name": line.channel,
@@ -53,39 +54,27 @@ def emit_error_rate(line: OperationHealth, share: float) -> Any:
             "channel_id": line.channel_id,
             "channel": line.channel,
             "partner": line.partner,
-            "runs_last_hour": line.runs_last_hour,
-            "failed_last_hour": line.failed_last_hour,
-            "failed_percent": round(100 * line.failed_share),
-            "alert_percent": round(100 * share),
+            **payload,
             "last_error": (line.last_error or "")[:500],
         },
     )
+
+
+def emit_error_rate(line: OperationHealth, share: float) -> Any:
+    """`innsync.channel.error-rate` for a channel whose pulls fail too often."""
+    return emit_channel_event(
+        ERROR_RATE_EVENT, line, runs_last_hour=line.runs_last_hour,
+        failed_last_hour=line.failed_last_hour, failed_percent=round(100 * line.failed_share),
+        alert_percent=round(100 * share))
 
 
 def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
-    """One `innsync.channel.stale` event for a stale channel (None when events are off)."""
-    from prefect.events import emit_event
-
-    minutes = int(line.success_age_seconds // 60)
-    return emit_event(
-        event=STALE_EVENT,
-        resource={
-            "prefect.resource.id": channel_resource(line.channel_id),
-            "prefect.resource.name": line.channel,
-            "innsync.partner": line.partner,
-        },
-        payload={
-            "channel_id": line.channel_id,
-            "channel": line.channel,
-            "partner": line.partner,
-            "minutes_since_success": minutes,
-            "stale_after_minutes": stale_after_minutes,
-            "last_success_at": line.last_success_at.isoformat() if line.last_success_at else None,
-            "consecutive_failures": line.consecutive_failures,
-            "last_status": line.last_status,
-            "last_error": (line.last_error or "")[:500],
-        },
-    )
+    """`innsync.channel.stale` for a stale channel."""
+    return emit_channel_event(
+        STALE_EVENT, line, minutes_since_success=int(line.success_age_seconds // 60),
+        stale_after_minutes=stale_after_minutes,
+        last_success_at=line.last_success_at.isoformat() if line.last_success_at else None,
+        consecutive_failures=line.consecutive_failures, last_status=line.last_status)
 
 
 @flow(name="maintenance")
