@@ -308,7 +308,9 @@ def failed_acks(external_ids: Iterable[str], exc: ChannelError) -> list[AckResul
     """One partner call that acknowledged these bookings failed as a whole: a verdict each,
     so the acks of the adapter's other calls are kept. Whether the call was applied is unknown
     after a timeout or a garbled answer; those and transient errors may be repeated."""
-    retry = exc.transient or isinstance(exc, MalformedPayloadError)
+    # Not a token endpoint's "wait" (retry_in_run False): nothing was sent, nothing to repeat.
+    retry = (exc.transient and getattr(exc, "retry_in_run", True)) or isinstance(
+        exc, MalformedPayloadError)
     return [AckResult(external_id=e, ok=False, error=str(exc), retry=retry) for e in external_ids]
 
 
