@@ -4,6 +4,7 @@ grouped per channel, booking statuses per booking) and record each item's outcom
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import date
@@ -23,6 +24,8 @@ from tasks.queue_plan import Plan, Push, StatusPush, plan_batch, property_ids_of
 from tasks.results import ChannelPush, QueueRow, StatusPushResult
 from tasks.runs import sync_run
 from tasks.status import push_status, record_status
+
+log = logging.getLogger(__name__)
 
 LOG_OPERATIONS = {"availability": "queue_availability", "rates": "queue_rates"}
 
@@ -91,7 +94,12 @@ async def leases_kept(worker: str, ids: list[int], lease_seconds: float) -> Asyn
     async def beat() -> None:
         while True:
             await asyncio.sleep(lease_seconds / 3)
-            await asyncio.to_thread(_extend, worker, ids, lease_seconds)
+            try:
+                await asyncio.to_thread(_extend, worker, ids, lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - a missed renewal must not fail the batch
+                # The work goes on and its outcome is still recorded; at worst the lease runs
+                # out and another worker repeats the batch (handlers are idempotent).
+                log.warning("queue: renewing %d leases failed: %s", len(ids), exc)
 
     keeper = asyncio.create_task(beat())
     try:

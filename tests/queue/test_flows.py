@@ -135,15 +135,22 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
     assert again.ok and again.value["completed"] == 1 and again.value["retrying"] == 0
 
 
-def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
+def _one_room_type_change(committed, wire, channel, **faults):  # type: ignore[no-untyped-def]
+    """A 5-unit hotel on one channel, its simulator's faults set, and one room-type change
+    queued; the simulator's state."""
     from channels.simulators.common import FaultSettings
 
-    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.EXPEDIA,))
+    hotel = make_hotel(committed, units=5, days=10, channels=(channel,))
     committed.commit()
-    sims = wire(hotel)
-    sims[ChannelName.EXPEDIA].state.sim.faults = FaultSettings(error_rate=1.0)
+    sim = wire(hotel)[channel].state.sim
+    sim.faults = FaultSettings(**faults)
     queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
     committed.commit()
+    return sim
+
+
+def test_partner_failure_backs_off_with_the_error_kept(committed, wire):
+    _one_room_type_change(committed, wire, ChannelName.EXPEDIA, error_rate=1.0)
     out = run_flow(process_queue)
     assert out.ok and out.value["retrying"] == 1
     row = committed.execute(text(
@@ -205,13 +212,8 @@ def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed
     is never dead-lettered; once due and the partner answers again, it goes out."""
     from channels.simulators.common import TokenSettings
 
-    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.BOOKING_COM,))
-    committed.commit()
-    sims = wire(hotel)
-    sim = sims[ChannelName.BOOKING_COM].state.sim
+    sim = _one_room_type_change(committed, wire, ChannelName.BOOKING_COM)
     sim.tokens.settings = TokenSettings(exchange_limit=0, limited_retry_after=600)
-    queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
-    committed.commit()
 
     def item():  # type: ignore[no-untyped-def]
         row = committed.execute(text(
@@ -244,15 +246,9 @@ def test_a_slow_batch_keeps_its_leases_so_no_second_worker_redoes_it(committed, 
     import threading
     import time
 
-    from channels.simulators.common import FaultSettings
     from db.repositories import queue as queue_repo
 
-    hotel = make_hotel(committed, units=5, days=10, channels=(ChannelName.EXPEDIA,))
-    committed.commit()
-    sims = wire(hotel)
-    sims[ChannelName.EXPEDIA].state.sim.faults = FaultSettings(latency_ms=3000)
-    queue.enqueue(committed, "room_type", hotel.room_types["DLX"], "update", {})
-    committed.commit()
+    _one_room_type_change(committed, wire, ChannelName.EXPEDIA, latency_ms=3000)
     outcome: list = []
     runner = threading.Thread(target=lambda: outcome.append(
         run_flow(process_queue, lease_seconds=1.2)))
@@ -272,3 +268,27 @@ def test_a_slow_batch_keeps_its_leases_so_no_second_worker_redoes_it(committed, 
     assert outcome and outcome[0].ok and outcome[0].value["completed"] == 1, outcome
     assert committed.execute(text("SELECT status, attempts FROM data_sync_queue")).one() \
         == ("completed", 1)
+
+
+def test_a_failed_lease_renewal_does_not_fail_the_batch(monkeypatch):
+    """Renewing leases is best effort: a database error while renewing is logged, and the
+    batch's work and outcome go on (at worst its lease runs out and it is repeated)."""
+    import asyncio
+
+    from tasks import queue as queue_tasks
+
+    renewals: list[int] = []
+
+    def broken(worker, ids, lease_seconds):  # type: ignore[no-untyped-def]
+        renewals.append(len(ids))
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(queue_tasks, "_extend", broken)
+
+    async def batch() -> str:
+        async with queue_tasks.leases_kept("w", [1, 2], 0.06):
+            await asyncio.sleep(0.2)  # several renewals fail meanwhile
+        return "done"
+
+    assert asyncio.run(batch()) == "done"
+    assert len(renewals) >= 2
