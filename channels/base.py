@@ -309,7 +309,7 @@ def failed_acks(external_ids: Iterable[str], exc: ChannelError) -> list[AckResul
     so the acks of the adapter's other calls are kept. Whether the call was applied is unknown
     after a timeout or a garbled answer; those and transient errors may be repeated."""
     # Not a token endpoint's "wait" (retry_in_run False): nothing was sent, nothing to repeat.
-    retry = (exc.transient and getattr(exc, "retry_in_run", True)) or isinstance(
+    retry = (exc.transient and exc.retry_in_run) or isinstance(
         exc, MalformedPayloadError)
     return [AckResult(external_id=e, ok=False, error=str(exc), retry=retry) for e in external_ids]
 
@@ -367,6 +367,9 @@ class ChannelError(Exception):
     """A partner call failed. `transient` errors may be retried; permanent ones never."""
 
     transient: bool = False
+    #: False for errors that must end the run at once instead of being retried inside it
+    #: (a token endpoint's Retry-After: channels.tokens.TokenRateLimitedError).
+    retry_in_run: bool = True
 
     def __init__(
         self,

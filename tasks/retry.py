@@ -47,7 +47,7 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
             return False
         exc = outcome
     # Token endpoint rate limits (channels.tokens) end the run now: the next run retries.
-    return (isinstance(exc, TransientChannelError) and getattr(exc, "retry_in_run", True)
+    return (isinstance(exc, TransientChannelError) and exc.retry_in_run
             and budget_left(task_run) > 0)
 
 
@@ -55,7 +55,7 @@ def token_wait(exc: BaseException) -> float | None:
     """Seconds a partner's token endpoint asked us to wait (its 429's Retry-After), when that
     is why a call was not made; None for every other error. Work queued for that partner is
     put back for that long without counting an attempt."""
-    if isinstance(exc, TransientChannelError) and not getattr(exc, "retry_in_run", True):
+    if isinstance(exc, TransientChannelError) and not exc.retry_in_run:
         return max(float(exc.retry_after or 0.0), 1.0)
     return None
 
@@ -64,7 +64,7 @@ async def honour_retry_after(exc: ChannelError) -> None:
     """Sleep what the partner asked for (bounded, never past the retry budget) before the
     task fails into its retry; not for errors that are not retried inside the run (a token
     endpoint's Retry-After)."""
-    wait = min(exc.retry_after or 0.0, MAX_RETRY_AFTER) if getattr(exc, "retry_in_run", True) else 0.0
+    wait = min(exc.retry_after or 0.0, MAX_RETRY_AFTER) if exc.retry_in_run else 0.0
     if wait > 0:
         from prefect.context import TaskRunContext
 
