@@ -121,7 +121,8 @@ def close_backup_hook(flow: Any, flow_run: Any, state: Any) -> None:
             remove_backup_files(row.file_path)
 
 
-@flow(name="create-backup", task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+@flow(name="create-backup", persist_result=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
       on_crashed=[close_backup_hook], on_cancellation=[close_backup_hook])
 def create_backup(
     created_by: str | None = None, options: BackupOptions | None = None
@@ -235,7 +236,7 @@ def create_backup(
     return created
 
 
-@flow(name="restore-backup")
+@flow(name="restore-backup", persist_result=True)
 def restore_backup(
     file_path: str | None = None,
     backup_id: int | None = None,
@@ -266,7 +267,7 @@ def restore_backup(
     return RestoreOutcome(file_path=path, backup_id=backup_id, tables=loaded)
 
 
-@flow(name="verify-backup")
+@flow(name="verify-backup", persist_result=True)
 def verify_backup(
     file_path: str | None = None,
     backup_id: int | None = None,
@@ -295,7 +296,7 @@ def verify_backup(
                          tables={r["table"]: r["rows"] for r in rows}, compared=compared)
 
 
-@flow(name="delete-backup")
+@flow(name="delete-backup", persist_result=True)
 def delete_backup(
     backup_id: int | None = None, file_path: str | None = None, force: bool = False
 ) -> DeleteOutcome:
@@ -327,7 +328,7 @@ def delete_backup(
                          deleted_children=[c for c, _ in children])
 
 
-@flow(name="prune-backups")
+@flow(name="prune-backups", persist_result=True)
 def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -> PruneOutcome:
     """Apply a retention policy; with dry_run only report what would go."""
     policy = policy or RetentionPolicy()
@@ -355,7 +356,7 @@ def prune_backups(policy: RetentionPolicy | None = None, dry_run: bool = True) -
                         delete=plan.delete)
 
 
-@flow(name="nightly-backup")
+@flow(name="nightly-backup", persist_result=True)
 def nightly_backup(
     created_by: str = "nightly",
     options: BackupOptions | None = None,

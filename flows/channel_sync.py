@@ -60,7 +60,8 @@ def _artifact_key(*parts: object) -> str:
 # ---------------------------------------------------------------- bookings in
 
 
-@flow(name="sync-bookings", log_prints=True, timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="sync-bookings", persist_result=True, log_prints=True, timeout_seconds=SYNC_TIMEOUT,
+      **SYNC_LOG_HOOKS)
 async def sync_bookings(
     channel_id: int,
     start_date: date | None = None,
@@ -173,7 +174,8 @@ async def sync_bookings(
     return flow_result(out, run.status)
 
 
-@flow(name="sync-booking-by-id", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="sync-booking-by-id", persist_result=True, timeout_seconds=SYNC_TIMEOUT,
+      **SYNC_LOG_HOOKS)
 async def sync_booking_by_id(
     channel_id: int, external_id: str, webhook_event_id: int | None = None
 ) -> BookingFetchOutcome | State[Any]:
@@ -259,7 +261,7 @@ async def _push(
     return out
 
 
-@flow(name="push-availability", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="push-availability", persist_result=True, timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_availability(
     channel_id: int,
     room_type_ids: list[int] | None = None,
@@ -279,7 +281,7 @@ async def push_availability(
     )
 
 
-@flow(name="push-rates", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="push-rates", persist_result=True, timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_rates(
     channel_id: int,
     rate_plan_ids: list[int] | None = None,
@@ -299,7 +301,7 @@ async def push_rates(
     )
 
 
-@flow(name="full-ari-sync", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="full-ari-sync", persist_result=True, timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def full_ari_sync(
     property_id: int | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
@@ -316,7 +318,7 @@ async def full_ari_sync(
     )
 
 
-@flow(name="push-ari-values", timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="push-ari-values", persist_result=True, timeout_seconds=ARI_TIMEOUT, **SYNC_LOG_HOOKS)
 async def push_ari_values(
     channel_id: int, updates: list[ARIUpdate], config_overrides: dict[str, str] | None = None
 ) -> ValuesOutcome | State[Any]:
@@ -347,7 +349,8 @@ async def push_ari_values(
 # ---------------------------------------------------------------- status out
 
 
-@flow(name="update-booking-status", timeout_seconds=SYNC_TIMEOUT, **SYNC_LOG_HOOKS)
+@flow(name="update-booking-status", persist_result=True, timeout_seconds=SYNC_TIMEOUT,
+      **SYNC_LOG_HOOKS)
 async def update_booking_status(
     channel_booking_id: int, status: str
 ) -> StatusOutcome | State[Any]:

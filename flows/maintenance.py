@@ -77,7 +77,7 @@ def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
         consecutive_failures=line.consecutive_failures, last_status=line.last_status)
 
 
-@flow(name="maintenance")
+@flow(name="maintenance", persist_result=True)
 def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
     """Reap runs that died; emit `innsync.channel.stale` / `innsync.channel.error-rate` for
     each stale channel or one with a high error rate; hourly, delete Prefect result files older than the

@@ -28,7 +28,7 @@ def worker_name(run_id: object) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{str(run_id)[:8]}"
 
 
-@flow(name="process-queue")
+@flow(name="process-queue", persist_result=True)
 async def process_queue(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int = DEFAULT_MAX_BATCHES,

@@ -22,7 +22,7 @@ def build_report(start: date, end: date, property_id: int | None) -> list[Channe
         return report_rows(session, start, end, property_id)
 
 
-@flow(name="channel-report")
+@flow(name="channel-report", persist_result=True)
 async def channel_report(
     start_date: date | None = None,
     end_date: date | None = None,

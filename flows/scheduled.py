@@ -70,7 +70,7 @@ async def slot_busy(channel_id: int) -> bool:
     return limit.active_slots >= limit.limit
 
 
-@flow(name="pull-channel",
+@flow(name="pull-channel", persist_result=True,
       timeout_seconds=get_settings().sync_run_timeout_seconds + OUTER_TIMEOUT_MARGIN,
       **SYNC_LOG_HOOKS)
 async def pull_channel(channel_id: int, max_pages: int = 50) -> Any:
@@ -150,7 +150,7 @@ async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[Cyc
     return lines
 
 
-@flow(name="sync-all-bookings")
+@flow(name="sync-all-bookings", persist_result=True)
 async def sync_all_bookings(
     channel_names: list[str] | None = None, max_pages: int = 50, dispatch_runs: bool | None = None
 ) -> CycleOutcome | State[Any]:
