@@ -9,6 +9,8 @@ partial success is visible.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -221,6 +223,16 @@ class BookingRecord(BaseModel):
     #: What the hotel receives (tax-inclusive) where the partner states it apart from the
     #: guest price (Agoda `net_inclusive_amt`); added for Agoda, None elsewhere.
     net_amount: Decimal | None = None
+
+    def message_digest(self) -> str | None:
+        """A digest of the partner's message as delivered (its masked raw payload), None
+        without one. The same message delivered again has the same digest whatever its
+        envelope says (Booking.com's revision is the answer's TimeStamp, new on every fetch);
+        a later message of the booking has another."""
+        if not self.raw_payload:
+            return None
+        content = json.dumps(self.raw_payload, sort_keys=True, default=str).encode()
+        return hashlib.blake2b(content, digest_size=8).hexdigest()
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -317,6 +317,11 @@ class ChannelBooking(TimestampMixin, Base):
     acked_revisions: Mapped[list[str]] = mapped_column(
         ARRAY(Text), default=list, server_default=text("'{}'::text[]")
     )
+    #: Digests of the acknowledged messages' content (BookingRecord.message_digest): a
+    #: re-delivered message is recognised even when its revision is new (Booking.com).
+    acked_messages: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
     last_synced_at: Mapped[datetime | None] = mapped_column(TZ)
     # ---- what the PMS uses, as the partner's latest message gives it (issue 10). A cancel
     # that omits a value keeps the stored one.

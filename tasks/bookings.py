@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from datetime import date
 
 from prefect import get_run_logger, task
@@ -21,7 +19,7 @@ from channels.base import (
     failed_acks,
 )
 from db.engine import session_scope
-from db.repositories.bookings import IngestResult, ingest_page, mark_acknowledged
+from db.repositories.bookings import IngestResult, ack_key, ingest_page, mark_acknowledged
 from innsync.settings import get_settings
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import PageResult, StoreResult
@@ -30,8 +28,7 @@ from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
 
 def message_key(record: BookingRecord) -> str:
     """The booking id and a digest of the message's content (its masked raw payload)."""
-    content = json.dumps(record.raw_payload, sort_keys=True, default=str).encode()
-    return f"{record.external_id}:{hashlib.blake2b(content, digest_size=8).hexdigest()}"
+    return f"{record.external_id}:{record.message_digest() or record.revision}"
 
 
 def partner_limit(channel_name: str) -> str:
@@ -57,12 +54,13 @@ async def store_and_ack(
     with session_scope() as session:
         result = ingest_page(session, channel_id, info.channel_name, records)
     # Every message is acknowledged once: a re-delivered, already-acked one is not acked again.
-    to_ack: dict[tuple[str, str], BookingRecord] = {}
+    to_ack: dict[tuple[str, str, str | None], BookingRecord] = {}
     for rec in records:
-        if rec.revision not in result.acked_before.get(rec.external_id, ()):
-            to_ack.setdefault((rec.external_id, rec.revision), rec)
+        key = ack_key(rec)
+        if key not in result.acked_before:
+            to_ack.setdefault(key, rec)
     ack_errors: list[str] = []
-    acked: list[tuple[str, str]] = []
+    acked: list[BookingRecord] = []
     if to_ack:
         adapter = adapter or adapter_for(channel_id, overrides)
         if not rate_limited:
@@ -72,7 +70,7 @@ async def store_and_ack(
         for rec in batch:
             verdict = verdicts.get(rec.external_id)
             if verdict is not None and verdict.ok:
-                acked.append((rec.external_id, rec.revision))
+                acked.append(rec)
             else:
                 reason = verdict.error if verdict else "no acknowledgement result"
                 ack_errors.append(f"ack {rec.external_id}: {reason} (stored; acknowledged when "

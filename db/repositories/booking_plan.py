@@ -35,6 +35,14 @@ class ExistingBooking:
     revision: str | None
     rooms: tuple[ExistingRoom, ...] = ()
     acked_revisions: tuple[str, ...] = ()
+    #: Digests of the messages acknowledged so far (BookingRecord.message_digest).
+    acked_messages: tuple[str, ...] = ()
+
+    def acked(self, record: BookingRecord) -> bool:
+        """True when this very message (by revision or by content) was acknowledged."""
+        digest = record.message_digest()
+        return record.revision in self.acked_revisions or (
+            digest is not None and digest in self.acked_messages)
 
 
 @dataclass
@@ -79,11 +87,15 @@ def nights(check_in: date, check_out: date) -> list[date]:
 
 
 def latest_per_booking(records: list[BookingRecord]) -> tuple[list[BookingRecord], int]:
-    """Keep the newest revision of each booking in a page; returns (kept, dropped count)."""
+    """Keep the newest revision of each booking in a page; returns (kept, dropped count).
+
+    Of equal revisions the later in the page wins: partners list a booking's messages in
+    the order they happened, and Booking.com gives every message of an answer one revision.
+    """
     best: dict[str, BookingRecord] = {}
     for rec in records:
         cur = best.get(rec.external_id)
-        if cur is None or rec.revision > cur.revision:
+        if cur is None or rec.revision >= cur.revision:
             best[rec.external_id] = rec
     return list(best.values()), len(records) - len(best)
 

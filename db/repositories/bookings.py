@@ -55,8 +55,11 @@ class IngestResult:
     acknowledgeable: list[str] = field(default_factory=list)
     #: (room_type_id, night) whose sold count changed: availability to push to channels.
     touched: list[tuple[int, date]] = field(default_factory=list)
-    #: Message revisions acknowledged before this page, per partner booking id.
-    acked_before: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Messages of the page that were acknowledged before it (a re-delivery: not applied,
+    #: not acknowledged again), as (partner booking id, revision, digest) keys.
+    acked_before: set[tuple[str, str, str | None]] = field(default_factory=set)
+    #: How many of the page's messages were such re-deliveries (counted in duplicates too).
+    redelivered: int = 0
 
     @property
     def success(self) -> int:
@@ -73,22 +76,25 @@ def booking_ref(session: Session, channel_booking_id: int) -> tuple[int, str] | 
     return None if row is None else (row.channel_id, row.external_booking_id)
 
 
-def mark_acknowledged(
-    session: Session, channel_id: int, acked: list[tuple[str, str]]
-) -> None:
-    """Record (partner booking id, message revision) pairs as acknowledged to the partner."""
+def mark_acknowledged(session: Session, channel_id: int, acked: list[BookingRecord]) -> None:
+    """Record messages as acknowledged to the partner: their revisions and content digests."""
     if not acked:
         return
     session.execute(
         text("""
             UPDATE channel_bookings cb SET acknowledged_at = now(),
-                acked_revisions = cb.acked_revisions || u.revs
-            FROM (SELECT ext, array_agg(rev) AS revs
-                  FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[])) AS x(ext, rev)
+                acked_revisions = cb.acked_revisions || u.revs,
+                acked_messages = cb.acked_messages || u.digests
+            FROM (SELECT ext, array_agg(rev) AS revs,
+                         coalesce(array_agg(digest) FILTER (WHERE digest IS NOT NULL),
+                                  '{}') AS digests
+                  FROM unnest(CAST(:ext AS text[]), CAST(:rev AS text[]),
+                              CAST(:digest AS text[])) AS x(ext, rev, digest)
                   GROUP BY ext) u
             WHERE cb.channel_id = :c AND cb.external_booking_id = u.ext
         """),
-        {"c": channel_id, "ext": [a[0] for a in acked], "rev": [a[1] for a in acked]},
+        {"c": channel_id, "ext": [r.external_id for r in acked],
+         "rev": [r.revision for r in acked], "digest": [r.message_digest() for r in acked]},
     )
 
 
@@ -126,6 +132,7 @@ def _load_existing(
     rows = session.execute(
         text("""
             SELECT cb.id, cb.external_booking_id, cb.revision, cb.acked_revisions,
+                   cb.acked_messages,
                    r.id AS reservation_id, r.room_index, r.room_type_id, r.check_in,
                    r.check_out, r.status, r.guest_id
             FROM channel_bookings cb
@@ -154,7 +161,8 @@ def _load_existing(
                 ),
             )
         out[row.external_booking_id] = ExistingBooking(
-            row.id, row.revision, rooms, tuple(row.acked_revisions or ())
+            row.id, row.revision, rooms, tuple(row.acked_revisions or ()),
+            tuple(row.acked_messages or ()),
         )
     return out
 
@@ -651,6 +659,11 @@ def _flag_overbooked(session: Session, channel_id: int, external_ids: list[str])
     )
 
 
+def ack_key(record: BookingRecord) -> tuple[str, str, str | None]:
+    """What identifies one delivered message: booking id, revision, content digest."""
+    return record.external_id, record.revision, record.message_digest()
+
+
 def ingest_page(
     session: Session, channel_id: int, channel_name: str, records: list[BookingRecord]
 ) -> IngestResult:
@@ -666,17 +679,26 @@ def ingest_page(
         text("SELECT pg_advisory_xact_lock(:ns, :c)"),
         {"ns": INGEST_LOCK_NAMESPACE, "c": channel_id},
     )
-    latest, dropped_in_page = latest_per_booking(records)
+    existing = _load_existing(session, channel_id, sorted({r.external_id for r in records}))
+    # A message acknowledged before is a re-delivery, whatever revision it now carries
+    # (Booking.com's is the answer's TimeStamp): applying it again could revert a later one.
+    fresh: list[BookingRecord] = []
+    for rec in records:
+        prev = existing.get(rec.external_id)
+        if prev is not None and prev.acked(rec):
+            result.acked_before.add(ack_key(rec))
+        else:
+            fresh.append(rec)
+    result.redelivered = len(records) - len(fresh)
+    latest, dropped_in_page = latest_per_booking(fresh)
     latest = [_scrubbed(r) for r in latest]
-    result.duplicates += dropped_in_page
+    result.duplicates += dropped_in_page + result.redelivered
     property_id, room_map, rate_map = load_mappings(session, channel_id)
     if property_id is None:
         property_id = session.execute(
             text("SELECT min(property_id) FROM room_types WHERE id = ANY(CAST(:ids AS bigint[]))"),
             {"ids": list(room_map.values()) or [0]},
         ).scalar()
-    existing = _load_existing(session, channel_id, [r.external_id for r in latest])
-    result.acked_before = {ext: e.acked_revisions for ext, e in existing.items()}
     plan = plan_page(latest, existing, room_map, rate_map)
     if property_id is None:
         # No property to book into: store every booking flagged, create no reservation.

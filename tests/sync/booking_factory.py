@@ -102,7 +102,7 @@ def full_booking(
         currency="EUR",
         card_last4="4242",
         comments="arriving late",
-        raw_payload={"id": ext, "card": {"number": "************4242"}},
+        raw_payload={"id": ext, "revision": rev, "card": {"number": "************4242"}},
         amount_before_tax=D("420.00"),
         taxes=D("41.00"),
         commission=D("69.15"),

@@ -147,7 +147,7 @@ def booking(
         ],
         total_amount=Decimal(amount) * rooms,
         currency="EUR",
-        raw_payload={"id": ext, "card": {"number": "************1111"}},
+        raw_payload={"id": ext, "revision": rev, "card": {"number": "************1111"}},
     )
 
 

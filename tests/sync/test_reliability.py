@@ -260,3 +260,64 @@ def test_a_failing_ack_is_repeated_and_what_was_stored_is_counted(committed, fai
         assert log.status == "partial", log
         assert any("stored; acknowledged when" in e for e in log.error_messages)
         assert len(confirmed) >= 10
+
+
+def _stored_state(session: Session, channel_id: int) -> list[tuple]:
+    return session.execute(
+        text(
+            "SELECT cb.external_booking_id, cb.status, cb.check_in, cb.check_out, "
+            "cb.raw_payload::text, r.room_index, r.status, r.check_in, r.check_out, "
+            "r.room_type_id, r.amount "
+            "FROM channel_bookings cb LEFT JOIN reservations r "
+            "ON r.channel_id = cb.channel_id AND r.external_ref = cb.external_booking_id "
+            "WHERE cb.channel_id = :c ORDER BY 1, 6"
+        ),
+        {"c": channel_id},
+    ).all()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_booking_com_redeliveries_change_nothing_and_end_the_pull(committed):
+    """Booking.com re-delivers acknowledged messages, old versions included, each with the
+    answer's new TimeStamp (its revision). They are recognised by content: nothing is
+    re-applied (a superseded version would revert the booking), nothing is acknowledged
+    again, and the run stops after one page instead of pulling on (the soak's stall)."""
+    channel = ChannelName.BOOKING_COM
+    hotel = make_hotel(committed, units=100, days=400, channels=(channel,))
+    committed.commit()
+    cid = hotel.channels[channel]
+    sim = build_app(channel, bookings=40, seed=3)
+    state = sim.state.sim
+    with running_server(sim) as url:
+        point_channel_at(committed, cid, url)
+        for _ in range(10):
+            assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
+            if state.queue.stats()["pending"] == 0:
+                break
+        assert state.queue.stats()["pending"] == 0
+        # Modifications and cancellations exist: a re-delivered first version differs from
+        # what is stored, so a re-apply would show.
+        assert len(state.queue.messages) > 40
+        before = _stored_state(committed, cid)
+
+        state.faults = FaultSettings(duplicate_rate=0.5)
+        state.calls.clear()
+        out = run_flow(sync_bookings, channel_id=cid, push_availability=False)
+        assert out.ok, out.error
+        calls = dict(state.calls)
+
+    fetched = [m for m in state.queue.messages if m.deliveries > 1]
+    assert fetched, "nothing was re-delivered: the test proves nothing"
+    assert out.value.new == 0 and out.value.updated == 0 and out.value.acked == 0
+    assert out.value.duplicates > 0
+    # One page: one GET of each queue, and no acknowledgement.
+    assert calls == {"/hotels/ota/OTA_HotelResNotif": 1,
+                     "/hotels/ota/OTA_HotelResModifyNotif": 1}, calls
+    committed.expire_all()
+    assert _stored_state(committed, cid) == before
+    # Nothing recorded twice either: one digest per acknowledged message.
+    digests = committed.execute(
+        text("SELECT external_booking_id, acked_messages FROM channel_bookings "
+             "WHERE channel_id = :c"), {"c": cid}).tuples().all()
+    assert all(len(d) == len(set(d)) >= 1 for _, d in digests)
+    assert sum(len(d) for _, d in digests) == len(state.queue.messages)
