@@ -59,10 +59,19 @@ class ChannelFigures(BaseModel):
     pulls_failed: int = 0
     longest_gap_s: float | None = None  # longest time between successful pulls
     token_exchanges: int = 0
+    #: Seconds from a booking's creation at the partner to its first storing in innsync,
+    #: over the bookings the soak created (median and slowest); how many took longer than
+    #: two pull intervals.
+    store_p50_s: float | None = None
+    store_max_s: float | None = None
+    stored_late: int = 0
+    #: Why pulls failed: the first error of each failed pull, most frequent first.
+    pull_errors: list[str] = Field(default_factory=list)
 
 
 class SoakReport(BaseModel):
     minutes: float
+    pull_interval_s: float = 60.0
     elapsed_s: float = 0.0  # from the stack's start to the measurement
     faults: dict[str, Any]
     kills: list[str] = Field(default_factory=list)
@@ -83,13 +92,21 @@ class SoakReport(BaseModel):
                 f"kills {', '.join(self.kills) or 'none'}")
         rows = [head, f"{'channel':<12} {'created':>7} {'stored':>6} {'acked':>6} {'lost':>4} "
                       f"{'dup':>4} {'pulls ok/fail':>13} {'max gap s':>9} {'tokens':>6} "
-                      f"{'tokens/h':>8}"]
+                      f"{'tokens/h':>8} {'stored in s p50/max':>19} {'late':>4}"]
         hours = max(self.elapsed_s / 3600, 1e-9)
         for c in self.channels:
             gap = f"{c.longest_gap_s:.0f}" if c.longest_gap_s is not None else "-"
+            latency = (f"{c.store_p50_s:.0f}/{c.store_max_s:.0f}"
+                       if c.store_p50_s is not None and c.store_max_s is not None else "-")
             rows.append(f"{c.channel:<12} {c.created:>7} {c.stored:>6} {c.acknowledged:>6} "
                         f"{c.lost:>4} {c.duplicated:>4} {c.pulls_ok:>6}/{c.pulls_failed:<6} "
-                        f"{gap:>9} {c.token_exchanges:>6} {c.token_exchanges / hours:>8.1f}")
+                        f"{gap:>9} {c.token_exchanges:>6} {c.token_exchanges / hours:>8.1f} "
+                        f"{latency:>19} {c.stored_late:>4}")
+        rows.append(f"late = stored more than two pull intervals "
+                    f"({2 * self.pull_interval_s:.0f} s) after the partner created it")
+        for c in self.channels:
+            if c.pull_errors:
+                rows.append(f"{c.channel} failed pulls: " + "; ".join(c.pull_errors))
         rows.append(f"stuck: {self.stuck_flow_runs} flow runs, {self.stuck_sync_logs} sync logs, "
                     f"{self.stuck_backups} backups; restarts seen: "
                     f"{', '.join(self.restarts_seen) or 'none'}")
@@ -219,14 +236,27 @@ def database_figures(home: Path, stuck_after_s: float) -> dict[str, dict[str, An
     url = embedded_database_url("innsync", home / "pgdata")
     out: dict[str, dict[str, Any]] = {}
     with psycopg.connect(url) as conn:
-        for name, stored, acked, ids in conn.execute("""
+        for name, stored, acked, ids, stamps in conn.execute("""
                 SELECT c.channel_name, count(b.id),
                        count(b.id) FILTER (WHERE b.acknowledged_at IS NOT NULL),
                        coalesce(array_agg(b.external_booking_id) FILTER (WHERE b.id IS NOT NULL),
-                                '{}')
+                                '{}'),
+                       coalesce(array_agg(extract(epoch FROM b.created_at)::float8)
+                                FILTER (WHERE b.id IS NOT NULL), '{}')
                 FROM channels c LEFT JOIN channel_bookings b ON b.channel_id = c.id
                 GROUP BY c.channel_name"""):
-            out[name] = {"stored": stored, "acknowledged": acked, "ids": set(ids)}
+            out[name] = {"stored": stored, "acknowledged": acked, "ids": set(ids),
+                         "stored_at": dict(zip(ids, stamps, strict=True))}
+        for name, errors in conn.execute("""
+                SELECT channel_name, array_agg(first_error || ' (x' || n || ')' ORDER BY n DESC)
+                FROM (SELECT c.channel_name,
+                             left(coalesce(l.error_messages->>0, l.status), 160) AS first_error,
+                             count(*) AS n
+                      FROM channel_sync_logs l JOIN channels c ON c.id = l.channel_id
+                      WHERE l.operation = %s AND l.status NOT IN ('success', 'running')
+                      GROUP BY 1, 2) e
+                GROUP BY 1""", (PULL_OPERATION,)):
+            out.setdefault(name, {})["pull_errors"] = list(errors)[:5]
         for name, dup in conn.execute("""
                 SELECT c.channel_name, count(*) FROM (
                     SELECT channel_id, external_ref, room_index FROM reservations
@@ -294,10 +324,15 @@ DEFAULT_FAULTS: dict[str, Any] = {
 }
 
 
+def store_latencies(created: dict[str, float], stored_at: dict[str, float]) -> list[float]:
+    """Seconds from creation at the partner to first storing, per stored booking."""
+    return sorted(stored_at[i] - t for i, t in created.items() if i in stored_at)
+
+
 def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool = True,
              bookings_every: float = 20.0, drain_seconds: float = 150.0,
              token_settings: dict[str, Any] | None = None, workdir: Path | None = None,
-             stuck_after_s: float = 600.0,
+             stuck_after_s: float = 600.0, pull_interval_s: float = 60.0,
              say: Callable[[str], None] = print) -> SoakReport:
     """Run the stack for `minutes`, with kills, then drain and measure."""
     faults = dict(DEFAULT_FAULTS if faults is None else faults)
@@ -306,7 +341,7 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
     env = clean_env(INNSYNC_HOME=str(home))
     stack = Stack(home, free_port(), free_port(), free_port_run(4), env)
     os.environ["INNSYNC_HOME"] = str(home)  # this process reads the same embedded cluster
-    report = SoakReport(minutes=minutes, faults=faults)
+    report = SoakReport(minutes=minutes, faults=faults, pull_interval_s=pull_interval_s)
     say(f"starting innsync up in {home} ...")
     began = time.monotonic()
     stack.start()
@@ -322,6 +357,10 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
         kills = ({start + minutes * 20: "deployments.serve", start + minutes * 40: "cli api"}
                  if kill else {})
         next_booking = start
+        # Creation time of each booking the soak adds (wall clock, just before the add);
+        # ids that appear otherwise (the demo's own traffic) are known but not timed.
+        known = {ch: booking_ids_at(ch, url) for ch, url in stack.sims.items()}
+        created: dict[str, dict[str, float]] = {ch: {} for ch in stack.sims}
         while time.monotonic() < end:
             now = time.monotonic()
             for when, marker in list(kills.items()):
@@ -331,11 +370,16 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
                     say(f"killed {marker} pid {pid}")
                     del kills[when]
             if now >= next_booking:
-                for url in stack.sims.values():
+                for ch, url in stack.sims.items():
                     try:
+                        known[ch] |= booking_ids_at(ch, url)
+                        added_at = time.time()
                         httpx.post(f"{url}/_sim/bookings", params={"count": 1}, timeout=5)
+                        fresh = booking_ids_at(ch, url) - known[ch]
                     except httpx.HTTPError:
-                        pass
+                        continue
+                    created[ch].update(dict.fromkeys(fresh, added_at))
+                    known[ch] |= fresh
                 next_booking = now + bookings_every
             if stack.process is not None and stack.process.poll() is not None:
                 raise RuntimeError("innsync up died:\n" + stack.out.read_text()[-3000:])  # type: ignore[union-attr]
@@ -362,15 +406,20 @@ def run_soak(minutes: float, *, faults: dict[str, Any] | None = None, kill: bool
             fig = figures.get(ch, {})
             ids = due[ch]
             stored_ids: set[str] = fig.get("ids", set())
-            created, lost = len(ids), len(ids - stored_ids)
+            lost = len(ids - stored_ids)
+            waits = store_latencies(created[ch], fig.get("stored_at", {}))
             report.channels.append(ChannelFigures(
-                channel=ch, created=created, messages=int(stats.get("messages", 0)),
+                channel=ch, created=len(ids), messages=int(stats.get("messages", 0)),
                 acked_at_partner=int(stats.get("acked", 0)), stored=int(fig.get("stored", 0)),
                 acknowledged=int(fig.get("acknowledged", 0)), lost=lost,
                 duplicated=int(fig.get("duplicated", 0)), pulls_ok=int(fig.get("pulls_ok", 0)),
                 pulls_failed=int(fig.get("pulls_failed", 0)),
                 longest_gap_s=fig.get("longest_gap_s"),
                 token_exchanges=int(stats.get("token_exchanges", 0)),
+                store_p50_s=waits[len(waits) // 2] if waits else None,
+                store_max_s=waits[-1] if waits else None,
+                stored_late=sum(w > 2 * pull_interval_s for w in waits),
+                pull_errors=fig.get("pull_errors", []),
             ))
         report.stuck_sync_logs = figures["_stuck"]["sync_logs"]
         report.stuck_backups = figures["_stuck"]["backups"]

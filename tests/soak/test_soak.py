@@ -33,6 +33,8 @@ def test_soak_with_kills_loses_nothing_and_leaves_nothing_running(tmp_path, caps
         assert c.lost == 0, c
         assert c.duplicated == 0, c
         assert c.pulls_ok > 0, c
+        # Each booking's way from the partner to innsync was timed (figures, not a bound).
+        assert c.store_max_s is not None and c.store_p50_s is not None, c
     # Token partners: one exchange per token lifetime (+1 for the first, +1 for a refresh that
     # straddles the end), never one per run.
     bound = math.ceil(report.elapsed_s / TOKEN_TTL) + 2
