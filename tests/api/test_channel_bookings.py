@@ -163,7 +163,8 @@ def test_detail_has_the_partner_message_and_the_group(client, viewer_headers, st
     resp = client.get(f"/api/channel-bookings/{items['API-1']['id']}", headers=viewer_headers)
     assert resp.status_code == 200, resp.text
     detail = resp.json()
-    assert detail["bookingData"] == {"id": "API-1", "card": {"number": "************4242"}}
+    assert detail["bookingData"] == {"id": "API-1", "revision": "0001",
+                                     "card": {"number": "************4242"}}
     assert [g["externalBookingId"] for g in detail["groupBookings"]] == ["API-2"]
     assert detail["groupBookings"][0]["id"] == items["API-2"]["id"]
     assert len(detail["rooms"]) == 2 and detail["payment"]["cardLast4"] == "4242"
