@@ -57,9 +57,8 @@ class IngestResult:
     touched: list[tuple[int, date]] = field(default_factory=list)
     #: Messages of the page that were acknowledged before it (a re-delivery: not applied,
     #: not acknowledged again), as (partner booking id, revision, digest) keys.
+    #: They are counted as duplicates.
     acked_before: set[tuple[str, str, str | None]] = field(default_factory=set)
-    #: How many of the page's messages were such re-deliveries (counted in duplicates too).
-    redelivered: int = 0
 
     @property
     def success(self) -> int:
@@ -689,10 +688,9 @@ def ingest_page(
             result.acked_before.add(ack_key(rec))
         else:
             fresh.append(rec)
-    result.redelivered = len(records) - len(fresh)
     latest, dropped_in_page = latest_per_booking(fresh)
     latest = [_scrubbed(r) for r in latest]
-    result.duplicates += dropped_in_page + result.redelivered
+    result.duplicates += dropped_in_page + len(records) - len(fresh)
     property_id, room_map, rate_map = load_mappings(session, channel_id)
     if property_id is None:
         property_id = session.execute(
