@@ -130,9 +130,11 @@ class AgodaAdapter(HttpAdapter):
         return out
 
     async def fetch_bookings(
-        self, start: date | None = None, end: date | None = None, cursor: str | None = None
+        self, start: date | None = None, end: date | None = None, cursor: str | None = None,
+        changed_since: datetime | None = None,
     ) -> BookingPage:
-        """Unacknowledged bookings whose last action falls in start..end (default: last week).
+        """Unacknowledged bookings whose last action falls in start..end (default: last week;
+        `changed_since` is ignored: the list holds only what is unacknowledged).
 
         `cursor` is the last booking id of the previous page; acknowledged bookings drop out
         of the list, so draining with the cursor never skips one.
@@ -160,8 +162,9 @@ class AgodaAdapter(HttpAdapter):
         records = await self.details([external_id])
         return next((r for r in records if r.external_id == external_id), None)
 
-    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
-        """Clear the `acknowledge` flag (simulated type 7) for each booking's last action."""
+    def _ack_batches(self, bookings: Sequence[BookingRecord]
+                     ) -> tuple[dict[int, AckResult], dict[str, list[tuple[int, str, str]]]]:
+        """Bookings without an ack token (failed at once), the rest per property."""
         results: dict[int, AckResult] = {}
         by_property: dict[str, list[tuple[int, str, str]]] = {}
         for i, rec in enumerate(bookings):
@@ -171,6 +174,16 @@ class AgodaAdapter(HttpAdapter):
                 results[i] = AckResult(external_id=rec.external_id, ok=False, error="missing ack token")
                 continue
             by_property.setdefault(prop or self.property_id, []).append((i, bid, last_action))
+        return results, by_property
+
+    def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
+        """One request per property and 50 bookings."""
+        _, by_property = self._ack_batches(bookings)
+        return sum(-(-len(items) // wire.MAX_DETAIL_IDS) for items in by_property.values())
+
+    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
+        """Clear the `acknowledge` flag (simulated type 7) for each booking's last action."""
+        results, by_property = self._ack_batches(bookings)
         for prop, items in by_property.items():
             for j in range(0, len(items), wire.MAX_DETAIL_IDS):
                 batch = items[j : j + wire.MAX_DETAIL_IDS]

@@ -10,7 +10,7 @@ flagged downstream, never declined here); accepted/cancelled reservations need n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import httpx
@@ -145,9 +145,11 @@ class AirbnbAdapter(HttpAdapter):
     # ------------------------------------------------------------ bookings
 
     async def fetch_bookings(
-        self, start: date | None = None, end: date | None = None, cursor: str | None = None
+        self, start: date | None = None, end: date | None = None, cursor: str | None = None,
+        changed_since: datetime | None = None,
     ) -> BookingPage:
-        """One page of one listing's reservations (pending included), updated in start..end.
+        """One page of one listing's reservations (pending included), updated in start..end,
+        or at or after `changed_since` (an instant: it wins over `start`).
 
         The cursor is "<listing index>:<Airbnb cursor or offset>"; `has_more` stays true until
         every listing is drained.
@@ -156,9 +158,11 @@ class AirbnbAdapter(HttpAdapter):
         index, _, position = (cursor or "0:").partition(":")
         i = int(index)
         if i >= len(listings):
-            return BookingPage(bookings=[])
+            return BookingPage(bookings=[], final=True)
         params: dict[str, Any] = {"listing_id": listings[i], "include_pending": "true", "_limit": self.page_size}
-        if start:
+        if changed_since:
+            params["updated_since"] = changed_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif start:
             params["updated_since"] = start.isoformat()
         if end:
             params["updated_until"] = end.isoformat()
@@ -185,7 +189,8 @@ class AirbnbAdapter(HttpAdapter):
             next_cursor = f"{i + 1}:"
         else:
             next_cursor = None
-        return BookingPage(bookings=list(unique.values()), has_more=next_cursor is not None, cursor=next_cursor)
+        return BookingPage(bookings=list(unique.values()), has_more=next_cursor is not None, cursor=next_cursor,
+                           final=next_cursor is None)
 
     async def fetch_booking(self, external_id: str) -> BookingRecord | None:
         """`GET /v2/reservations/{confirmation_code}`; None when Airbnb answers 404."""
@@ -201,6 +206,10 @@ class AirbnbAdapter(HttpAdapter):
         method, payload = decision_request(action, (body or {}).get("reason"))
         return await self._call(method, f"/v2/reservations/{code}", json=payload,
                                 ok_statuses=frozenset({404, 409}))
+
+    def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
+        """One accept per pending request; nothing for the rest."""
+        return sum(1 for rec in bookings if rec.status == "pending")
 
     async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
         """Accept pending reservation requests; everything else needs no acknowledgement."""

@@ -305,6 +305,9 @@ class BookingPage(BaseModel):
     has_more: bool = False
     cursor: str | None = None
     errors: list[str] = Field(default_factory=list)  # per-item problems that did not stop the page
+    #: The partner lists by window, not as a queue: the last page of a traversal is the end,
+    #: and acknowledging releases nothing more (no pulling again after acking; Airbnb).
+    final: bool = False
 
 
 class AckResult(BaseModel):
@@ -454,10 +457,14 @@ class ChannelAdapter(Protocol):
     max_updates_per_request: int
 
     async def fetch_bookings(
-        self, start: date | None = None, end: date | None = None, cursor: str | None = None
+        self, start: date | None = None, end: date | None = None, cursor: str | None = None,
+        changed_since: datetime | None = None,
     ) -> BookingPage:
         """Fetch one page of new/modified/cancelled bookings (for partners with a window,
-        `start`..`end` is the booking-date window)."""
+        `start`..`end` is the booking-date window). `changed_since` narrows the page to
+        bookings the partner changed at or after that instant, where the partner can filter
+        by change time (Airbnb); queue partners, which deliver only what is unacknowledged,
+        ignore it."""
         ...
 
     async def fetch_booking(self, external_id: str) -> BookingRecord | None:
@@ -466,6 +473,11 @@ class ChannelAdapter(Protocol):
 
     async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
         """Acknowledge/confirm messages after they were committed. One result per booking."""
+        ...
+
+    def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
+        """How many partner requests `acknowledge(bookings)` sends (0: nothing to send), so
+        the caller takes that many rate-limit slots and none for a no-op."""
         ...
 
     async def push_ari(self, updates: Sequence[ARIUpdate]) -> list[UpdateResult]:

@@ -142,9 +142,10 @@ class BookingComAdapter(HttpAdapter):
         return parse_root(parse_xml(response.content, self.name), errors)
 
     async def fetch_bookings(self, start: date | None = None, end: date | None = None,
-                             cursor: str | None = None) -> BookingPage:
-        """Un-acknowledged new reservations, then modifications/cancellations (window ignored:
-        Booking.com delivers a queue)."""
+                             cursor: str | None = None, changed_since: datetime | None = None,
+                             ) -> BookingPage:
+        """Un-acknowledged new reservations, then modifications/cancellations (window and
+        `changed_since` ignored: Booking.com delivers a queue)."""
         errors: list[str] = []
         new = await self._pull(RES_NOTIF, errors)
         changed = await self._pull(RES_MODIFY_NOTIF, errors)
@@ -157,14 +158,24 @@ class BookingComAdapter(HttpAdapter):
         found = [b for b in page.bookings if b.external_id == external_id]
         return max(found, key=lambda b: b.revision) if found else None
 
-    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
-        """POST OTA_HotelResNotifRS / OTA_HotelResModifyNotifRS listing each reservation."""
+    @staticmethod
+    def _ack_groups(bookings: Sequence[BookingRecord]) -> dict[str, list[str]]:
+        """Reservation ids per message type acknowledged (one POST each)."""
         groups: dict[str, list[str]] = defaultdict(list)
         for b in bookings:
             source = b.ack_token if b.ack_token in (RES_NOTIF, RES_MODIFY_NOTIF) else (
                 RES_NOTIF if b.event == "new" else RES_MODIFY_NOTIF)
             if b.external_id not in groups[source]:
                 groups[source].append(b.external_id)
+        return groups
+
+    def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
+        """One POST per message type (new; modified/cancelled)."""
+        return len(self._ack_groups(bookings))
+
+    async def acknowledge(self, bookings: Sequence[BookingRecord]) -> list[AckResult]:
+        """POST OTA_HotelResNotifRS / OTA_HotelResModifyNotifRS listing each reservation."""
+        groups = self._ack_groups(bookings)
         verdict: dict[tuple[str, str], AckResult] = {}
         for source, ids in groups.items():
             status = 0

@@ -95,7 +95,8 @@ class ExpediaAdapter(HttpAdapter):
     # ------------------------------------------------------------ bookings
 
     async def fetch_bookings(self, start: date | None = None, end: date | None = None,
-                             cursor: str | None = None) -> BookingPage:
+                             cursor: str | None = None, changed_since: datetime | None = None,
+                             ) -> BookingPage:
         """Unconfirmed bookings, at most 125; `has_more` asks for another call after confirming."""
         body = build_br(self._user, self._password, self.hotel_id)
         _, issues, content = await self._post("/eqc/br", body)
@@ -112,6 +113,10 @@ class ExpediaAdapter(HttpAdapter):
         _, _, content = await self._post("/eqc/br", body)
         found = [b for b in parse_root(parse_xml(content, self.name)) if b.external_id == external_id]
         return max(found, key=lambda b: b.revision) if found else None
+
+    def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
+        """One BC request per 10 confirmations."""
+        return -(-len(bookings) // MAX_CONFIRMATIONS_PER_REQUEST)
 
     async def acknowledge(self, bookings: Sequence[BookingRecord], *,
                           confirm_numbers: Mapping[str, str] | None = None) -> list[AckResult]:

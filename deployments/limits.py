@@ -39,6 +39,14 @@ PARTNER_LIMITS: tuple[PartnerLimit, ...] = (
 )
 
 
+def burst_of(channel_name: str) -> int:
+    """The partner limit's burst: the most slots one acquisition may take."""
+    for item in PARTNER_LIMITS:
+        if item.channel.value == channel_name:
+            return item.limit
+    raise KeyError(f"no rate limit for partner {channel_name}")
+
+
 async def ensure_limits_async(limits: tuple[PartnerLimit, ...] = PARTNER_LIMITS) -> list[str]:
     """Create or update every partner rate limit on the configured Prefect server."""
     from prefect.client.orchestration import get_client

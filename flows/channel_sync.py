@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -26,6 +26,7 @@ from channels.base import ARIUpdate, BookingStatus, ChannelError
 from db.engine import session_scope
 from db.repositories.bookings import booking_ref
 from db.repositories.channels import enabled_channel_ids
+from db.repositories.sync_logs import last_success_started
 from db.repositories.webhooks import finish_event
 from flows.runner import SYNC_LOG_HOOKS
 from innsync.settings import get_settings
@@ -47,6 +48,10 @@ from tasks.status import push_status_task, record_status
 DEFAULT_HORIZON_DAYS = 365
 MAX_FAILED_PAGES_IN_A_ROW = 3
 PROGRESS_EVERY_SECONDS = 5.0
+#: How far before the last fully successful pull an incremental pull reaches back: covers the
+#: partner's clock against the database's and a change committed at the partner while that
+#: pull ran. Re-reading a few minutes of changes costs little; ingest drops what it has.
+CHANGE_WINDOW_MARGIN = timedelta(minutes=10)
 #: Time bounds (settings): a hung partner ends the run as TimedOut, its sync log `failed`.
 SYNC_TIMEOUT = get_settings().sync_run_timeout_seconds
 ARI_TIMEOUT = get_settings().ari_run_timeout_seconds
@@ -71,7 +76,13 @@ async def sync_bookings(
     config_overrides: dict[str, str] | None = None,
 ) -> BookingsOutcome | State[Any]:
     """Pull new/modified/cancelled bookings page by page: store exactly once, ack after commit,
-    then close sold nights on every channel of the property."""
+    then close sold nights on every channel of the property.
+
+    Without dates the pull is incremental where the partner filters by change time (Airbnb):
+    what changed since the last fully successful pull started, minus CHANGE_WINDOW_MARGIN;
+    the first pull, and every pull after runs that all failed somewhere, reach back to that
+    last success (or read everything). Queue partners deliver what is unacknowledged anyway.
+    """
     logger = get_run_logger()
     info = channel_info(channel_id)
     overrides = clean_overrides(config_overrides)
@@ -85,13 +96,17 @@ async def sync_bookings(
         description=f"bookings pulled from {info.name}",
     )
     async with sync_run(channel_id, "sync_bookings") as run:
+        since = _change_window(channel_id) if start_date is None and end_date is None else None
+        if since is not None:
+            run.details["changed_since"] = since.isoformat()
         cursor: str | None = None
         seen_messages: set[str] = set()
         failed_in_a_row = 0
         last_progress = time.monotonic()
         for page_no in range(1, max_pages + 1):
             try:
-                page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides)
+                page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides,
+                                                since)
             except Exception as exc:  # transient errors were already retried by the task
                 run.errors.append(f"page {page_no}: {exc}")
                 run.totals.add(failed=1)
@@ -125,6 +140,8 @@ async def sync_bookings(
                 cursor = page.cursor
                 continue
             cursor = None
+            if page.final:  # a listing partner's traversal is complete
+                break
             # Queue-style partners release the next messages (a modification after its
             # booking, the next 125) once these were acked: pull again while that helps.
             if not (page.acked > 0 or page.new + page.updated > 0):
@@ -172,6 +189,13 @@ async def sync_bookings(
         )
     logger.info("sync-bookings %s: %s", info.name, run.status)
     return flow_result(out, run.status)
+
+
+def _change_window(channel_id: int) -> datetime | None:
+    """Start of an incremental pull's window (None: read everything)."""
+    with session_scope() as session:
+        last = last_success_started(session, channel_id, "sync_bookings")
+    return last - CHANGE_WINDOW_MARGIN if last is not None else None
 
 
 @flow(name="sync-booking-by-id", persist_result=True, timeout_seconds=SYNC_TIMEOUT,

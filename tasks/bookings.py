@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -36,6 +36,18 @@ def partner_limit(channel_name: str) -> str:
     return f"partner-{channel_name.replace('.', '-')}"
 
 
+async def take_partner_slots(channel_name: str, requests: int) -> None:
+    """Wait for `requests` slots of the partner's rate limit, in bursts the limit allows
+    (Prefect refuses a request for more slots than the limit holds)."""
+    from deployments.limits import burst_of  # deployments import this module
+
+    burst = burst_of(channel_name)
+    while requests > 0:
+        take = min(requests, burst)
+        await rate_limit(partner_limit(channel_name), occupy=take, strict=False)
+        requests -= take
+
+
 async def store_and_ack(
     channel_id: int,
     records: list[BookingRecord],
@@ -43,12 +55,12 @@ async def store_and_ack(
     *,
     info: ChannelInfo | None = None,
     adapter: ChannelAdapter | None = None,
-    rate_limited: bool = False,
 ) -> StoreResult:
     """Ingest records in one transaction; acknowledge to the partner only after commit.
 
-    Callers that already hold the channel's info and adapter, and already took the partner
-    rate-limit slot for the ack, pass them to save round trips.
+    The ack takes one partner rate-limit slot per request it sends (none when the partner
+    needs no acknowledgement of these). Callers that already hold the channel's info and
+    adapter pass them to save round trips.
     """
     info = info or channel_info(channel_id)
     with session_scope() as session:
@@ -63,9 +75,10 @@ async def store_and_ack(
     acked: list[BookingRecord] = []
     if to_ack:
         adapter = adapter or adapter_for(channel_id, overrides)
-        if not rate_limited:
-            await rate_limit(partner_limit(info.channel_name), strict=False)
         batch = list(to_ack.values())
+        requests = adapter.ack_requests(batch)
+        if requests:
+            await take_partner_slots(info.channel_name, requests)
         verdicts = await _acknowledge(adapter, batch)
         for rec in batch:
             verdict = verdicts.get(rec.external_id)
@@ -132,15 +145,15 @@ async def pull_bookings_page(
     end: date | None,
     cursor: str | None,
     overrides: dict[str, str] | None = None,
+    changed_since: datetime | None = None,
 ) -> PageResult:
     """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor."""
     logger = get_run_logger()
     info = channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
-    # One acquisition for the page's two partner calls (fetch, then ack).
-    await rate_limit(partner_limit(info.channel_name), occupy=2, strict=False)
+    await rate_limit(partner_limit(info.channel_name), strict=False)  # the fetch
     try:
-        page = await adapter.fetch_bookings(start, end, cursor)
+        page = await adapter.fetch_bookings(start, end, cursor, changed_since)
     except MalformedPayloadError as exc:
         # Nothing half-parsed was stored; the partner will re-deliver. Fail this page visibly.
         logger.error("channel %s: malformed bookings page: %s", info.name, exc)
@@ -152,9 +165,7 @@ async def pull_bookings_page(
         raise
     try:
         # An ack that fails is retried inside; past that it is an error of a stored page.
-        stored = await store_and_ack(
-            channel_id, page.bookings, overrides, info=info, adapter=adapter, rate_limited=True
-        )
+        stored = await store_and_ack(channel_id, page.bookings, overrides, info=info, adapter=adapter)
     except ValidationError as exc:
         raise MalformedPayloadError(info.channel_name, f"invalid booking data: {exc}") from exc
     result = PageResult(
@@ -162,6 +173,7 @@ async def pull_bookings_page(
         page_errors=page.errors,
         has_more=page.has_more,
         cursor=page.cursor,
+        final=page.final,
         booking_ids=[b.external_id for b in page.bookings],
         message_keys=[message_key(b) for b in page.bookings],
     )

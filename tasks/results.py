@@ -84,6 +84,8 @@ class PageResult(StoreResult):
     page_errors: list[str] = Field(default_factory=list)
     has_more: bool = False
     cursor: str | None = None
+    #: The partner's listing is complete (BookingPage.final): no pulling again after acks.
+    final: bool = False
     booking_ids: list[str] = Field(default_factory=list)
     #: One key per message of the page: booking id + a digest of its (masked) content, so a
     #: re-delivery is recognised even when the partner stamps it anew (Booking.com).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -59,6 +59,18 @@ def confirmation_code(booking_id: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str | None, *, end_of_day: bool = False) -> datetime | None:
+    """An ISO 8601 time (UTC when it has no offset) or a date (its first or last second)."""
+    if not text:
+        return None
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        moment = datetime.combine(day, time.max if end_of_day else time.min)
+    else:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def is_request(b: SimBooking) -> bool:
@@ -199,7 +211,7 @@ class AirbnbSim:
 
     # ------------------------------------------------------------ reservations
 
-    def _current(self) -> list[dict[str, Any]]:
+    def current_reservations(self) -> list[dict[str, Any]]:
         latest: dict[str, SimBooking] = {}
         for m in self.state.queue.messages:
             b = m.booking
@@ -210,7 +222,7 @@ class AirbnbSim:
         return items
 
     def find(self, code: str) -> dict[str, Any] | None:
-        return next((r for r in self._current() if r["confirmation_code"] == code), None)
+        return next((r for r in self.current_reservations() if r["confirmation_code"] == code), None)
 
     async def list_reservations(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -224,16 +236,21 @@ class AirbnbSim:
             return error(400, "invalid_param", "bad cursor, _offset or _limit")
         if limit < 1 or offset < 0:
             return error(400, "invalid_param", "_limit must be >= 1 and _offset >= 0")
-        items = self._current()
+        items = self.current_reservations()
         if q.get("listing_id"):
             items = [r for r in items if r["listing_id_str"] == q["listing_id"]]
         everything = "true" in (q.get("all_status", "").lower(), q.get("include_pending", "").lower())
         if not everything:  # public clients: without all_status only accepted ones come back
             items = [r for r in items if r["status_type"] == "accept"]
-        if q.get("updated_since"):
-            items = [r for r in items if r["updated_at"][:10] >= q["updated_since"][:10]]
-        if q.get("updated_until"):
-            items = [r for r in items if r["updated_at"][:10] <= q["updated_until"][:10]]
+        try:
+            since = _instant(q.get("updated_since"), end_of_day=False)
+            until = _instant(q.get("updated_until"), end_of_day=True)
+        except ValueError:
+            return error(400, "invalid_param", "updated_since/updated_until must be ISO 8601 dates or times")
+        if since is not None:
+            items = [r for r in items if _instant(r["updated_at"]) >= since]  # type: ignore[operator]
+        if until is not None:
+            items = [r for r in items if _instant(r["updated_at"]) <= until]  # type: ignore[operator]
         page = items[offset : offset + limit]
         if self.state.faults.duplicate_rate:
             page = [r for item in page for r in ([item, item] if self.state.chance(self.state.faults.duplicate_rate) else [item])]

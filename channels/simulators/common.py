@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -252,10 +252,16 @@ class SimState:
         if self.generator is None:
             self.generator = BookingGenerator(self.seed)
 
-    def add_bookings(self, count: int) -> int:
-        """Generate `count` more bookings into the queue; returns the number of messages."""
+    def add_bookings(self, count: int, *, live: bool = False) -> int:
+        """Generate `count` more bookings into the queue; returns the number of messages.
+
+        The start-up history is made in the last two hours; `live` bookings (the admin
+        endpoint: guests booking now) are made in the last seconds, as a partner stamps a
+        booking that reaches it now (a change-time filter must see them as new).
+        """
         assert self.generator is not None
-        messages = self.generator.generate(count)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=90 * count) if live else None
+        messages = self.generator.generate(count, start=start)
         self.queue.add(messages)
         return len(messages)
 
@@ -283,7 +289,7 @@ def admin_router(state: SimState) -> APIRouter:
 
     @router.post("/bookings")
     async def add_bookings(count: int = 10) -> dict[str, int]:
-        return {"added": state.add_bookings(count), **state.queue.stats()}
+        return {"added": state.add_bookings(count, live=True), **state.queue.stats()}
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:

@@ -86,6 +86,22 @@ def finish_log(
     return status
 
 
+def last_success_started(session: Session, channel_id: int, operation: str) -> datetime | None:
+    """When the channel's latest fully successful `operation` run started (None: never).
+
+    A run is `success` only when every page was stored and acknowledged, so everything the
+    partner had changed before that instant is in (the incremental pull window starts here).
+    """
+    started: datetime | None = session.execute(
+        text(
+            "SELECT started_at FROM channel_sync_logs WHERE channel_id = :c "
+            "AND operation = :op AND status = 'success' ORDER BY started_at DESC LIMIT 1"
+        ),
+        {"c": channel_id, "op": operation},
+    ).scalar_one_or_none()
+    return started
+
+
 def running_logs(session: Session) -> list[RunningRow]:
     """Every sync log still marked running, oldest first."""
     rows = session.execute(

@@ -266,6 +266,64 @@ async def test_accept_pending_as_acknowledgement() -> None:
     assert all(a.ok for a in await adapter.acknowledge(pending[:1]))  # re-accept is idempotent
 
 
+async def test_changed_since_lists_only_what_changed_after_it() -> None:
+    """An incremental pull: `updated_since` as an instant (to the second, in UTC), only the
+    reservations changed at or after it, every listing still visited."""
+    app, rec, adapter = make(bookings=30)
+    everything, _ = await drain(adapter)
+    records = [await adapter.fetch_booking(i) for i in everything]
+    pending = [r for r in records if r is not None and r.status == "pending"]
+    assert pending
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    assert (await adapter.acknowledge(pending[:1]))[0].ok  # accepting changes it now
+    before = len(rec.requests)
+    changed: list[str] = []
+    cursor = None
+    while True:
+        page = await adapter.fetch_bookings(cursor=cursor, changed_since=since)
+        changed += [b.external_id for b in page.bookings]
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    # Generated history is older than a minute: the accepted request is all that changed.
+    assert changed == [pending[0].external_id]
+    lists = [r for r in rec.requests[before:] if r.url.path == "/v2/reservations"]
+    assert {r.url.params["listing_id"] for r in lists} == set(await adapter.listings())
+    assert all(r.url.params["updated_since"] == since.strftime("%Y-%m-%dT%H:%M:%SZ") for r in lists)
+
+
+async def test_simulator_filters_by_change_time_to_the_second() -> None:
+    app = create_app(bookings=30, seed=3, client_id=CID, client_secret=SECRET)
+    everything = orjson.loads(await app_get(app, "/v2/reservations?all_status=true&_limit=100"))["reservations"]
+    stamps = sorted(r["updated_at"] for r in everything)
+    middle = stamps[len(stamps) // 2]
+    later = orjson.loads(await app_get(
+        app, f"/v2/reservations?all_status=true&_limit=100&updated_since={middle}"))["reservations"]
+    assert sorted(r["updated_at"] for r in later) == [s for s in stamps if s >= middle]
+    # A date is the whole day; a time without an offset is UTC.
+    day = orjson.loads(await app_get(
+        app, f"/v2/reservations?all_status=true&_limit=100&updated_since={middle[:10]}"))["reservations"]
+    assert len(day) == len([s for s in stamps if s[:10] >= middle[:10]])
+    naive = orjson.loads(await app_get(
+        app, f"/v2/reservations?all_status=true&_limit=100&updated_since={middle[:19]}"))["reservations"]
+    assert len(naive) == len(later)
+    bad = orjson.loads(await app_get(app, "/v2/reservations?updated_since=yesterday"))
+    assert bad["error_code"] == 400 and bad["error_type"] == "invalid_param"
+
+
+async def test_only_pending_requests_cost_an_acknowledgement_request() -> None:
+    app, rec, adapter = make(bookings=30)
+    ids, _ = await drain(adapter)
+    records = [r for r in [await adapter.fetch_booking(i) for i in ids] if r is not None]
+    pending = [r for r in records if r.status == "pending"]
+    assert pending and len(pending) < len(records)
+    assert adapter.ack_requests(records) == len(pending)
+    assert adapter.ack_requests([r for r in records if r.status != "pending"]) == 0
+    before = len(rec.requests)
+    await adapter.acknowledge(records)
+    assert len(rec.requests) - before == len(pending)
+
+
 async def test_guest_cancel_after_host_accept_wins() -> None:
     app, _, adapter = make(bookings=30)
     sim = app.state.sim
