@@ -602,7 +602,7 @@ def _booking(el: etree._Element) -> BookingRecord:
     requests: list[SpecialRequest] = []
     extras: list[ExtraService] = []
     payment_model: str | None = None
-    payment_raw: dict[str, str] = {}
+    payment_raw: dict[str, str | None] = {}
     for child in el:
         tag = child.tag
         if tag == "customer":

@@ -278,7 +278,7 @@ class AirbnbAdapter(HttpAdapter):
         listing_level = [
             updates[i].model_copy(update={
                 "partner_rate_plan_code": None,
-                "available": None if updates[i].available is None else min(updates[i].available, 1),
+                "available": None if (left := updates[i].available) is None else min(left, 1),
             })
             for i in sendable
         ]

@@ -302,7 +302,7 @@ def _reservation(res: dict[str, Any]) -> BookingRecord:
     return trusted(BookingRecord, {
         "channel": CHANNEL, "external_id": code, "status": status, "event": event,
         "revision": updated or created or "",
-        "booked_at": datetime.fromisoformat(booked or created) if booked or created else None,
+        "booked_at": datetime.fromisoformat(booked_text) if (booked_text := booked or created) else None,
         "hotel_code": listing or None, "check_in": check_in, "check_out": check_out,
         "guest": guest, "rooms": [room], "total_amount": payout, "currency": currency,
         "card_last4": card_last4, "comments": scrub_text(message) if message else None,
