@@ -259,11 +259,15 @@ class SimState:
         endpoint: guests booking now) are made in the last seconds, as a partner stamps a
         booking that reaches it now (a change-time filter must see them as new).
         """
+        return len(self.book(count, live=live))
+
+    def book(self, count: int, *, live: bool = True, changes: bool = True) -> list[SimBooking]:
+        """`add_bookings`, returning the messages made (`changes=False`: new bookings only)."""
         assert self.generator is not None
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=90 * count) if live else None
-        messages = self.generator.generate(count, start=start)
+        messages = self.generator.generate(count, start=start, changes=changes)
         self.queue.add(messages)
-        return len(messages)
+        return messages
 
     def chance(self, rate: float) -> bool:
         return bool(rate) and self.rng.random() < rate
@@ -278,6 +282,12 @@ def admin_router(state: SimState) -> APIRouter:
     async def get_ari() -> dict[str, Any]:
         return state.ari.snapshot()
 
+    @router.get("/ari/days")
+    async def get_ari_days(room: str, start: date, end: date) -> dict[str, Any]:
+        """What was accepted for one room (room-level values) on start..end, by date."""
+        days = state.ari.calendar.get(f"{room}/*", {})
+        return {d: v for d, v in sorted(days.items()) if start.isoformat() <= d <= end.isoformat()}
+
     @router.get("/faults")
     async def get_faults() -> FaultSettings:
         return state.faults
@@ -288,8 +298,15 @@ def admin_router(state: SimState) -> APIRouter:
         return state.faults
 
     @router.post("/bookings")
-    async def add_bookings(count: int = 10) -> dict[str, int]:
-        return {"added": state.add_bookings(count, live=True), **state.queue.stats()}
+    async def add_bookings(count: int = 10, changes: bool = True) -> dict[str, Any]:
+        """Guests book now: `count` bookings (with some later changes unless `changes=false`);
+        answers the messages made (ids, rooms and nights in PMS codes) and the queue's counts."""
+        made = state.book(count, changes=changes)
+        return {"added": len(made), "bookings": [
+            {"booking_id": m.booking_id, "event": m.event, "revision": m.revision,
+             "rooms": [{"room_type": r.room_type, "check_in": r.check_in.isoformat(),
+                        "check_out": r.check_out.isoformat()} for r in m.rooms]}
+            for m in made], **state.queue.stats()}
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:

@@ -166,8 +166,9 @@ class BookingGenerator:
     def cancel(self, booking: SimBooking, at: datetime) -> SimBooking:
         return replace(booking, event="cancelled", revision=booking.revision + 1, modified_at=at)
 
-    def generate(self, count: int, *, start: datetime | None = None) -> list[SimBooking]:
-        """`count` bookings as a time-ordered message stream (new, then modifications/cancels)."""
+    def generate(self, count: int, *, start: datetime | None = None, changes: bool = True) -> list[SimBooking]:
+        """`count` bookings as a time-ordered message stream (new, then modifications/cancels;
+        without `changes` only the new ones)."""
         clock = start or datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         messages: list[SimBooking] = []
         for _ in range(count):
@@ -175,6 +176,8 @@ class BookingGenerator:
             booking = self.new_booking(clock)
             messages.append(booking)
             later = clock
+            if not changes:
+                continue
             if self.rng.random() < 0.25:
                 later += timedelta(minutes=self.rng.randint(1, 30))
                 booking = self.modify(booking, later)
