@@ -240,6 +240,58 @@ def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed
     assert item().status == "completed"
 
 
+def test_a_token_wait_holds_a_status_push_back_without_spending_its_attempt(committed, wire):
+    """The same for a booking status: Airbnb revokes its tokens and its token endpoint answers
+    429 Retry-After 600; the queued cancellation is put back for ten minutes, attempt not
+    counted, nothing reaches the partner; once due and tokens are issued again, it goes out."""
+    from channels.simulators.common import TokenSettings
+    from tasks.results import StatusPushResult
+    from tasks.status import push_status
+
+    hotel = make_hotel(committed, units=50, days=400, channels=(ChannelName.AIRBNB,))
+    committed.commit()
+    app = wire(hotel, bookings=12, seed=11)[ChannelName.AIRBNB]
+    cid = hotel.channels[ChannelName.AIRBNB]
+    assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
+    committed.execute(text("DELETE FROM data_sync_queue"))
+    res = committed.scalars(
+        text("SELECT r.id FROM reservations r WHERE r.channel_id = :c AND r.status = 'confirmed' "
+             "AND (SELECT count(*) FROM reservations o WHERE o.channel_id = r.channel_id "
+             "AND o.external_ref = r.external_ref) = 1 ORDER BY r.id LIMIT 1"), {"c": cid}).one()
+    row = committed.get(Reservation, res)
+    update_reservation(committed, row, {"status": "cancelled"})
+    queue.enqueue(committed, "reservation", row.id, "status_change", {})  # the status alone
+    committed.commit()
+    sim = app.state.sim
+    sim.tokens.settings = TokenSettings(exchange_limit=0, limited_retry_after=600)
+    app.state.airbnb.revoke_tokens()
+
+    async def push() -> StatusPushResult:
+        async with adapter_pool():
+            return await push_status(cid, row.external_ref, "cancelled")
+
+    # The status push itself says how long to hold back (the item's ARI push says it too).
+    alone = asyncio.run(push())
+    assert alone.error and alone.wait_seconds is not None and alone.wait_seconds > 500, alone
+    out = run_flow(process_queue)
+    assert out.ok and out.value["retrying"] == 1 and out.value["failed"] == 0, out.value
+    item = committed.execute(text(
+        "SELECT status, attempts, next_attempt_at > now() + interval '500 s' AS later "
+        "FROM data_sync_queue")).one()
+    committed.rollback()
+    assert tuple(item) == ("pending", 0, True)
+    assert sim.tokens.refused >= 1
+    assert app.state.airbnb.find(row.external_ref)["status_type"] == "accept"  # nothing sent
+    sim.tokens.settings = TokenSettings()
+
+    committed.execute(text("UPDATE data_sync_queue SET next_attempt_at = now()"))
+    committed.execute(text("UPDATE partner_auth_tokens SET retry_not_before = NULL"))
+    committed.commit()
+    out = run_flow(process_queue)
+    assert out.ok and out.value["completed"] == 1, out.value
+    assert _partner_status(cid, row.external_ref) == "cancelled_by_host"
+
+
 def test_a_slow_batch_keeps_its_leases_so_no_second_worker_redoes_it(committed, wire):
     """The partner takes 3 s per request while the lease is 1.2 s: the running batch renews
     its leases, another worker claiming meanwhile gets nothing, and the item is done once."""
