@@ -26,6 +26,7 @@ from channels.simulators.common import FaultSettings
 from channels.simulators.expedia import INACTIVE_ROOM, create_app
 from channels.simulators.server import running_server
 from channels.xmlsafe import parse_xml
+from tests.channels.gates import FailingConfirms
 
 pytestmark = pytest.mark.anyio
 
@@ -349,24 +350,6 @@ def test_warning_texts_with_and_without_colons_and_bc_fallbacks() -> None:
 
 
 # ------------------------------------------------------------ acknowledgements that half fail
-
-
-class FailingConfirms:
-    """The simulator behind a gate that answers 503 to BC requests after the first `passing`
-    ones, `times` times (then lets them through again)."""
-
-    def __init__(self, app: FastAPI, *, passing: int = 1, times: int = 1_000) -> None:
-        self.app, self.passing, self.times, self.seen = app, passing, times, 0
-
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "http" and scope["path"] == "/eqc/bc":
-            self.seen += 1
-            if self.seen > self.passing and self.times > 0:
-                self.times -= 1
-                await send({"type": "http.response.start", "status": 503, "headers": []})
-                await send({"type": "http.response.body", "body": b"Service Unavailable"})
-                return
-        await self.app(scope, receive, send)
 
 
 async def test_a_failed_confirm_call_keeps_the_verdicts_of_the_calls_before_it(app: FastAPI) -> None:

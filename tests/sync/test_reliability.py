@@ -228,7 +228,7 @@ def test_a_failing_ack_is_repeated_and_what_was_stored_is_counted(committed, fai
     import httpx
 
     from tasks.resources import transport_overrides
-    from tests.channels.test_expedia import FailingConfirms
+    from tests.channels.gates import FailingConfirms
 
     hotel = make_hotel(committed, units=100, days=400, channels=(ChannelName.EXPEDIA,))
     committed.commit()
