@@ -78,10 +78,11 @@ async def sync_bookings(
     """Pull new/modified/cancelled bookings page by page: store exactly once, ack after commit,
     then close sold nights on every channel of the property.
 
-    Without dates the pull is incremental where the partner filters by change time (Airbnb):
-    what changed since the last fully successful pull started, minus CHANGE_WINDOW_MARGIN;
-    the first pull, and every pull after runs that all failed somewhere, reach back to that
-    last success (or read everything). Queue partners deliver what is unacknowledged anyway.
+    Without dates or config overrides the pull is incremental where the partner filters by
+    change time (Airbnb): what changed since the last fully successful pull started, less
+    CHANGE_WINDOW_MARGIN. The first pull reads everything; after a failed or partial pull the
+    window stays at the last success, so what that pull missed is read again. Queue partners
+    deliver only what is unacknowledged anyway.
     """
     logger = get_run_logger()
     info = channel_info(channel_id)
@@ -96,7 +97,9 @@ async def sync_bookings(
         description=f"bookings pulled from {info.name}",
     )
     async with sync_run(channel_id, "sync_bookings") as run:
-        since = _change_window(channel_id) if start_date is None and end_date is None else None
+        # An override (another endpoint or hotel) is not the channel whose history we have.
+        incremental = start_date is None and end_date is None and not overrides
+        since = _change_window(channel_id) if incremental else None
         if since is not None:
             run.details["changed_since"] = since.isoformat()
         cursor: str | None = None

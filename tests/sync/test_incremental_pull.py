@@ -80,6 +80,13 @@ def test_scheduled_airbnb_pulls_read_only_what_changed(committed):  # type: igno
         details = _last_log(committed, cid)[2]
         assert datetime.fromisoformat(details["changed_since"]) == third_started - CHANGE_WINDOW_MARGIN
 
+        # A per-run override (another endpoint or hotel) is not the history we have: read all.
+        other = run_flow(sync_bookings, channel_id=cid, push_availability=False,
+                         config_overrides={"endpoint": url})
+        assert other.ok, other.error
+        assert "changed_since" not in _last_log(committed, cid)[2]
+        assert other.value["records_processed"] >= total
+
         # Dates given by the caller are a window of their own: a full re-read on request.
         full = run_flow(sync_bookings, channel_id=cid, push_availability=False,
                         start_date=first_started.date().replace(year=first_started.year - 1))
