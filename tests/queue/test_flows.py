@@ -103,10 +103,12 @@ def _partner_status(channel_id: int, code: str) -> str:
     return asyncio.run(fetch())
 
 
-def test_reservation_cancellation_reaches_the_partner(committed, wire):
+def _airbnb_booking_stored(committed, wire):  # type: ignore[no-untyped-def]
+    """An Airbnb channel whose simulator's bookings were pulled, the queue emptied: (the
+    simulator app, channel id, a confirmed reservation that is its booking's only room)."""
     hotel = make_hotel(committed, units=50, days=400, channels=(ChannelName.AIRBNB,))
     committed.commit()
-    wire(hotel, bookings=12, seed=11)
+    app = wire(hotel, bookings=12, seed=11)[ChannelName.AIRBNB]
     cid = hotel.channels[ChannelName.AIRBNB]
     assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
     committed.execute(text("DELETE FROM data_sync_queue"))
@@ -114,7 +116,11 @@ def test_reservation_cancellation_reaches_the_partner(committed, wire):
         text("SELECT r.id FROM reservations r WHERE r.channel_id = :c AND r.status = 'confirmed' "
              "AND (SELECT count(*) FROM reservations o WHERE o.channel_id = r.channel_id "
              "AND o.external_ref = r.external_ref) = 1 ORDER BY r.id LIMIT 1"), {"c": cid}).one()
-    row = committed.get(Reservation, res)
+    return app, cid, committed.get(Reservation, res)
+
+
+def test_reservation_cancellation_reaches_the_partner(committed, wire):
+    _, cid, row = _airbnb_booking_stored(committed, wire)
     assert _partner_status(cid, row.external_ref) == "accept"
     before = snapshot(row)
     update_reservation(committed, row, {"status": "cancelled"})
@@ -248,17 +254,7 @@ def test_a_token_wait_holds_a_status_push_back_without_spending_its_attempt(comm
     from tasks.results import StatusPushResult
     from tasks.status import push_status
 
-    hotel = make_hotel(committed, units=50, days=400, channels=(ChannelName.AIRBNB,))
-    committed.commit()
-    app = wire(hotel, bookings=12, seed=11)[ChannelName.AIRBNB]
-    cid = hotel.channels[ChannelName.AIRBNB]
-    assert run_flow(sync_bookings, channel_id=cid, push_availability=False).ok
-    committed.execute(text("DELETE FROM data_sync_queue"))
-    res = committed.scalars(
-        text("SELECT r.id FROM reservations r WHERE r.channel_id = :c AND r.status = 'confirmed' "
-             "AND (SELECT count(*) FROM reservations o WHERE o.channel_id = r.channel_id "
-             "AND o.external_ref = r.external_ref) = 1 ORDER BY r.id LIMIT 1"), {"c": cid}).one()
-    row = committed.get(Reservation, res)
+    app, cid, row = _airbnb_booking_stored(committed, wire)
     update_reservation(committed, row, {"status": "cancelled"})
     queue.enqueue(committed, "reservation", row.id, "status_change", {})  # the status alone
     committed.commit()
