@@ -212,6 +212,15 @@ def test_status_flow_and_queue_share_the_idempotent_push(committed, wire):
     assert not missing.ok and isinstance(missing.error, LookupError)
 
 
+def _token_window_passes_and_the_queue_runs(committed) -> None:  # type: ignore[no-untyped-def]
+    """The partner's token window is over (made due here): one queue run completes the item."""
+    committed.execute(text("UPDATE data_sync_queue SET next_attempt_at = now()"))
+    committed.execute(text("UPDATE partner_auth_tokens SET retry_not_before = NULL"))
+    committed.commit()
+    out = run_flow(process_queue)
+    assert out.ok and out.value["completed"] == 1, out.value
+
+
 def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed, wire):
     """Booking.com's token endpoint answers 429 Retry-After 600: the queued push is put back
     for ten minutes with its attempt not counted, so however many runs meet the wait, the item
@@ -238,11 +247,7 @@ def test_a_token_wait_holds_items_back_without_spending_their_attempts(committed
     assert item().attempts == 0
     # The window passes (made due here) and the partner issues tokens again.
     sim.tokens.settings = TokenSettings()
-    committed.execute(text("UPDATE data_sync_queue SET next_attempt_at = now()"))
-    committed.execute(text("UPDATE partner_auth_tokens SET retry_not_before = NULL"))
-    committed.commit()
-    out = run_flow(process_queue)
-    assert out.ok and out.value["completed"] == 1, out.value
+    _token_window_passes_and_the_queue_runs(committed)
     assert item().status == "completed"
 
 
@@ -279,12 +284,7 @@ def test_a_token_wait_holds_a_status_push_back_without_spending_its_attempt(comm
     assert sim.tokens.refused >= 1
     assert app.state.airbnb.find(row.external_ref)["status_type"] == "accept"  # nothing sent
     sim.tokens.settings = TokenSettings()
-
-    committed.execute(text("UPDATE data_sync_queue SET next_attempt_at = now()"))
-    committed.execute(text("UPDATE partner_auth_tokens SET retry_not_before = NULL"))
-    committed.commit()
-    out = run_flow(process_queue)
-    assert out.ok and out.value["completed"] == 1, out.value
+    _token_window_passes_and_the_queue_runs(committed)
     assert _partner_status(cid, row.external_ref) == "cancelled_by_host"
 
 
