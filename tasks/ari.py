@@ -22,7 +22,7 @@ from channels.base import ARIUpdate, ChannelError, TransientChannelError, Update
 from db.engine import session_scope
 from db.repositories import ari as ari_repo
 from db.repositories.channels import enabled_channel_ids
-from tasks.bookings import partner_limit
+from tasks.limits import partner_limit
 from tasks.resources import adapter_for, channel_info
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait

@@ -21,6 +21,7 @@ from channels.base import (
 from db.engine import session_scope
 from db.repositories.bookings import IngestResult, ack_key, ingest_page, mark_acknowledged
 from innsync.settings import get_settings
+from tasks.limits import partner_limit, take_partner_slots
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
@@ -29,23 +30,6 @@ from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
 def message_key(record: BookingRecord) -> str:
     """The booking id and a digest of the message's content (its masked raw payload)."""
     return f"{record.external_id}:{record.message_digest() or record.revision}"
-
-
-def partner_limit(channel_name: str) -> str:
-    """Name of the Prefect global rate limit for one partner's API."""
-    return f"partner-{channel_name.replace('.', '-')}"
-
-
-async def take_partner_slots(channel_name: str, requests: int) -> None:
-    """Wait for `requests` slots of the partner's rate limit, in bursts the limit allows
-    (Prefect refuses a request for more slots than the limit holds)."""
-    from deployments.limits import burst_of  # deployments import this module
-
-    burst = burst_of(channel_name)
-    while requests > 0:
-        take = min(requests, burst)
-        await rate_limit(partner_limit(channel_name), occupy=take, strict=False)
-        requests -= take
 
 
 async def store_and_ack(

@@ -7,7 +7,7 @@ from prefect.cache_policies import NONE
 from prefect.concurrency.asyncio import rate_limit
 
 from channels.base import BookingStatus, ChannelAdapter, ChannelError
-from tasks.bookings import partner_limit
+from tasks.limits import partner_limit
 from tasks.resources import adapter_for, channel_info
 from tasks.results import StatusPushResult
 from tasks.retry import token_wait

@@ -8,8 +8,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, rate_limit
 
-from deployments.limits import PARTNER_LIMITS, PartnerLimit, burst_of, ensure_limits_async
-from tasks.bookings import partner_limit, take_partner_slots
+from deployments.limits import ensure_limits_async
+from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, partner_limit, take_partner_slots
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
