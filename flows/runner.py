@@ -93,6 +93,14 @@ def via_deployments() -> bool:
     return get_settings().run_via_deployments and bool(get_current_settings().api.url)
 
 
+def via_task_worker() -> bool:
+    """True when background tasks (flows/background.py) go to a task worker: deployments
+    are in use and a worker serves them (INNSYNC_BACKGROUND_TASKS, set by `innsync up`)."""
+    from innsync.settings import get_settings
+
+    return get_settings().background_tasks and via_deployments()
+
+
 def _deployment_name(flow: Flow[..., Any], deployment_name: str | None) -> str:
     if deployment_name is None:
         from deployments.specs import deployment_for

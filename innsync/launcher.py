@@ -472,14 +472,25 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                 # Results of deployment runs are kept, so `wait=true` API calls can read them;
                 # the every-minute cycle starts one pull-channel run per channel.
                 {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-                 "INNSYNC_RUN_VIA_DEPLOYMENTS": "1"},
+                 "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
+                 # Prefect's default (10 s) delays every API-started run by up to that.
+                 "PREFECT_RUNNER_POLL_FREQUENCY": str(settings.runner_poll_seconds)},
+            ))
+            services[-1].start(log_dir)
+            # Webhook fetches start here at once (flows/background.py), no poll, no new process.
+            services.append(Service(
+                "task-worker", [python, "-m", "deployments.task_worker"],
+                {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
+                 # its task runs log outside a flow run for a moment; nothing is lost
+                 "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"},
             ))
             services[-1].start(log_dir)
         services.append(Service(
             "api",
             [python, "-m", "innsync.cli", "api", "--host", opts.api_host,
              "--port", str(opts.api_port), "--no-migrate"],
-            {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1" if opts.serve else "0"},
+            {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1" if opts.serve else "0",
+             "INNSYNC_BACKGROUND_TASKS": "1" if opts.serve else "0"},
         ))
         services[-1].start(log_dir)
         api_url = f"http://{opts.api_host}:{opts.api_port}"

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     auto_sync_interval: int = 30
     #: API work goes through Prefect deployments (needs PREFECT_API_URL); `innsync up` sets it.
     run_via_deployments: bool = False
+    #: A task worker serves the background tasks (`python -m deployments.task_worker`;
+    #: `innsync up` starts one and sets this): a webhook's booking fetch is handed to it at
+    #: once instead of waiting for a deployment run (needs run_via_deployments too).
+    background_tasks: bool = False
+    #: Seconds between the serve process's polls for runs to start (`innsync up` passes it
+    #: as PREFECT_RUNNER_POLL_FREQUENCY; Prefect's default, 10, delays every API-started run
+    #: and every scheduled pull by up to that much).
+    runner_poll_seconds: int = Field(default=2, ge=1, le=60)
     #: Partner HTTP timeout (seconds) and the first retry delay of partner tasks (doubles).
     partner_timeout: float = 20.0
     retry_backoff_seconds: float = 2.0

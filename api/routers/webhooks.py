@@ -152,9 +152,16 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 
 def _run_fetch(channel_id: int, booking_id: str, event_id: int) -> None:
+    """Hand the fetch to the task worker at once when one serves (flows/background.py),
+    else start `sync-booking-by-id` (its deployment, or in this process)."""
     from flows.channel_sync import sync_booking_by_id
-    from flows.runner import start_flow
+    from flows.runner import start_flow, via_task_worker
 
+    if via_task_worker():
+        from flows.background import fetch_pushed_booking
+
+        fetch_pushed_booking.delay(channel_id, booking_id, event_id)
+        return
     start_flow(
         sync_booking_by_id, channel_id=channel_id, external_id=booking_id, webhook_event_id=event_id
     )

@@ -1,0 +1,41 @@
+"""Background tasks: work that must start at once, handed to a long-lived Prefect task worker.
+
+A deployment run waits for the serve process's next poll (`PREFECT_RUNNER_POLL_FREQUENCY`)
+and then for a fresh Python process (~1.5 s of imports) before its first line runs: about
+10 s for a webhook's booking fetch, while every other channel still sells the room.
+`Task.delay()` hands the task run to a subscribed task worker (`python -m
+deployments.task_worker`, started by `innsync up`) over a websocket at once, and the worker
+runs the same flow in its own, already warm, process: the flow run, its sync log and its
+logs look the same in the Prefect UI, and a task run beside it shows the hand-over.
+
+The Prefect server keeps a delayed task run until a worker takes it (a worker restarting
+loses nothing); if the server itself restarts before then, the webhook event stays
+unfinished and the channel's next pull stores the booking.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from flows.channel_sync import sync_booking_by_id
+from flows.runner import run_flow
+from tasks.results import BookingFetchOutcome
+
+
+@task(name="fetch-pushed-booking", log_prints=False)
+def fetch_pushed_booking(
+    channel_id: int, external_id: str, webhook_event_id: int | None = None
+) -> BookingFetchOutcome:
+    """Run `sync-booking-by-id` for a pushed booking in this (task worker) process.
+
+    Synchronous on purpose: the worker runs it in its thread pool, so one fetch's database
+    and partner calls never block the worker's websocket loop or another fetch."""
+    outcome = run_flow(sync_booking_by_id, channel_id=channel_id, external_id=external_id,
+                       webhook_event_id=webhook_event_id)
+    if isinstance(outcome.value, BookingFetchOutcome):
+        return outcome.value  # a failed fetch is the flow run's failure, shown there
+    raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")
+
+
+#: Every task the task worker serves (a delayed task nobody serves waits forever).
+BACKGROUND_TASKS = [fetch_pushed_booking]

@@ -1,0 +1,142 @@
+"""A webhook's booking fetch goes to a Prefect task worker at once (flows/background.py).
+
+Real parts: a Prefect server subprocess, `python -m deployments.task_worker` as `innsync up`
+starts it, the Airbnb simulator over HTTP, PostgreSQL; the webhook is posted to the API app.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from channels.base import ChannelName
+from channels.simulators.airbnb import confirmation_code, webhook_event
+from channels.simulators.server import build_app, running_server
+from tests.deployments.conftest import PrefectServer, clean_env, stop_group
+from tests.sync.conftest import committed, make_hotel, point_channel_at  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.prefect_server
+
+
+@pytest.fixture
+def background(monkeypatch: pytest.MonkeyPatch,
+               prefect_client_settings: PrefectServer) -> Iterator[PrefectServer]:
+    """The API's settings as `innsync up` sets them: deployments and a task worker."""
+    from innsync.settings import get_settings
+
+    monkeypatch.setenv("INNSYNC_RUN_VIA_DEPLOYMENTS", "1")
+    monkeypatch.setenv("INNSYNC_BACKGROUND_TASKS", "1")
+    get_settings.cache_clear()
+    yield prefect_client_settings
+    get_settings.cache_clear()
+
+
+def _start_worker(server: PrefectServer, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "deployments.task_worker"],
+            env=clean_env(**server.client_env(),
+                          INNSYNC_DATABASE_URL=os.environ["INNSYNC_DATABASE_URL"],
+                          INNSYNC_HOME=os.environ["INNSYNC_HOME"]),
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _eventually(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return check()
+
+
+def _stored(session: Session, channel_id: int, code: str) -> bool:
+    session.expire_all()
+    return bool(session.execute(
+        text("SELECT count(*) FROM channel_bookings WHERE channel_id = :c "
+             "AND external_booking_id = :b"), {"c": channel_id, "b": code}).scalar_one())
+
+
+def _event_status(session: Session, event_id: int) -> str:
+    return str(session.execute(text("SELECT status FROM webhook_events WHERE id = :i"),
+                               {"i": event_id}).scalar_one())
+
+
+def _runs(flow_name: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
+
+
+def _task_runs(task_name: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[task_name])))
+
+
+def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence(
+    background: PrefectServer, committed: Session, tmp_path: Path
+) -> None:
+    hotel = make_hotel(committed, units=20, days=120, channels=(ChannelName.AIRBNB,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.AIRBNB]
+    sim = build_app(ChannelName.AIRBNB, bookings=6, seed=5)
+    codes = [confirmation_code(m.booking.booking_id) for m in sim.state.sim.queue.messages[:2]]
+    log = tmp_path / "task-worker.log"
+
+    def push(code: str) -> int:
+        body, headers = webhook_event(sim, code, "reservation_created")
+        with TestClient(create_app()) as api:
+            resp = api.post("/api/webhooks/airbnb", content=body, headers=headers)
+        assert resp.status_code == 202 and not resp.json()["duplicate"], resp.text
+        return int(resp.json()["eventId"])
+
+    with running_server(sim) as url:
+        point_channel_at(committed, cid, url, apiKey="client-1", apiSecret="secret-value-1",
+                         webhookSecret=sim.state.airbnb.webhook_secret)
+        worker = _start_worker(background, log)
+        try:
+            event = push(codes[0])
+            assert _eventually(lambda: _stored(committed, cid, codes[0]), 90), log.read_text()
+            assert _eventually(lambda: _event_status(committed, event) == "processed", 10)
+        finally:
+            stop_group(worker)
+        fetches = _runs("sync-booking-by-id")
+        assert len(fetches) == 1
+        # run by the worker itself: no deployment, so no serve-process poll or process start
+        assert fetches[0].deployment_id is None
+        assert fetches[0].parameters["external_id"] == codes[0]
+        assert fetches[0].state_type.value == "COMPLETED"
+        handed = _task_runs("fetch-pushed-booking")
+        assert [r.state_type.value for r in handed] == ["COMPLETED"]
+
+        # No worker serving: the event is committed and answered; the server holds the task
+        # run until a worker subscribes, and then the booking is stored.
+        event = push(codes[1])
+        time.sleep(2)
+        assert not _stored(committed, cid, codes[1])
+        assert _event_status(committed, event) != "processed"
+        worker = _start_worker(background, log)
+        try:
+            assert _eventually(lambda: _stored(committed, cid, codes[1]), 90), log.read_text()
+            assert _eventually(lambda: _event_status(committed, event) == "processed", 10)
+        finally:
+            stop_group(worker)
