@@ -29,7 +29,7 @@ from channels.booking_com_ota import (
     WEEKDAY_ATTRS,
     timestamp,
 )
-from channels.simulators.catalog import CATALOG
+from channels.simulators.catalog import CATALOG, PartnerCatalog, hotel_catalog
 from channels.simulators.common import (
     BookingQueue,
     FaultSettings,
@@ -89,12 +89,14 @@ class _Clock:
 CLOCK = _Clock()
 
 
-def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag: str) -> None:
+def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag: str,
+                       cat: PartnerCatalog | None = None) -> None:
     """One booking message as a HotelReservation / HotelResModify element, in the shape of
     Booking.com's field tables: one RoomRate per night, integer amounts with DecimalPlaces,
     the id and creation time in HotelReservationID, the booker in ResGlobalInfo/Profiles.
-    A cancellation is a HotelResModify holding only ResGlobalInfo (*unverified*)."""
-    cat = CATALOG[CHANNEL]
+    A cancellation is a HotelResModify holding only ResGlobalInfo (*unverified*). Room and
+    rate codes come from `cat`, the hotel's catalog (default: the first hotel's)."""
+    cat = cat or CATALOG[CHANNEL]
     res = _sub(parent, tag)
     if b.event != "cancelled":
         stays = _sub(res, "RoomStays")
@@ -148,15 +150,21 @@ def render_reservation(parent: etree._Element, b: SimBooking, hotel_id: str, tag
 
 
 def render_notif(messages: list[SimBooking], hotel_id: str, source: str) -> bytes:
-    """OTA_HotelResNotifRQ (new) or OTA_HotelResModifyNotifRQ (modified/cancelled)."""
+    """OTA_HotelResNotifRQ (new) or OTA_HotelResModifyNotifRQ (modified/cancelled) of one hotel."""
+    cat = CATALOG[CHANNEL]
+    return render_account_notif([(b, hotel_id, cat) for b in messages], source)
+
+
+def render_account_notif(items: list[tuple[SimBooking, str, PartnerCatalog]], source: str) -> bytes:
+    """The same for a provider account: each reservation names its own hotel (HotelCode)."""
     root = etree.Element(_N + f"{source}RQ", nsmap={None: NS}, TimeStamp=CLOCK.stamp(),
                          Target=TARGET, Version=VERSION)
     if source == RES_NOTIF:
         holder, tag = _sub(root, "HotelReservations"), "HotelReservation"
     else:
         holder, tag = _sub(root, "HotelResModifies"), "HotelResModify"
-    for b in messages:
-        render_reservation(holder, b, hotel_id, tag)
+    for b, hotel_id, cat in items:
+        render_reservation(holder, b, hotel_id, tag, cat)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -264,19 +272,38 @@ class QueueIndex:
             self.ready.add(head)
 
 
+#: Booking ids of the account's hotel i start at FIRST_ID + i * ID_STEP.
+FIRST_ID = 4_100_000_001
+ID_STEP = 1_000_000
+
+
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
                hotel_id: str | None = None, credentials: dict[str, str] | None = None,
-               today: date | None = None, tokens: TokenSettings | None = None) -> FastAPI:
-    """The Booking.com simulator; `credentials` (client id -> secret) default to accept-any;
-    `tokens` default to a one-hour JWT and 30 exchanges an hour."""
-    cat = CATALOG[CHANNEL]
-    state = SimState(CHANNEL.value, hotel_id or cat["hotel_id"], faults=faults or FaultSettings(), seed=seed)
-    state.generator.next_id = 4_100_000_001  # type: ignore[union-attr]
-    state.add_bookings(bookings)
+               today: date | None = None, tokens: TokenSettings | None = None,
+               hotels: int = 1) -> FastAPI:
+    """The Booking.com simulator of one provider (machine) account connected to `hotels`
+    properties: the first is `hotel_id` (default the catalog's), hotel i > 0 is
+    `hotel_catalog(CHANNEL, i)`; each has its own `bookings` generated bookings, rooms and
+    rates. One reservations call returns every connected hotel's pending reservations
+    (`hotel_ids` filters), as Booking.com keeps one queue per provider.
+
+    `credentials` (client id -> secret) default to accept-any; `tokens` default to a
+    one-hour JWT and 30 exchanges an hour (per account)."""
+    if hotels < 1:
+        raise ValueError("a simulated account has at least one hotel")
+    state = SimState(CHANNEL.value, hotel_id or CATALOG[CHANNEL]["hotel_id"],
+                     faults=faults or FaultSettings(), seed=seed)
+    state.extra["catalog"] = CATALOG[CHANNEL]
+    for i in range(1, hotels):
+        other = hotel_catalog(CHANNEL, i)
+        state.add_hotel(other["hotel_id"], seed + i).extra["catalog"] = other
+    for i, hotel in enumerate(state.hotels.values()):
+        hotel.generator.next_id = FIRST_ID + i * ID_STEP  # type: ignore[union-attr]
+        hotel.add_bookings(bookings)
+        hotel.extra["index"] = QueueIndex(hotel.queue)
     state.tokens.settings = tokens or TokenSettings(
         token_ttl_seconds=TOKEN_TTL, exchange_limit=TOKENS_PER_HOUR, window_seconds=3600)
-    index = QueueIndex(state.queue)
-    state.extra.update(today=today, index=index)
+    state.extra["today"] = today
     app = make_app(state, "Booking.com simulator")
 
     def current_day() -> date:
@@ -288,9 +315,24 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     def unauthorized() -> Response:
         return Response('{"errors":[{"code":"INVALID_TOKEN"}]}', status_code=401, media_type="application/json")
 
-    def hotel_allowed(request: Request) -> bool:
+    def requested(request: Request) -> tuple[list[SimState], list[str]]:
+        """The hotels a reservations call asks for (`hotel_ids`, default all) and the
+        requested ids not connected to this account."""
         wanted = request.query_params.get("hotel_ids")
-        return wanted is None or state.hotel_id in wanted.split(",")
+        if wanted is None:
+            return list(state.hotels.values()), []
+        ids = list(dict.fromkeys(w for w in wanted.split(",") if w)) or [wanted]
+        return ([state.hotels[w] for w in ids if w in state.hotels],
+                [w for w in ids if w not in state.hotels])
+
+    def owner(booking_id: str) -> QueueIndex | None:
+        """The queue index of the hotel whose reservation this is."""
+        for hotel in state.hotels.values():
+            index: QueueIndex = hotel.extra["index"]
+            index.sync()
+            if booking_id in index.by_id:
+                return index
+        return None
 
     @app.post("/token-based-authentication/exchange")
     async def exchange(request: Request) -> Response:
@@ -320,18 +362,25 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     async def pull(request: Request, source: str) -> Response:
         if not authorized(request):
             return unauthorized()
-        if not hotel_allowed(request):
-            return _xml(_rs(f"{source}RS", errors=[("497", f"Access denied for hotel {request.query_params['hotel_ids']}", None)]), 403)
+        hotels, denied = requested(request)
+        if denied:
+            return _xml(_rs(f"{source}RS", errors=[("497", f"Access denied for hotel {','.join(denied)}", None)]), 403)
         # In order per booking: a modification waits until the new booking was acked.
-        if state.faults.duplicate_rate:
-            pending = state.queue.pending(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
-            wanted = [b for b in pending if (is_new(b) if source == RES_NOTIF else is_modify(b))][:PAGE_SIZE]
-        else:
-            page = index.page(source == RES_NOTIF, PAGE_SIZE)
-            for msg in page:
-                msg.deliveries += 1
-            wanted = [m.booking for m in page]
-        return _xml(render_notif(wanted, state.hotel_id, source))
+        items: list[tuple[SimBooking, str, PartnerCatalog]] = []
+        for hotel in hotels:
+            room = PAGE_SIZE - len(items)
+            if room <= 0:
+                break
+            if state.faults.duplicate_rate:
+                pending = hotel.queue.pending(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
+                wanted = [b for b in pending if (is_new(b) if source == RES_NOTIF else is_modify(b))][:room]
+            else:
+                page = hotel.extra["index"].page(source == RES_NOTIF, room)
+                for msg in page:
+                    msg.deliveries += 1
+                wanted = [m.booking for m in page]
+            items += [(b, hotel.hotel_id, hotel.extra["catalog"]) for b in wanted]
+        return _xml(render_account_notif(items, source))
 
     async def ack(request: Request, source: str) -> Response:
         if not authorized(request):
@@ -345,8 +394,9 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         failures: list[tuple[str, str, str | None]] = []
         wrong_type = 0
         for res_id in ids:
-            messages = index.find(res_id)
-            if not messages:
+            index = owner(res_id)
+            messages = index.find(res_id) if index is not None else []
+            if index is None or not messages:
                 failures.append(("404", "Hotel reservation was not found", res_id))
                 continue
             open_msgs = [m for m in messages if not m.acked]
@@ -379,7 +429,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     async def ack_modified(request: Request) -> Response:
         return await ack(request, RES_MODIFY_NOTIF)
 
-    def check_control(ctl: etree._Element | None) -> tuple[str, str] | None:
+    def check_control(ctl: etree._Element | None, cat: PartnerCatalog) -> tuple[str, str] | None:
         if ctl is None:
             return "ROOM_ID_MISSING", "StatusApplicationControl missing"
         room, rate = ctl.get("InvTypeCode"), ctl.get("RatePlanCode")
@@ -401,11 +451,11 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
             return "DATES_TOO_FAR_OR_INVALID", f"{end} is too far in the future"
         return None
 
-    def apply(ctl: etree._Element, values: dict[str, Any]) -> None:
+    def apply(hotel: SimState, ctl: etree._Element, values: dict[str, Any]) -> None:
         weekdays = None
         if any(ctl.get(name) is not None for name in WEEKDAY_ATTRS):
             weekdays = frozenset(i for i, name in enumerate(WEEKDAY_ATTRS) if _flag(ctl.get(name)))
-        state.ari.apply(ctl.get("InvTypeCode", ""), ctl.get("RatePlanCode"), date.fromisoformat(ctl.get("Start", "")),
+        hotel.ari.apply(ctl.get("InvTypeCode", ""), ctl.get("RatePlanCode"), date.fromisoformat(ctl.get("Start", "")),
                         date.fromisoformat(ctl.get("End", "")), weekdays, values)
 
     async def ari(request: Request, kind: str) -> Response:
@@ -419,7 +469,8 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         holder = root.find(_N + ("AvailStatusMessages" if kind == "Avail" else "RateAmountMessages"))
         if holder is None:
             return _xml(_rs(tag, errors=[("400", "schema error: messages element missing", None)]), 400)
-        if holder.get("HotelCode") != state.hotel_id:
+        hotel = state.hotel(holder.get("HotelCode") or "")
+        if hotel is None:
             return _xml(_rs(tag, errors=[("497", f"You do not have access to hotel:{holder.get('HotelCode')}", None)]), 403)
         failures: dict[str, tuple[str, str, str | None]] = {}
         done: set[str] = set()
@@ -427,7 +478,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         for msg in messages:
             locator = msg.get("LocatorID") or ""
             ctl = msg.find(_N + "StatusApplicationControl")
-            problem = check_control(ctl)
+            problem = check_control(ctl, hotel.extra["catalog"])
             if problem is None and locator not in done and state.chance(state.faults.partial_failure_rate):
                 problem = ("SIMULATED_PARTIAL_FAILURE", "update not processed, try again")
             if problem is not None:
@@ -451,7 +502,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
                 amt = next(msg.iter(_N + "BaseByGuestAmt"), None)
                 values = {"rate": amt.get("AmountAfterTax") if amt is not None else None,
                           "currency": amt.get("CurrencyCode") if amt is not None else None}
-            apply(ctl, values)
+            apply(hotel, ctl, values)
         # A locator partly applied then failed is still reported failed: the adapter re-sends it.
         done -= set(failures)
         if failures and not done:

@@ -48,6 +48,34 @@ CATALOG: dict[ChannelName, PartnerCatalog] = {
 }
 
 
+def hotel_catalog(channel: ChannelName | str, index: int = 0) -> PartnerCatalog:
+    """The catalog of hotel `index` of a simulated partner account (0: `CATALOG`'s hotel).
+
+    Every hotel has its own hotel id. Where a partner's room and rate ids are global
+    (Booking.com room ids begin with the hotel id and rate ids are the partner's own;
+    Airbnb listings) each hotel gets its own codes; Expedia and Agoda name the hotel in
+    every request, so their hotels keep the same room and rate codes."""
+    name = ChannelName(channel)
+    base = CATALOG[name]
+    if index < 0:
+        raise ValueError("hotel index must be >= 0")
+    if index == 0:
+        return {**base, "room_types": dict(base["room_types"]),
+                "rate_plans": dict(base["rate_plans"])}
+    rooms, plans = dict(base["room_types"]), dict(base["rate_plans"])
+    if name is ChannelName.BOOKING_COM:
+        hotel_id = str(int(base["hotel_id"]) + index)
+        rooms = {pms: hotel_id + code[-2:] for pms, code in rooms.items()}
+        plans = {pms: str(int(code) + 1000 * index) for pms, code in plans.items()}
+    elif name is ChannelName.AIRBNB:
+        hotel_id = f"host-{4711 + index}"
+        rooms = {pms: str(int(code) + 10 * index) for pms, code in rooms.items()}
+    else:
+        hotel_id = str(int(base["hotel_id"]) + index)
+    return {"hotel_id": hotel_id, "currency": base["currency"], "room_types": rooms,
+            "rate_plans": plans}
+
+
 def partner_room_type(channel: ChannelName | str, pms_code: str) -> str:
     """Partner room type code for a PMS room type code."""
     return CATALOG[ChannelName(channel)]["room_types"][pms_code]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -246,11 +246,39 @@ class SimState:
     injected: Counter[str] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
     tokens: TokenIssuer = field(default_factory=TokenIssuer)
+    #: Every hotel of the simulated partner account by hotel id, this one included (the
+    #: same dict on each). The account's first hotel is the app's `state.sim`: faults,
+    #: tokens, call counters and the fault dice are read from it; each hotel keeps its own
+    #: bookings, ARI, generator and `extra`.
+    hotels: dict[str, SimState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         if self.generator is None:
             self.generator = BookingGenerator(self.seed)
+        self.hotels.setdefault(self.hotel_id, self)
+
+    def add_hotel(self, hotel_id: str, seed: int) -> SimState:
+        """Another hotel of this account (its own bookings and ARI), sharing `hotels`."""
+        if hotel_id in self.hotels:
+            raise ValueError(f"hotel {hotel_id} is already in the account")
+        hotel = SimState(self.channel, hotel_id, seed=seed, hotels=self.hotels)
+        return hotel
+
+    def hotel(self, hotel_id: str) -> SimState | None:
+        """The account's hotel with this id (None: not connected to this account)."""
+        return self.hotels.get(hotel_id)
+
+    def selected(self, hotel: str | None) -> list[SimState]:
+        """Admin `hotel=` parameter: one hotel by id, `all`, or (None) the first hotel."""
+        if hotel is None:
+            return [self]
+        if hotel == "all":
+            return list(self.hotels.values())
+        found = self.hotels.get(hotel)
+        if found is None:
+            raise HTTPException(404, f"no hotel {hotel!r} in this account")
+        return [found]
 
     def add_bookings(self, count: int, *, live: bool = False) -> int:
         """Generate `count` more bookings into the queue; returns the number of messages.
@@ -278,14 +306,20 @@ def admin_router(state: SimState) -> APIRouter:
     token-exchange counts."""
     router = APIRouter(prefix=ADMIN_PREFIX)
 
+    @router.get("/hotels")
+    async def get_hotels() -> list[str]:
+        """The hotel ids of this simulated account, the first (default) one first."""
+        return list(state.hotels)
+
     @router.get("/ari")
-    async def get_ari() -> dict[str, Any]:
-        return state.ari.snapshot()
+    async def get_ari(hotel: str | None = None) -> dict[str, Any]:
+        return state.selected(hotel)[0].ari.snapshot()
 
     @router.get("/ari/days")
-    async def get_ari_days(room: str, start: date, end: date) -> dict[str, Any]:
+    async def get_ari_days(room: str, start: date, end: date,
+                           hotel: str | None = None) -> dict[str, Any]:
         """What was accepted for one room (room-level values) on start..end, by date."""
-        days = state.ari.calendar.get(f"{room}/*", {})
+        days = state.selected(hotel)[0].ari.calendar.get(f"{room}/*", {})
         return {d: v for d, v in sorted(days.items()) if start.isoformat() <= d <= end.isoformat()}
 
     @router.get("/faults")
@@ -298,20 +332,30 @@ def admin_router(state: SimState) -> APIRouter:
         return state.faults
 
     @router.post("/bookings")
-    async def add_bookings(count: int = 10, changes: bool = True) -> dict[str, Any]:
-        """Guests book now: `count` bookings (with some later changes unless `changes=false`);
-        answers the messages made (ids, rooms and nights in PMS codes) and the queue's counts."""
-        made = state.book(count, changes=changes)
+    async def add_bookings(count: int = 10, changes: bool = True,
+                           hotel: str | None = None) -> dict[str, Any]:
+        """Guests book now: `count` bookings (with some later changes unless `changes=false`)
+        at the first hotel, at `hotel`, or at each hotel (`hotel=all`); answers the messages
+        made (hotel, ids, rooms and nights in PMS codes) and the account's queue counts."""
+        made = [(h.hotel_id, m) for h in state.selected(hotel)
+                for m in h.book(count, changes=changes)]
         return {"added": len(made), "bookings": [
-            {"booking_id": m.booking_id, "event": m.event, "revision": m.revision,
+            {"hotel_id": hotel_id, "booking_id": m.booking_id, "event": m.event,
+             "revision": m.revision,
              "rooms": [{"room_type": r.room_type, "check_in": r.check_in.isoformat(),
                         "check_out": r.check_out.isoformat()} for r in m.rooms]}
-            for m in made], **state.queue.stats()}
+            for hotel_id, m in made], **account_stats()}
+
+    def account_stats() -> dict[str, int]:
+        totals: Counter[str] = Counter()
+        for h in state.hotels.values():
+            totals.update(h.queue.stats())
+        return {key: totals[key] for key in ("messages", "acked", "pending")}
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
-        return {"calls": dict(state.calls), "injected": dict(state.injected), **state.queue.stats(),
-                **state.tokens.stats()}
+        return {"calls": dict(state.calls), "injected": dict(state.injected),
+                **account_stats(), "hotels": len(state.hotels), **state.tokens.stats()}
 
     @router.get("/tokens")
     async def get_tokens() -> TokenSettings:
@@ -330,7 +374,8 @@ def admin_router(state: SimState) -> APIRouter:
     @router.get("/booking-ids")
     async def booking_ids() -> list[str]:
         """Every booking id this simulator created (the soak's "created at the partner")."""
-        return sorted({m.booking.booking_id for m in state.queue.messages})
+        return sorted({m.booking.booking_id for h in state.hotels.values()
+                       for m in h.queue.messages})
 
     return router
 

@@ -33,12 +33,24 @@ SIMULATORS: dict[ChannelName, str] = {
 ORDER = [ChannelName.BOOKING_COM, ChannelName.AGODA, ChannelName.EXPEDIA, ChannelName.AIRBNB]
 
 
+#: Partners whose simulator hosts several hotels per account so far (`--hotels`).
+MULTI_HOTEL = {ChannelName.BOOKING_COM}
+
+
 def build_app(channel: ChannelName | str, *, bookings: int = 50, seed: int = 42,
-              faults: FaultSettings | None = None) -> FastAPI:
-    """The simulator ASGI app for one partner (state at `app.state.sim`)."""
-    module_name, _, attr = SIMULATORS[ChannelName(channel)].partition(":")
+              faults: FaultSettings | None = None, hotels: int = 1) -> FastAPI:
+    """The simulator ASGI app for one partner account (state of its first hotel at
+    `app.state.sim`, every hotel in `app.state.sim.hotels`)."""
+    name = ChannelName(channel)
+    module_name, _, attr = SIMULATORS[name].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    app: FastAPI = factory(bookings=bookings, seed=seed, faults=faults or FaultSettings())
+    extra: dict[str, Any] = {}
+    if hotels != 1:
+        if name not in MULTI_HOTEL:
+            raise ValueError(f"the {name} simulator hosts one hotel only (so far: "
+                             f"{', '.join(sorted(MULTI_HOTEL))})")
+        extra["hotels"] = hotels
+    app: FastAPI = factory(bookings=bookings, seed=seed, faults=faults or FaultSettings(), **extra)
     return app
 
 
@@ -124,6 +136,9 @@ def simulate(
     id_offset: int = typer.Option(
         0, help="added to every generated booking id: give each start its own (innsync up "
                 "uses the clock) so a restarted simulator never re-issues stored ids"),
+    hotels: int = typer.Option(
+        1, min=1, help="hotels connected to each simulated partner account, each with its "
+                       "own rooms, rates and bookings (so far Booking.com only)"),
 ) -> None:
     """Serve protocol-faithful partner simulators over HTTP (one port per partner)."""
     faults = FaultSettings(
@@ -134,9 +149,13 @@ def simulate(
     )
     wanted = ORDER if channel == "all" else [ChannelName(channel)]
     apps: list[tuple[ChannelName, FastAPI, int]] = []
+    if hotels > 1 and not MULTI_HOTEL.intersection(wanted):
+        raise typer.BadParameter(f"--hotels: only {', '.join(sorted(MULTI_HOTEL))} hosts "
+                                 "several hotels so far")
     for offset, name in enumerate(wanted):
         try:
-            app = build_app(name, bookings=0, seed=seed, faults=faults.model_copy())
+            app = build_app(name, bookings=0, seed=seed, faults=faults.model_copy(),
+                            hotels=hotels if name in MULTI_HOTEL else 1)
         except ImportError as exc:
             typer.echo(f"skipping {name}: simulator not available ({exc})", err=True)
             continue
@@ -145,9 +164,10 @@ def simulate(
                    "window_seconds": token_window}
         sim.tokens.settings = sim.tokens.settings.model_copy(
             update={k: v for k, v in changes.items() if isinstance(v, int | float)})
-        sim.generator.next_id += id_offset
-        if bookings:
-            sim.add_bookings(bookings)
+        for hotel in sim.hotels.values():
+            hotel.generator.next_id += id_offset
+            if bookings:
+                hotel.add_bookings(bookings)
         apps.append((name, app, port + offset))
     if not apps:
         raise typer.Exit(1)

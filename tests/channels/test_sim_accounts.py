@@ -1,0 +1,167 @@
+"""Simulated partner accounts that serve several hotels (issue 13, item 2): Booking.com.
+
+Booking.com keeps one reservation queue per provider account: one `GET OTA_HotelResNotif`
+answers every connected hotel's pending reservations, `hotel_ids` filters, each reservation
+names its hotel (RoomStay/BasicPropertyInfo/@HotelCode), and ARI names the hotel in
+AvailStatusMessages/@HotelCode. The adapter talks to the account over real HTTP here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from lxml import etree
+
+from channels.base import ARIUpdate, ChannelConfig, ChannelName, PermanentChannelError
+from channels.booking_com import BookingComAdapter, parse_bookings
+from channels.booking_com_ota import NS
+from channels.simulators.booking_com import create_app
+from channels.simulators.catalog import CATALOG, hotel_catalog
+from channels.simulators.server import build_app, running_server
+
+pytestmark = pytest.mark.anyio
+TODAY = datetime.now(UTC).date()
+HOTELS = [hotel_catalog(ChannelName.BOOKING_COM, i) for i in range(3)]
+
+
+def test_hotel_catalogs_give_each_hotel_its_own_ids() -> None:
+    assert hotel_catalog(ChannelName.BOOKING_COM, 0) == CATALOG[ChannelName.BOOKING_COM]
+    ids = [c["hotel_id"] for c in HOTELS]
+    assert ids == ["1234567", "1234568", "1234569"]
+    # Booking.com room ids begin with their hotel's id; rate ids are the partner's own
+    assert HOTELS[1]["room_types"]["STD"] == "123456801"
+    rooms = [set(c["room_types"].values()) for c in HOTELS]
+    plans = [set(c["rate_plans"].values()) for c in HOTELS]
+    assert not rooms[0] & rooms[1] and not rooms[1] & rooms[2]
+    assert not plans[0] & plans[1]
+    # Expedia and Agoda scope rooms by the hotel named in each request: same codes
+    exp = [hotel_catalog(ChannelName.EXPEDIA, i) for i in range(2)]
+    assert exp[0]["hotel_id"] != exp[1]["hotel_id"]
+    assert exp[0]["room_types"] == exp[1]["room_types"]
+    air = [hotel_catalog(ChannelName.AIRBNB, i) for i in range(2)]
+    assert not set(air[0]["room_types"].values()) & set(air[1]["room_types"].values())
+    with pytest.raises(ValueError):
+        hotel_catalog(ChannelName.AGODA, -1)
+
+
+def _config(hotel: int) -> ChannelConfig:
+    return ChannelConfig(apiKey="machine-1", apiSecret="s3cret", hotelId=HOTELS[hotel]["hotel_id"])
+
+
+async def test_one_account_serves_each_hotel_its_own_reservations_and_ari() -> None:
+    app = create_app(bookings=8, seed=3, hotels=3, credentials={"machine-1": "s3cret"})
+    account = app.state.sim
+    assert list(account.hotels) == [c["hotel_id"] for c in HOTELS]
+    with running_server(app) as url:
+        # One request, no filter: the pending reservations of all three hotels, each with
+        # its hotel's code and that hotel's room ids (parsed by the real parser).
+        async with httpx.AsyncClient(base_url=url) as client:
+            token = (await client.post("/token-based-authentication/exchange", json={
+                "client_id": "machine-1", "client_secret": "s3cret"})).json()["jwt"]
+            answer = await client.get("/hotels/ota/OTA_HotelResNotif",
+                                      headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200
+        records = parse_bookings(answer.content)
+        by_hotel = Counter(r.hotel_code for r in records)
+        new_per_hotel = {h.hotel_id: sum(m.booking.event == "new" for m in h.queue.messages)
+                         for h in account.hotels.values()}
+        assert by_hotel == new_per_hotel  # 3 x < 50: every hotel's new bookings, one page
+        for record in records:
+            own_rooms = set(HOTELS[[c["hotel_id"] for c in HOTELS].index(record.hotel_code)]
+                            ["room_types"].values())
+            assert {room.partner_room_type_code for room in record.rooms} <= own_rooms
+
+        # A hotel's channel (hotel_ids = its id) sees only its own hotel, and acknowledging
+        # through the account takes exactly those reservations off the account's queue.
+        second = BookingComAdapter(_config(1).model_copy(update={"endpoint": url}))
+        try:
+            page = await second.fetch_bookings()
+            assert page.bookings and {b.hotel_code for b in page.bookings} == {HOTELS[1]["hotel_id"]}
+            acks = await second.acknowledge(page.bookings)
+            assert all(a.ok for a in acks)
+            hotel1 = account.hotels[HOTELS[1]["hotel_id"]]
+            acked = {m.booking.booking_id for m in hotel1.queue.messages if m.acked}
+            assert acked == {b.external_id for b in page.bookings}
+            assert not any(m.acked for h in (account, account.hotels[HOTELS[2]["hotel_id"]])
+                           for m in h.queue.messages)
+
+            # ARI with hotel 1's room ids lands in hotel 1's calendar only ...
+            std1 = HOTELS[1]["room_types"]["STD"]
+            results = await second.push_ari([ARIUpdate(
+                partner_room_type_code=std1, start=TODAY, end=TODAY + timedelta(days=2),
+                available=3)])
+            assert [r.ok for r in results] == [True]
+            assert hotel1.ari.calendar[f"{std1}/*"][TODAY.isoformat()] == {"available": 3}
+            assert not account.ari.calendar
+            # ... and hotel 0's room ids are not hotel 1's rooms.
+            wrong = await second.push_ari([ARIUpdate(
+                partner_room_type_code=HOTELS[0]["room_types"]["STD"], start=TODAY,
+                end=TODAY, available=1)])
+            assert not wrong[0].ok and "ROOM_ID_INVALID" in (wrong[0].error or "")
+        finally:
+            await second.aclose()
+
+        # A hotel the account is not connected to: 403 for reservations and ARI.
+        stranger = BookingComAdapter(ChannelConfig(
+            apiKey="machine-1", apiSecret="s3cret", hotelId="7654321", endpoint=url))
+        try:
+            with pytest.raises(PermanentChannelError) as err:
+                await stranger.fetch_bookings()
+            assert err.value.status_code == 403
+            with pytest.raises(PermanentChannelError) as err:
+                await stranger.push_ari([ARIUpdate(partner_room_type_code="765432101",
+                                                   start=TODAY, end=TODAY, available=1)])
+            assert err.value.status_code == 403
+        finally:
+            await stranger.aclose()
+
+
+def test_a_page_holds_at_most_fifty_reservations_across_hotels() -> None:
+    app = create_app(bookings=30, seed=5, hotels=3)  # ~3 x 30 new bookings pending
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        token = client.post("/token-based-authentication/exchange", json={
+            "client_id": "any", "client_secret": "any"}).json()["jwt"]
+        body = client.get("/hotels/ota/OTA_HotelResNotif",
+                          headers={"Authorization": f"Bearer {token}"}).content
+        codes = [el.get("HotelCode") for el in etree.fromstring(body).iter(
+            f"{{{NS}}}BasicPropertyInfo")]
+        reservations = list(etree.fromstring(body).iter(f"{{{NS}}}HotelReservation"))
+        assert len(reservations) == 50
+        assert codes[0] == HOTELS[0]["hotel_id"] and HOTELS[1]["hotel_id"] in codes
+        # Filtering by two hotels, one of them unknown to the account: refused, named.
+        refused = client.get("/hotels/ota/OTA_HotelResNotif",
+                             params={"hotel_ids": f"{HOTELS[2]['hotel_id']},999"},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403 and b"999" in refused.content
+
+
+def test_admin_endpoints_address_one_hotel_or_all() -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(bookings=0, seed=9, hotels=2)
+    with TestClient(app) as client:
+        assert client.get("/_sim/hotels").json() == [HOTELS[0]["hotel_id"], HOTELS[1]["hotel_id"]]
+        made = client.post("/_sim/bookings", params={"count": 2, "changes": False,
+                                                     "hotel": "all"}).json()
+        assert Counter(b["hotel_id"] for b in made["bookings"]) == {
+            HOTELS[0]["hotel_id"]: 2, HOTELS[1]["hotel_id"]: 2}
+        assert made["pending"] == 4 and client.get("/_sim/stats").json()["hotels"] == 2
+        one = client.post("/_sim/bookings", params={"count": 1, "hotel": HOTELS[1]["hotel_id"]})
+        assert {b["hotel_id"] for b in one.json()["bookings"]} == {HOTELS[1]["hotel_id"]}
+        ids = client.get("/_sim/booking-ids").json()
+        assert len(ids) == len(set(ids)) == 5  # booking ids are unique across the account
+        assert client.post("/_sim/bookings", params={"hotel": "nope"}).status_code == 404
+        assert client.get("/_sim/ari/days", params={
+            "room": "x", "start": TODAY.isoformat(), "end": TODAY.isoformat(),
+            "hotel": "nope"}).status_code == 404
+
+
+def test_partners_not_yet_multi_hotel_refuse_hotels() -> None:
+    with pytest.raises(ValueError, match="one hotel only"):
+        build_app(ChannelName.AGODA, bookings=0, hotels=2)
+    assert len(build_app(ChannelName.BOOKING_COM, bookings=0, hotels=4).state.sim.hotels) == 4
