@@ -33,7 +33,7 @@ from channels.expedia_eqc import (
     WEEKDAY_ATTRS,
     utc_stamp,
 )
-from channels.simulators.catalog import CATALOG
+from channels.simulators.catalog import CATALOG, hotel_catalog
 from channels.simulators.common import FaultSettings, QueuedMessage, SimBooking, SimState, make_app
 from channels.xmlsafe import parse_xml
 
@@ -165,19 +165,35 @@ def _cap(warnings: list[tuple[str, str, dict[str, str]]]) -> list[tuple[str, str
     return out
 
 
+#: Booking ids of the account's hotel i start at FIRST_ID + i * ID_STEP.
+FIRST_ID = 70_000_001
+ID_STEP = 1_000_000
+
+
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
-               hotel_id: str | None = None, credentials: dict[str, str] | None = None) -> FastAPI:
-    """The EQC simulator; `credentials` (username -> password) default to accept-any."""
+               hotel_id: str | None = None, credentials: dict[str, str] | None = None,
+               hotels: int = 1) -> FastAPI:
+    """The EQC simulator of one EQC user linked to `hotels` hotels (the first `hotel_id`,
+    default the catalog's; hotel i > 0 `hotel_catalog(CHANNEL, i)`), each with its own
+    `bookings` generated bookings and ARI. A request names its hotel (`Hotel/@id`); a
+    booking retrieval without one returns the bookings of every linked hotel, as EQC does.
+    `credentials` (username -> password) default to accept-any."""
+    if hotels < 1:
+        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(CHANNEL.value, hotel_id or cat["hotel_id"], faults=faults or FaultSettings(), seed=seed)
-    state.generator.next_id = 70_000_001  # type: ignore[union-attr]
-    state.queue.add(split_rooms(state.generator.generate(bookings)))  # type: ignore[union-attr]
-    state.extra["split_rooms"] = split_rooms
+    for i in range(1, hotels):
+        state.add_hotel(hotel_catalog(CHANNEL, i)["hotel_id"], seed + i)
+    for i, hotel in enumerate(state.hotels.values()):
+        hotel.generator.next_id = FIRST_ID + i * ID_STEP  # type: ignore[union-attr]
+        hotel.queue.add(split_rooms(hotel.generator.generate(bookings)))  # type: ignore[union-attr]
     app = make_app(state, "Expedia QuickConnect simulator")
     rooms, plans = set(cat["room_types"].values()), set(cat["rate_plans"].values())
 
-    async def read(request: Request, ns: str, tag: str, rs_ns: str | None = None) -> etree._Element | Response:
-        """The parsed body, or the error answer (bad XML, bad credentials, foreign hotel)."""
+    async def read(request: Request, ns: str, tag: str,
+                   rs_ns: str | None = None) -> tuple[etree._Element, list[SimState]] | Response:
+        """The parsed body and the hotels it is about (the one named, else every linked
+        hotel), or the error answer (bad XML, bad credentials, a hotel not linked)."""
         answer_ns = rs_ns or ns
         try:
             root = parse_xml(await request.body(), "expedia simulator")
@@ -188,17 +204,21 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         password = auth.get("password", "") if auth is not None else ""
         if not user or not password or (credentials is not None and credentials.get(user) != password):
             return _rs(tag, answer_ns, errors=[("1001", "Authentication error: invalid username or password")])
-        hotel = root.find(f"{{{ns}}}Hotel")
-        if hotel is not None and hotel.get("id") != state.hotel_id:
+        named = root.find(f"{{{ns}}}Hotel")
+        if named is None:
+            return root, list(state.hotels.values())
+        hotel = state.hotel(named.get("id") or "")
+        if hotel is None:
             return _rs(tag, answer_ns, errors=[("3202", "Hotel ID not found. You either specified an invalid hotel ID or "
                                             "your account is not linked to this hotel.")])
-        return root
+        return root, [hotel]
 
     @app.post("/eqc/ar")
     async def ar(request: Request) -> Response:
-        root = await read(request, NS_AR, "AvailRateUpdateRS", NS_AR_RS)
-        if isinstance(root, Response):
-            return root
+        read_ = await read(request, NS_AR, "AvailRateUpdateRS", NS_AR_RS)
+        if isinstance(read_, Response):
+            return read_
+        root, (hotel, *_) = read_
         q = f"{{{NS_AR}}}"
         product_days = sum(len(_days(u.findall(q + "DateRange"))) * max(1, len(u.findall(f"{q}RoomType/{q}RatePlan")))
                            for u in root.iter(q + "AvailRateUpdate"))
@@ -261,12 +281,12 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
                 weekdays = None
                 if any(rng.get(name) is not None for name in WEEKDAY_ATTRS):
                     weekdays = frozenset(i for i, name in enumerate(WEEKDAY_ATTRS) if rng.get(name) == "true")
-                state.ari.apply(room.get("id") or "", plan.get("id") if plan is not None else None,
+                hotel.ari.apply(room.get("id") or "", plan.get("id") if plan is not None else None,
                                 date.fromisoformat(rng.get("from") or ""), date.fromisoformat(rng.get("to") or ""),
                                 weekdays, values)
         return _rs("AvailRateUpdateRS", NS_AR_RS, warnings=_cap(warnings))
 
-    def transactions(params: etree._Element | None) -> list[QueuedMessage]:
+    def transactions(hotel: SimState, params: etree._Element | None) -> list[QueuedMessage]:
         q = f"{{{NS_BR}}}"
         booking = status = None
         days = 0
@@ -277,12 +297,12 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
             status = el.get("value") if el is not None else None
             days = int(params.findtext(q + "NbDaysInPast") or 0)
         if booking:
-            found = [m for m in state.queue.messages if m.booking.booking_id == booking and (m.deliveries or not m.acked)]
+            found = [m for m in hotel.queue.messages if m.booking.booking_id == booking and (m.deliveries or not m.acked)]
             return found[-1:]
         if status == "confirmed":
             since = datetime.now(UTC) - timedelta(days=days or 1)
-            return [m for m in state.queue.messages if m.acked and m.booking.modified_at >= since]
-        out = state.queue.pending_messages(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
+            return [m for m in hotel.queue.messages if m.acked and m.booking.modified_at >= since]
+        out = hotel.queue.pending_messages(duplicate_rate=state.faults.duplicate_rate, rng=state.rng)
         if status == "pending":
             out = [m for m in out if not m.deliveries and not m.acked]
         elif status == "retrieved":
@@ -291,22 +311,30 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
 
     @app.post("/eqc/br")
     async def br(request: Request) -> Response:
-        root = await read(request, NS_BR, "BookingRetrievalRS")
-        if isinstance(root, Response):
-            return root
-        chosen = transactions(root.find(f"{{{NS_BR}}}ParamSet"))[:MAX_BOOKINGS_PER_RESPONSE]
+        read_ = await read(request, NS_BR, "BookingRetrievalRS")
+        if isinstance(read_, Response):
+            return read_
+        root, hotels = read_
+        params = root.find(f"{{{NS_BR}}}ParamSet")
+        chosen: list[tuple[QueuedMessage, str]] = []
+        for hotel in hotels:
+            room = MAX_BOOKINGS_PER_RESPONSE - len(chosen)
+            if room <= 0:
+                break
+            chosen += [(m, hotel.hotel_id) for m in transactions(hotel, params)[:room]]
         rs = etree.Element(f"{{{NS_BR}}}BookingRetrievalRS", nsmap={None: NS_BR})
         holder = _el(rs, NS_BR, "Bookings")
-        for msg in chosen:
+        for msg, hotel_id in chosen:
             msg.deliveries += 1
-            render_booking(holder, msg, state.hotel_id)
+            render_booking(holder, msg, hotel_id)
         return Response(etree.tostring(rs, xml_declaration=True, encoding="UTF-8"), media_type="text/xml")
 
     @app.post("/eqc/bc")
     async def bc(request: Request) -> Response:
-        root = await read(request, NS_BC, "BookingConfirmRS", NS_BC_RS)
-        if isinstance(root, Response):
-            return root
+        read_ = await read(request, NS_BC, "BookingConfirmRS", NS_BC_RS)
+        if isinstance(read_, Response):
+            return read_
+        root, hotels = read_
         numbers = list(root.iter(f"{{{NS_BC}}}BookingConfirmNumber"))
         if len(numbers) > MAX_CONFIRMATIONS_PER_REQUEST:
             return _rs("BookingConfirmRS", NS_BC_RS, errors=[(
@@ -318,7 +346,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         for el in numbers:
             booking_id, kind = el.get("bookingID") or "", el.get("bookingType") or ""
             named = {"bookingID": booking_id, "bookingType": kind, "confirmNumber": el.get("confirmNumber") or ""}
-            msgs = [m for m in state.queue.messages if m.booking.booking_id == booking_id]
+            msgs = [m for h in hotels for m in h.queue.messages if m.booking.booking_id == booking_id]
             open_msgs = [m for m in msgs if not m.acked]
             if open_msgs and _TYPE[open_msgs[0].booking.event] == kind and open_msgs[0].deliveries:
                 open_msgs[0].acked = True
@@ -335,14 +363,15 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
 
     @app.post("/eqc/parr")
     async def parr(request: Request) -> Response:
-        root = await read(request, NS_PAR, "ProductAvailRateRetrievalRS")
-        if isinstance(root, Response):
-            return root
+        read_ = await read(request, NS_PAR, "ProductAvailRateRetrievalRS")
+        if isinstance(read_, Response):
+            return read_
+        root, (hotel, *_) = read_
         wanted = root.find(f"{{{NS_PAR}}}ParamSet/{{{NS_PAR}}}ProductRetrieval")
         everything = wanted is not None and wanted.get("productStatus") == "All"  # default: active only
         rs = etree.Element(f"{{{NS_PAR}}}ProductAvailRateRetrievalRS", nsmap={None: NS_PAR})
         products = _el(rs, NS_PAR, "ProductList")
-        _el(products, NS_PAR, "Hotel", id=state.hotel_id, name="Simulated Hotel", city="Berlin")
+        _el(products, NS_PAR, "Hotel", id=hotel.hotel_id, name="Simulated Hotel", city="Berlin")
         for code, room_id in [*cat["room_types"].items(), ("OLD", INACTIVE_ROOM)]:
             status = "Inactive" if room_id == INACTIVE_ROOM else "Active"
             if status != "Active" and not everything:

@@ -34,7 +34,7 @@ ORDER = [ChannelName.BOOKING_COM, ChannelName.AGODA, ChannelName.EXPEDIA, Channe
 
 
 #: Partners whose simulator hosts several hotels per account so far (`--hotels`).
-MULTI_HOTEL = {ChannelName.BOOKING_COM}
+MULTI_HOTEL = {ChannelName.BOOKING_COM, ChannelName.EXPEDIA}
 
 
 def build_app(channel: ChannelName | str, *, bookings: int = 50, seed: int = 42,
@@ -138,7 +138,7 @@ def simulate(
                 "uses the clock) so a restarted simulator never re-issues stored ids"),
     hotels: int = typer.Option(
         1, min=1, help="hotels connected to each simulated partner account, each with its "
-                       "own rooms, rates and bookings (so far Booking.com only)"),
+                       "own rooms, rates and bookings (so far Booking.com and Expedia)"),
 ) -> None:
     """Serve protocol-faithful partner simulators over HTTP (one port per partner)."""
     faults = FaultSettings(

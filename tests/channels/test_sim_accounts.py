@@ -1,4 +1,4 @@
-"""Simulated partner accounts that serve several hotels (issue 13, item 2): Booking.com.
+"""Simulated partner accounts that serve several hotels (issue 13, item 2): Booking.com, Expedia.
 
 Booking.com keeps one reservation queue per provider account: one `GET OTA_HotelResNotif`
 answers every connected hotel's pending reservations, `hotel_ids` filters, each reservation
@@ -159,6 +159,49 @@ def test_admin_endpoints_address_one_hotel_or_all() -> None:
         assert client.get("/_sim/ari/days", params={
             "room": "x", "start": TODAY.isoformat(), "end": TODAY.isoformat(),
             "hotel": "nope"}).status_code == 404
+
+
+async def test_an_eqc_user_linked_to_several_hotels() -> None:
+    """EQC names the hotel in every request (`Hotel/@id`); a booking retrieval without one
+    returns the bookings of every hotel the user is linked to (max 125)."""
+    from channels.expedia import ExpediaAdapter
+    from channels.expedia_eqc import build_br, parse_bookings
+    from channels.simulators.expedia import create_app as expedia_app
+
+    hotels = [hotel_catalog(ChannelName.EXPEDIA, i) for i in range(2)]
+    app = expedia_app(bookings=6, seed=4, hotels=2)
+    account = app.state.sim
+    first, second = (account.hotels[c["hotel_id"]] for c in hotels)
+    with running_server(app) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            every = await client.post("/eqc/br", content=build_br("u", "p", None),
+                                      headers={"Content-Type": "text/xml"})
+            records = parse_bookings(every.content)
+            assert {r.hotel_code for r in records} == {first.hotel_id, second.hotel_id}
+            for record in records:  # each booking under the hotel whose queue holds it
+                holder = first if first.queue.find(record.external_id) else second
+                assert record.hotel_code == holder.hotel_id
+            stranger = await client.post("/eqc/br", content=build_br("u", "p", "999"),
+                                         headers={"Content-Type": "text/xml"})
+            assert b'code="3202"' in stranger.content
+        adapter = ExpediaAdapter(ChannelConfig(apiKey="u", apiSecret="p", endpoint=url,
+                                               hotelId=hotels[1]["hotel_id"]))
+        try:
+            page = await adapter.fetch_bookings()
+            assert page.bookings and {b.hotel_code for b in page.bookings} == {second.hotel_id}
+            acks = await adapter.acknowledge(page.bookings)
+            assert all(a.ok for a in acks)
+            assert {m.booking.booking_id for m in second.queue.messages if m.acked} == {
+                b.external_id for b in page.bookings}
+            assert not any(m.acked for m in first.queue.messages)
+            std = hotels[1]["room_types"]["STD"]
+            results = await adapter.push_ari([ARIUpdate(
+                partner_room_type_code=std, start=TODAY, end=TODAY, available=2)])
+            assert [r.ok for r in results] == [True]
+            assert second.ari.calendar[f"{std}/*"][TODAY.isoformat()] == {"available": 2}
+            assert not first.ari.calendar
+        finally:
+            await adapter.aclose()
 
 
 def test_partners_not_yet_multi_hotel_refuse_hotels() -> None:

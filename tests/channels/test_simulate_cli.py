@@ -73,4 +73,4 @@ def test_hotels_gives_each_hotel_of_the_account_its_bookings_and_the_offset(monk
     # the partners not yet multi-hotel serve their one hotel beside it
     assert len(apps["agoda"].state.sim.hotels) == 1
     with pytest.raises(typer.BadParameter):
-        server.simulate(channel="expedia", hotels=2, **args)
+        server.simulate(channel="agoda", hotels=2, **args)
