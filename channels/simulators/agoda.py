@@ -24,7 +24,7 @@ from lxml import etree
 
 from channels import agoda_wire as wire
 from channels.base import ChannelName, MalformedPayloadError
-from channels.simulators.catalog import CATALOG
+from channels.simulators.catalog import CATALOG, hotel_catalog
 from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
 
 CHANNEL = ChannelName.AGODA
@@ -123,7 +123,7 @@ def render_booking_detail(bookings: list[SimBooking], hotel_id: str | None = Non
 def booking_hint(app: FastAPI, booking_id: str) -> dict[str, str]:
     """A JSON form of the BookingHint (our own, kept for relays that convert Agoda's XML
     push); `booking_hint_xml` is the documented form."""
-    state: SimState = app.state.sim
+    state = _holder(app, booking_id)
     b = _latest(state.queue, booking_id)
     if b is None:
         raise KeyError(booking_id)
@@ -132,8 +132,9 @@ def booking_hint(app: FastAPI, booking_id: str) -> dict[str, str]:
 
 
 def booking_hint_xml(app: FastAPI, booking_ids: list[str]) -> bytes:
-    """The documented XML BookingHint push for the bookings' latest messages."""
-    state: SimState = app.state.sim
+    """The documented XML BookingHint push for the bookings' latest messages (all of one
+    property: the first booking's)."""
+    state = _holder(app, booking_ids[0]) if booking_ids else app.state.sim
     root = etree.Element("request", timestamp=str(int(datetime.now(UTC).timestamp() * 1000)))
     bookings = etree.SubElement(etree.SubElement(root, "property", id=state.hotel_id), "bookings")
     for booking_id in booking_ids:
@@ -145,6 +146,22 @@ def booking_hint_xml(app: FastAPI, booking_ids: list[str]) -> bytes:
             "arrival": b.check_in.isoformat(), "departure": b.check_out.isoformat(), "status": STATUS[b.event],
         })
     return wire.to_bytes(root)
+
+
+def _holder(app: FastAPI, booking_id: str) -> SimState:
+    """The account's property whose queue holds this booking (the first when none does)."""
+    first: SimState = app.state.sim
+    return next((h for h in first.hotels.values() if h.queue.find(booking_id)), first)
+
+
+def _latest_all(queue: BookingQueue) -> list[SimBooking]:
+    """The latest message of every booking in the queue."""
+    latest: dict[str, SimBooking] = {}
+    for m in queue.messages:
+        b = m.booking
+        if b.booking_id not in latest or b.revision > latest[b.booking_id].revision:
+            latest[b.booking_id] = b
+    return list(latest.values())
 
 
 def _latest(queue: BookingQueue, booking_id: str) -> SimBooking | None:
@@ -208,7 +225,7 @@ class AgodaSim:
             return wire.ERR_DEFAULT_RATE, "Default rate is required for the date range (simulated rejection)"
         return None
 
-    def _apply(self, kind: str, upd: etree._Element, rng: etree._Element) -> None:
+    def _apply(self, hotel: SimState, kind: str, upd: etree._Element, rng: etree._Element) -> None:
         dows = [int(d.text or 0) for d in rng.findall("dow")]
         weekdays = frozenset(d - 1 for d in dows) if dows else None
         flags = {t: upd.findtext(f"restrictions/{t}") for t in ("closed", "cta", "ctd")}
@@ -230,13 +247,14 @@ class AgodaSim:
             lo, hi = upd.findtext("restrictions/los/min"), upd.findtext("restrictions/los/max")
             values["min_los"] = int(lo) if lo else None
             values["max_los"] = int(hi) if hi else None
-        self.state.ari.apply(upd.get("room_id", ""), upd.get("rateplan_id") if kind == "rate" else None,
+        hotel.ari.apply(upd.get("room_id", ""), upd.get("rateplan_id") if kind == "rate" else None,
                              date.fromisoformat(rng.get("from", "")), date.fromisoformat(rng.get("to", "")),
                              weekdays, values)
 
     def set_ari(self, criteria: etree._Element) -> Response:
         pid = criteria.get("property_id", "")
-        if pid != self.state.hotel_id:
+        hotel = self.state.hotel(pid)
+        if hotel is None:
             return error_response(400, "1201", f"API key is not authorised for Property id: {pid}", pid)
         for upd in criteria.findall("rate/update"):
             # Request-level validation: Agoda's documented total failure (400, nothing applied).
@@ -245,7 +263,7 @@ class AgodaSim:
                 return error_response(400, wire.ERR_LOS, "Max LOS cannot be less than Min Los", pid)
         failed_root = _result(TUID=str(uuid.uuid4()))
         errors = etree.Element("errors")
-        prop_err = etree.SubElement(errors, "property", id=self.state.hotel_id)
+        prop_err = etree.SubElement(errors, "property", id=hotel.hotel_id)
         total = failed = 0
         for kind in ("inventory", "rate"):
             section = criteria.find(kind)
@@ -257,7 +275,7 @@ class AgodaSim:
                     total += 1
                     problem = self._check_update(kind, upd, rng)
                     if problem is None:
-                        self._apply(kind, upd, rng)
+                        self._apply(hotel, kind, upd, rng)
                         continue
                     failed += 1
                     if err_section is None:
@@ -285,18 +303,19 @@ class AgodaSim:
         start = date.fromisoformat(criteria.get("from", ""))
         end = date.fromisoformat(criteria.get("to", ""))
         prop_q = criteria.find("property")
-        if prop_q is None or prop_q.get("id") != self.state.hotel_id:
+        hotel = self.state.hotel(prop_q.get("id", "")) if prop_q is not None else None
+        if hotel is None:
             pid = prop_q.get("id", "") if prop_q is not None else ""
             return error_response(400, "1201", f"API key is not authorised for Property id: {pid}", pid)
         per_day: dict[str, dict[str, dict[str, Any]]] = {}
-        for key, calendar in self.state.ari.calendar.items():
+        for key, calendar in hotel.ari.calendar.items():
             for day, v in calendar.items():
                 if start.isoformat() <= day <= end.isoformat():
                     per_day.setdefault(day, {})[key] = v
         root = _result()
         props = etree.SubElement(root, "properties", item_count=str(len(per_day)))
         for day in sorted(per_day):
-            prop = etree.SubElement(props, "property", id=self.state.hotel_id, date=day)
+            prop = etree.SubElement(props, "property", id=hotel.hotel_id, date=day)
             by_plan: dict[str, list[tuple[str, dict[str, Any]]]] = {}
             rooms: list[tuple[str, dict[str, Any]]] = []
             for key, v in sorted(per_day[day].items()):
@@ -339,16 +358,17 @@ class AgodaSim:
         if lo < datetime.now(UTC) - timedelta(days=wire.MAX_LIST_LOOKBACK_DAYS):
             return error_response(400, "2402", "From date can not be older than 90 days")
         wanted = criteria.get("status")
-        pending = {(m.booking_id, m.revision) for m in self.state.queue.pending(
-            duplicate_rate=self.state.faults.duplicate_rate, rng=self.state.rng)}
         root = _result()
         wanted_props = props or [self.state.hotel_id]
         props_el = etree.SubElement(root, "properties", count=str(len(wanted_props)))
         for pid in wanted_props:
             prop_el = etree.SubElement(etree.SubElement(props_el, "property", id=pid), "bookings")
-            if pid != self.state.hotel_id:
+            hotel = self.state.hotel(pid)
+            if hotel is None:
                 continue
-            for b in self._latest_all():
+            pending = {(m.booking_id, m.revision) for m in hotel.queue.pending(
+                duplicate_rate=self.state.faults.duplicate_rate, rng=self.state.rng)}
+            for b in _latest_all(hotel.queue):
                 if not lo <= b.modified_at <= hi or (wanted and STATUS[b.event] != wanted):
                     continue
                 ack = "0" if (b.booking_id, b.revision) in pending else "1"
@@ -361,14 +381,6 @@ class AgodaSim:
                     prop_el.append(etree.fromstring(etree.tostring(prop_el[-1])))  # same row twice
         return _xml(root)
 
-    def _latest_all(self) -> list[SimBooking]:
-        latest: dict[str, SimBooking] = {}
-        for m in self.state.queue.messages:
-            b = m.booking
-            if b.booking_id not in latest or b.revision > latest[b.booking_id].revision:
-                latest[b.booking_id] = b
-        return list(latest.values())
-
     def booking_detail(self, criteria: etree._Element) -> Response:
         props = criteria.findall("property")
         if len(props) != 1:
@@ -376,27 +388,32 @@ class AgodaSim:
         ids = [b.get("id", "") for b in props[0].findall("booking")]
         if len(ids) > wire.MAX_DETAIL_IDS:
             return error_response(400, "2502", "At most 50 bookings per request")
-        if props[0].get("id") != self.state.hotel_id:
+        hotel = self.state.hotel(props[0].get("id", ""))
+        if hotel is None:
             return error_response(400, "1010", f"Property {props[0].get('id')} not authorized")
         root = _result()
         parent = etree.SubElement(root, "bookings")
         errors: etree._Element | None = None
         for bid in ids:
-            b = _latest(self.state.queue, bid)
+            b = _latest(hotel.queue, bid)
             if b is None:
                 if errors is None:
                     errors = etree.SubElement(root, "errors")
                 etree.SubElement(errors, "error", code="2504", booking_id=bid, description="Booking not found")
                 continue
-            render_booking(parent, b, self.state.hotel_id)
+            render_booking(parent, b, hotel.hotel_id)
         return _xml(root)
 
     def ack(self, criteria: etree._Element) -> Response:
+        pid = criteria.get("property_id")
+        hotel = self.state.hotel(pid) if pid is not None else self.state
+        if hotel is None:
+            return error_response(400, "1201", f"API key is not authorised for Property id: {pid}", pid)
         root = _result()
         parent = etree.SubElement(root, "bookings")
         for row in criteria.findall("booking"):
             bid, last_action = row.get("booking_id", ""), row.get("last_action", "")
-            messages = self.state.queue.find(bid)
+            messages = hotel.queue.find(bid)
             matching = [m for m in messages if _stamp(m.modified_at) == last_action]
             if not messages or not matching:
                 code, text = ("2504", "Booking not found") if not messages else ("2505", "Unknown last_action")
@@ -405,7 +422,7 @@ class AgodaSim:
             upto = matching[0].revision
             for m in messages:
                 if m.revision <= upto:
-                    self.state.queue.ack(bid, revision=m.revision)
+                    hotel.queue.ack(bid, revision=m.revision)
             etree.SubElement(parent, "booking", booking_id=bid, status="acknowledged")
         return _xml(root)
 
@@ -425,14 +442,28 @@ def _render_values(el: etree._Element, v: dict[str, Any], fields: tuple[str, ...
             el.set(_ATTR[name], ("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
+#: Booking ids of the account's hotel i start at the generator's first id + i * ID_STEP.
+ID_STEP = 1_000_000
+
+
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
-               api_key: str | None = None, today: Callable[[], date] | None = None) -> FastAPI:
-    """The Agoda simulator; `api_key=None` accepts any non-empty key."""
+               api_key: str | None = None, today: Callable[[], date] | None = None,
+               hotels: int = 1) -> FastAPI:
+    """The Agoda simulator of one API key authorised for `hotels` properties (the catalog's,
+    then `hotel_catalog(CHANNEL, i)`), each with its own `bookings` generated bookings and
+    ARI; every request names its property. `api_key=None` accepts any non-empty key."""
+    if hotels < 1:
+        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
                      queue=BookingQueue(in_order=False))
-    if bookings:
-        state.add_bookings(bookings)
+    for i in range(1, hotels):
+        state.add_hotel(hotel_catalog(CHANNEL, i)["hotel_id"], seed + i,
+                        queue=BookingQueue(in_order=False))
+    for i, hotel in enumerate(state.hotels.values()):
+        hotel.generator.next_id += i * ID_STEP  # type: ignore[union-attr]
+        if bookings:
+            hotel.add_bookings(bookings)
     sim = AgodaSim(state, api_key, today or (lambda: datetime.now(HOTEL_TZ).date()))
     app = make_app(state, "Agoda YCS simulator")
     app.state.agoda = sim

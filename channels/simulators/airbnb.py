@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request, Response
 
 from channels.airbnb_wire import DECLINE_REASONS, SIGNATURE_HEADER, sign_webhook
 from channels.base import ChannelName
-from channels.simulators.catalog import CATALOG
+from channels.simulators.catalog import CATALOG, PartnerCatalog, hotel_catalog
 from channels.simulators.common import (
     BookingQueue,
     FaultSettings,
@@ -91,11 +91,13 @@ def _money(amount: Decimal) -> str:
     return str(amount.quantize(CENT))
 
 
-def reservation(b: SimBooking, decision: tuple[str, datetime] | None = None) -> dict[str, Any]:
-    """One reservation as public Airbnb clients show it: the first room's listing, host payout
-    figures as decimal strings; no card (Airbnb collects the guest's payment itself)."""
+def reservation(b: SimBooking, decision: tuple[str, datetime] | None = None,
+                cat: PartnerCatalog | None = None) -> dict[str, Any]:
+    """One reservation as public Airbnb clients show it: the first room's listing (from the
+    hotel's catalog `cat`, default the first hotel's), host payout figures as decimal
+    strings; no card (Airbnb collects the guest's payment itself)."""
     room = b.rooms[0]
-    listing = CATALOG[CHANNEL]["room_types"][room.room_type]
+    listing = (cat or CATALOG[CHANNEL])["room_types"][room.room_type]
     status = {"new": "accept", "modified": "accept", "cancelled": "cancelled_by_guest"}[b.event]
     updated = b.modified_at
     booked: datetime | None = b.created_at
@@ -167,6 +169,10 @@ def _decode_cursor(cursor: str) -> int:
     return int(raw[2:])
 
 
+#: Booking ids of the host's hotel i start at the generator's first id + i * ID_STEP.
+ID_STEP = 1_000_000
+
+
 class AirbnbSim:
     """Handlers over one SimState (tokens and host decisions live in `state.extra`)."""
 
@@ -212,12 +218,15 @@ class AirbnbSim:
     # ------------------------------------------------------------ reservations
 
     def current_reservations(self) -> list[dict[str, Any]]:
-        latest: dict[str, SimBooking] = {}
-        for m in self.state.queue.messages:
-            b = m.booking
-            if b.booking_id not in latest or b.revision > latest[b.booking_id].revision:
-                latest[b.booking_id] = b
-        items = [reservation(b, self.decisions.get(confirmation_code(b.booking_id))) for b in latest.values()]
+        """Every reservation of every hotel (listing) of the host, oldest change first."""
+        latest: dict[str, tuple[SimBooking, PartnerCatalog]] = {}
+        for hotel in self.state.hotels.values():
+            for m in hotel.queue.messages:
+                b = m.booking
+                if b.booking_id not in latest or b.revision > latest[b.booking_id][0].revision:
+                    latest[b.booking_id] = (b, hotel.extra["catalog"])
+        items = [reservation(b, self.decisions.get(confirmation_code(b.booking_id)), cat)
+                 for b, cat in latest.values()]
         items.sort(key=lambda r: (r["updated_at"], r["confirmation_code"]))
         return items
 
@@ -299,11 +308,18 @@ class AirbnbSim:
     async def listings(self, request: Request) -> Response:
         if not self._authorized(request):
             return error(401, "unauthorized", "invalid or expired access token")
-        rooms = CATALOG[CHANNEL]["room_types"]
-        return _json({"listings": [{"id": lid, "name": f"{pms} room", "room_type_code": pms} for pms, lid in rooms.items()]})
+        return _json({"listings": [
+            {"id": lid, "name": f"{pms} room", "room_type_code": pms}
+            for hotel in self.state.hotels.values()
+            for pms, lid in hotel.extra["catalog"]["room_types"].items()]})
+
+    def listing_hotel(self, listing: str) -> SimState | None:
+        """The hotel of the host whose listing this is."""
+        return next((h for h in self.state.hotels.values()
+                     if listing in h.extra["catalog"]["room_types"].values()), None)
 
     def _validate(self, listing: str, start: date, end: date, body: Any) -> Response | None:
-        if listing not in CATALOG[CHANNEL]["room_types"].values():
+        if self.listing_hotel(listing) is None:
             return error(404, "not_found", f"listing {listing} not found")
         if start > end:
             return error(400, "invalid_param", "start date after end date")
@@ -337,7 +353,9 @@ class AirbnbSim:
         problem = self._validate(listing_id, first, last, body)
         if problem is not None:
             return problem
-        self.state.ari.apply(listing_id, None, first, last, None, body)
+        hotel = self.listing_hotel(listing_id)
+        assert hotel is not None  # validated
+        hotel.ari.apply(listing_id, None, first, last, None, body)
         return _json({"calendar": {"listing_id": listing_id, "start_date": start, "end_date": end, **body}})
 
     async def get_calendar(self, request: Request, listing_id: str) -> Response:
@@ -345,7 +363,8 @@ class AirbnbSim:
             return error(401, "unauthorized", "invalid or expired access token")
         q = request.query_params
         lo, hi = q.get("start_date", "0000"), q.get("end_date", "9999")
-        days = self.state.ari.calendar.get(f"{listing_id}/*", {})
+        hotel = self.listing_hotel(listing_id) or self.state
+        days = hotel.ari.calendar.get(f"{listing_id}/*", {})
         return _json({"calendar": {"listing_id": listing_id, "days": [
             {"date": d, **v} for d, v in sorted(days.items()) if lo <= d <= hi]}})
 
@@ -363,13 +382,25 @@ def webhook_event(app: FastAPI, code: str, action: str = "reservation_updated") 
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
                client_id: str | None = None, client_secret: str | None = None, token_ttl: float = 3600,
                webhook_secret: str = "sim-airbnb-webhook-secret",
-               today: Callable[[], date] | None = None) -> FastAPI:
-    """The Airbnb simulator; without client_id/secret any non-empty credentials get a token."""
+               today: Callable[[], date] | None = None, hotels: int = 1) -> FastAPI:
+    """The Airbnb simulator of one host (API client) with `hotels` properties, each a set of
+    listings (one per room type: the catalog's, then `hotel_catalog(CHANNEL, i)`'s) with its
+    own bookings; requests name listings and reservations, never the property. Without
+    client_id/secret any non-empty credentials get a token."""
+    if hotels < 1:
+        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
                      queue=BookingQueue(in_order=False))
-    if bookings:
-        state.add_bookings(bookings)
+    state.extra["catalog"] = cat
+    for i in range(1, hotels):
+        other = hotel_catalog(CHANNEL, i)
+        state.add_hotel(other["hotel_id"], seed + i,
+                        queue=BookingQueue(in_order=False)).extra["catalog"] = other
+    for i, hotel in enumerate(state.hotels.values()):
+        hotel.generator.next_id += i * ID_STEP  # type: ignore[union-attr]
+        if bookings:
+            hotel.add_bookings(bookings)
     sim = AirbnbSim(state, client_id, client_secret, token_ttl, webhook_secret,
                     today or (lambda: datetime.now(UTC).date()))
     app = make_app(state, "Airbnb simulator")

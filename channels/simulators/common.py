@@ -258,12 +258,12 @@ class SimState:
             self.generator = BookingGenerator(self.seed)
         self.hotels.setdefault(self.hotel_id, self)
 
-    def add_hotel(self, hotel_id: str, seed: int) -> SimState:
-        """Another hotel of this account (its own bookings and ARI), sharing `hotels`."""
+    def add_hotel(self, hotel_id: str, seed: int, **fields: Any) -> SimState:
+        """Another hotel of this account (its own bookings and ARI), sharing `hotels`;
+        `fields` as for the first (e.g. a queue that releases messages out of order)."""
         if hotel_id in self.hotels:
             raise ValueError(f"hotel {hotel_id} is already in the account")
-        hotel = SimState(self.channel, hotel_id, seed=seed, hotels=self.hotels)
-        return hotel
+        return SimState(self.channel, hotel_id, seed=seed, hotels=self.hotels, **fields)
 
     def hotel(self, hotel_id: str) -> SimState | None:
         """The account's hotel with this id (None: not connected to this account)."""

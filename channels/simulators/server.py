@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from channels.base import ChannelName
 from channels.simulators.common import FaultSettings
 
-# "module:factory"; each factory is `create_app(*, bookings, seed, faults) -> FastAPI`.
+# "module:factory"; each factory is `create_app(*, bookings, seed, faults, hotels) -> FastAPI`.
 SIMULATORS: dict[ChannelName, str] = {
     ChannelName.BOOKING_COM: "channels.simulators.booking_com:create_app",
     ChannelName.AGODA: "channels.simulators.agoda:create_app",
@@ -33,24 +33,14 @@ SIMULATORS: dict[ChannelName, str] = {
 ORDER = [ChannelName.BOOKING_COM, ChannelName.AGODA, ChannelName.EXPEDIA, ChannelName.AIRBNB]
 
 
-#: Partners whose simulator hosts several hotels per account so far (`--hotels`).
-MULTI_HOTEL = {ChannelName.BOOKING_COM, ChannelName.EXPEDIA}
-
-
 def build_app(channel: ChannelName | str, *, bookings: int = 50, seed: int = 42,
               faults: FaultSettings | None = None, hotels: int = 1) -> FastAPI:
     """The simulator ASGI app for one partner account (state of its first hotel at
     `app.state.sim`, every hotel in `app.state.sim.hotels`)."""
-    name = ChannelName(channel)
-    module_name, _, attr = SIMULATORS[name].partition(":")
+    module_name, _, attr = SIMULATORS[ChannelName(channel)].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    extra: dict[str, Any] = {}
-    if hotels != 1:
-        if name not in MULTI_HOTEL:
-            raise ValueError(f"the {name} simulator hosts one hotel only (so far: "
-                             f"{', '.join(sorted(MULTI_HOTEL))})")
-        extra["hotels"] = hotels
-    app: FastAPI = factory(bookings=bookings, seed=seed, faults=faults or FaultSettings(), **extra)
+    app: FastAPI = factory(bookings=bookings, seed=seed, faults=faults or FaultSettings(),
+                           hotels=hotels)
     return app
 
 
@@ -138,7 +128,7 @@ def simulate(
                 "uses the clock) so a restarted simulator never re-issues stored ids"),
     hotels: int = typer.Option(
         1, min=1, help="hotels connected to each simulated partner account, each with its "
-                       "own rooms, rates and bookings (so far Booking.com and Expedia)"),
+                       "own rooms, rates and bookings"),
 ) -> None:
     """Serve protocol-faithful partner simulators over HTTP (one port per partner)."""
     faults = FaultSettings(
@@ -149,13 +139,10 @@ def simulate(
     )
     wanted = ORDER if channel == "all" else [ChannelName(channel)]
     apps: list[tuple[ChannelName, FastAPI, int]] = []
-    if hotels > 1 and not MULTI_HOTEL.intersection(wanted):
-        raise typer.BadParameter(f"--hotels: only {', '.join(sorted(MULTI_HOTEL))} hosts "
-                                 "several hotels so far")
     for offset, name in enumerate(wanted):
         try:
             app = build_app(name, bookings=0, seed=seed, faults=faults.model_copy(),
-                            hotels=hotels if name in MULTI_HOTEL else 1)
+                            hotels=hotels)
         except ImportError as exc:
             typer.echo(f"skipping {name}: simulator not available ({exc})", err=True)
             continue

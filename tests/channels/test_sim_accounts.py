@@ -1,4 +1,4 @@
-"""Simulated partner accounts that serve several hotels (issue 13, item 2): Booking.com, Expedia.
+"""Simulated partner accounts that serve several hotels (issue 13, item 2), each partner.
 
 Booking.com keeps one reservation queue per provider account: one `GET OTA_HotelResNotif`
 answers every connected hotel's pending reservations, `hotel_ids` filters, each reservation
@@ -204,7 +204,91 @@ async def test_an_eqc_user_linked_to_several_hotels() -> None:
             await adapter.aclose()
 
 
-def test_partners_not_yet_multi_hotel_refuse_hotels() -> None:
-    with pytest.raises(ValueError, match="one hotel only"):
-        build_app(ChannelName.AGODA, bookings=0, hotels=2)
-    assert len(build_app(ChannelName.BOOKING_COM, bookings=0, hotels=4).state.sim.hotels) == 4
+async def test_an_agoda_key_authorised_for_several_properties() -> None:
+    from channels.agoda import AgodaAdapter
+    from channels.simulators.agoda import create_app as agoda_app
+
+    hotels = [hotel_catalog(ChannelName.AGODA, i) for i in range(2)]
+    app = agoda_app(bookings=6, seed=4, api_key="k", hotels=2)
+    first, second = (app.state.sim.hotels[c["hotel_id"]] for c in hotels)
+    with running_server(app) as url:
+        adapter = AgodaAdapter(ChannelConfig(apiKey="k", propertyId=second.hotel_id, endpoint=url))
+        try:
+            page = await adapter.fetch_bookings()
+            assert page.bookings and not page.errors
+            assert {b.hotel_code for b in page.bookings} == {second.hotel_id}
+            assert {b.external_id for b in page.bookings} <= {
+                m.booking.booking_id for m in second.queue.messages}
+            acks = await adapter.acknowledge(page.bookings)
+            assert all(a.ok for a in acks)
+            assert not any(m.acked for m in first.queue.messages)
+            room = hotels[1]["room_types"]["STD"]
+            results = await adapter.push_ari([ARIUpdate(
+                partner_room_type_code=room, start=TODAY, end=TODAY, available=4)])
+            assert [r.ok for r in results] == [True]
+            assert second.ari.calendar[f"{room}/*"][TODAY.isoformat()]["available"] == 4
+            assert not first.ari.calendar
+        finally:
+            await adapter.aclose()
+        stranger = AgodaAdapter(ChannelConfig(apiKey="k", propertyId="99999", endpoint=url))
+        try:  # Agoda refuses the whole request for a property the key is not authorised for
+            refused = await stranger.push_ari([ARIUpdate(partner_room_type_code="3301",
+                                                         start=TODAY, end=TODAY, available=1)])
+            assert not refused[0].ok and refused[0].error_code == "1201"
+        finally:
+            await stranger.aclose()
+
+
+async def test_an_airbnb_host_with_several_properties() -> None:
+    from channels.airbnb import AirbnbAdapter
+    from channels.simulators.airbnb import confirmation_code, webhook_event
+    from channels.simulators.airbnb import create_app as airbnb_app
+
+    hotels = [hotel_catalog(ChannelName.AIRBNB, i) for i in range(2)]
+    app = airbnb_app(bookings=5, seed=4, hotels=2)
+    first, second = (app.state.sim.hotels[c["hotel_id"]] for c in hotels)
+    own = list(hotels[1]["room_types"].values())
+    with running_server(app) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            token = (await client.post("/oauth2/v1/token", data={
+                "grant_type": "client_credentials", "client_id": "c",
+                "client_secret": "s"})).json()["access_token"]
+            listings = (await client.get("/v2/listings", headers={
+                "Authorization": f"Bearer {token}"})).json()["listings"]
+        assert [item["id"] for item in listings] == [
+            *hotels[0]["room_types"].values(), *own]
+        adapter = AirbnbAdapter(ChannelConfig(apiKey="c", apiSecret="s", endpoint=url),
+                                listing_ids=own)
+        try:
+            records = []
+            cursor = None
+            while True:
+                page = await adapter.fetch_bookings(cursor=cursor)
+                records += page.bookings
+                if not page.has_more:
+                    break
+                cursor = page.cursor
+            codes = {confirmation_code(m.booking.booking_id) for m in second.queue.messages}
+            assert records and {r.external_id for r in records} == codes
+            assert {room.partner_room_type_code for r in records for room in r.rooms} <= set(own)
+            results = await adapter.push_ari([ARIUpdate(
+                partner_room_type_code=own[0], start=TODAY, end=TODAY, stop_sell=True)])
+            assert [r.ok for r in results] == [True]
+            assert TODAY.isoformat() in second.ari.calendar[f"{own[0]}/*"]
+            assert not first.ari.calendar
+        finally:
+            await adapter.aclose()
+    body, _ = webhook_event(app, sorted(codes)[0], "reservation_created")
+    assert sorted(codes)[0].encode() in body  # a webhook for any of the host's properties
+
+
+def test_every_partner_simulator_hosts_several_hotels() -> None:
+    for name in (ChannelName.BOOKING_COM, ChannelName.EXPEDIA, ChannelName.AGODA,
+                 ChannelName.AIRBNB):
+        hotels = build_app(name, bookings=2, hotels=4).state.sim.hotels
+        assert list(hotels) == [hotel_catalog(name, i)["hotel_id"] for i in range(4)]
+        ids = [m.booking.booking_id for h in hotels.values() for m in h.queue.messages]
+        assert len({*ids}) == len({(h.hotel_id, m.booking.booking_id)
+                                   for h in hotels.values() for m in h.queue.messages})
+    with pytest.raises(ValueError):
+        build_app(ChannelName.AGODA, hotels=0)
