@@ -1,6 +1,8 @@
 """Demo data: one hotel ("DEMO", Europe/Lisbon, EUR) with room types, rate plans, a year of
 inventory and rates, N guests and reservations, the four channels (encrypted configs aimed
-at the local simulators), their mappings and channel bookings.
+at the local simulators), their mappings and channel bookings. A hotel group
+(`properties=N`) adds hotels "DEMO-0002".. with the same structure, each connected to its own
+hotel of the simulators' partner accounts (`channels.simulators.catalog.hotel_catalog`).
 
 Fast by construction: batches are generated as numpy columns (db/demo_data.py), formatted
 once as COPY text and streamed with psycopg COPY; ids come from the sequences as one
@@ -26,7 +28,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
 from channels.base import ChannelConfig, ChannelName
-from channels.simulators.catalog import CATALOG
+from channels.simulators.catalog import hotel_catalog
 from db import demo_data as d
 from db.demo_copy import channel_booking_lines, guest_lines, reservation_lines
 from db.repositories.channels import seal_config
@@ -43,9 +45,14 @@ class DemoExistsError(RuntimeError):
     """The demo property is already there (seed with reset=True to replace it)."""
 
 
+def demo_code(index: int) -> str:
+    """Property code of the demo group's hotel `index` (0: the demo hotel, "DEMO")."""
+    return DEMO_CODE if index == 0 else f"{DEMO_CODE}-{index + 1:04d}"
+
+
 @dataclass(frozen=True)
 class DemoSummary:
-    property_id: int
+    property_id: int  # the first (the demo hotel)
     room_types: int
     rooms: int
     rate_plans: int
@@ -55,6 +62,7 @@ class DemoSummary:
     reservations: int
     channel_bookings: int
     seconds: float
+    properties: int = 1
 
 
 def simulator_endpoints(host: str = "127.0.0.1") -> dict[ChannelName, str]:
@@ -87,34 +95,47 @@ def seed_demo(
     reset: bool = False,
     today: date | None = None,
     batch_size: int = BATCH_SIZE,
+    properties: int = 1,
 ) -> DemoSummary:
-    """Create the demo hotel with `reservations` reservations (and as many guests).
-    Refuses when it exists unless `reset` (which deletes the old one first)."""
+    """Create the demo hotel, or a group of `properties` demo hotels, each with
+    `reservations` reservations (and as many guests); all in one transaction. Refuses when
+    a demo hotel exists unless `reset` (which deletes every demo hotel first)."""
     if reservations < 0:
         raise ValueError("reservations must be >= 0")
+    if properties < 1:
+        raise ValueError("properties must be >= 1")
     started = time.perf_counter()
     today = today or date.today()
+    first: _Ids | None = None
+    rooms = channel_bookings = 0
     with _connect(target) as conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM properties WHERE code = %s FOR UPDATE", (DEMO_CODE,))
-        existing = cur.fetchone()
+        cur.execute("SELECT id, code FROM properties WHERE code = %s OR code LIKE %s "
+                    "ORDER BY id FOR UPDATE", (DEMO_CODE, f"{DEMO_CODE}-%"))
+        existing = cur.fetchall()
         if existing and not reset:
             raise DemoExistsError(
-                f"the demo property {DEMO_CODE!r} already exists (id {existing[0]}); "
+                f"the demo property {existing[0][1]!r} already exists (id {existing[0][0]}); "
                 "use --reset to replace it"
             )
-        if existing:
-            delete_demo(cur, existing[0])
-        ids = _structure(cur, today)
-        counts = _reservations(cur, ids, reservations, seed, today, batch_size)
-        units = [max(base, math.ceil(peak * 1.1)) for base, peak in
-                 zip((r[3] for r in d.ROOM_TYPES), counts.sold.max(axis=1), strict=True)]
-        rooms = _calendars(cur, ids, units, counts.sold, today)
+        for property_id, _ in existing:
+            delete_demo(cur, int(property_id))  # type: ignore[call-overload]
+        for index in range(properties):
+            ids = _structure(cur, today, index)
+            first = first or ids
+            counts = _reservations(cur, ids, reservations, seed + index, today, batch_size)
+            units = [max(base, math.ceil(peak * 1.1)) for base, peak in
+                     zip((r[3] for r in d.ROOM_TYPES), counts.sold.max(axis=1), strict=True)]
+            rooms += _calendars(cur, ids, units, counts.sold, today)
+            channel_bookings += counts.channel_bookings
+    assert first is not None
     return DemoSummary(
-        property_id=ids.property_id, room_types=len(d.ROOM_TYPES), rooms=rooms,
-        rate_plans=len(ids.rate_plans), inventory_days=len(d.ROOM_TYPES) * d.DAYS,
-        rate_days=len(ids.rate_plans) * d.DAYS, guests=reservations,
-        reservations=reservations, channel_bookings=counts.channel_bookings,
-        seconds=round(time.perf_counter() - started, 2),
+        property_id=first.property_id, room_types=len(d.ROOM_TYPES) * properties, rooms=rooms,
+        rate_plans=len(first.rate_plans) * properties,
+        inventory_days=len(d.ROOM_TYPES) * d.DAYS * properties,
+        rate_days=len(first.rate_plans) * d.DAYS * properties,
+        guests=reservations * properties, reservations=reservations * properties,
+        channel_bookings=channel_bookings, seconds=round(time.perf_counter() - started, 2),
+        properties=properties,
     )
 
 
@@ -143,10 +164,13 @@ class _Ids:
     channels: dict[ChannelName, int]
 
 
-def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date) -> _Ids:
+def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date, index: int = 0) -> _Ids:
+    """Hotel `index` of the demo group: property, room types, rate plans, its four channels
+    (aimed at hotel `index` of each simulated partner account) and their mappings."""
+    hotel_name = DEMO_NAME if index == 0 else f"{DEMO_NAME} {index + 1}"
     cur.execute(
         "INSERT INTO properties (code, name, timezone, currency) VALUES (%s, %s, %s, %s) "
-        "RETURNING id", (DEMO_CODE, DEMO_NAME, DEMO_TZ, CURRENCY))
+        "RETURNING id", (demo_code(index), hotel_name, DEMO_TZ, CURRENCY))
     property_id = _one_id(cur)
     room_types, rate_plans = [], {}
     for rt, (code, name, occ, units, _, _) in enumerate(d.ROOM_TYPES):
@@ -164,7 +188,7 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date) -> _Ids:
     channels = {}
     endpoints = simulator_endpoints()
     for channel in ChannelName:
-        catalog = CATALOG[channel]
+        catalog = hotel_catalog(channel, index)
         config = ChannelConfig.model_validate({
             "apiKey": f"demo-{channel.value}-key-{property_id:04d}",
             "apiSecret": f"demo-secret-{channel.value}-{property_id:06d}",
@@ -174,7 +198,8 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date) -> _Ids:
         cur.execute(
             "INSERT INTO channels (property_id, name, channel_name, enabled, config_encrypted, "
             "config_public) VALUES (%s, %s, %s, true, %s, %s) RETURNING id",
-            (property_id, f"Demo {channel.value}", channel.value, encrypted, Jsonb(public)))
+            (property_id, f"Demo {channel.value}" if index == 0 else f"{hotel_name} {channel.value}",
+             channel.value, encrypted, Jsonb(public)))
         channels[channel] = channel_id = _one_id(cur)
         for rt, (code, *_) in enumerate(d.ROOM_TYPES):
             room_code = catalog["room_types"][code]

@@ -272,7 +272,11 @@ def up(
                                  help="first of the four demo partner simulators"),
     demo: bool = typer.Option(True, "--demo/--no-demo",
                               help="simulators + demo hotel while no real channel exists"),
-    demo_reservations: int = typer.Option(2000, "--demo-reservations", min=0),
+    demo_reservations: int = typer.Option(2000, "--demo-reservations", min=0,
+                                          help="reservations per demo hotel"),
+    demo_properties: int = typer.Option(
+        1, "--demo-properties", min=1,
+        help="demo hotels (a hotel group); the simulators host as many hotels per account"),
     serve: bool = typer.Option(True, "--serve/--no-serve",
                                help="serve the deployments here (--no-serve: workers do)"),
 ) -> None:
@@ -282,7 +286,7 @@ def up(
     _setup_logging()
     options = UpOptions(api_host=api_host, api_port=api_port, prefect_port=prefect_port,
                         sim_port=sim_port, demo=demo, demo_reservations=demo_reservations,
-                        serve=serve)
+                        demo_properties=demo_properties, serve=serve)
     try:
         run_up(options=options)
     except RuntimeError as exc:

@@ -242,12 +242,12 @@ def demo_mode() -> bool:
         return count_channels_outside(session, DEMO_CODE) == 0
 
 
-def seed_demo_if_missing(url: str, reservations: int) -> int | None:
-    """Create the demo hotel unless it exists; returns its reservations when created."""
+def seed_demo_if_missing(url: str, reservations: int, properties: int = 1) -> int | None:
+    """Create the demo hotel(s) unless one exists; returns the reservations when created."""
     from db.demo import DemoExistsError, seed_demo
 
     try:
-        return seed_demo(url, reservations=reservations).reservations
+        return seed_demo(url, reservations=reservations, properties=properties).reservations
     except DemoExistsError:
         return None
 
@@ -292,16 +292,20 @@ def trigger_first_pull(prefect_api: str, timeout: float = 60,
     return False
 
 
-def add_sim_bookings(first_port: int, host: str = "127.0.0.1", count: int = 1) -> None:
-    """One new booking at each simulator (best effort; a busy simulator is skipped)."""
+def add_sim_bookings(first_port: int, host: str = "127.0.0.1", count: int = 1,
+                     hotel: int = 0) -> None:
+    """New bookings at each simulator, at its account's hotel `hotel` (best effort; a busy
+    simulator is skipped)."""
     import httpx
 
+    from channels.simulators.catalog import hotel_catalog
     from channels.simulators.server import ORDER
 
-    for i in range(len(ORDER)):
+    for i, channel in enumerate(ORDER):
         try:
             httpx.post(f"http://{host}:{first_port + i}/_sim/bookings",
-                       params={"count": count}, timeout=2)
+                       params={"count": count, "hotel": hotel_catalog(channel, hotel)["hotel_id"]},
+                       timeout=2)
         except httpx.HTTPError:
             pass
 
@@ -374,6 +378,8 @@ class UpOptions:
     sim_port: int = 8100
     demo: bool = True
     demo_reservations: int = 2000
+    #: Demo hotels (a group); each simulated partner account hosts as many.
+    demo_properties: int = 1
     serve: bool = True
 
 
@@ -453,12 +459,14 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                 # New ids on every (re)start: bookings stored by an earlier run never collide.
                 argv_factory=lambda: [python, "-m", "innsync.cli", "simulate", "--channel", "all",
                                       "--port", str(opts.sim_port),
-                                      "--id-offset", str(int(time.time()) * 1000)],
+                                      "--id-offset", str(int(time.time()) * 1000),
+                                      "--hotels", str(opts.demo_properties)],
             ))
             services[-1].start(log_dir)
             with console.status(f"seeding the demo hotel ({opts.demo_reservations} "
                                 "reservations)..."):
-                seeded = seed_demo_if_missing(url, opts.demo_reservations)
+                seeded = seed_demo_if_missing(url, opts.demo_reservations,
+                                              opts.demo_properties)
                 point_demo_channels(opts.sim_port)
         with console.status("starting the Prefect server..."):
             if not wait_http(f"{prefect_api}/health", timeout=180, check=check):
@@ -507,6 +515,7 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         for line in recovery:
             console.print(f"  [dim]{line}[/]")
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
+        sim_ticks = 0
         supervisor = Supervisor(services, log_dir, before_restart={} if external_prefect else {
             # The dead serve process's runs would hold their deployments' concurrency slots
             # (CANCEL_NEW then cancels every later run): close them first.
@@ -517,7 +526,9 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                 raise Stopped
             supervisor.tick()
             if demo and time.monotonic() >= next_booking:
-                add_sim_bookings(opts.sim_port)
+                # One booking per partner each time, the group's hotels taking turns.
+                add_sim_bookings(opts.sim_port, hotel=sim_ticks % opts.demo_properties)
+                sim_ticks += 1
                 next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
             time.sleep(0.5)
     except (Stopped, KeyboardInterrupt):

@@ -165,3 +165,36 @@ def test_stay_cents_matches_nightly_prices():
         assert cents[i] == int(expected * 100)
     assert d.nightly_price(0, 0, date(2031, 7, 4)) == Decimal("122.82")  # Fri in July: 89 x 1.15 x 1.20
     assert np.all(batch.plan[batch.source == d.SOURCES.index(ChannelName.AIRBNB)] == d.BAR)
+
+
+def test_a_demo_group_connects_each_hotel_to_its_own_partner_hotel(db_session):
+    from channels.simulators.catalog import hotel_catalog
+    from db.repositories.demo import channels_of_property, count_channels_outside
+
+    conn = db_session.connection().connection.driver_connection
+    summary = seed_demo(conn, reservations=20, seed=7, today=TODAY, properties=3)
+    assert summary.properties == 3 and summary.reservations == 60
+    codes = db_session.execute(text(
+        "SELECT code FROM properties WHERE code LIKE 'DEMO%' ORDER BY id")).scalars().all()
+    assert codes == ["DEMO", "DEMO-0002", "DEMO-0003"]
+    for index, code in enumerate(codes):
+        p = scalar(db_session, "SELECT id FROM properties WHERE code = :c", c=code)
+        assert scalar(db_session, "SELECT count(*) FROM reservations WHERE property_id = :p",
+                      p=p) == 20
+        for channel in ChannelName:
+            catalog = hotel_catalog(channel, index)
+            cid = scalar(db_session, "SELECT id FROM channels WHERE property_id = :p AND "
+                                     "channel_name = :n", p=p, n=channel.value)
+            config = load_channel_config(db_session, cid)
+            assert config.hotel_id == catalog["hotel_id"]
+            rooms = set(db_session.execute(text(
+                "SELECT partner_room_code FROM channel_room_mappings WHERE channel_id = :c"),
+                {"c": cid}).scalars())
+            assert rooms == set(catalog["room_types"].values())
+    assert len(channels_of_property(db_session, "DEMO")) == 12  # the group's channels
+    assert count_channels_outside(db_session, "DEMO") == 0
+    with pytest.raises(DemoExistsError):
+        seed_demo(conn, reservations=1, today=TODAY)
+    again = seed_demo(conn, reservations=2, today=TODAY, reset=True)  # the whole group goes
+    assert again.properties == 1
+    assert scalar(db_session, "SELECT count(*) FROM properties WHERE code LIKE 'DEMO%'") == 1

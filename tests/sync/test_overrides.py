@@ -16,7 +16,7 @@ from api.auth import create_api_key
 from channels.base import ChannelName
 from channels.simulators.booking_com import create_app as booking_sim
 from channels.simulators.server import build_app, running_server
-from db.models import Channel, ChannelBooking
+from db.models import Channel, ChannelBooking, Property
 from db.repositories.channels import load_channel_config, update_channel_config
 from tests.sync.conftest import make_hotel, point_channel_at
 
@@ -163,3 +163,51 @@ def stored_count(session, channel_id: int) -> int:  # type: ignore[no-untyped-de
             select(func.count()).select_from(ChannelBooking).where(ChannelBooking.channel_id == channel_id)
         )
     )
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_demo_hotel_group_pulls_each_hotel_from_its_own_account_hotel(committed):  # type: ignore[no-untyped-def]
+    """`innsync demo seed --properties 2` with `innsync simulate --hotels 2`: the second
+    hotel's four channels store what the simulators' second hotel sold, all of it mapped,
+    and nothing of the first hotel's."""
+    from channels.simulators.airbnb import confirmation_code
+    from channels.simulators.catalog import hotel_catalog
+    from db.demo import seed_demo
+    from flows.channel_sync import sync_bookings
+    from flows.runner import run_flow
+
+    summary = seed_demo(committed.get_bind(), reservations=5, seed=3, today=date.today(),
+                        properties=2)
+    assert summary.properties == 2 and summary.reservations == 10
+    second = committed.scalar(select(Property.id).where(Property.code == "DEMO-0002"))
+    channels = {
+        ChannelName(c.channel_name): c.id
+        for c in committed.scalars(select(Channel).where(Channel.property_id == second))
+    }
+    assert set(channels) == set(ChannelName)
+    with ExitStack() as stack:
+        sold: dict[ChannelName, set[str]] = {}
+        for name, cid in channels.items():
+            app = build_app(name, bookings=0, seed=11, hotels=2)
+            for i, hotel in enumerate(app.state.sim.hotels.values()):
+                assert hotel.hotel_id == hotel_catalog(name, i)["hotel_id"]
+                hotel.generator.next_id += 900_000_000
+                hotel.add_bookings(6)
+            hotel = list(app.state.sim.hotels.values())[1]
+            ids = {m.booking.booking_id for m in hotel.queue.messages}
+            sold[name] = {confirmation_code(i) for i in ids} if name is ChannelName.AIRBNB else ids
+            update_channel_config(committed, cid, {"endpoint": stack.enter_context(running_server(app))})
+        committed.commit()
+        for name, cid in channels.items():
+            seeded = _external_ids(committed, cid)
+            out = run_flow(sync_bookings, channel_id=cid)
+            assert out.ok, (name, out.error)
+            assert out.value["new"] > 0 and out.value["unmapped"] == 0, (name, out.value)
+            stored = _external_ids(committed, cid) - seeded
+            assert len(stored) == out.value["new"] and stored <= sold[name], name
+
+
+def _external_ids(session, channel_id: int) -> set[str]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return set(session.scalars(select(ChannelBooking.external_booking_id).where(
+        ChannelBooking.channel_id == channel_id)))
