@@ -11,7 +11,10 @@ simulator (`POST /_sim/bookings?changes=false`, which answers its rooms and nigh
 - **webhook partner, Airbnb**: the bench then POSTs Airbnb's signed reservation webhook to
   innsync's API at once (as Airbnb would; the demo channel gets the simulator's webhook
   secret first), which starts the fetch of that booking;
-- **polling partner, Booking.com**: nothing more; the every-minute pull finds it.
+- **polling partner, Booking.com**: nothing more; the every-minute pull finds it. Each
+  polling sample waits a random part of the pull interval first, so the bookings fall at
+  random points of the cycle (made right after the previous sample, they all fell just
+  after a pull and waited ~48 s each).
 
 Measured from just before the booking is made: when innsync has stored it (its
 channel_bookings row), and when every *other* channel of the hotel has accepted the
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -215,8 +219,13 @@ def run(samples: int, gap: float, timeout: float, workdir: Path | None = None) -
         # Let the first pulls and the start-up pushes settle before timing.
         time.sleep(90)
         taken: dict[str, list[Sample]] = {WEBHOOK_PARTNER: [], POLLING_PARTNER: []}
+        phase = random.Random(samples)
         for i in range(samples):
             for partner in taken:
+                if partner == POLLING_PARTNER:
+                    # A random point of the pull interval: right after the last sample the
+                    # booking would always be made just after a pull (lockstep, ~48 s each).
+                    time.sleep(phase.uniform(0, PULL_INTERVAL_S))
                 sample = measure(stack, hotel, partner, timeout)
                 taken[partner].append(sample)
                 print(f"  {i + 1}/{samples} {partner} {sample.booking}: stored "
