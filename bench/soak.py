@@ -164,6 +164,8 @@ class Stack:
     out: Path | None = None
     admin_key: str = ""
     sims: dict[str, str] = field(default_factory=dict)
+    #: `innsync up` options beyond the ports.
+    up_args: list[str] = field(default_factory=lambda: ["--demo-reservations", "200"])
 
     @property
     def api(self) -> str:
@@ -178,7 +180,7 @@ class Stack:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "innsync.cli", "up", "--api-port", str(self.api_port),
              "--prefect-port", str(self.prefect_port), "--sim-port", str(self.sim_port),
-             "--demo-reservations", "200"],
+             *self.up_args],
             env=self.env, cwd=ROOT, stdout=self.out.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )

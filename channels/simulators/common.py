@@ -36,6 +36,9 @@ class FaultSettings(BaseModel):
     rate_limit_rate: float = Field(0.0, ge=0, le=1, description="answer 429 with Retry-After")
     retry_after_seconds: int = Field(7, ge=0)
     latency_ms: int = Field(0, ge=0, description="added to every request")
+    latency_max_ms: int | None = Field(
+        None, ge=0, description="with latency_ms: each request's latency drawn uniformly "
+                                "from latency_ms..latency_max_ms")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="stall longer than client timeouts")
     timeout_seconds: float = Field(30.0, ge=0, description="how long a stalled request sleeps")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="garble the response body")
@@ -110,8 +113,10 @@ class FaultMiddleware(BaseHTTPMiddleware):
             return await call_next(request)
         faults, rng = self.state.faults, self.state.rng
         self.state.calls[request.url.path] += 1
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.latency_ms or faults.latency_max_ms:
+            low = faults.latency_ms
+            high = max(low, faults.latency_max_ms or low)
+            await asyncio.sleep((low if high == low else rng.uniform(low, high)) / 1000)
         if faults.timeout_rate and rng.random() < faults.timeout_rate:
             self.state.injected["timeout"] += 1
             await asyncio.sleep(faults.timeout_seconds)

@@ -292,3 +292,21 @@ def test_every_partner_simulator_hosts_several_hotels() -> None:
                                    for h in hotels.values() for m in h.queue.messages})
     with pytest.raises(ValueError):
         build_app(ChannelName.AGODA, hotels=0)
+
+
+def test_latency_is_drawn_from_the_range_given() -> None:
+    import time as clock
+
+    from fastapi.testclient import TestClient
+
+    from channels.simulators.common import FaultSettings
+
+    app = create_app(bookings=0, faults=FaultSettings(latency_ms=20, latency_max_ms=60))
+    taken = []
+    with TestClient(app) as client:
+        for _ in range(8):
+            started = clock.perf_counter()
+            client.get("/hotels/ota/OTA_HotelResNotif")  # 401 without a token, after the wait
+            taken.append(clock.perf_counter() - started)
+    assert min(taken) >= 0.02 and max(taken) < 1.0
+    assert len({round(t, 3) for t in taken}) > 1  # drawn, not fixed

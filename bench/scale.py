@@ -1,0 +1,262 @@
+"""Benchmark: the every-minute booking pull of a hotel group, as `innsync up` runs it.
+
+    .venv/bin/python bench/scale.py --properties 10 [--cycles 3] [--latency-ms 50-200] [--json F]
+
+What runs (issue 13, item 5): `innsync up --demo-properties N` on a fresh home (embedded
+PostgreSQL, its own Prefect server, the four partner simulators each hosting N hotels per
+account, N demo hotels with four channels each, 20 reservations per hotel), the simulators
+answering every partner request after 50-200 ms (`--latency-ms`). Then `--cycles` scheduled
+`sync-all-bookings` cycles are watched through the Prefect API, and the same window is
+measured from outside:
+
+- **cycle**: from a cycle run's start until the last `pull-channel` run it started ended
+  (runs created while the cycle run ran are its); a cycle whose pulls are not all final two
+  minutes after the window is reported unfinished;
+- **CPU ms per property-cycle**: CPU time (user + system, from /proc) of everything the
+  stack runs except the simulators (the launcher, the Prefect server, the serve process and
+  every flow-run process it started, the task worker, the API, the embedded PostgreSQL),
+  over the window, divided by properties x cycles;
+- **partner requests** per cycle: requests the four simulators answered (`/_sim/stats`);
+- **Prefect API calls** per cycle: requests in the Prefect server's access log (the bench
+  sets PREFECT_SERVER_LOGGING_LEVEL=INFO for it).
+
+Prints `scale: N properties x 4 partners, W workers: cycle S s, CPU ms per property-cycle C,
+partner requests R, Prefect API calls P` beside the targets (1,000 properties: cycle <= 60 s,
+CPU <= 20 ms; one request per account page for account-wide partners). Workers: the stack
+serves every deployment from one process (`deployments.serve`) today; `--workers` other than
+1 is refused until the cycle can be spread over workers (issue 13, item 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+from bench.soak import CHANNELS, Stack, clean_env, descendants  # noqa: E402
+from channels.simulators.server import free_port, free_port_run  # noqa: E402
+
+TARGET_CYCLE_S = 60.0
+TARGET_CPU_MS = 20.0
+#: A cycle's pulls must be final this long after the window, else it is unfinished.
+FINISH_GRACE_S = 120.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Cycle(BaseModel):
+    started: datetime
+    pulls: int
+    finished_pulls: int
+    seconds: float | None  # None: unfinished
+
+
+class Report(BaseModel):
+    properties: int
+    workers: int
+    cycles: list[Cycle]
+    cpu_ms_per_property_cycle: float
+    partner_requests_per_cycle: float
+    prefect_api_calls_per_cycle: float
+
+    def line(self) -> str:
+        done = [c.seconds for c in self.cycles if c.seconds is not None]
+        cycle = (f"{statistics.median(done):.1f} s (median of {len(done)}; max {max(done):.1f} s)"
+                 if done else "none finished")
+        unfinished = len(self.cycles) - len(done)
+        return (f"scale: {self.properties} properties x 4 partners, {self.workers} workers: "
+                f"cycle {cycle}{f', {unfinished} unfinished' if unfinished else ''}, "
+                f"CPU ms per property-cycle {self.cpu_ms_per_property_cycle:.0f}, "
+                f"partner requests {self.partner_requests_per_cycle:.0f}, "
+                f"Prefect API calls {self.prefect_api_calls_per_cycle:.0f}")
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of one process (its reaped children included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(v) for v in fields[11:15])
+
+
+def stack_cpu_seconds(stack: Stack, home: Path) -> float:
+    """CPU of the stack's process tree and the embedded PostgreSQL, simulators excluded."""
+    assert stack.process is not None
+    tree = {stack.process.pid: "innsync up", **descendants(stack.process.pid)}
+    for entry in Path("/proc").iterdir():  # the embedded postmaster may not be a descendant
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "postgres" in cmd and str(home) in cmd:
+                pid = int(entry.name)
+                tree[pid] = cmd
+                tree.update(descendants(pid))
+    sims = [pid for pid, cmd in tree.items() if " simulate " in f" {cmd} "]
+    excluded = set(sims)
+    for pid in sims:
+        excluded.update(descendants(pid))
+    return sum(_cpu_ticks(pid) for pid in tree if pid not in excluded) / TICK
+
+
+def partner_requests(stack: Stack) -> int:
+    total = 0
+    for url in stack.sims.values():
+        stats = httpx.get(f"{url}/_sim/stats", timeout=30).json()
+        total += sum(stats["calls"].values())
+    return total
+
+
+def prefect_api_calls(home: Path) -> int:
+    log = home / "logs" / "prefect-server.log"
+    with log.open("rb") as f:
+        return sum(1 for line in f if b'HTTP/1.1"' in line)
+
+
+def _runs(flow: str, after: datetime | None = None) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    run_filter = (FlowRunFilter(start_time=FlowRunFilterStartTime(after_=after))
+                  if after is not None else None)
+    with get_client(sync_client=True) as client:
+        runs: list[Any] = []
+        while True:
+            page = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow])),
+                                         flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_ASC,
+                                         limit=200, offset=len(runs))
+            runs += page
+            if len(page) < 200:
+                return runs
+
+
+def _pulls_of(cycle: Any, following: Any | None, pulls: list[Any]) -> list[Any]:
+    """pull-channel runs the cycle started: created from its start until the next cycle's."""
+    end = following.start_time if following is not None else None
+    return [p for p in pulls if p.created >= cycle.start_time and (end is None or p.created < end)]
+
+
+def wait_for_cycle_start(after: datetime, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = [r for r in _runs("sync-all-bookings", after) if r.start_time is not None]
+        if started:
+            return started[0]
+        time.sleep(1)
+    raise TimeoutError("no sync-all-bookings cycle started")
+
+
+def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) -> Report:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    base = Path(tempfile.mkdtemp(prefix="innsync-scale-"))
+    home = base / "home"
+    stack = Stack(home, free_port(), free_port(), free_port_run(4),
+                  clean_env(INNSYNC_HOME=str(home), PREFECT_SERVER_LOGGING_LEVEL="INFO"),
+                  up_args=["--demo-reservations", "20", "--demo-properties", str(properties)])
+    print(f"starting innsync up --demo-properties {properties} in {home} ...", flush=True)
+    stack.start(timeout=900)
+    try:
+        for url in stack.sims.values():
+            httpx.post(f"{url}/_sim/faults", json={"latency_ms": latency[0],
+                                                   "latency_max_ms": latency[1]},
+                       timeout=30).raise_for_status()
+        with temporary_settings(updates={PREFECT_API_URL: stack.prefect_api}):
+            # The first cycles after the start catch up on the seeded queues: skip two.
+            first = wait_for_cycle_start(datetime.fromtimestamp(0).astimezone())
+            first = wait_for_cycle_start(first.start_time)
+            first = wait_for_cycle_start(first.start_time)
+            cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_requests(stack), \
+                prefect_api_calls(home)
+            print(f"window starts with the cycle at {first.start_time:%H:%M:%S}", flush=True)
+            last = first
+            for _ in range(cycles):
+                last = wait_for_cycle_start(last.start_time)
+            cpu1, req1, api1 = stack_cpu_seconds(stack, home), partner_requests(stack), \
+                prefect_api_calls(home)
+            deadline = time.monotonic() + FINISH_GRACE_S
+            while True:  # the window's cycles may still be pulling
+                all_cycles = _runs("sync-all-bookings", first.start_time - _SECOND)
+                pulls = _runs("pull-channel", first.start_time - _SECOND)
+                window = [c for c in all_cycles if c.start_time is not None][:cycles + 1]
+                measured = [(c, _pulls_of(c, n, pulls)) for c, n in zip(window, window[1:],
+                                                                         strict=False)]
+                if all(p.state_type is not None and p.state_type.value in _FINAL
+                       for _, ps in measured for p in ps) or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+    finally:
+        stack.stop()
+    report = Report(
+        properties=properties, workers=workers,
+        cycles=[_cycle(c, ps) for c, ps in measured],
+        cpu_ms_per_property_cycle=(cpu1 - cpu0) * 1000 / (properties * cycles),
+        partner_requests_per_cycle=(req1 - req0) / cycles,
+        prefect_api_calls_per_cycle=(api1 - api0) / cycles,
+    )
+    print(report.line())
+    return report
+
+
+_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def _cycle(cycle: Any, pulls: list[Any]) -> Cycle:
+    final = [p for p in pulls if p.state_type is not None and p.state_type.value in _FINAL]
+    ends = [p.end_time for p in final if p.end_time is not None]
+    seconds = ((max(ends) - cycle.start_time).total_seconds()
+               if pulls and len(final) == len(pulls) and ends else None)
+    return Cycle(started=cycle.start_time, pulls=len(pulls), finished_pulls=len(final),
+                 seconds=seconds)
+
+
+def _latency(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--properties", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cycles", type=int, default=3, help="cycles measured")
+    parser.add_argument("--latency-ms", type=_latency, default=(50, 200),
+                        help="partner latency, LOW-HIGH milliseconds")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if args.workers != 1:
+        parser.error("the booking cycle runs in one serve process today; --workers other than "
+                     "1 needs issue 13's item 3 (a cycle spread over workers)")
+    report = run(args.properties, args.cycles, args.latency_ms, args.workers)
+    print(f"targets at 1,000 properties: cycle <= {TARGET_CYCLE_S:.0f} s, CPU ms per "
+          f"property-cycle <= {TARGET_CPU_MS:.0f}; partner requests: one per account page for "
+          f"account-wide partners ({len(CHANNELS)} channels x {args.properties} properties are "
+          "pulled one by one today)")
+    if args.json:
+        args.json.write_text(report.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()
