@@ -255,7 +255,7 @@ class SimState:
     #: same dict on each). The account's first hotel is the app's `state.sim`: faults,
     #: tokens, call counters and the fault dice are read from it; each hotel keeps its own
     #: bookings, ARI, generator and `extra`.
-    hotels: dict[str, SimState] = field(default_factory=dict)
+    hotels: dict[str, SimState] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
