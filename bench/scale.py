@@ -158,7 +158,8 @@ def _pulls_of(cycle: Any, following: Any | None, pulls: list[Any]) -> list[Any]:
 def wait_for_cycle_start(after: datetime, timeout: float = 180) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        started = [r for r in _runs("sync-all-bookings", after) if r.start_time is not None]
+        started = [r for r in _runs("sync-all-bookings", after)  # the filter is inclusive
+                   if r.start_time is not None and r.start_time > after]
         if started:
             return started[0]
         time.sleep(1)

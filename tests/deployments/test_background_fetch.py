@@ -93,7 +93,7 @@ def _task_runs(task_name: str) -> list[Any]:
 
 
 def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence(
-    background: PrefectServer, committed: Session, tmp_path: Path
+    background: PrefectServer, committed: Session, tmp_path: Path,  # noqa: F811 - fixture
 ) -> None:
     hotel = make_hotel(committed, units=20, days=120, channels=(ChannelName.AIRBNB,))
     committed.commit()
