@@ -24,8 +24,15 @@ from lxml import etree
 
 from channels import agoda_wire as wire
 from channels.base import ChannelName, MalformedPayloadError
-from channels.simulators.catalog import CATALOG, hotel_catalog
-from channels.simulators.common import BookingQueue, FaultSettings, SimBooking, SimState, make_app
+from channels.simulators.catalog import CATALOG
+from channels.simulators.common import (
+    BookingQueue,
+    FaultSettings,
+    SimBooking,
+    SimState,
+    make_app,
+    open_hotels,
+)
 
 CHANNEL = ChannelName.AGODA
 HOTEL_TZ = timezone(timedelta(hours=7))  # the simulated property sits in Bangkok time
@@ -442,26 +449,16 @@ def _render_values(el: etree._Element, v: dict[str, Any], fields: tuple[str, ...
             el.set(_ATTR[name], ("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
-#: Booking ids of the account's hotel i start at the generator's first id + i * ID_STEP.
-ID_STEP = 1_000_000
-
-
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
                api_key: str | None = None, today: Callable[[], date] | None = None,
                hotels: int = 1) -> FastAPI:
     """The Agoda simulator of one API key authorised for `hotels` properties (the catalog's,
     then `hotel_catalog(CHANNEL, i)`), each with its own `bookings` generated bookings and
     ARI; every request names its property. `api_key=None` accepts any non-empty key."""
-    if hotels < 1:
-        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
                      queue=BookingQueue(in_order=False))
-    for i in range(1, hotels):
-        state.add_hotel(hotel_catalog(CHANNEL, i)["hotel_id"], seed + i,
-                        queue=BookingQueue(in_order=False))
-    for i, hotel in enumerate(state.hotels.values()):
-        hotel.generator.next_id += i * ID_STEP  # type: ignore[union-attr]
+    for hotel in open_hotels(state, hotels, in_order=False):
         if bookings:
             hotel.add_bookings(bookings)
     sim = AgodaSim(state, api_key, today or (lambda: datetime.now(HOTEL_TZ).date()))

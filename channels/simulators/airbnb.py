@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request, Response
 
 from channels.airbnb_wire import DECLINE_REASONS, SIGNATURE_HEADER, sign_webhook
 from channels.base import ChannelName
-from channels.simulators.catalog import CATALOG, PartnerCatalog, hotel_catalog
+from channels.simulators.catalog import CATALOG, PartnerCatalog
 from channels.simulators.common import (
     BookingQueue,
     FaultSettings,
@@ -32,6 +32,7 @@ from channels.simulators.common import (
     SimState,
     TokenSettings,
     make_app,
+    open_hotels,
 )
 
 CHANNEL = ChannelName.AIRBNB
@@ -167,10 +168,6 @@ def _decode_cursor(cursor: str) -> int:
     if not raw.startswith("o:"):
         raise ValueError("bad cursor")
     return int(raw[2:])
-
-
-#: Booking ids of the host's hotel i start at the generator's first id + i * ID_STEP.
-ID_STEP = 1_000_000
 
 
 class AirbnbSim:
@@ -387,18 +384,10 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     listings (one per room type: the catalog's, then `hotel_catalog(CHANNEL, i)`'s) with its
     own bookings; requests name listings and reservations, never the property. Without
     client_id/secret any non-empty credentials get a token."""
-    if hotels < 1:
-        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(channel=CHANNEL, hotel_id=cat["hotel_id"], faults=faults or FaultSettings(), seed=seed,
                      queue=BookingQueue(in_order=False))
-    state.extra["catalog"] = cat
-    for i in range(1, hotels):
-        other = hotel_catalog(CHANNEL, i)
-        state.add_hotel(other["hotel_id"], seed + i,
-                        queue=BookingQueue(in_order=False)).extra["catalog"] = other
-    for i, hotel in enumerate(state.hotels.values()):
-        hotel.generator.next_id += i * ID_STEP  # type: ignore[union-attr]
+    for hotel in open_hotels(state, hotels, in_order=False):
         if bookings:
             hotel.add_bookings(bookings)
     sim = AirbnbSim(state, client_id, client_secret, token_ttl, webhook_secret,

@@ -29,7 +29,7 @@ from channels.booking_com_ota import (
     WEEKDAY_ATTRS,
     timestamp,
 )
-from channels.simulators.catalog import CATALOG, PartnerCatalog, hotel_catalog
+from channels.simulators.catalog import CATALOG, PartnerCatalog
 from channels.simulators.common import (
     BookingQueue,
     FaultSettings,
@@ -38,6 +38,7 @@ from channels.simulators.common import (
     SimState,
     TokenSettings,
     make_app,
+    open_hotels,
 )
 from channels.xmlsafe import parse_xml
 
@@ -272,9 +273,7 @@ class QueueIndex:
             self.ready.add(head)
 
 
-#: Booking ids of the account's hotel i start at FIRST_ID + i * ID_STEP.
 FIRST_ID = 4_100_000_001
-ID_STEP = 1_000_000
 
 
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
@@ -289,16 +288,10 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
 
     `credentials` (client id -> secret) default to accept-any; `tokens` default to a
     one-hour JWT and 30 exchanges an hour (per account)."""
-    if hotels < 1:
-        raise ValueError("a simulated account has at least one hotel")
     state = SimState(CHANNEL.value, hotel_id or CATALOG[CHANNEL]["hotel_id"],
                      faults=faults or FaultSettings(), seed=seed)
-    state.extra["catalog"] = CATALOG[CHANNEL]
-    for i in range(1, hotels):
-        other = hotel_catalog(CHANNEL, i)
-        state.add_hotel(other["hotel_id"], seed + i).extra["catalog"] = other
-    for i, hotel in enumerate(state.hotels.values()):
-        hotel.generator.next_id = FIRST_ID + i * ID_STEP  # type: ignore[union-attr]
+    state.generator.next_id = FIRST_ID  # type: ignore[union-attr]
+    for hotel in open_hotels(state, hotels):
         hotel.add_bookings(bookings)
         hotel.extra["index"] = QueueIndex(hotel.queue)
     state.tokens.settings = tokens or TokenSettings(

@@ -306,6 +306,33 @@ class SimState:
         return bool(rate) and self.rng.random() < rate
 
 
+#: Booking ids of an account's hotel i start this far after its first hotel's.
+HOTEL_ID_STEP = 1_000_000
+
+
+def open_hotels(state: SimState, hotels: int, *, in_order: bool = True) -> list[SimState]:
+    """Make `state` (the first hotel, its generator at the partner's first booking id) an
+    account of `hotels` hotels: hotel i > 0 gets `hotel_catalog(channel, i)`'s id and codes,
+    seed + i, a queue releasing messages in order or not, booking ids HOTEL_ID_STEP * i
+    further on. Each hotel's catalog is at `extra["catalog"]`. Returns every hotel, in order;
+    the caller adds their bookings."""
+    from channels.simulators.catalog import CATALOG, hotel_catalog
+
+    if hotels < 1:
+        raise ValueError("a simulated account has at least one hotel")
+    assert state.generator is not None
+    state.extra.setdefault("catalog", CATALOG[state.channel])  # type: ignore[index]
+    first_id = state.generator.next_id
+    for i in range(1, hotels):
+        catalog = hotel_catalog(state.channel, i)
+        hotel = state.add_hotel(catalog["hotel_id"], state.seed + i,
+                                queue=BookingQueue(in_order=in_order))
+        hotel.extra["catalog"] = catalog
+        assert hotel.generator is not None
+        hotel.generator.next_id = first_id + i * HOTEL_ID_STEP
+    return list(state.hotels.values())
+
+
 def admin_router(state: SimState) -> APIRouter:
     """`/_sim/*`: read received ARI, change faults and token rules, add bookings, see call and
     token-exchange counts."""

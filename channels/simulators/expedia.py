@@ -33,8 +33,15 @@ from channels.expedia_eqc import (
     WEEKDAY_ATTRS,
     utc_stamp,
 )
-from channels.simulators.catalog import CATALOG, hotel_catalog
-from channels.simulators.common import FaultSettings, QueuedMessage, SimBooking, SimState, make_app
+from channels.simulators.catalog import CATALOG
+from channels.simulators.common import (
+    FaultSettings,
+    QueuedMessage,
+    SimBooking,
+    SimState,
+    make_app,
+    open_hotels,
+)
 from channels.xmlsafe import parse_xml
 
 CHANNEL = ChannelName.EXPEDIA
@@ -165,9 +172,7 @@ def _cap(warnings: list[tuple[str, str, dict[str, str]]]) -> list[tuple[str, str
     return out
 
 
-#: Booking ids of the account's hotel i start at FIRST_ID + i * ID_STEP.
 FIRST_ID = 70_000_001
-ID_STEP = 1_000_000
 
 
 def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | None = None,
@@ -178,14 +183,10 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     `bookings` generated bookings and ARI. A request names its hotel (`Hotel/@id`); a
     booking retrieval without one returns the bookings of every linked hotel, as EQC does.
     `credentials` (username -> password) default to accept-any."""
-    if hotels < 1:
-        raise ValueError("a simulated account has at least one hotel")
     cat = CATALOG[CHANNEL]
     state = SimState(CHANNEL.value, hotel_id or cat["hotel_id"], faults=faults or FaultSettings(), seed=seed)
-    for i in range(1, hotels):
-        state.add_hotel(hotel_catalog(CHANNEL, i)["hotel_id"], seed + i)
-    for i, hotel in enumerate(state.hotels.values()):
-        hotel.generator.next_id = FIRST_ID + i * ID_STEP  # type: ignore[union-attr]
+    state.generator.next_id = FIRST_ID  # type: ignore[union-attr]
+    for hotel in open_hotels(state, hotels):
         hotel.queue.add(split_rooms(hotel.generator.generate(bookings)))  # type: ignore[union-attr]
     app = make_app(state, "Expedia QuickConnect simulator")
     rooms, plans = set(cat["room_types"].values()), set(cat["rate_plans"].values())
