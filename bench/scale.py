@@ -9,7 +9,7 @@ answering every partner request after 50-200 ms (`--latency-ms`). Then `--cycles
 `sync-all-bookings` cycles are watched through the Prefect API, and the same window is
 measured from outside:
 
-- **cycle**: from a cycle run's start until the last `pull-channel` run it started ended
+- **cycle**: from a cycle run's start until the last `pull-batch` run it started ended
   (runs created while the cycle run ran are its); a cycle whose pulls are not all final two
   minutes after the window is reported unfinished;
 - **CPU ms per property-cycle**: CPU time (user + system, from /proc) of everything the
@@ -22,9 +22,11 @@ measured from outside:
 
 Prints `scale: N properties x 4 partners, W workers: cycle S s, CPU ms per property-cycle C,
 partner requests R, Prefect API calls P` beside the targets (1,000 properties: cycle <= 60 s,
-CPU <= 20 ms; one request per account page for account-wide partners). Workers: the stack
-serves every deployment from one process (`deployments.serve`) today; `--workers` other than
-1 is refused until the cycle can be spread over workers (issue 13, item 3).
+CPU <= 20 ms; one request per account page for account-wide partners), and per worker the
+CPU it spent per cycle (its serve process with every flow-run process it started) and the
+batch runs it had. Workers: `--workers W` starts the stack with `innsync up --workers W`,
+W serve processes that share the deployments' runs; the cycle's batches
+(INNSYNC_PULL_BATCH_SIZE channels of one partner each) spread over them.
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ class Report(BaseModel):
     cpu_ms_per_property_cycle: float
     partner_requests_per_cycle: float
     prefect_api_calls_per_cycle: float
+    #: Per serve process: CPU seconds per cycle (with the flow-run processes it started).
+    worker_cpu_s_per_cycle: list[float] = []
+    batch_runs_per_cycle: float = 0.0
+
+    def worker_lines(self) -> list[str]:
+        return [f"  worker {i + 1}: CPU {cpu:.1f} s per cycle"
+                for i, cpu in enumerate(self.worker_cpu_s_per_cycle)] + [
+            f"  batch runs per cycle: {self.batch_runs_per_cycle:.1f}"]
 
     def line(self) -> str:
         done = [c.seconds for c in self.cycles if c.seconds is not None]
@@ -112,6 +122,23 @@ def stack_cpu_seconds(stack: Stack, home: Path) -> float:
     return sum(_cpu_ticks(pid) for pid in tree if pid not in excluded) / TICK
 
 
+def worker_cpu_seconds(stack: Stack) -> list[float]:
+    """CPU of each serve process with its flow-run processes (reaped ones included)."""
+    assert stack.process is not None
+    tree = descendants(stack.process.pid)
+    serves = sorted(pid for pid, cmd in tree.items() if "deployments.serve" in cmd
+                    and "deployments.serve" not in tree.get(_parent(pid), ""))
+    return [(_cpu_ticks(pid) + sum(_cpu_ticks(c) for c in descendants(pid))) / TICK
+            for pid in serves]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def partner_requests(stack: Stack) -> int:
     total = 0
     for url in stack.sims.values():
@@ -150,7 +177,7 @@ def _runs(flow: str, after: datetime | None = None) -> list[Any]:
 
 
 def _pulls_of(cycle: Any, following: Any | None, pulls: list[Any]) -> list[Any]:
-    """pull-channel runs the cycle started: created from its start until the next cycle's."""
+    """pull-batch runs the cycle started: created from its start until the next cycle's."""
     end = following.start_time if following is not None else None
     return [p for p in pulls if p.created >= cycle.start_time and (end is None or p.created < end)]
 
@@ -173,7 +200,8 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
     home = base / "home"
     stack = Stack(home, free_port(), free_port(), free_port_run(4),
                   clean_env(INNSYNC_HOME=str(home), PREFECT_SERVER_LOGGING_LEVEL="INFO"),
-                  up_args=["--demo-reservations", "20", "--demo-properties", str(properties)])
+                  up_args=["--demo-reservations", "20", "--demo-properties", str(properties),
+                           "--workers", str(workers)])
     print(f"starting innsync up --demo-properties {properties} in {home} ...", flush=True)
     stack.start(timeout=900)
     try:
@@ -188,16 +216,18 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
             first = wait_for_cycle_start(first.start_time)
             cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_requests(stack), \
                 prefect_api_calls(home)
+            workers0 = worker_cpu_seconds(stack)
             print(f"window starts with the cycle at {first.start_time:%H:%M:%S}", flush=True)
             last = first
             for _ in range(cycles):
                 last = wait_for_cycle_start(last.start_time)
             cpu1, req1, api1 = stack_cpu_seconds(stack, home), partner_requests(stack), \
                 prefect_api_calls(home)
+            workers1 = worker_cpu_seconds(stack)
             deadline = time.monotonic() + FINISH_GRACE_S
             while True:  # the window's cycles may still be pulling
                 all_cycles = _runs("sync-all-bookings", first.start_time - _SECOND)
-                pulls = _runs("pull-channel", first.start_time - _SECOND)
+                pulls = _runs("pull-batch", first.start_time - _SECOND)
                 window = [c for c in all_cycles if c.start_time is not None][:cycles + 1]
                 measured = [(c, _pulls_of(c, n, pulls)) for c, n in zip(window, window[1:],
                                                                          strict=False)]
@@ -213,8 +243,12 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
         cpu_ms_per_property_cycle=(cpu1 - cpu0) * 1000 / (properties * cycles),
         partner_requests_per_cycle=(req1 - req0) / cycles,
         prefect_api_calls_per_cycle=(api1 - api0) / cycles,
+        worker_cpu_s_per_cycle=[(b - a) / cycles for a, b in zip(workers0, workers1,
+                                                                  strict=False)],
+        batch_runs_per_cycle=sum(len(ps) for _, ps in measured) / max(len(measured), 1),
     )
     print(report.line())
+    print("\n".join(report.worker_lines()))
     return report
 
 
@@ -247,14 +281,13 @@ def main() -> None:
                         help="partner latency, LOW-HIGH milliseconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    if args.workers != 1:
-        parser.error("the booking cycle runs in one serve process today; --workers other than "
-                     "1 needs issue 13's item 3 (a cycle spread over workers)")
+    if not 1 <= args.workers <= 32:
+        parser.error("--workers: 1 to 32")
     report = run(args.properties, args.cycles, args.latency_ms, args.workers)
     print(f"targets at 1,000 properties: cycle <= {TARGET_CYCLE_S:.0f} s, CPU ms per "
           f"property-cycle <= {TARGET_CPU_MS:.0f}; partner requests: one per account page for "
           f"account-wide partners ({len(CHANNELS)} channels x {args.properties} properties are "
-          "pulled one by one today)")
+          "still pulled hotel by hotel: issue 13, item 1)")
     if args.json:
         args.json.write_text(report.model_dump_json(indent=2))
 

@@ -670,3 +670,19 @@ class PartnerAuthToken(Base):
     retry_not_before: Mapped[datetime | None] = mapped_column(TZ)
     exchange_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class ChannelPullLease(Base):
+    """Which scheduled pull holds a channel now (issue 13): one row per channel while a batch
+    run pulls it, taken and renewed in one statement per batch, expiring on its own when the
+    holder died (db/repositories/pull_leases.py). Replaces a Prefect concurrency slot per
+    channel, which cost API calls per channel per minute."""
+
+    __tablename__ = "channel_pull_leases"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    expires_at: Mapped[datetime] = mapped_column(TZ)

@@ -133,8 +133,8 @@ def deployment_specs(
             concurrency_limit=1,
             collision_strategy="CANCEL_NEW",
         ),
-        # Starts one pull-channel run per channel and ends within seconds: a hung channel
-        # holds only its own slot (flows/scheduled.py), never this deployment's.
+        # Starts one pull-batch run per batch of channels and ends within seconds: a hung
+        # channel holds only its own lease (flows/scheduled.py), never this deployment's.
         DeploymentSpec(
             name="every-minute",
             entrypoint="flows/scheduled.py:sync_all_bookings",
@@ -180,9 +180,10 @@ def deployment_specs(
             concurrency_limit=1,
         ),
         _on_demand(f"{sync}:sync_bookings", "Pull bookings of one channel.", "sync"),
-        # No deployment limit: each run takes its own channel's slot (flows/scheduled.py).
-        _on_demand("flows/scheduled.py:pull_channel",
-                   "One channel's scheduled pull, holding that channel's slot.", "sync"),
+        # No deployment limit: each run leases its own channels (flows/scheduled.py).
+        _on_demand("flows/scheduled.py:pull_batch",
+                   "A batch of channels' scheduled pull, each channel under its own lease.",
+                   "sync"),
         _on_demand(f"{sync}:sync_booking_by_id",
                    "Fetch and store one booking a partner pushed a hint for.", "sync"),
         _on_demand(f"{sync}:push_availability", "Push availability of one channel.", "sync"),

@@ -84,14 +84,36 @@ async def sync_bookings(
     window stays at the last success, so what that pull missed is read again. Queue partners
     deliver only what is unacknowledged anyway.
     """
+    out, status = await pull_bookings(
+        channel_id, start_date, end_date, max_pages, push_availability, config_overrides
+    )
+    return flow_result(out, status)
+
+
+async def pull_bookings(
+    channel_id: int,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    max_pages: int = 500,
+    push_availability: bool = True,
+    config_overrides: dict[str, str] | None = None,
+    *,
+    in_batch: bool = False,
+) -> tuple[BookingsOutcome, str]:
+    """The one implementation of a channel's booking pull (see sync_bookings), returning the
+    outcome and the sync log's status. `in_batch` (a scheduled batch of many channels,
+    flows/scheduled.py): pages are plain calls, not a Prefect task run each (a failed page is
+    tried again by the page loop below, as a garbled page is), and no progress or summary
+    artifact is made per channel (the batch makes one table); overbookings still get theirs."""
     logger = get_run_logger()
     info = channel_info(channel_id)
     overrides = clean_overrides(config_overrides)
     if not info.enabled:
         raise ValueError(f"channel {info.name} is disabled")
+    fetch_page = pull_bookings_page.fn if in_batch else pull_bookings_page
     out = BookingsOutcome(success=False)
     touched: set[tuple[int, date]] = set()
-    progress = await acreate_progress_artifact(
+    progress = None if in_batch else await acreate_progress_artifact(
         0.0,
         key=_artifact_key("sync-bookings", info.channel_name, channel_id),
         description=f"bookings pulled from {info.name}",
@@ -108,8 +130,8 @@ async def sync_bookings(
         last_progress = time.monotonic()
         for page_no in range(1, max_pages + 1):
             try:
-                page = await pull_bookings_page(channel_id, start_date, end_date, cursor, overrides,
-                                                since)
+                page = await fetch_page(channel_id, start_date, end_date, cursor, overrides,
+                                        since)
             except Exception as exc:  # transient errors were already retried by the task
                 run.errors.append(f"page {page_no}: {exc}")
                 run.totals.add(failed=1)
@@ -129,7 +151,7 @@ async def sync_bookings(
             run.errors += page.errors + page.page_errors
             out.overbooked += page.overbooked
             touched.update(page.touched)
-            if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+            if progress is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
                 # Partners don't say how many are pending: the bar creeps towards 99 % and
                 # the description carries the real counts.
                 last_progress = time.monotonic()
@@ -157,9 +179,10 @@ async def sync_bookings(
             seen_messages.update(page.message_keys)
             if not fresh:
                 break
-        await aupdate_progress_artifact(
-            progress, 100.0, description=f"{info.name}: {run.totals.processed} bookings"
-        )
+        if progress is not None:
+            await aupdate_progress_artifact(
+                progress, 100.0, description=f"{info.name}: {run.totals.processed} bookings"
+            )
         if push_availability and touched and info.property_id is not None:
             out.availability_pushed = await close_sold_nights(info.property_id, touched)
         run.details.update(
@@ -172,18 +195,8 @@ async def sync_bookings(
     out.records_success = run.totals.success
     out.records_failed = run.totals.failed
     out.errors = run.errors
-    await acreate_markdown_artifact(
-        key=_artifact_key("bookings-summary", info.channel_name, channel_id),
-        description=f"bookings from {info.name}",
-        markdown=(
-            f"## Bookings from {info.name}: {run.status}\n\n"
-            f"- processed: **{out.records_processed}** (new {out.new}, updated "
-            f"{out.updated}, duplicates {out.duplicates}, unmapped "
-            f"{out.unmapped})\n- acknowledged: {out.acked}\n"
-            f"- overbooked (accepted, flagged): {', '.join(out.overbooked) or 'none'}\n"
-            f"- errors: {len(out.errors)}\n" + "".join(f"  - {e}\n" for e in out.errors[:20])
-        ),
-    )
+    if not in_batch:
+        await _bookings_summary(info.name, info.channel_name, channel_id, run.status, out)
     if out.overbooked:
         await acreate_table_artifact(
             key=_artifact_key("overbookings", info.channel_name, channel_id),
@@ -191,7 +204,24 @@ async def sync_bookings(
             description="bookings accepted on sold-out nights: relocate or contact the guest",
         )
     logger.info("sync-bookings %s: %s", info.name, run.status)
-    return flow_result(out, run.status)
+    return out, run.status
+
+
+async def _bookings_summary(
+    name: str, channel_name: str, channel_id: int, status: str, out: BookingsOutcome
+) -> None:
+    await acreate_markdown_artifact(
+        key=_artifact_key("bookings-summary", channel_name, channel_id),
+        description=f"bookings from {name}",
+        markdown=(
+            f"## Bookings from {name}: {status}\n\n"
+            f"- processed: **{out.records_processed}** (new {out.new}, updated "
+            f"{out.updated}, duplicates {out.duplicates}, unmapped "
+            f"{out.unmapped})\n- acknowledged: {out.acked}\n"
+            f"- overbooked (accepted, flagged): {', '.join(out.overbooked) or 'none'}\n"
+            f"- errors: {len(out.errors)}\n" + "".join(f"  - {e}\n" for e in out.errors[:20])
+        ),
+    )
 
 
 def _change_window(channel_id: int) -> datetime | None:

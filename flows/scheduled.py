@@ -1,163 +1,247 @@
 """Flows meant for schedules: the every-minute pull of every enabled channel.
 
-Every channel is isolated from the others. `sync-all-bookings` only starts work: through
-deployments (a Prefect server, INNSYNC_RUN_VIA_DEPLOYMENTS=1, as `innsync up` and workers
-run it) it creates one `pull-channel` flow run per channel and ends within seconds; each
-`pull-channel` run holds its own channel's slot (a Prefect global concurrency limit named
-after the channel id, limit 1, leased so a killed run frees it) and a time bound. A hung
-partner therefore keeps only its own channel's slot until its run times out; the other
-channels' runs, and the next cycles, go on. Without deployments (tests, CLI) the same
-`pull-channel` flows run side by side in this process (each with its own adapter pool).
+The cycle (`sync-all-bookings`) splits the enabled channels into batches: the channels of one
+partner, `INNSYNC_PULL_BATCH_SIZE` at a time (default 250). Through deployments (a Prefect
+server, INNSYNC_RUN_VIA_DEPLOYMENTS=1, as `innsync up` and workers run it) it creates one
+`pull-batch` flow run per batch and ends within seconds; the work pool's workers (or serve
+processes, on as many machines as share the database and the Prefect server) take the
+batches, so more workers share a cycle. Without deployments (tests, CLI) the batches run
+here, side by side.
+
+A batch run pulls its channels as plain async code, `INNSYNC_PULL_BATCH_PARALLEL` at once:
+no process, subflow, task run or artifact per channel (one table artifact per batch). Each
+channel is still on its own: its own sync log, its own time bound (a hung partner ends its
+channel's pull as failed, never the batch's other channels) and its own **pull lease** in the
+database (db/repositories/pull_leases.py), taken for the whole batch in one statement and
+renewed while the batch runs. A channel whose previous pull still holds its lease is
+skipped (BUSY) and is not queued behind it; a killed batch's leases expire by themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
-from prefect.states import Cancelled, Failed, State
+from prefect.artifacts import acreate_table_artifact
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
 
 from db.engine import session_scope
 from db.repositories.channels import enabled_channels_of_partners
-from flows.channel_sync import sync_bookings
+from db.repositories.pull_leases import release_leases, renew_leases, take_leases
+from db.repositories.sync_logs import close_unfinished_of_flow_run
+from flows.channel_sync import pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments
 from innsync.settings import get_settings
-from tasks.results import BookingsOutcome, CycleLine, CycleOutcome
+from tasks.results import CycleLine, CycleOutcome
 
-#: The deployment each channel's scheduled pull runs through (deployments/specs.py).
-PULL_CHANNEL_DEPLOYMENT = "pull-channel/on-demand"
-#: Seconds a pull-channel run waits for its channel's slot before giving up as skipped.
-SLOT_WAIT_SECONDS = 5.0
-#: Lease of a channel slot: renewed while the run lives, expires this long after a kill.
-SLOT_LEASE_SECONDS = 60.0
-#: Margin of the pull-channel bound over sync-bookings' own (the inner one fires first).
+#: The deployment each batch of the scheduled pull runs through (deployments/specs.py).
+PULL_BATCH_DEPLOYMENT = "pull-batch/on-demand"
+#: A batch's leases last this long unless renewed; renewed every LEASE_RENEW_SECONDS.
+LEASE_SECONDS = 90.0
+LEASE_RENEW_SECONDS = 30.0
+#: Margin of the batch's own bound over one channel's (a channel's bound fires first).
 OUTER_TIMEOUT_MARGIN = 60
-#: Bound of one channel's dispatch (slot check + flow-run creation, ~0.1 s normally): a slow
-#: Prefect API never keeps the cycle past its interval.
+#: Bound of one batch's dispatch (flow-run creation, ~0.1 s normally): a slow Prefect API
+#: never keeps the cycle past its interval.
 DISPATCH_TIMEOUT_SECONDS = 10.0
 
-
-def channel_slot(channel_id: int) -> str:
-    """Name of the Prefect global concurrency limit that serialises one channel's pulls."""
-    return f"channel-{channel_id}-pull"
+Row = tuple[int, str, str]  # channel id, name, partner
 
 
-def enabled_channels(channel_names: list[str] | None = None) -> list[tuple[int, str, str]]:
+def enabled_channels(channel_names: list[str] | None = None) -> list[Row]:
     """(id, name, partner) of every enabled channel, optionally of some partners only."""
     with session_scope() as session:
         return enabled_channels_of_partners(session, channel_names)
 
 
-async def _ensure_slot(channel_id: int) -> None:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        await client.upsert_global_concurrency_limit_by_name(channel_slot(channel_id), 1)
-
-
-async def slot_busy(channel_id: int) -> bool:
-    """True while a pull of this channel holds its slot."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    async with get_client() as client:
-        try:
-            limit = await client.read_global_concurrency_limit_by_name(channel_slot(channel_id))
-        except ObjectNotFound:
-            return False
-    return limit.active_slots >= limit.limit
-
-
-@flow(name="pull-channel", persist_result=True,
-      timeout_seconds=get_settings().sync_run_timeout_seconds + OUTER_TIMEOUT_MARGIN,
-      **SYNC_LOG_HOOKS)
-async def pull_channel(channel_id: int, max_pages: int = 50) -> Any:
-    """One channel's scheduled booking pull, holding that channel's slot (never another's).
-
-    Ends Cancelled ("skipped") when the channel's previous pull still holds the slot."""
-    from prefect.concurrency.asyncio import concurrency
-
-    await _ensure_slot(channel_id)
-    try:
-        async with concurrency(channel_slot(channel_id), occupy=1,
-                               timeout_seconds=SLOT_WAIT_SECONDS,
-                               lease_duration=SLOT_LEASE_SECONDS, strict=True):
-            state: State[Any] = await sync_bookings(  # type: ignore[misc]
-                channel_id=channel_id, max_pages=max_pages, return_state=True
-            )
-    except TimeoutError:
-        return Cancelled(message=f"skipped: the previous pull of channel {channel_id} "
-                                 "still runs")
-    if state.is_completed():
-        return await state.aresult()
-    return state  # Failed / TimedOut / Crashed: this run ends the same way
-
-
-async def _pull(channel_id: int, max_pages: int) -> tuple[str, Any]:
-    state: State[Any] = await pull_channel(  # type: ignore[misc]
-        channel_id=channel_id, max_pages=max_pages, return_state=True
-    )
-    return state.type.value, await state.aresult(raise_on_failure=False)
-
-
-def summarise(
-    rows: list[tuple[int, str, str]], outcomes: list[tuple[str, Any] | BaseException]
-) -> list[CycleLine]:
-    """One line per channel: state and counts (or the error) of its pull."""
-    out = []
-    for (cid, name, partner), outcome in zip(rows, outcomes, strict=True):
-        line = CycleLine(channel_id=cid, channel=name, partner=partner)
-        if isinstance(outcome, BaseException):
-            line.state, line.error = "CRASHED", str(outcome)[:200]
-        else:
-            line.state, data = outcome
-            if isinstance(data, BookingsOutcome):
-                line.new, line.updated, line.errors = data.new, data.updated, len(data.errors)
-            elif isinstance(data, BaseException):
-                line.error = str(data)[:200]
-        out.append(line)
+def batches(rows: Sequence[Row], size: int) -> list[list[Row]]:
+    """The cycle's batches: each partner's channels together (its account's), in id order,
+    cut every `size` channels."""
+    by_partner: dict[str, list[Row]] = {}
+    for row in sorted(rows):
+        by_partner.setdefault(row[2], []).append(row)
+    out: list[list[Row]] = []
+    for partner in sorted(by_partner):
+        chunk = by_partner[partner]
+        out += [chunk[i:i + size] for i in range(0, len(chunk), size)]
     return out
 
 
-async def dispatch(rows: list[tuple[int, str, str]], max_pages: int) -> list[CycleLine]:
-    """One pull-channel flow run per channel through its deployment (returns at once);
-    a channel whose previous pull still holds its slot is skipped (BUSY)."""
+def _lease_holder() -> str:
+    run_id = flow_run.get_id()
+    return f"pull-batch {run_id or uuid.uuid4()}"
+
+
+def _take(holder: str, ids: list[int]) -> list[int]:
+    with session_scope() as session:
+        return take_leases(session, ids, holder, LEASE_SECONDS)
+
+
+def _renew(holder: str, ids: list[int]) -> None:
+    with session_scope() as session:
+        renew_leases(session, holder, ids, LEASE_SECONDS)
+
+
+def _release(holder: str, ids: list[int]) -> None:
+    with session_scope() as session:
+        release_leases(session, holder, ids)
+
+
+def _close_log(channel_id: int, reason: str) -> None:
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+    with session_scope() as session:
+        close_unfinished_of_flow_run(session, uuid.UUID(str(run_id)), "failed", reason,
+                                     channel_id=channel_id)
+
+
+async def _renew_while_running(holder: str, ids: list[int]) -> None:
+    while True:
+        await asyncio.sleep(LEASE_RENEW_SECONDS)
+        with contextlib.suppress(Exception):  # the next try, or the expiry, settles it
+            await asyncio.to_thread(_renew, holder, ids)
+
+
+async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float) -> None:
+    try:
+        async with asyncio.timeout(bound):
+            out, status = await pull_bookings(line.channel_id, max_pages=max_pages,
+                                              in_batch=True)
+        line.state = "FAILED" if status == "failed" else "COMPLETED"
+        line.new, line.updated, line.errors = out.new, out.updated, len(out.errors)
+        if out.errors:
+            line.error = out.errors[0][:200]
+    except TimeoutError:
+        line.state, line.error = "TIMEDOUT", f"TimedOut: not done within {bound:.0f}s"
+        with contextlib.suppress(Exception):  # else the reaper closes it later
+            await asyncio.to_thread(_close_log, line.channel_id, line.error)
+    except Exception as exc:  # one channel's failure spares the batch's others
+        line.state, line.error = "FAILED", f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        with contextlib.suppress(Exception):  # else it expires after LEASE_SECONDS
+            await asyncio.to_thread(_release, holder, [line.channel_id])
+
+
+@flow(name="pull-batch", persist_result=True,
+      timeout_seconds=get_settings().sync_run_timeout_seconds + OUTER_TIMEOUT_MARGIN,
+      **SYNC_LOG_HOOKS)
+async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcome | State[Any]:
+    """Pull the bookings of a batch of channels (see module doc): one line per channel,
+    BUSY for a channel whose previous pull still holds its lease."""
+    logger = get_run_logger()
+    settings = get_settings()
+    names = {cid: (name, partner) for cid, name, partner in enabled_channels()}
+    holder = _lease_holder()
+    held = set(await asyncio.to_thread(_take, holder, [c for c in channel_ids if c in names]))
+    lines = []
+    for cid in channel_ids:
+        name, partner = names.get(cid, ("", ""))
+        line = CycleLine(channel_id=cid, channel=name, partner=partner)
+        if cid not in names:
+            line.state, line.error = "SKIPPED", "not an enabled channel"
+        elif cid not in held:
+            line.state = "BUSY"
+        lines.append(line)
+    renewer = asyncio.create_task(_renew_while_running(holder, sorted(held)))
+    gate = asyncio.Semaphore(settings.pull_batch_parallel)
+
+    async def pull(line: CycleLine) -> None:
+        async with gate:
+            await _pull_one(line, max_pages, holder, settings.sync_run_timeout_seconds)
+
+    try:
+        await asyncio.gather(*[pull(line) for line in lines if line.channel_id in held])
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(_release, holder, sorted(held))
+    done = sum(line.state == "COMPLETED" for line in lines)
+    logger.info("pull-batch: %d channels, %d pulled, %d busy, %d failed", len(lines), done,
+                sum(line.state == "BUSY" for line in lines),
+                sum(line.state in ("FAILED", "TIMEDOUT") for line in lines))
+    await acreate_table_artifact(  # type: ignore[misc]
+        key=f"pull-batch-{(lines[0].partner if lines else 'none').replace('.', '-')}",
+        table=[line.model_dump(mode="json", exclude_none=True) for line in lines],
+        description="last scheduled booking pull of these channels",
+    )
+    result = CycleOutcome(channels=lines)
+    if held and not done:
+        return Failed(message="no channel of the batch could be pulled", data=result)
+    return result
+
+
+async def dispatch(groups: list[list[Row]], max_pages: int) -> list[CycleLine]:
+    """One pull-batch flow run per batch through its deployment (returns at once)."""
     from prefect.deployments import run_deployment
 
     lines = []
-    for cid, name, partner in rows:
-        line = CycleLine(channel_id=cid, channel=name, partner=partner)
+    for group in groups:
+        batch = [CycleLine(channel_id=cid, channel=name, partner=partner)
+                 for cid, name, partner in group]
         try:
             async with asyncio.timeout(DISPATCH_TIMEOUT_SECONDS):
-                if await slot_busy(cid):
-                    line.state = "BUSY"
-                else:
-                    run = await run_deployment(  # type: ignore[misc]
-                        PULL_CHANNEL_DEPLOYMENT,
-                        parameters={"channel_id": cid, "max_pages": max_pages},
-                        timeout=0,
-                        tags=[f"channel-{cid}"],
-                        as_subflow=False,
-                    )
-                    line.state, line.flow_run_id = "DISPATCHED", str(run.id)
-        except Exception as exc:  # one channel's dispatch failing spares the others
-            line.state = "CRASHED"
-            line.error = (f"could not start {PULL_CHANNEL_DEPLOYMENT}: "
-                          f"{type(exc).__name__} {exc}"[:300])
-        lines.append(line)
+                run = await run_deployment(  # type: ignore[misc]
+                    PULL_BATCH_DEPLOYMENT,
+                    parameters={"channel_ids": [line.channel_id for line in batch],
+                                "max_pages": max_pages},
+                    timeout=0,
+                    tags=[f"partner-{group[0][2].replace('.', '-')}"],
+                    as_subflow=False,
+                )
+            for line in batch:
+                line.state, line.flow_run_id = "DISPATCHED", str(run.id)
+        except Exception as exc:  # one batch's dispatch failing spares the others
+            for line in batch:
+                line.state = "CRASHED"
+                line.error = (f"could not start {PULL_BATCH_DEPLOYMENT}: "
+                              f"{type(exc).__name__} {exc}"[:300])
+        lines += batch
     return lines
+
+
+async def _run_batch(group: list[Row], max_pages: int) -> list[CycleLine]:
+    state: State[Any] = await pull_batch(  # type: ignore[misc]
+        channel_ids=[cid for cid, _, _ in group], max_pages=max_pages, return_state=True
+    )
+    result = await state.aresult(raise_on_failure=False)
+    if isinstance(result, CycleOutcome):
+        lines = result.channels
+    else:
+        lines = [CycleLine(channel_id=cid, channel=name, partner=partner, state="CRASHED",
+                           error=str(result)[:200]) for cid, name, partner in group]
+    run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    for line in lines:
+        line.flow_run_id = run_id
+    return lines
+
+
+def _per_batch(lines: list[CycleLine]) -> list[dict[str, Any]]:
+    """The cycle's table: a line per batch run and state, not per channel (thousands)."""
+    table: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+    for line in lines:
+        key = (line.partner, line.flow_run_id, line.state)
+        row = table.setdefault(key, {"partner": line.partner, "flow_run_id": line.flow_run_id,
+                                     "state": line.state, "channels": 0, "new": 0,
+                                     "error": line.error})
+        row["channels"] += 1
+        row["new"] += line.new or 0
+    return [{k: v for k, v in row.items() if v is not None} for row in table.values()]
 
 
 @flow(name="sync-all-bookings", persist_result=True)
 async def sync_all_bookings(
     channel_names: list[str] | None = None, max_pages: int = 50, dispatch_runs: bool | None = None
 ) -> CycleOutcome | State[Any]:
-    """Pull bookings from every enabled channel, each channel on its own (see module doc).
+    """Pull bookings from every enabled channel, in batches (see module doc).
 
-    `dispatch_runs` (default: when deployments are in use) starts one pull-channel flow run
-    per channel through its deployment and returns; otherwise the pulls run here, at once."""
+    `dispatch_runs` (default: when deployments are in use) starts one pull-batch flow run
+    per batch through its deployment and returns; otherwise the batches run here, at once."""
     logger = get_run_logger()
     rows = enabled_channels(channel_names)
     if not rows:
@@ -165,20 +249,18 @@ async def sync_all_bookings(
         return CycleOutcome()
     if dispatch_runs is None:
         dispatch_runs = via_deployments()
+    groups = batches(rows, get_settings().pull_batch_size)
     if dispatch_runs:
-        lines = await dispatch(rows, max_pages)
-        ok_states = {"DISPATCHED", "BUSY"}
+        lines = await dispatch(groups, max_pages)
+        ok_states = {"DISPATCHED"}
     else:
-        # One loop is fine: each pull is its own run with its own adapter pool.
-        outcomes = await asyncio.gather(
-            *[_pull(cid, max_pages) for cid, _, _ in rows], return_exceptions=True
-        )
-        lines = summarise(rows, list(outcomes))
-        ok_states = {"COMPLETED", "CANCELLED"}
-    await create_table_artifact(  # type: ignore[misc]
+        per_batch = await asyncio.gather(*[_run_batch(group, max_pages) for group in groups])
+        lines = [line for group in per_batch for line in group]
+        ok_states = {"COMPLETED", "BUSY"}
+    await acreate_table_artifact(  # type: ignore[misc]
         key="sync-all-bookings",
-        table=[line.model_dump(mode="json", exclude_none=True) for line in lines],
-        description="last booking pull per channel",
+        table=_per_batch(lines),
+        description="last booking cycle: one line per batch (its run has one per channel)",
     )
     result = CycleOutcome(channels=lines)
     if all(line.state not in ok_states for line in lines):

@@ -279,6 +279,10 @@ def up(
         help="demo hotels (a hotel group); the simulators host as many hotels per account"),
     serve: bool = typer.Option(True, "--serve/--no-serve",
                                help="serve the deployments here (--no-serve: workers do)"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=32,
+        help="serve processes sharing the flow runs (the booking cycle's batches spread "
+             "over them)"),
 ) -> None:
     """Run the whole stack: database, Prefect server, deployments, API (and a demo)."""
     from innsync.launcher import UpOptions, run_up
@@ -286,7 +290,7 @@ def up(
     _setup_logging()
     options = UpOptions(api_host=api_host, api_port=api_port, prefect_port=prefect_port,
                         sim_port=sim_port, demo=demo, demo_reservations=demo_reservations,
-                        demo_properties=demo_properties, serve=serve)
+                        demo_properties=demo_properties, serve=serve, workers=workers)
     try:
         run_up(options=options)
     except RuntimeError as exc:

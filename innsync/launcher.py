@@ -355,6 +355,11 @@ def recover(prefect_api: str, own_server: bool) -> list[str]:
     return lines
 
 
+def worker_name(index: int) -> str:
+    """The launcher's name (and log file) of its `index`-th serve process."""
+    return "deployments" if index == 0 else f"deployments-{index + 1}"
+
+
 def _crash_served_runs(prefect_api: str) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -381,6 +386,9 @@ class UpOptions:
     #: Demo hotels (a group); each simulated partner account hosts as many.
     demo_properties: int = 1
     serve: bool = True
+    #: Serve processes sharing the deployments' runs (each run is taken by one of them:
+    #: Prefect refuses a second PENDING); the booking cycle's batches spread over them.
+    workers: int = 1
 
 
 def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
@@ -475,16 +483,17 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
         with console.status("recovering from the last stop (reaper, automations)..."):
             recovery = recover(prefect_api, own_server=not external_prefect)
         if opts.serve:
-            services.append(Service(
-                "deployments", [python, "-m", "deployments.serve"],
-                # Results of deployment runs are kept, so `wait=true` API calls can read them;
-                # the every-minute cycle starts one pull-channel run per channel.
-                {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-                 "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
-                 # Prefect's default (10 s) delays every API-started run by up to that.
-                 "PREFECT_RUNNER_POLL_FREQUENCY": str(settings.runner_poll_seconds)},
-            ))
-            services[-1].start(log_dir)
+            for worker in range(opts.workers):
+                services.append(Service(
+                    worker_name(worker), [python, "-m", "deployments.serve"],
+                    # Results of deployment runs are kept, so `wait=true` API calls can read
+                    # them; the every-minute cycle starts one pull-batch run per batch.
+                    {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+                     "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
+                     # Prefect's default (10 s) delays every API-started run by up to that.
+                     "PREFECT_RUNNER_POLL_FREQUENCY": str(settings.runner_poll_seconds)},
+                ))
+                services[-1].start(log_dir)
             # Webhook fetches start here at once (flows/background.py), no poll, no new process.
             services.append(Service(
                 "task-worker", [python, "-m", "deployments.task_worker"],
@@ -516,11 +525,15 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             console.print(f"  [dim]{line}[/]")
         next_booking = time.monotonic() + SIM_BOOKING_EVERY_SECONDS
         sim_ticks = 0
-        supervisor = Supervisor(services, log_dir, before_restart={} if external_prefect else {
-            # The dead serve process's runs would hold their deployments' concurrency slots
-            # (CANCEL_NEW then cancels every later run): close them first.
-            "deployments": lambda: _crash_served_runs(prefect_api),
-        })
+        # The dead serve process's runs would hold their deployments' concurrency slots
+        # (CANCEL_NEW then cancels every later run): close them first. Only with one serve
+        # process: with several, the others' live runs look the same from here, and a dead
+        # one's runs are crashed by the heartbeat automation (deployments/automations.py).
+        supervisor = Supervisor(
+            services, log_dir,
+            before_restart={} if external_prefect or opts.workers > 1 else {
+                "deployments": lambda: _crash_served_runs(prefect_api),
+            })
         while True:
             if stopping:
                 raise Stopped

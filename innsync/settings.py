@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     #: Time bound of one booking pull / webhook fetch / status push run: a hung partner
     #: ends as a TimedOut (failed) run with a `failed` sync log, never a Running one.
     sync_run_timeout_seconds: int = 300
+    #: The scheduled pull runs enabled channels in batches (INNSYNC_PULL_BATCH_SIZE channels of
+    #: one partner per flow run; each batch is one process on a worker) with at most
+    #: INNSYNC_PULL_BATCH_PARALLEL channel pulls at once inside a batch.
+    pull_batch_size: int = Field(default=250, ge=1, le=10_000)
+    pull_batch_parallel: int = Field(default=16, ge=1, le=256)
     #: How long a sync call of the API waits for its run before answering 202 with the
     #: flow-run id (INNSYNC_API_WAIT_SECONDS; 0: never wait).
     api_wait_seconds: float = Field(default=60.0, ge=0, le=3600)

@@ -128,15 +128,17 @@ def close_unfinished(session: Session, log_id: int, status: str, reason: str) ->
 
 
 def close_unfinished_of_flow_run(
-    session: Session, flow_run_id: UUID, status: str, reason: str
+    session: Session, flow_run_id: UUID, status: str, reason: str, channel_id: int | None = None
 ) -> int:
-    """Every row of one flow run still running -> `status` (a timed-out or failed run)."""
+    """Every row of one flow run still running (of one channel only, with `channel_id`: a
+    batch's channel that timed out) -> `status` (a timed-out or failed run)."""
     if status not in REAPED_STATUSES:
         raise ValueError(f"status must be one of {REAPED_STATUSES}")
     changed = session.execute(
         text("UPDATE channel_sync_logs SET status = :st, finished_at = now(), "
              "error_messages = error_messages || CAST(:e AS jsonb) "
-             "WHERE flow_run_id = :fr AND status = 'running' RETURNING id"),
-        {"fr": flow_run_id, "st": status, "e": json.dumps([reason[:1000]])},
+             "WHERE flow_run_id = :fr AND status = 'running' "
+             "AND (CAST(:c AS bigint) IS NULL OR channel_id = :c) RETURNING id"),
+        {"fr": flow_run_id, "st": status, "e": json.dumps([reason[:1000]]), "c": channel_id},
     ).all()
     return len(changed)

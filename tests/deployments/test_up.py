@@ -55,7 +55,7 @@ def _wait_ok(url: str, deadline: float, proc: subprocess.Popen[bytes]) -> None:
 
 def _completed_pulls(prefect_api: str) -> int:
     flows = httpx.post(f"{prefect_api}/flows/filter",
-                       json={"flows": {"name": {"any_": ["sync-bookings"]}}}, timeout=5).json()
+                       json={"flows": {"name": {"any_": ["pull-batch"]}}}, timeout=5).json()
     if not flows:
         return 0
     runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
@@ -100,7 +100,7 @@ def test_innsync_up_runs_the_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
         _wait_ok(f"http://127.0.0.1:{api_port}/api/health", deadline, proc)
         _wait_ok(f"{prefect_api}/health", deadline, proc)
         while _completed_pulls(prefect_api) == 0:
-            assert time.monotonic() < deadline, "no sync-bookings run completed"
+            assert time.monotonic() < deadline, "no pull-batch run completed"
             assert proc.poll() is None, "innsync up exited early"
             time.sleep(2)
         assert "innsync is up" in out.read_text()

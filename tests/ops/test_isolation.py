@@ -1,8 +1,8 @@
-"""One channel's trouble never delays another: per-channel slots, time-bounded runs."""
+"""One channel's trouble never delays another: per-channel leases and time bounds inside
+batched pulls, time-bounded runs."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from sqlalchemy import text
 from channels.base import ChannelName
 from flows.channel_sync import sync_bookings
 from flows.runner import run_flow
-from flows.scheduled import channel_slot, pull_channel, sync_all_bookings
+from flows.scheduled import pull_batch, sync_all_bookings
 from tests.sync.conftest import make_hotel, point_channel_at
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -44,38 +44,74 @@ def test_a_hung_partner_ends_as_a_timed_out_run_and_a_failed_log(  # type: ignor
     assert "TimedOut" in log.error_messages[-1]
 
 
-def test_the_cycle_skips_a_busy_channel_and_dispatches_the_others(committed) -> None:  # type: ignore[no-untyped-def]
-    from prefect.client.orchestration import get_client
-    from prefect.concurrency.asyncio import concurrency
-
-    hotel = make_hotel(committed, days=5,
+def test_the_cycle_dispatches_one_batch_run_per_partner(committed) -> None:  # type: ignore[no-untyped-def]
+    """Through deployments the cycle creates a pull-batch run per batch (a partner's channels
+    together) and ends; the runs carry the channel ids, not one run per channel."""
+    hotel = make_hotel(committed, days=1,
                        channels=(ChannelName.BOOKING_COM, ChannelName.AIRBNB))
+    other = make_hotel(committed, days=1, channels=(ChannelName.BOOKING_COM,))
     committed.commit()
-    busy, free = hotel.channels[ChannelName.BOOKING_COM], hotel.channels[ChannelName.AIRBNB]
-    deployment: Any = pull_channel.to_deployment(name="on-demand")
+    deployment: Any = pull_batch.to_deployment(name="on-demand")
     deployment_id = deployment.apply()
+    out = run_flow(sync_all_bookings, dispatch_runs=True)
+    assert out.ok, out.error
+    lines = {line["channel_id"]: line for line in out.value["channels"]}
+    booking = sorted([hotel.channels[ChannelName.BOOKING_COM],
+                      other.channels[ChannelName.BOOKING_COM]])
+    airbnb = hotel.channels[ChannelName.AIRBNB]
+    assert set(lines) == {*booking, airbnb}
+    assert all(line["state"] == "DISPATCHED" for line in lines.values())
+    assert lines[booking[0]]["flow_run_id"] == lines[booking[1]]["flow_run_id"]
+    assert lines[airbnb]["flow_run_id"] != lines[booking[0]]["flow_run_id"]
+    from prefect.client.orchestration import get_client
 
-    async def scenario() -> tuple[dict[str, Any], Any, Any]:
-        async with get_client() as client:
-            await client.upsert_global_concurrency_limit_by_name(channel_slot(busy), 1)
-        # A hung pull of `busy` holds its slot...
-        async with concurrency(channel_slot(busy), lease_duration=60, strict=True):
-            cycle = await sync_all_bookings(dispatch_runs=True, return_state=True)  # type: ignore[misc]
-            skipped = await pull_channel(channel_id=busy, return_state=True)  # type: ignore[misc]
-        return await cycle.aresult(), cycle, skipped
-
-    result, cycle, skipped = asyncio.run(scenario())
-    assert cycle.is_completed()
-    lines = {line["channel_id"]: line for line in result["channels"]}
-    assert lines[busy]["state"] == "BUSY"
-    assert lines[free]["state"] == "DISPATCHED"
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(lines[free]["flow_run_id"])
+        run = client.read_flow_run(lines[booking[0]]["flow_run_id"])
     assert run.deployment_id == deployment_id
-    assert run.parameters == {"channel_id": free, "max_pages": 50}
-    assert f"channel-{free}" in run.tags
-    # ...and a pull of that channel started meanwhile ends skipped, not queued behind it.
-    assert skipped.is_cancelled() and "skipped" in (skipped.message or "")
+    assert run.parameters == {"channel_ids": booking, "max_pages": 50}
+
+
+def test_a_batch_skips_a_leased_channel_and_a_hung_one_spares_the_others(  # type: ignore[no-untyped-def]
+        committed, hung_partner: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one batch: a channel another pull still leases is BUSY (not queued behind it), a
+    hung partner ends its own channel's pull at its time bound with a failed sync log, and
+    the batch's other channel is pulled meanwhile; the batch drops its leases."""
+    from channels.simulators.server import build_app, running_server
+    from db.repositories.pull_leases import leased_channels, take_leases
+    from innsync.settings import get_settings
+
+    # Three hotels: a booking's availability push goes to its own hotel's channels only.
+    channels = (ChannelName.AGODA, ChannelName.EXPEDIA, ChannelName.AIRBNB)
+    good, hung, busy = (make_hotel(committed, days=5, channels=(c,)).channels[c]
+                        for c in channels)
+    committed.commit()
+    point_channel_at(committed, hung, hung_partner)
+    take_leases(committed, [busy], "another batch", 120)
+    committed.commit()
+    monkeypatch.setenv("INNSYNC_SYNC_RUN_TIMEOUT_SECONDS", "8")
+    get_settings.cache_clear()
+    sim = build_app(ChannelName.AGODA, bookings=3, seed=5)
+    try:
+        with running_server(sim) as url:
+            point_channel_at(committed, good, url)
+            out = run_flow(pull_batch, channel_ids=[good, hung, busy], max_pages=5)
+    finally:
+        monkeypatch.delenv("INNSYNC_SYNC_RUN_TIMEOUT_SECONDS")
+        get_settings.cache_clear()
+    assert out.ok, out.error
+    lines = {line["channel_id"]: line for line in out.value["channels"]}
+    assert lines[busy]["state"] == "BUSY"
+    assert lines[hung]["state"] == "TIMEDOUT"
+    assert lines[good]["state"] == "COMPLETED" and lines[good]["new"] == 3
+    assert _log(committed, good).status == "success"
+    log = _log(committed, hung)
+    assert log.status == "failed" and log.finished_at is not None
+    assert "TimedOut" in log.error_messages[-1]
+    # Only the other holder's lease is left; the busy channel's pull never started.
+    assert leased_channels(committed) == {busy: "another batch"}
+    committed.rollback()
+    assert committed.execute(text("SELECT count(*) FROM channel_sync_logs "
+                                  "WHERE channel_id = :c"), {"c": busy}).scalar() == 0
 
 
 def test_a_cycle_that_cannot_start_any_pull_fails_visibly(  # type: ignore[no-untyped-def]
@@ -84,7 +120,7 @@ def test_a_cycle_that_cannot_start_any_pull_fails_visibly(  # type: ignore[no-un
 
     hotel = make_hotel(committed, days=1, channels=(ChannelName.AGODA, ChannelName.EXPEDIA))
     committed.commit()
-    monkeypatch.setattr(flows.scheduled, "PULL_CHANNEL_DEPLOYMENT", "pull-channel/not-deployed")
+    monkeypatch.setattr(flows.scheduled, "PULL_BATCH_DEPLOYMENT", "pull-batch/not-deployed")
     out = run_flow(sync_all_bookings, dispatch_runs=True)
     assert not out.ok and "no channel could be pulled" in str(out.error)
     lines = out.value["channels"]

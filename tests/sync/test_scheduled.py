@@ -52,3 +52,18 @@ def test_all_channels_failing_fails_the_run(committed):  # type: ignore[no-untyp
     out = run_flow(sync_all_bookings)
     assert not out.ok
     assert out.value["channels"][0]["state"] != "COMPLETED"
+
+
+def test_batches_keep_a_partners_channels_together_in_id_order() -> None:
+    from flows.scheduled import batches
+
+    rows = [(5, "b5", "booking.com"), (1, "a1", "agoda"), (3, "b3", "booking.com"),
+            (2, "b2", "booking.com"), (4, "x4", "expedia")]
+    assert batches(rows, 2) == [
+        [(1, "a1", "agoda")],
+        [(2, "b2", "booking.com"), (3, "b3", "booking.com")],
+        [(5, "b5", "booking.com")],
+        [(4, "x4", "expedia")],
+    ]
+    assert batches(rows, 250) == [[rows[1]], [rows[3], rows[2], rows[0]], [rows[4]]]
+    assert batches([], 10) == []
