@@ -3,21 +3,39 @@ budgets themselves are in tasks/limits.py, beside the tasks that take their slot
 
 Tasks call `rate_limit(partner_limit(channel), strict=False)` before each partner request:
 without the limit on the server they run unthrottled, so `innsync up` and `serve` upsert
-these first. `limit` is the burst; `slot_decay_per_second` the sustained requests per second
+these first, and the `maintenance` flow again every minute (a budget grows with the enabled
+channels of its partner: tasks/limits.scaled_limits). `limit` is the burst; `slot_decay_per_second` the sustained requests per second
 across every worker sharing the Prefect server.
 """
 
 from __future__ import annotations
 
-from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of
+from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, scaled_limits
 
-__all__ = ["PARTNER_LIMITS", "PartnerLimit", "burst_of", "ensure_limits", "ensure_limits_async"]
+__all__ = ["PARTNER_LIMITS", "PartnerLimit", "burst_of", "current_limits", "ensure_limits",
+           "ensure_limits_async"]
 
 
-async def ensure_limits_async(limits: tuple[PartnerLimit, ...] = PARTNER_LIMITS) -> list[str]:
-    """Create or update every partner rate limit on the configured Prefect server."""
+def current_limits() -> tuple[PartnerLimit, ...]:
+    """The budgets for the enabled channels in the database now (tasks/limits.py)."""
+    from db.engine import session_scope
+    from db.repositories.channels import enabled_channels_of_partners
+
+    with session_scope() as session:
+        rows = enabled_channels_of_partners(session, None)
+    counts: dict[str, int] = {}
+    for _, _, partner in rows:
+        counts[partner] = counts.get(partner, 0) + 1
+    return scaled_limits(counts)
+
+
+async def ensure_limits_async(limits: tuple[PartnerLimit, ...] | None = None) -> list[str]:
+    """Create or update every partner rate limit on the configured Prefect server (by
+    default scaled to the enabled channels: `current_limits`)."""
     from prefect.client.orchestration import get_client
 
+    if limits is None:
+        limits = current_limits()
     async with get_client() as client:
         for item in limits:
             await client.upsert_global_concurrency_limit_by_name(
@@ -26,16 +44,32 @@ async def ensure_limits_async(limits: tuple[PartnerLimit, ...] = PARTNER_LIMITS)
     return [item.name for item in limits]
 
 
-def ensure_limits(limits: tuple[PartnerLimit, ...] = PARTNER_LIMITS) -> list[str]:
-    """`ensure_limits_async` for synchronous callers (no running event loop)."""
+def ensure_limits(limits: tuple[PartnerLimit, ...] | None = None,
+                  existing_only: bool = False) -> list[str]:
+    """`ensure_limits_async` for synchronous callers (no running event loop).
+    `existing_only` (the maintenance flow): update the limits that exist, create none (a
+    server without partner limits, as in tests, stays without)."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
+    if limits is None:
+        limits = current_limits()
+    done = []
     with get_client(sync_client=True) as client:
         for item in limits:
+            if existing_only:
+                try:
+                    now = client.read_global_concurrency_limit_by_name(item.name)
+                except ObjectNotFound:
+                    continue
+                if (now.limit, now.slot_decay_per_second) == (item.limit,
+                                                              item.slot_decay_per_second):
+                    continue
             client.upsert_global_concurrency_limit_by_name(
                 item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second
             )
-    return [item.name for item in limits]
+            done.append(item.name)
+    return done if existing_only else [item.name for item in limits]
 
 
 if __name__ == "__main__":

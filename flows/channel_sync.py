@@ -99,12 +99,14 @@ async def pull_bookings(
     config_overrides: dict[str, str] | None = None,
     *,
     in_batch: bool = False,
+    first_slot_taken: bool = False,
 ) -> tuple[BookingsOutcome, str]:
     """The one implementation of a channel's booking pull (see sync_bookings), returning the
     outcome and the sync log's status. `in_batch` (a scheduled batch of many channels,
     flows/scheduled.py): pages are plain calls, not a Prefect task run each (a failed page is
     tried again by the page loop below, as a garbled page is), and no progress or summary
-    artifact is made per channel (the batch makes one table); overbookings still get theirs."""
+    artifact is made per channel (the batch makes one table); overbookings still get theirs.
+    `first_slot_taken`: the batch took the first fetch's rate-limit slot already."""
     logger = get_run_logger()
     info = channel_info(channel_id)
     overrides = clean_overrides(config_overrides)
@@ -131,7 +133,7 @@ async def pull_bookings(
         for page_no in range(1, max_pages + 1):
             try:
                 page = await fetch_page(channel_id, start_date, end_date, cursor, overrides,
-                                        since)
+                                        since, slot_taken=first_slot_taken and page_no == 1)
             except Exception as exc:  # transient errors were already retried by the task
                 run.errors.append(f"page {page_no}: {exc}")
                 run.totals.add(failed=1)

@@ -77,6 +77,19 @@ def emit_stale(line: OperationHealth, stale_after_minutes: int) -> Any:
         consecutive_failures=line.consecutive_failures, last_status=line.last_status)
 
 
+def _rescale_partner_limits(logger: Any) -> None:
+    """Partner budgets follow the enabled channels (a hotel group that grows gets more)."""
+    from deployments.limits import ensure_limits
+
+    try:
+        changed = ensure_limits(existing_only=True)
+    except Exception as exc:  # the budgets stay as they were; the next run tries again
+        logger.warning("could not update the partner rate limits: %s", exc)
+        return
+    if changed:
+        logger.info("partner rate limits follow the enabled channels: %s", ", ".join(changed))
+
+
 @flow(name="maintenance", persist_result=True)
 def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
     """Reap runs that died; emit `innsync.channel.stale` / `innsync.channel.error-rate` for
@@ -86,6 +99,7 @@ def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
     settings = get_settings()
     minutes = stale_after_minutes or settings.stale_after_minutes
     reaped = reap()
+    _rescale_partner_limits(logger)
     pruned = prune_result_files(result_storage(), settings.run_retention)
     if pruned:
         logger.info("deleted %d Prefect result files older than %s", pruned,

@@ -37,6 +37,7 @@ from db.repositories.sync_logs import close_unfinished_of_flow_run
 from flows.channel_sync import pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments
 from innsync.settings import get_settings
+from tasks.limits import scaled_limits, take_partner_slots
 from tasks.results import CycleLine, CycleOutcome
 
 #: The deployment each batch of the scheduled pull runs through (deployments/specs.py).
@@ -70,6 +71,26 @@ def batches(rows: Sequence[Row], size: int) -> list[list[Row]]:
         chunk = by_partner[partner]
         out += [chunk[i:i + size] for i in range(0, len(chunk), size)]
     return out
+
+
+async def _first_slots(names: dict[int, tuple[str, str]], held: set[int]) -> bool:
+    """Take the partner rate-limit slots of every held channel's first fetch in blocks (a
+    burst each, as upserted for the partner's channels), not one Prefect call per channel.
+    False when that failed (a limit smaller than its budget): each fetch takes its own."""
+    partners: dict[str, int] = {}
+    for _, partner in names.values():
+        partners[partner] = partners.get(partner, 0) + 1
+    wanted: dict[str, int] = {}
+    for cid in held:
+        wanted[names[cid][1]] = wanted.get(names[cid][1], 0) + 1
+    bursts = {item.channel.value: item.limit for item in scaled_limits(partners)}
+    try:
+        for partner, count in wanted.items():
+            await take_partner_slots(partner, count, burst=bursts.get(partner))
+    except Exception as exc:
+        get_run_logger().warning("partner slots not taken in blocks (%s): one per fetch", exc)
+        return False
+    return True
 
 
 def _lease_holder() -> str:
@@ -108,11 +129,12 @@ async def _renew_while_running(holder: str, ids: list[int]) -> None:
             await asyncio.to_thread(_renew, holder, ids)
 
 
-async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float) -> None:
+async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float,
+                    slot_taken: bool) -> None:
     try:
         async with asyncio.timeout(bound):
             out, status = await pull_bookings(line.channel_id, max_pages=max_pages,
-                                              in_batch=True)
+                                              in_batch=True, first_slot_taken=slot_taken)
         line.state = "FAILED" if status == "failed" else "COMPLETED"
         line.new, line.updated, line.errors = out.new, out.updated, len(out.errors)
         if out.errors:
@@ -150,10 +172,12 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
         lines.append(line)
     renewer = asyncio.create_task(_renew_while_running(holder, sorted(held)))
     gate = asyncio.Semaphore(settings.pull_batch_parallel)
+    slots_taken = await _first_slots(names, held)
 
     async def pull(line: CycleLine) -> None:
         async with gate:
-            await _pull_one(line, max_pages, holder, settings.sync_run_timeout_seconds)
+            await _pull_one(line, max_pages, holder, settings.sync_run_timeout_seconds,
+                            slots_taken)
 
     try:
         await asyncio.gather(*[pull(line) for line in lines if line.channel_id in held])

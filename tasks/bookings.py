@@ -130,12 +130,16 @@ async def pull_bookings_page(
     cursor: str | None,
     overrides: dict[str, str] | None = None,
     changed_since: datetime | None = None,
+    slot_taken: bool = False,
 ) -> PageResult:
-    """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor."""
+    """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor.
+    `slot_taken`: the fetch's partner rate-limit slot was taken already (a batch takes its
+    channels' first slots in blocks)."""
     logger = get_run_logger()
     info = channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
-    await rate_limit(partner_limit(info.channel_name), strict=False)  # the fetch
+    if not slot_taken:
+        await rate_limit(partner_limit(info.channel_name), strict=False)  # the fetch
     try:
         page = await adapter.fetch_bookings(start, end, cursor, changed_since)
     except MalformedPayloadError as exc:

@@ -7,6 +7,8 @@ deployments/limits.py creates the limits on the Prefect server. `limit` is the b
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prefect.concurrency.asyncio import rate_limit
@@ -19,10 +21,11 @@ def partner_limit(channel_name: str) -> str:
     return f"partner-{channel_name.replace('.', '-')}"
 
 
-async def take_partner_slots(channel_name: str, requests: int) -> None:
+async def take_partner_slots(channel_name: str, requests: int, burst: int | None = None) -> None:
     """Wait for `requests` slots of the partner's rate limit, in bursts the limit allows
-    (Prefect refuses a request for more slots than the limit holds)."""
-    burst = burst_of(channel_name)
+    (Prefect refuses a request for more slots than the limit holds; `burst`: the limit as
+    upserted, when scaled to the channels, else the floor's)."""
+    burst = burst or burst_of(channel_name)
     while requests > 0:
         take = min(requests, burst)
         await rate_limit(partner_limit(channel_name), occupy=take, strict=False)
@@ -60,3 +63,27 @@ def burst_of(channel_name: str) -> int:
         if item.channel.value == channel_name:
             return item.limit
     raise KeyError(f"no rate limit for partner {channel_name}")
+
+
+#: Requests one channel (a hotel's connection to a partner) may add per minute to its
+#: partner's budget: its scheduled pull, an acknowledgement, a further page, an ARI push and
+#: a status push. Partners word their guidance per hotel (Booking.com: a poll about every
+#: 20 s per hotel, never two at once for one hotel; innsync pulls once a minute and a pull
+#: lease keeps one at a time), so an install's budget grows with its hotels; the fixed
+#: PARTNER_LIMITS above are the floor (one hotel).
+PER_CHANNEL_PER_MINUTE = 6
+#: The burst holds this many seconds of the sustained rate (a batch takes its first
+#: requests' slots in blocks of up to a burst).
+BURST_SECONDS = 5
+
+
+def scaled_limits(channels: Mapping[str, int]) -> tuple[PartnerLimit, ...]:
+    """Every partner's budget for `channels` (partner -> enabled channels): the floor, or
+    PER_CHANNEL_PER_MINUTE per channel when that is more."""
+    out = []
+    for item in PARTNER_LIMITS:
+        rate = max(item.slot_decay_per_second,
+                   channels.get(item.channel.value, 0) * PER_CHANNEL_PER_MINUTE / 60)
+        burst = max(item.limit, math.ceil(rate * BURST_SECONDS))
+        out.append(PartnerLimit(item.channel, limit=burst, slot_decay_per_second=rate))
+    return tuple(out)

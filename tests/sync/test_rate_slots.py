@@ -46,3 +46,51 @@ def test_burst_of_every_partner_and_an_unknown_one() -> None:
         "booking.com": 10, "agoda": 10, "expedia": 10, "airbnb": 5}
     with pytest.raises(KeyError):
         burst_of("hotelbeds")
+
+
+def test_budgets_grow_with_a_partners_channels() -> None:
+    from tasks.limits import scaled_limits
+
+    one = {item.channel.value: item for item in scaled_limits({"booking.com": 1})}
+    assert (one["booking.com"].limit, one["booking.com"].slot_decay_per_second) == (10, 2.0)
+    group = {item.channel.value: item for item in scaled_limits({"booking.com": 1000,
+                                                                 "airbnb": 30})}
+    # 1,000 hotels x 6 requests a minute = 100/s, a burst of five seconds of it.
+    assert (group["booking.com"].limit, group["booking.com"].slot_decay_per_second) == (500, 100.0)
+    assert (group["airbnb"].limit, group["airbnb"].slot_decay_per_second) == (15, 3.0)
+    assert (group["agoda"].limit, group["agoda"].slot_decay_per_second) == (10, 2.0)
+
+
+def test_maintenance_updates_existing_limits_and_creates_none(committed) -> None:  # type: ignore[no-untyped-def]
+    """The maintenance flow brings partner budgets in step with the enabled channels, but
+    only where the limits exist (a server without them, as here, stays without)."""
+    from prefect.exceptions import ObjectNotFound
+
+    from channels.base import ChannelName
+    from deployments.limits import ensure_limits
+    from flows.maintenance import maintenance
+    from flows.runner import run_flow
+    from tests.sync.conftest import make_hotel
+
+    for _ in range(20):
+        make_hotel(committed, days=1, channels=(ChannelName.AGODA,))
+    committed.commit()
+    booking, agoda = partner_limit("booking.com"), partner_limit("agoda")
+    ensure_limits(tuple(item for item in PARTNER_LIMITS if item.channel == ChannelName.AGODA))
+    try:
+        assert run_flow(maintenance).ok
+        with get_client(sync_client=True) as client:
+            now = client.read_global_concurrency_limit_by_name(agoda)
+            with pytest.raises(ObjectNotFound):
+                client.read_global_concurrency_limit_by_name(booking)
+        assert (now.limit, now.slot_decay_per_second) == (10, 2.0)  # 20 x 6/min = 2/s
+        for _ in range(10):
+            make_hotel(committed, days=1, channels=(ChannelName.AGODA,))
+        committed.commit()
+        assert run_flow(maintenance).ok
+        with get_client(sync_client=True) as client:
+            now = client.read_global_concurrency_limit_by_name(agoda)
+        assert (now.limit, now.slot_decay_per_second) == (15, 3.0)  # 30 channels
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(agoda)
