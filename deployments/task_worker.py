@@ -1,8 +1,11 @@
 """Serve innsync's background tasks (flows/background.py) until stopped.
 
-`innsync up` runs this beside `deployments.serve`; on other installs run
-`python -m deployments.task_worker` on any machine that reaches the database, the partners and
-the Prefect server, as many as wanted (each task run goes to one of them). It needs
+    python -m deployments.task_worker [--tasks webhooks|pulls|all] [--limit N]
+
+`innsync up` runs one for webhook fetches (`--tasks webhooks`) and `--workers` of them for the
+booking cycle's batches (`--tasks pulls`) beside `deployments.serve`; on other installs run
+them on any machine that reaches the database, the partners and the Prefect server, as many
+as wanted (each task run goes to one of them). It needs
 PREFECT_API_URL, and the same result storage as the API that delays the tasks
 (PREFECT_LOCAL_STORAGE_PATH, or a shared `PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`), where
 Prefect keeps a delayed task's parameters.
@@ -10,20 +13,26 @@ Prefect keeps a delayed task's parameters.
 
 from __future__ import annotations
 
+import argparse
 import logging
 
-#: Fetches run at once in parallel, each in its own thread of the worker.
-CONCURRENT_TASKS = 8
+#: Tasks run at once in parallel, each in its own thread of the worker (a pull batch pulls
+#: INNSYNC_PULL_BATCH_PARALLEL channels at once inside its thread).
+CONCURRENT_TASKS = {"webhooks": 8, "pulls": 4, "all": 8}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from prefect.task_worker import serve
 
-    from flows.background import BACKGROUND_TASKS
+    from flows.background import TASK_KINDS
 
+    parser = argparse.ArgumentParser(description="serve innsync's background tasks")
+    parser.add_argument("--tasks", choices=sorted(TASK_KINDS), default="all")
+    parser.add_argument("--limit", type=int, default=None, help="tasks at once")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(*BACKGROUND_TASKS, limit=CONCURRENT_TASKS)
+    serve(*TASK_KINDS[args.tasks], limit=args.limit or CONCURRENT_TASKS[args.tasks])
 
 
 if __name__ == "__main__":

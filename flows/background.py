@@ -15,11 +15,13 @@ unfinished and the channel's next pull stores the booking.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 
 from flows.channel_sync import sync_booking_by_id
 from flows.runner import run_flow
-from tasks.results import BookingFetchOutcome
+from tasks.results import BookingFetchOutcome, CycleOutcome
 
 
 @task(name="fetch-pushed-booking", log_prints=False)
@@ -37,5 +39,23 @@ def fetch_pushed_booking(
     raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")
 
 
-#: Every task the task worker serves (a delayed task nobody serves waits forever).
-BACKGROUND_TASKS = [fetch_pushed_booking]
+@task(name="pull-channel-batch", log_prints=False)
+def pull_channel_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcome:
+    """Run a `pull-batch` flow (flows/scheduled.py) in this (pull worker) process: the
+    every-minute cycle hands its batches to the pull workers when they serve (`innsync up`),
+    so a batch starts at once in a warm process instead of a new process per batch."""
+    from flows.scheduled import pull_batch
+
+    outcome = run_flow(pull_batch, channel_ids=channel_ids, max_pages=max_pages)
+    if isinstance(outcome.value, CycleOutcome):
+        return outcome.value
+    raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")
+
+
+#: The tasks each kind of task worker serves (a delayed task nobody serves waits forever):
+#: webhook fetches must never wait behind the minute's pulls, so they have their own worker.
+WEBHOOK_TASKS = [fetch_pushed_booking]
+PULL_TASKS = [pull_channel_batch]
+BACKGROUND_TASKS = [*WEBHOOK_TASKS, *PULL_TASKS]
+TASK_KINDS: dict[str, list[Any]] = {"webhooks": WEBHOOK_TASKS, "pulls": PULL_TASKS,
+                                   "all": BACKGROUND_TASKS}

@@ -35,7 +35,7 @@ from db.repositories.channels import enabled_channels_of_partners
 from db.repositories.pull_leases import release_leases, renew_leases, take_leases
 from db.repositories.sync_logs import close_unfinished_of_flow_run
 from flows.channel_sync import pull_bookings
-from flows.runner import SYNC_LOG_HOOKS, via_deployments
+from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.limits import scaled_limits, take_partner_slots
 from tasks.results import CycleLine, CycleOutcome
@@ -200,33 +200,53 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
     return result
 
 
-async def dispatch(groups: list[list[Row]], max_pages: int) -> list[CycleLine]:
-    """One pull-batch flow run per batch through its deployment (returns at once)."""
-    from prefect.deployments import run_deployment
-
+async def dispatch(groups: list[list[Row]], max_pages: int,
+                   to_task_workers: bool = False) -> list[CycleLine]:
+    """Start one pull-batch flow run per batch and return at once: through its deployment
+    (a work pool worker or serve process takes it), or, with `to_task_workers`, as a
+    background task a pull worker runs at once in its warm process (flows/background.py)."""
     lines = []
     for group in groups:
         batch = [CycleLine(channel_id=cid, channel=name, partner=partner)
                  for cid, name, partner in group]
+        ids = [line.channel_id for line in batch]
+        target = "the pull workers" if to_task_workers else PULL_BATCH_DEPLOYMENT
         try:
             async with asyncio.timeout(DISPATCH_TIMEOUT_SECONDS):
-                run = await run_deployment(  # type: ignore[misc]
-                    PULL_BATCH_DEPLOYMENT,
-                    parameters={"channel_ids": [line.channel_id for line in batch],
-                                "max_pages": max_pages},
-                    timeout=0,
-                    tags=[f"partner-{group[0][2].replace('.', '-')}"],
-                    as_subflow=False,
-                )
-            for line in batch:
-                line.state, line.flow_run_id = "DISPATCHED", str(run.id)
+                if to_task_workers:
+                    task_run_id = await asyncio.to_thread(_delay_batch, ids, max_pages)
+                    for line in batch:
+                        line.state, line.task_run_id = "DISPATCHED", task_run_id
+                else:
+                    run_id = await _run_batch_deployment(ids, max_pages, group[0][2])
+                    for line in batch:
+                        line.state, line.flow_run_id = "DISPATCHED", run_id
         except Exception as exc:  # one batch's dispatch failing spares the others
             for line in batch:
                 line.state = "CRASHED"
-                line.error = (f"could not start {PULL_BATCH_DEPLOYMENT}: "
-                              f"{type(exc).__name__} {exc}"[:300])
+                line.error = f"could not start on {target}: {type(exc).__name__} {exc}"[:300]
         lines += batch
     return lines
+
+
+async def _run_batch_deployment(ids: list[int], max_pages: int, partner: str) -> str:
+    from prefect.deployments import run_deployment
+
+    run = await run_deployment(  # type: ignore[misc]
+        PULL_BATCH_DEPLOYMENT,
+        parameters={"channel_ids": ids, "max_pages": max_pages},
+        timeout=0,
+        tags=[f"partner-{partner.replace('.', '-')}"],
+        as_subflow=False,
+    )
+    return str(run.id)
+
+
+def _delay_batch(ids: list[int], max_pages: int) -> str:
+    from flows.background import pull_channel_batch
+
+    future = pull_channel_batch.delay(ids, max_pages)
+    return str(future.task_run_id)
 
 
 async def _run_batch(group: list[Row], max_pages: int) -> list[CycleLine]:
@@ -249,10 +269,10 @@ def _per_batch(lines: list[CycleLine]) -> list[dict[str, Any]]:
     """The cycle's table: a line per batch run and state, not per channel (thousands)."""
     table: dict[tuple[str, str | None, str], dict[str, Any]] = {}
     for line in lines:
-        key = (line.partner, line.flow_run_id, line.state)
+        key = (line.partner, line.flow_run_id or line.task_run_id, line.state)
         row = table.setdefault(key, {"partner": line.partner, "flow_run_id": line.flow_run_id,
-                                     "state": line.state, "channels": 0, "new": 0,
-                                     "error": line.error})
+                                     "task_run_id": line.task_run_id, "state": line.state,
+                                     "channels": 0, "new": 0, "error": line.error})
         row["channels"] += 1
         row["new"] += line.new or 0
     return [{k: v for k, v in row.items() if v is not None} for row in table.values()]
@@ -275,7 +295,7 @@ async def sync_all_bookings(
         dispatch_runs = via_deployments()
     groups = batches(rows, get_settings().pull_batch_size)
     if dispatch_runs:
-        lines = await dispatch(groups, max_pages)
+        lines = await dispatch(groups, max_pages, to_task_workers=via_task_worker())
         ok_states = {"DISPATCHED"}
     else:
         per_batch = await asyncio.gather(*[_run_batch(group, max_pages) for group in groups])

@@ -360,6 +360,11 @@ def worker_name(index: int) -> str:
     return "deployments" if index == 0 else f"deployments-{index + 1}"
 
 
+def pull_worker_name(index: int) -> str:
+    """The launcher's name (and log file) of its `index`-th pull worker."""
+    return "pull-worker" if index == 0 else f"pull-worker-{index + 1}"
+
+
 def _crash_served_runs(prefect_api: str) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -387,7 +392,8 @@ class UpOptions:
     demo_properties: int = 1
     serve: bool = True
     #: Serve processes sharing the deployments' runs (each run is taken by one of them:
-    #: Prefect refuses a second PENDING); the booking cycle's batches spread over them.
+    #: Prefect refuses a second PENDING) and pull workers sharing the booking cycle's
+    #: batches (each background task run goes to one of them).
     workers: int = 1
 
 
@@ -490,18 +496,26 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
                     # them; the every-minute cycle starts one pull-batch run per batch.
                     {**client_env, "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
                      "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
+                     # the booking cycle hands its batches to the pull workers below
+                     "INNSYNC_BACKGROUND_TASKS": "1",
                      # Prefect's default (10 s) delays every API-started run by up to that.
                      "PREFECT_RUNNER_POLL_FREQUENCY": str(settings.runner_poll_seconds)},
                 ))
                 services[-1].start(log_dir)
-            # Webhook fetches start here at once (flows/background.py), no poll, no new process.
+            # Webhook fetches start here at once (flows/background.py), no poll, no new
+            # process; the cycle's batches likewise on the pull workers, never delaying them.
+            task_env = {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
+                        # its task runs log outside a flow run for a moment; nothing is lost
+                        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
             services.append(Service(
-                "task-worker", [python, "-m", "deployments.task_worker"],
-                {**client_env, "INNSYNC_RUN_VIA_DEPLOYMENTS": "1",
-                 # its task runs log outside a flow run for a moment; nothing is lost
-                 "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"},
-            ))
+                "task-worker", [python, "-m", "deployments.task_worker", "--tasks", "webhooks"],
+                task_env))
             services[-1].start(log_dir)
+            for worker in range(opts.workers):
+                services.append(Service(
+                    pull_worker_name(worker),
+                    [python, "-m", "deployments.task_worker", "--tasks", "pulls"], task_env))
+                services[-1].start(log_dir)
         services.append(Service(
             "api",
             [python, "-m", "innsync.cli", "api", "--host", opts.api_host,

@@ -258,6 +258,8 @@ class CycleLine(Result):
     partner: str
     state: str = ""
     flow_run_id: str | None = None
+    #: The background task run that carries the batch to a pull worker (flows/background.py).
+    task_run_id: str | None = None
     new: int | None = None
     updated: int | None = None
     errors: int | None = None

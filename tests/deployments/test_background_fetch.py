@@ -1,4 +1,5 @@
-"""A webhook's booking fetch goes to a Prefect task worker at once (flows/background.py).
+"""A webhook's booking fetch goes to a Prefect task worker at once, and the booking cycle's
+batches to pull workers (flows/background.py).
 
 Real parts: a Prefect server subprocess, `python -m deployments.task_worker` as `innsync up`
 starts it, the Airbnb simulator over HTTP, PostgreSQL; the webhook is posted to the API app.
@@ -43,10 +44,11 @@ def background(monkeypatch: pytest.MonkeyPatch,
     get_settings.cache_clear()
 
 
-def _start_worker(server: PrefectServer, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(server: PrefectServer, log: Path,
+                  tasks: str = "webhooks") -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "deployments.task_worker"],
+            [sys.executable, "-m", "deployments.task_worker", "--tasks", tasks],
             env=clean_env(**server.client_env(),
                           INNSYNC_DATABASE_URL=os.environ["INNSYNC_DATABASE_URL"],
                           INNSYNC_HOME=os.environ["INNSYNC_HOME"]),
@@ -90,6 +92,14 @@ def _task_runs(task_name: str) -> list[Any]:
     with get_client(sync_client=True) as client:
         return client.read_task_runs(
             task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[task_name])))
+
+
+def _task_run_state(task_run_id: str) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_task_run(task_run_id)
+    return run.state_type.value if run.state_type else ""
 
 
 def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence(
@@ -140,3 +150,46 @@ def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence
             assert _eventually(lambda: _event_status(committed, event) == "processed", 10)
         finally:
             stop_group(worker)
+
+
+def test_the_cycle_hands_its_batches_to_a_pull_worker(
+    background: PrefectServer, committed: Session, tmp_path: Path,  # noqa: F811 - fixture
+) -> None:
+    """With pull workers serving, the every-minute cycle delays one background task per
+    batch; a pull worker runs the pull-batch flow in its own process (no deployment, no new
+    process) and the bookings are stored and acknowledged. A webhooks-only worker does not
+    take pulls."""
+    from flows.runner import run_flow
+    from flows.scheduled import sync_all_bookings
+
+    hotel = make_hotel(committed, units=20, days=400, channels=(ChannelName.BOOKING_COM,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    sim = build_app(ChannelName.BOOKING_COM, bookings=5, seed=9)
+    log = tmp_path / "pull-worker.log"
+    with running_server(sim) as url:
+        point_channel_at(committed, cid, url)
+        webhooks_only = _start_worker(background, log, "webhooks")
+        try:
+            out = run_flow(sync_all_bookings, dispatch_runs=True)
+            assert out.ok, out.error
+            [line] = out.value["channels"]
+            assert line["state"] == "DISPATCHED" and line["task_run_id"]
+            time.sleep(3)
+            assert sim.state.sim.queue.stats()["pending"] == 5  # nobody took the batch
+        finally:
+            stop_group(webhooks_only)
+        worker = _start_worker(background, log, "pulls")
+        try:
+            assert _eventually(lambda: sim.state.sim.queue.stats()["pending"] == 0, 90), \
+                log.read_text()[-3000:]
+            assert _eventually(lambda: _task_run_state(line["task_run_id"]) == "COMPLETED",
+                               60), log.read_text()[-3000:]
+        finally:
+            stop_group(worker)
+    committed.expire_all()
+    assert committed.execute(text("SELECT count(*) FROM channel_bookings WHERE channel_id = :c"),
+                             {"c": cid}).scalar_one() == 5
+    [batch] = _runs("pull-batch")
+    assert batch.deployment_id is None and batch.parameters["channel_ids"] == [cid]
+    assert batch.state_type.value == "COMPLETED"
