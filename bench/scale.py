@@ -23,10 +23,10 @@ measured from outside:
 Prints `scale: N properties x 4 partners, W workers: cycle S s, CPU ms per property-cycle C,
 partner requests R, Prefect API calls P` beside the targets (1,000 properties: cycle <= 60 s,
 CPU <= 20 ms; one request per account page for account-wide partners), and per worker the
-CPU it spent per cycle (its serve process with every flow-run process it started) and the
-batch runs it had. Workers: `--workers W` starts the stack with `innsync up --workers W`,
-W serve processes that share the deployments' runs; the cycle's batches
-(INNSYNC_PULL_BATCH_SIZE channels of one partner each) spread over them.
+CPU it spent per cycle (each serve process with every flow-run process it started, each pull
+worker) and the batch runs per cycle. Workers: `--workers W` starts the stack with `innsync
+up --workers W`: W serve processes and W pull workers; the cycle's batches
+(INNSYNC_PULL_BATCH_SIZE channels of one partner each) spread over the pull workers.
 """
 
 from __future__ import annotations
@@ -73,11 +73,15 @@ class Report(BaseModel):
     prefect_api_calls_per_cycle: float
     #: Per serve process: CPU seconds per cycle (with the flow-run processes it started).
     worker_cpu_s_per_cycle: list[float] = []
+    #: Per pull worker (the batches' process): CPU seconds per cycle.
+    pull_worker_cpu_s_per_cycle: list[float] = []
     batch_runs_per_cycle: float = 0.0
 
     def worker_lines(self) -> list[str]:
-        return [f"  worker {i + 1}: CPU {cpu:.1f} s per cycle"
+        return [f"  serve process {i + 1}: CPU {cpu:.1f} s per cycle"
                 for i, cpu in enumerate(self.worker_cpu_s_per_cycle)] + [
+            f"  pull worker {i + 1}: CPU {cpu:.1f} s per cycle"
+            for i, cpu in enumerate(self.pull_worker_cpu_s_per_cycle)] + [
             f"  batch runs per cycle: {self.batch_runs_per_cycle:.1f}"]
 
     def line(self) -> str:
@@ -122,14 +126,18 @@ def stack_cpu_seconds(stack: Stack, home: Path) -> float:
     return sum(_cpu_ticks(pid) for pid in tree if pid not in excluded) / TICK
 
 
-def worker_cpu_seconds(stack: Stack) -> list[float]:
-    """CPU of each serve process with its flow-run processes (reaped ones included)."""
+def worker_cpu_seconds(stack: Stack, marker: str = "deployments.serve") -> list[float]:
+    """CPU of each serve process (or pull worker: `marker`) with its child processes
+    (reaped ones included)."""
     assert stack.process is not None
     tree = descendants(stack.process.pid)
-    serves = sorted(pid for pid, cmd in tree.items() if "deployments.serve" in cmd
-                    and "deployments.serve" not in tree.get(_parent(pid), ""))
+    serves = sorted(pid for pid, cmd in tree.items() if marker in cmd
+                    and marker not in tree.get(_parent(pid), ""))
     return [(_cpu_ticks(pid) + sum(_cpu_ticks(c) for c in descendants(pid))) / TICK
             for pid in serves]
+
+
+PULL_WORKER = "--tasks pulls"
 
 
 def _parent(pid: int) -> int:
@@ -217,6 +225,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
             cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_requests(stack), \
                 prefect_api_calls(home)
             workers0 = worker_cpu_seconds(stack)
+            pullers0 = worker_cpu_seconds(stack, PULL_WORKER)
             print(f"window starts with the cycle at {first.start_time:%H:%M:%S}", flush=True)
             last = first
             for _ in range(cycles):
@@ -224,6 +233,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
             cpu1, req1, api1 = stack_cpu_seconds(stack, home), partner_requests(stack), \
                 prefect_api_calls(home)
             workers1 = worker_cpu_seconds(stack)
+            pullers1 = worker_cpu_seconds(stack, PULL_WORKER)
             deadline = time.monotonic() + FINISH_GRACE_S
             while True:  # the window's cycles may still be pulling
                 all_cycles = _runs("sync-all-bookings", first.start_time - _SECOND)
@@ -245,6 +255,8 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
         prefect_api_calls_per_cycle=(api1 - api0) / cycles,
         worker_cpu_s_per_cycle=[(b - a) / cycles for a, b in zip(workers0, workers1,
                                                                   strict=False)],
+        pull_worker_cpu_s_per_cycle=[(b - a) / cycles for a, b in zip(pullers0, pullers1,
+                                                                       strict=False)],
         batch_runs_per_cycle=sum(len(ps) for _, ps in measured) / max(len(measured), 1),
     )
     print(report.line())
