@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -78,10 +79,23 @@ def _finish(session: Session) -> None:
 
 class DbTokenStore:
     """TokenStore over `partner_auth_tokens` (db/repositories/auth_tokens.py). Blocking
-    database calls run in threads, so waiting for the lock never blocks the event loop."""
+    database calls run in threads, so waiting for the lock never blocks the event loop.
+
+    Within one event loop (a batch pulls many channels of one account at once) only one
+    coroutine per account waits for the database lock; the others wait on an asyncio lock
+    and then find the fresh token. Without it every coroutine held one of the loop's few
+    executor threads in `pg_advisory_xact_lock`, and the holder had no thread left to save
+    the token: they all waited out the lock timeout."""
 
     def __init__(self, lock_wait_seconds: float = TOKEN_LOCK_WAIT_SECONDS) -> None:
         self.lock_wait_seconds = lock_wait_seconds
+        self._gates: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[TokenKey, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    def _gate(self, key: TokenKey) -> asyncio.Lock:
+        gates = self._gates.setdefault(asyncio.get_running_loop(), {})
+        return gates.setdefault(key, asyncio.Lock())
 
     def __repr__(self) -> str:
         return "DbTokenStore()"
@@ -100,19 +114,20 @@ class DbTokenStore:
 
     @asynccontextmanager
     async def exclusive(self, key: TokenKey) -> AsyncIterator[TokenSlot]:
-        session = get_sessionmaker()()
-        try:
-            current = await asyncio.to_thread(self._lock_and_read, session, key)
-        except auth_tokens.TokenLockTimeoutError as exc:
-            session.close()
-            raise TransientChannelError(key.partner, str(exc)) from None
-        except BaseException:
-            session.close()
-            raise
-        try:
-            yield _DbSlot(session, key, current)
-        finally:
-            await asyncio.to_thread(_finish, session)
+        async with self._gate(key):
+            session = get_sessionmaker()()
+            try:
+                current = await asyncio.to_thread(self._lock_and_read, session, key)
+            except auth_tokens.TokenLockTimeoutError as exc:
+                session.close()
+                raise TransientChannelError(key.partner, str(exc)) from None
+            except BaseException:
+                session.close()
+                raise
+            try:
+                yield _DbSlot(session, key, current)
+            finally:
+                await asyncio.to_thread(_finish, session)
 
 
 #: One store for every adapter of this process (it keeps no state of its own).

@@ -338,3 +338,29 @@ def test_rate_limited_token_ends_the_flow_run_without_in_run_retries(committed):
         for log in committed.scalars(select(ChannelSyncLog).where(ChannelSyncLog.channel_id.in_([bcid, acid])))
     }
     assert logs == {bcid: "failed", acid: "success"}
+
+
+def test_many_channels_of_one_account_in_one_loop_share_one_exchange(committed):  # type: ignore[no-untyped-def]
+    """A batch pulls many channels of one account at once in one event loop: one of them
+    exchanges a token, the others wait for it without holding executor threads in the
+    database lock (which starved the holder until the lock wait ran out), and all get it."""
+    from channels.tokens import IssuedToken, TokenProvider
+    from tasks.resources import DbTokenStore
+
+    key = TokenKey.of("booking.com", "http://partner.example/token", "client-many", "secret")
+    store = DbTokenStore(lock_wait_seconds=2)
+    exchanges = 0
+
+    async def exchange() -> IssuedToken:
+        nonlocal exchanges
+        exchanges += 1
+        await asyncio.sleep(0.3)  # the partner's token endpoint answering
+        return IssuedToken(value="token-1", expires_in=3600)
+
+    async def scenario() -> list[str]:
+        providers = [TokenProvider("booking.com", key, exchange, margin=60, store=store)
+                     for _ in range(40)]
+        return await asyncio.gather(*[p.bearer() for p in providers])
+
+    assert asyncio.run(scenario()) == ["token-1"] * 40
+    assert exchanges == 1
