@@ -189,9 +189,11 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date, index: int 
     endpoints = simulator_endpoints()
     for channel in ChannelName:
         catalog = hotel_catalog(channel, index)
+        # The group's hotels share each partner's credentials, as a channel manager's hotels
+        # share its one machine account / EQC user / key: one token for all of them.
         config = ChannelConfig.model_validate({
-            "apiKey": f"demo-{channel.value}-key-{property_id:04d}",
-            "apiSecret": f"demo-secret-{channel.value}-{property_id:06d}",
+            "apiKey": f"demo-{channel.value}-key",
+            "apiSecret": f"demo-secret-{channel.value}-account",
             "propertyId": catalog["hotel_id"], "endpoint": endpoints[channel],
             "hotelId": catalog["hotel_id"]})
         encrypted, public = seal_config(config)

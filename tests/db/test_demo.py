@@ -177,6 +177,7 @@ def test_a_demo_group_connects_each_hotel_to_its_own_partner_hotel(db_session):
     codes = db_session.execute(text(
         "SELECT code FROM properties WHERE code LIKE 'DEMO%' ORDER BY id")).scalars().all()
     assert codes == ["DEMO", "DEMO-0002", "DEMO-0003"]
+    keys: dict[ChannelName, set[str | None]] = {channel: set() for channel in ChannelName}
     for index, code in enumerate(codes):
         p = scalar(db_session, "SELECT id FROM properties WHERE code = :c", c=code)
         assert scalar(db_session, "SELECT count(*) FROM reservations WHERE property_id = :p",
@@ -187,10 +188,13 @@ def test_a_demo_group_connects_each_hotel_to_its_own_partner_hotel(db_session):
                                      "channel_name = :n", p=p, n=channel.value)
             config = load_channel_config(db_session, cid)
             assert config.hotel_id == catalog["hotel_id"]
+            keys[channel].add(config.api_key.get_secret_value() if config.api_key else None)
             rooms = set(db_session.execute(text(
                 "SELECT partner_room_code FROM channel_room_mappings WHERE channel_id = :c"),
                 {"c": cid}).scalars())
             assert rooms == set(catalog["room_types"].values())
+    # One partner account serves the group: its hotels share the credentials (one token).
+    assert all(len(found) == 1 for found in keys.values()), keys
     assert len(channels_of_property(db_session, "DEMO")) == 12  # the group's channels
     assert count_channels_outside(db_session, "DEMO") == 0
     with pytest.raises(DemoExistsError):
