@@ -42,6 +42,7 @@ from tasks.results import (
     StoreResult,
     ValuesOutcome,
 )
+from tasks.retry import with_partner_retries
 from tasks.runs import flow_result, sync_run
 from tasks.status import push_status_task, record_status
 
@@ -103,8 +104,8 @@ async def pull_bookings(
 ) -> tuple[BookingsOutcome, str]:
     """The one implementation of a channel's booking pull (see sync_bookings), returning the
     outcome and the sync log's status. `in_batch` (a scheduled batch of many channels,
-    flows/scheduled.py): pages are plain calls, not a Prefect task run each (a failed page is
-    tried again by the page loop below, as a garbled page is), and no progress or summary
+    flows/scheduled.py): pages are plain calls, not a Prefect task run each (with the tasks'
+    retry policy for transient partner errors: _page_with_retries), and no progress or summary
     artifact is made per channel (the batch makes one table); overbookings still get theirs.
     `first_slot_taken`: the batch took the first fetch's rate-limit slot already."""
     logger = get_run_logger()
@@ -112,7 +113,7 @@ async def pull_bookings(
     overrides = clean_overrides(config_overrides)
     if not info.enabled:
         raise ValueError(f"channel {info.name} is disabled")
-    fetch_page = pull_bookings_page.fn if in_batch else pull_bookings_page
+    fetch_page: Any = _page_with_retries if in_batch else pull_bookings_page
     out = BookingsOutcome(success=False)
     touched: set[tuple[int, date]] = set()
     progress = None if in_batch else await acreate_progress_artifact(
@@ -224,6 +225,23 @@ async def _bookings_summary(
             f"- errors: {len(out.errors)}\n" + "".join(f"  - {e}\n" for e in out.errors[:20])
         ),
     )
+
+
+async def _page_with_retries(
+    channel_id: int, start: date | None, end: date | None, cursor: str | None,
+    overrides: dict[str, str] | None, changed_since: datetime | None, slot_taken: bool = False,
+) -> Any:
+    """`pull-bookings-page` as a plain call with the task's retry policy; a retry takes its
+    own rate-limit slot."""
+    tries = 0
+
+    async def once() -> Any:
+        nonlocal tries
+        tries += 1
+        return await pull_bookings_page.fn(channel_id, start, end, cursor, overrides,
+                                           changed_since, slot_taken=slot_taken and tries == 1)
+
+    return await with_partner_retries(once)
 
 
 def _change_window(channel_id: int) -> datetime | None:

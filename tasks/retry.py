@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.tasks import exponential_backoff
 
 from channels.base import ChannelError, TransientChannelError
 from innsync.settings import get_settings
+
+T = TypeVar("T")
 
 #: Longest Retry-After we wait inside a task before handing over to Prefect's backoff.
 MAX_RETRY_AFTER = 60.0
@@ -80,3 +85,24 @@ PARTNER_TASK_OPTIONS: dict[str, Any] = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_transient_only,
 }
+
+
+async def with_partner_retries(call: Callable[[], Awaitable[T]]) -> T:
+    """The partner tasks' retry policy (PARTNER_TASK_OPTIONS) for a plain call that is no
+    Prefect task run (a batch's page fetch, flows/scheduled.py): transient errors retried
+    RETRIES times with exponential backoff and jitter, never once the retry budget (from the
+    first try) is spent; permanent errors and token-endpoint throttling raise at once."""
+    settings = get_settings()
+    started = time.monotonic()
+    for attempt in range(RETRIES + 1):
+        try:
+            return await call()
+        except TransientChannelError as exc:
+            spent = time.monotonic() - started
+            if (attempt == RETRIES or not exc.retry_in_run
+                    or spent >= settings.retry_budget_seconds):
+                raise
+            delay = settings.retry_backoff_seconds * 2 ** attempt
+            delay *= 1 + random.uniform(-0.5, 0.5)
+            await asyncio.sleep(min(delay, max(settings.retry_budget_seconds - spent, 0.0)))
+    raise AssertionError("unreachable")

@@ -59,3 +59,47 @@ def test_budget_left_counts_from_the_first_try() -> None:
     assert budget_left(run, now) == pytest.approx(20.0)
     run = SimpleNamespace(start_time=None, expected_start_time=now - timedelta(seconds=130))
     assert budget_left(run, now) == pytest.approx(-10.0)
+
+
+def test_a_plain_call_gets_the_partner_tasks_retry_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's page fetch is no Prefect task run: with_partner_retries retries transient
+    errors (RETRIES times), raises permanent ones and token-endpoint throttling at once."""
+    import asyncio
+
+    from channels.base import ChannelError, TransientChannelError
+    from channels.tokens import TokenRateLimitedError
+    from innsync.settings import get_settings
+    from tasks.retry import RETRIES, with_partner_retries
+
+    monkeypatch.setenv("INNSYNC_RETRY_BACKOFF_SECONDS", "0.01")
+    get_settings.cache_clear()
+    calls: list[str] = []
+
+    def failing(errors: list[Exception]):  # type: ignore[no-untyped-def]
+        async def call() -> str:
+            calls.append("try")
+            if errors:
+                raise errors.pop(0)
+            return "page"
+        return call
+
+    try:
+        assert asyncio.run(with_partner_retries(failing([
+            TransientChannelError("agoda", "503"), TransientChannelError("agoda", "429")]))) \
+            == "page"
+        assert len(calls) == 3
+        calls.clear()
+        with pytest.raises(TransientChannelError):
+            asyncio.run(with_partner_retries(failing(
+                [TransientChannelError("agoda", "503")] * (RETRIES + 1))))
+        assert len(calls) == RETRIES + 1
+        calls.clear()
+        with pytest.raises(ChannelError, match="bad hotel"):
+            asyncio.run(with_partner_retries(failing([ChannelError("agoda", "bad hotel")])))
+        throttled = TokenRateLimitedError("agoda", "token endpoint rate-limited",
+                                          status_code=429, retry_after=600)
+        with pytest.raises(TokenRateLimitedError):
+            asyncio.run(with_partner_retries(failing([throttled])))
+        assert len(calls) == 2  # one try each
+    finally:
+        get_settings.cache_clear()
