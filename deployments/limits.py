@@ -10,7 +10,7 @@ across every worker sharing the Prefect server.
 
 from __future__ import annotations
 
-from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, scaled_limits
+from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, limits_for_channels
 
 __all__ = ["PARTNER_LIMITS", "PartnerLimit", "burst_of", "current_limits", "ensure_limits",
            "ensure_limits_async"]
@@ -23,10 +23,7 @@ def current_limits() -> tuple[PartnerLimit, ...]:
 
     with session_scope() as session:
         rows = enabled_channels_of_partners(session, None)
-    counts: dict[str, int] = {}
-    for _, _, partner in rows:
-        counts[partner] = counts.get(partner, 0) + 1
-    return scaled_limits(counts)
+    return limits_for_channels(partner for _, _, partner in rows)
 
 
 async def ensure_limits_async(limits: tuple[PartnerLimit, ...] | None = None) -> list[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from db.repositories.sync_logs import close_unfinished_of_flow_run
 from flows.channel_sync import pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
-from tasks.limits import scaled_limits, take_partner_slots
+from tasks.limits import limits_for_channels, take_partner_slots
 from tasks.results import CycleLine, CycleOutcome
 
 #: The deployment each batch of the scheduled pull runs through (deployments/specs.py).
@@ -77,13 +78,9 @@ async def _first_slots(names: dict[int, tuple[str, str]], held: set[int]) -> boo
     """Take the partner rate-limit slots of every held channel's first fetch in blocks (a
     burst each, as upserted for the partner's channels), not one Prefect call per channel.
     False when that failed (a limit smaller than its budget): each fetch takes its own."""
-    partners: dict[str, int] = {}
-    for _, partner in names.values():
-        partners[partner] = partners.get(partner, 0) + 1
-    wanted: dict[str, int] = {}
-    for cid in held:
-        wanted[names[cid][1]] = wanted.get(names[cid][1], 0) + 1
-    bursts = {item.channel.value: item.limit for item in scaled_limits(partners)}
+    wanted = Counter(names[cid][1] for cid in held)
+    bursts = {item.channel.value: item.limit
+              for item in limits_for_channels(partner for _, partner in names.values())}
     try:
         for partner, count in wanted.items():
             await take_partner_slots(partner, count, burst=bursts.get(partner))

@@ -8,7 +8,8 @@ deployments/limits.py creates the limits on the Prefect server. `limit` is the b
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from prefect.concurrency.asyncio import rate_limit
@@ -87,3 +88,8 @@ def scaled_limits(channels: Mapping[str, int]) -> tuple[PartnerLimit, ...]:
         burst = max(item.limit, math.ceil(rate * BURST_SECONDS))
         out.append(PartnerLimit(item.channel, limit=burst, slot_decay_per_second=rate))
     return tuple(out)
+
+
+def limits_for_channels(partners: Iterable[str]) -> tuple[PartnerLimit, ...]:
+    """`scaled_limits` for the enabled channels' partners (one entry per channel)."""
+    return scaled_limits(Counter(partners))

@@ -127,3 +127,35 @@ def test_a_cycle_that_cannot_start_any_pull_fails_visibly(  # type: ignore[no-un
     assert {line["channel_id"] for line in lines} == set(hotel.channels.values())
     assert all(line["state"] == "CRASHED" and "not-deployed" in line["error"]
                for line in lines)
+
+
+def test_a_batch_pulls_on_when_its_slots_cannot_be_taken_in_blocks(committed) -> None:  # type: ignore[no-untyped-def]
+    """A partner limit on the server smaller than the batch's block (set by hand, or not yet
+    rescaled): Prefect refuses the block, and every fetch takes its own slot instead."""
+    from prefect.client.orchestration import get_client
+
+    from channels.simulators.catalog import hotel_catalog
+    from channels.simulators.server import build_app, running_server
+    from tasks.limits import partner_limit
+
+    hotel = make_hotel(committed, days=5, channels=(ChannelName.AGODA,))
+    second = make_hotel(committed, days=5, channels=(ChannelName.AGODA,))
+    committed.commit()
+    ids = [hotel.channels[ChannelName.AGODA], second.channels[ChannelName.AGODA]]
+    name = partner_limit("agoda")
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1, slot_decay_per_second=100.0)
+    try:
+        # One simulated account of two hotels: each channel is connected to its own.
+        sim = build_app(ChannelName.AGODA, bookings=2, seed=8, hotels=2)
+        with running_server(sim) as url:
+            for index, cid in enumerate(ids):
+                hotel_id = str(hotel_catalog(ChannelName.AGODA, index)["hotel_id"])
+                point_channel_at(committed, cid, url, hotelId=hotel_id, propertyId=hotel_id)
+            out = run_flow(pull_batch, channel_ids=ids, max_pages=5)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(name)
+    assert out.ok, out.error
+    assert [line["state"] for line in out.value["channels"]] == ["COMPLETED", "COMPLETED"], \
+        out.value["channels"]
