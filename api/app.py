@@ -38,6 +38,7 @@ ROUTER_MODULES = [
     "api.routers.backup",
     "api.routers.sync_queue",
     "api.routers.reports",
+    "api.routers.partner_accounts",
 ]
 
 

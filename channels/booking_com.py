@@ -136,21 +136,29 @@ class BookingComAdapter(HttpAdapter):
 
     # ------------------------------------------------------------ bookings
 
-    async def _pull(self, source: str, errors: list[str]) -> list[BookingRecord]:
+    async def _pull(self, source: str, errors: list[str],
+                    hotel_ids: Sequence[str] | None) -> list[BookingRecord]:
+        params = {"hotel_ids": ",".join(hotel_ids)} if hotel_ids else {}
         response = await self._call("GET", f"/hotels/ota/{source}", "reservations",
-                                    params={"hotel_ids": self.hotel_id})
+                                    params=params)
         return parse_root(parse_xml(response.content, self.name), errors)
+
+    async def fetch_account_bookings(self, hotel_ids: Sequence[str] | None = None) -> BookingPage:
+        """The provider account's pending reservations of every connected hotel (Booking.com
+        keeps one queue per provider; `hotel_ids` narrows it), new then modified/cancelled;
+        each record carries its `hotel_code` for routing."""
+        errors: list[str] = []
+        new = await self._pull(RES_NOTIF, errors, hotel_ids)
+        changed = await self._pull(RES_MODIFY_NOTIF, errors, hotel_ids)
+        more = len(new) >= self.page_hint or len(changed) >= self.page_hint
+        return BookingPage(bookings=new + changed, has_more=more, errors=errors)
 
     async def fetch_bookings(self, start: date | None = None, end: date | None = None,
                              cursor: str | None = None, changed_since: datetime | None = None,
                              ) -> BookingPage:
         """Un-acknowledged new reservations, then modifications/cancellations (window and
         `changed_since` ignored: Booking.com delivers a queue)."""
-        errors: list[str] = []
-        new = await self._pull(RES_NOTIF, errors)
-        changed = await self._pull(RES_MODIFY_NOTIF, errors)
-        more = len(new) >= self.page_hint or len(changed) >= self.page_hint
-        return BookingPage(bookings=new + changed, has_more=more, errors=errors)
+        return await self.fetch_account_bookings([self.hotel_id])
 
     async def fetch_booking(self, external_id: str) -> BookingRecord | None:
         """The latest pending message for one reservation (OTA has no fetch-by-id)."""

@@ -19,6 +19,12 @@ _ADAPTERS: dict[ChannelName, str] = {
 }
 
 
+#: Partners that keep one reservations queue per account (pulled once for all its hotels,
+#: routed by hotel code: flows/channel_sync.pull_account_bookings). Expedia's BR retrieval
+#: can also serve every hotel of an EQC user; not done yet.
+ACCOUNT_WIDE_PULL = frozenset({ChannelName.BOOKING_COM.value})
+
+
 def register(name: ChannelName | str, target: str | type) -> None:
     """Register (or replace) the adapter class for a channel, as a class or "module:Class"."""
     _ADAPTERS[ChannelName(name)] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"

@@ -186,22 +186,18 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date, index: int 
                  refundable))
             rate_plans[(rt, rp)] = _one_id(cur)
     channels = {}
-    endpoints = simulator_endpoints()
+    accounts = _accounts(cur)
     for channel in ChannelName:
         catalog = hotel_catalog(channel, index)
-        # The group's hotels share each partner's credentials, as a channel manager's hotels
-        # share its one machine account / EQC user / key: one token for all of them.
+        # The channel is the account's connection to this hotel: the account's hotel id.
         config = ChannelConfig.model_validate({
-            "apiKey": f"demo-{channel.value}-key",
-            "apiSecret": f"demo-secret-{channel.value}-account",
-            "propertyId": catalog["hotel_id"], "endpoint": endpoints[channel],
-            "hotelId": catalog["hotel_id"]})
+            "propertyId": catalog["hotel_id"], "hotelId": catalog["hotel_id"]})
         encrypted, public = seal_config(config)
         cur.execute(
             "INSERT INTO channels (property_id, name, channel_name, enabled, config_encrypted, "
-            "config_public) VALUES (%s, %s, %s, true, %s, %s) RETURNING id",
+            "config_public, account_id) VALUES (%s, %s, %s, true, %s, %s, %s) RETURNING id",
             (property_id, f"Demo {channel.value}" if index == 0 else f"{hotel_name} {channel.value}",
-             channel.value, encrypted, Jsonb(public)))
+             channel.value, encrypted, Jsonb(public), accounts[channel]))
         channels[channel] = channel_id = _one_id(cur)
         for rt, (code, *_) in enumerate(d.ROOM_TYPES):
             room_code = catalog["room_types"][code]
@@ -216,6 +212,26 @@ def _structure(cur: psycopg.Cursor[tuple[object, ...]], today: date, index: int 
                         (channel_id, rate_plans[(rt, rp)], room_code,
                          catalog["rate_plans"][pcode]))
     return _Ids(property_id, room_types, rate_plans, channels)
+
+
+def _accounts(cur: psycopg.Cursor[tuple[object, ...]]) -> dict[ChannelName, int]:
+    """The demo's partner accounts, one per partner (made on first use): the group's hotels
+    share each, as a channel manager's hotels share its one machine account / EQC user /
+    key (one token, one account-wide reservations queue for all of them)."""
+    endpoints = simulator_endpoints()
+    out = {}
+    for channel in ChannelName:
+        encrypted, public = seal_config(ChannelConfig.model_validate({
+            "apiKey": f"demo-{channel.value}-key",
+            "apiSecret": f"demo-secret-{channel.value}-account",
+            "endpoint": endpoints[channel]}))
+        cur.execute(
+            "INSERT INTO partner_accounts (name, channel_name, config_encrypted, config_public) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
+            "RETURNING id", (f"Demo {channel.value} account", channel.value, encrypted,
+                             Jsonb(public)))
+        out[channel] = _one_id(cur)
+    return out
 
 
 def _one_id(cur: psycopg.Cursor[tuple[object, ...]]) -> int:

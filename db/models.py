@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -215,20 +216,53 @@ class Reservation(TimestampMixin, Base):
 # ---------------------------------------------------------------- channels
 
 
+class PartnerAccount(TimestampMixin, Base):
+    """A partner account that serves many properties (issue 13): one Booking.com machine
+    account, one Expedia EQC user, one Agoda key. It holds the credentials (`apiKey`,
+    `apiSecret`, `webhookSecret`) and where the partner lives (`endpoint`), encrypted like a
+    channel's config; each channel of the account is a *property connection* that maps the
+    account's hotel id (`hotelId`) to one of our properties."""
+
+    __tablename__ = "partner_accounts"
+    __table_args__ = (
+        CheckConstraint(_in("channel_name", CHANNEL_NAMES), name="channel_name_valid"),
+        UniqueConstraint("name"),
+        UniqueConstraint("id", "channel_name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel_name: Mapped[str] = mapped_column(String(32))
+    config_encrypted: Mapped[str] = mapped_column(Text)
+    config_public: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
+
+
 class Channel(TimestampMixin, Base):
     """One OTA connection. `config_encrypted` holds the whole ChannelConfig, encrypted;
-    `config_public` the non-secret fields for display and filtering."""
+    `config_public` the non-secret fields for display and filtering. A channel of a partner
+    account (`account_id`) is that account's connection to one property: the account's
+    credentials and endpoint apply, the channel holds the hotel id."""
 
     __tablename__ = "channels"
     __table_args__ = (
         CheckConstraint(_in("channel_name", CHANNEL_NAMES), name="channel_name_valid"),
         UniqueConstraint("name"),
+        # A channel's account is of the same partner.
+        ForeignKeyConstraint(
+            ["account_id", "channel_name"],
+            ["partner_accounts.id", "partner_accounts.channel_name"],
+            name="fk_channels_account_partner",
+            ondelete="RESTRICT",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     property_id: Mapped[int | None] = mapped_column(
         ForeignKey("properties.id", ondelete="CASCADE"), index=True
     )
+    account_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     name: Mapped[str] = mapped_column(String(100))
     channel_name: Mapped[str] = mapped_column(String(32), index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
@@ -686,3 +720,26 @@ class ChannelPullLease(Base):
     holder: Mapped[str] = mapped_column(String(100))
     acquired_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class UnroutableReservation(Base):
+    """A reservation an account-wide pull returned for a hotel code no channel of the account
+    maps (issue 13). Stored for operators (GET /api/partner-accounts/{id}/unroutable) and
+    never acknowledged, so the partner falls back to its e-mail delivery as it intends.
+    Identifiers only: no guest or card data."""
+
+    __tablename__ = "unroutable_reservations"
+    __table_args__ = (UniqueConstraint("account_id", "hotel_code", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_accounts.id", ondelete="CASCADE"), index=True
+    )
+    hotel_code: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(16))
+    check_in: Mapped[date | None] = mapped_column(Date)
+    check_out: Mapped[date | None] = mapped_column(Date)
+    first_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    last_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    times_seen: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))

@@ -9,6 +9,7 @@ and returns a typed result (tasks/results.py) whose counts are the sync log's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from prefect.states import Failed, State
 
 from channels.base import ARIUpdate, BookingStatus, ChannelError
 from db.engine import session_scope
+from db.repositories.accounts import account_connections
 from db.repositories.bookings import booking_ref
 from db.repositories.channels import enabled_channel_ids
 from db.repositories.sync_logs import last_success_started
@@ -31,19 +33,21 @@ from db.repositories.webhooks import finish_event
 from flows.runner import SYNC_LOG_HOOKS
 from innsync.settings import get_settings
 from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
-from tasks.bookings import pull_bookings_page, store_and_ack
+from tasks.bookings import pull_account_page, pull_bookings_page, store_and_ack
 from tasks.resources import adapter_for, adapter_pool, channel_info, clean_overrides
 from tasks.results import (
+    AccountPageResult,
     AriOutcome,
     BookingFetchOutcome,
     BookingsOutcome,
+    PageResult,
     PushSummary,
     StatusOutcome,
     StoreResult,
     ValuesOutcome,
 )
 from tasks.retry import with_partner_retries
-from tasks.runs import flow_result, sync_run
+from tasks.runs import SyncRun, flow_result, sync_run
 from tasks.status import push_status_task, record_status
 
 DEFAULT_HORIZON_DAYS = 365
@@ -144,16 +148,7 @@ async def pull_bookings(
                     break
                 continue
             failed_in_a_row = 0
-            run.totals.add(page.processed, page.new + page.updated + page.duplicates,
-                           page.unmapped)
-            out.new += page.new
-            out.updated += page.updated
-            out.duplicates += page.duplicates
-            out.unmapped += page.unmapped
-            out.acked += page.acked
-            run.errors += page.errors + page.page_errors
-            out.overbooked += page.overbooked
-            touched.update(page.touched)
+            _absorb(run, out, touched, page)
             if progress is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
                 # Partners don't say how many are pending: the bar creeps towards 99 % and
                 # the description carries the real counts.
@@ -188,26 +183,144 @@ async def pull_bookings(
             )
         if push_availability and touched and info.property_id is not None:
             out.availability_pushed = await close_sold_nights(info.property_id, touched)
-        run.details.update(
-            new=out.new, updated=out.updated, duplicates=out.duplicates, unmapped=out.unmapped,
-            acked=out.acked, overbooked=out.overbooked,
-            availability={k: v.wire() for k, v in out.availability_pushed.items()},
-        )
+        _details(run, out)
+    _conclude(run, out)
+    if not in_batch:
+        await _bookings_summary(info.name, info.channel_name, channel_id, run.status, out)
+    if out.overbooked:
+        await _overbooking_artifact(info.name, info.channel_name, channel_id, out.overbooked)
+    logger.info("sync-bookings %s: %s", info.name, run.status)
+    return out, run.status
+
+
+async def _overbooking_artifact(name: str, partner: str, channel_id: int,
+                                overbooked: list[str]) -> None:
+    await acreate_table_artifact(
+        key=_artifact_key("overbookings", partner, channel_id),
+        table=[{"channel": name, "booking": ext} for ext in overbooked],
+        description="bookings accepted on sold-out nights: relocate or contact the guest",
+    )
+
+
+def _absorb(run: SyncRun, out: BookingsOutcome, touched: set[tuple[int, date]],
+            page: PageResult) -> None:
+    """Count one stored page into the run's totals and the outcome."""
+    run.totals.add(page.processed, page.new + page.updated + page.duplicates, page.unmapped)
+    out.new += page.new
+    out.updated += page.updated
+    out.duplicates += page.duplicates
+    out.unmapped += page.unmapped
+    out.acked += page.acked
+    run.errors += page.errors + page.page_errors
+    out.overbooked += page.overbooked
+    touched.update(page.touched)
+
+
+def _details(run: SyncRun, out: BookingsOutcome) -> None:
+    run.details.update(
+        new=out.new, updated=out.updated, duplicates=out.duplicates, unmapped=out.unmapped,
+        acked=out.acked, overbooked=out.overbooked,
+        availability={k: v.wire() for k, v in out.availability_pushed.items()},
+    )
+
+
+def _conclude(run: SyncRun, out: BookingsOutcome) -> None:
     out.success = not run.errors or run.totals.success > 0
     out.records_processed = run.totals.processed
     out.records_success = run.totals.success
     out.records_failed = run.totals.failed
     out.errors = run.errors
-    if not in_batch:
-        await _bookings_summary(info.name, info.channel_name, channel_id, run.status, out)
-    if out.overbooked:
-        await acreate_table_artifact(
-            key=_artifact_key("overbookings", info.channel_name, channel_id),
-            table=[{"channel": info.name, "booking": ext} for ext in out.overbooked],
-            description="bookings accepted on sold-out nights: relocate or contact the guest",
-        )
-    logger.info("sync-bookings %s: %s", info.name, run.status)
-    return out, run.status
+
+
+async def pull_account_bookings(
+    account_id: int, channel_ids: list[int], max_pages: int = 500, *,
+    first_slot_taken: bool = False,
+) -> dict[int, tuple[BookingsOutcome, str]]:
+    """The scheduled pull of an account-wide partner's channels (issue 13): one fetch per
+    page for the whole account, not one per hotel, routed to `channel_ids` by hotel code
+    (tasks/bookings.pull_account_page). Each channel keeps its own sync log, counts and
+    availability push; bookings for hotels the account maps to no channel are recorded as
+    unroutable and not acknowledged.
+
+    The first page asks for every connected hotel, so unroutable bookings are seen; once a
+    page held bookings that are not for these channels, the next pages ask for these
+    channels' hotels only (`hotel_ids`), so bookings nobody acknowledges never fill the
+    pages (the partner moves them to e-mail after ~30 minutes)."""
+    logger = get_run_logger()
+    infos = {cid: channel_info(cid) for cid in channel_ids}
+    partner = next(iter(infos.values())).channel_name
+    with session_scope() as session:
+        connections = account_connections(session, account_id)
+    code_of = {c.channel_id: c.hotel_code for c in connections}
+    route = {code_of[cid]: cid for cid in channel_ids if cid in code_of}
+    outs = {cid: BookingsOutcome(success=False) for cid in channel_ids}
+    touched: dict[int, set[tuple[int, date]]] = {cid: set() for cid in channel_ids}
+    async with contextlib.AsyncExitStack() as stack:
+        runs = {cid: await stack.enter_async_context(sync_run(cid, "sync_bookings"))
+                for cid in channel_ids}
+        for cid in channel_ids:
+            if cid not in code_of:
+                runs[cid].errors.append("no hotelId: the account cannot route bookings to it")
+        adapter = adapter_for(channel_ids[0])
+        hotel_ids: list[str] | None = None
+        seen: set[str] = set()
+        unroutable: set[str] = set()
+        failed_in_a_row = 0
+        for page_no in range(1, max_pages + 1):
+            tries = [first_slot_taken and page_no == 1]  # the first try's slot is taken
+
+            async def once(ids: list[str] | None = hotel_ids,
+                           taken: list[bool] = tries) -> AccountPageResult:
+                slot = taken.pop() if taken else False
+                return await pull_account_page(account_id, partner, adapter, route, code_of,
+                                               ids, slot_taken=slot)
+
+            try:
+                page = await with_partner_retries(once)
+            except Exception as exc:
+                for run in runs.values():
+                    run.errors.append(f"page {page_no}: {exc}")
+                    run.totals.add(failed=1)
+                failed_in_a_row += 1
+                if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW:
+                    break
+                continue
+            failed_in_a_row = 0
+            for cid, part in page.channels.items():
+                _absorb(runs[cid], outs[cid], touched[cid], part)
+            for run in runs.values():
+                run.errors += page.page_errors
+            unroutable.update(page.unroutable)
+            narrowed = hotel_ids is None and bool(page.unroutable or page.left_for_later)
+            if narrowed:
+                hotel_ids = sorted(route)
+            progress = any(p.acked or p.new + p.updated for p in page.channels.values())
+            keys = {k for p in page.channels.values() for k in p.message_keys}
+            fresh = keys - seen
+            seen |= keys
+            if narrowed and page.has_more:
+                continue  # a full page of others' bookings: ours may be behind them
+            # Queue semantics as in pull_bookings: pull again while acks release more.
+            if not (progress and fresh):
+                break
+        if unroutable:
+            logger.warning("account %s: %d bookings for hotels no channel maps (not "
+                           "acknowledged; see /api/partner-accounts/%s/unroutable): %s",
+                           account_id, len(unroutable), account_id,
+                           ", ".join(sorted(unroutable)[:10]))
+        for cid in channel_ids:
+            prop = infos[cid].property_id
+            if touched[cid] and prop is not None:
+                outs[cid].availability_pushed = await close_sold_nights(prop, touched[cid])
+            _details(runs[cid], outs[cid])
+    result = {}
+    for cid, run in runs.items():
+        _conclude(run, outs[cid])
+        result[cid] = (outs[cid], run.status)
+        if outs[cid].overbooked:
+            await _overbooking_artifact(infos[cid].name, infos[cid].channel_name, cid,
+                                        outs[cid].overbooked)
+    return result
 
 
 async def _bookings_summary(

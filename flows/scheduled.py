@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -31,11 +31,13 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from channels.registry import ACCOUNT_WIDE_PULL
 from db.engine import session_scope
+from db.repositories.accounts import accounts_of_channels
 from db.repositories.channels import enabled_channels_of_partners
 from db.repositories.pull_leases import release_leases, renew_leases, take_leases
 from db.repositories.sync_logs import close_unfinished_of_flow_run
-from flows.channel_sync import pull_bookings
+from flows.channel_sync import pull_account_bookings, pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.limits import limits_for_channels, take_partner_slots
@@ -61,16 +63,34 @@ def enabled_channels(channel_names: list[str] | None = None) -> list[Row]:
         return enabled_channels_of_partners(session, channel_names)
 
 
-def batches(rows: Sequence[Row], size: int) -> list[list[Row]]:
-    """The cycle's batches: each partner's channels together (its account's), in id order,
-    cut every `size` channels."""
-    by_partner: dict[str, list[Row]] = {}
+def batches(rows: Sequence[Row], size: int,
+            accounts: Mapping[int, int] | None = None) -> list[list[Row]]:
+    """The cycle's batches: each partner's channels together, in id order, cut every `size`
+    channels; the channels of one account of an account-wide partner (`accounts`: channel
+    id -> account id) make one batch whatever its size, as the partner keeps one queue for
+    them (one fetch per page serves them all)."""
+    accounts = accounts or {}
+    keyed: dict[tuple[str, int | None], list[Row]] = {}
     for row in sorted(rows):
-        by_partner.setdefault(row[2], []).append(row)
+        account = accounts.get(row[0]) if row[2] in ACCOUNT_WIDE_PULL else None
+        keyed.setdefault((row[2], account), []).append(row)
     out: list[list[Row]] = []
-    for partner in sorted(by_partner):
-        chunk = by_partner[partner]
-        out += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+    for (_, account), chunk in sorted(keyed.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        if account is not None:
+            out.append(chunk)
+        else:
+            out += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+    return out
+
+
+def account_groups(channel_ids: Sequence[int]) -> dict[int, list[int]]:
+    """account id -> its channels among these, for account-wide partners' channels."""
+    with session_scope() as session:
+        accounts = accounts_of_channels(session, channel_ids, ACCOUNT_WIDE_PULL)
+    out: dict[int, list[int]] = {}
+    for cid in channel_ids:
+        if cid in accounts:
+            out.setdefault(accounts[cid], []).append(cid)
     return out
 
 
@@ -147,6 +167,34 @@ async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float,
             await asyncio.to_thread(_release, holder, [line.channel_id])
 
 
+async def _pull_account(account_id: int, lines: list[CycleLine], max_pages: int, holder: str,
+                        bound: float, slot_taken: bool) -> None:
+    """Pull an account-wide partner's channels of one account together (one fetch per page
+    for all: flows/channel_sync.pull_account_bookings), one line per channel."""
+    ids = [line.channel_id for line in lines]
+    try:
+        async with asyncio.timeout(bound):
+            results = await pull_account_bookings(account_id, ids, max_pages=max_pages,
+                                                  first_slot_taken=slot_taken)
+        for line in lines:
+            out, status = results[line.channel_id]
+            line.state = "FAILED" if status == "failed" else "COMPLETED"
+            line.new, line.updated, line.errors = out.new, out.updated, len(out.errors)
+            if out.errors:
+                line.error = out.errors[0][:200]
+    except TimeoutError:
+        for line in lines:
+            line.state, line.error = "TIMEDOUT", f"TimedOut: not done within {bound:.0f}s"
+            with contextlib.suppress(Exception):  # else the reaper closes it later
+                await asyncio.to_thread(_close_log, line.channel_id, line.error)
+    except Exception as exc:  # one account's failure spares the batch's others
+        for line in lines:
+            line.state, line.error = "FAILED", f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        with contextlib.suppress(Exception):  # else they expire after LEASE_SECONDS
+            await asyncio.to_thread(_release, holder, ids)
+
+
 @flow(name="pull-batch", persist_result=True,
       timeout_seconds=get_settings().sync_run_timeout_seconds + OUTER_TIMEOUT_MARGIN,
       **SYNC_LOG_HOOKS)
@@ -169,15 +217,29 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
         lines.append(line)
     renewer = asyncio.create_task(_renew_while_running(holder, sorted(held)))
     gate = asyncio.Semaphore(settings.pull_batch_parallel)
-    slots_taken = await _first_slots(names, held)
 
     async def pull(line: CycleLine) -> None:
         async with gate:
             await _pull_one(line, max_pages, holder, settings.sync_run_timeout_seconds,
                             slots_taken)
 
+    groups = await asyncio.to_thread(account_groups, sorted(held))
+    in_account = {cid for ids in groups.values() for cid in ids}
+    # One first fetch per channel, but one per account for an account's channels.
+    slots_taken = await _first_slots(
+        names, (held - in_account) | {ids[0] for ids in groups.values()})
+    by_id = {line.channel_id: line for line in lines}
+
+    async def pull_account(account_id: int, ids: list[int]) -> None:
+        async with gate:
+            await _pull_account(account_id, [by_id[cid] for cid in ids], max_pages, holder,
+                                settings.sync_run_timeout_seconds, slots_taken)
+
     try:
-        await asyncio.gather(*[pull(line) for line in lines if line.channel_id in held])
+        await asyncio.gather(
+            *[pull(line) for line in lines
+              if line.channel_id in held and line.channel_id not in in_account],
+            *[pull_account(account, ids) for account, ids in groups.items()])
     finally:
         renewer.cancel()
         with contextlib.suppress(Exception):
@@ -290,7 +352,9 @@ async def sync_all_bookings(
         return CycleOutcome()
     if dispatch_runs is None:
         dispatch_runs = via_deployments()
-    groups = batches(rows, get_settings().pull_batch_size)
+    with session_scope() as session:
+        accounts = accounts_of_channels(session, [row[0] for row in rows], ACCOUNT_WIDE_PULL)
+    groups = batches(rows, get_settings().pull_batch_size, accounts)
     if dispatch_runs:
         lines = await dispatch(groups, max_pages, to_task_workers=via_task_worker())
         ok_states = {"DISPATCHED"}

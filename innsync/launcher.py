@@ -257,14 +257,19 @@ def point_demo_channels(first_port: int, host: str = "127.0.0.1") -> None:
     from channels.simulators.server import ORDER
     from db.demo import DEMO_CODE
     from db.engine import session_scope
+    from db.repositories.accounts import update_account_config
     from db.repositories.channels import update_channel_config
-    from db.repositories.demo import channels_of_property
+    from db.repositories.demo import accounts_of_property, channels_of_property
 
     wanted = {str(ch): f"http://{host}:{first_port + i}" for i, ch in enumerate(ORDER)}
     with session_scope() as session:
-        for row in channels_of_property(session, DEMO_CODE):
+        for row in accounts_of_property(session, DEMO_CODE):
             endpoint = wanted.get(row.channel_name)
             if endpoint is not None and row.endpoint != endpoint:
+                update_account_config(session, row.id, {"endpoint": endpoint})
+        for row in channels_of_property(session, DEMO_CODE):  # a demo from before accounts
+            endpoint = wanted.get(row.channel_name)
+            if endpoint is not None and row.endpoint is not None and row.endpoint != endpoint:
                 update_channel_config(session, row.id, {"endpoint": endpoint})
 
 

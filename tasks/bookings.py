@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from prefect import get_run_logger, task
@@ -11,6 +12,7 @@ from prefect.concurrency.asyncio import rate_limit
 from pydantic import ValidationError
 
 from channels.base import (
+    AccountWideAdapter,
     AckResult,
     BookingRecord,
     ChannelAdapter,
@@ -19,11 +21,12 @@ from channels.base import (
     failed_acks,
 )
 from db.engine import session_scope
+from db.repositories.accounts import Unroutable, channels_of_bookings, record_unroutable
 from db.repositories.bookings import IngestResult, ack_key, ingest_page, mark_acknowledged
 from innsync.settings import get_settings
 from tasks.limits import partner_limit, take_partner_slots
 from tasks.resources import ChannelInfo, adapter_for, channel_info
-from tasks.results import PageResult, StoreResult
+from tasks.results import AccountPageResult, PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
 
 
@@ -47,35 +50,54 @@ async def store_and_ack(
     adapter pass them to save round trips.
     """
     info = info or channel_info(channel_id)
+    results = await store_and_ack_many(
+        info.channel_name, {channel_id: records},
+        lambda: adapter or adapter_for(channel_id, overrides))
+    return results[channel_id]
+
+
+async def store_and_ack_many(
+    partner: str,
+    groups: dict[int, list[BookingRecord]],
+    adapter: Callable[[], ChannelAdapter],
+) -> dict[int, StoreResult]:
+    """Ingest each channel's records (one transaction for them all), then acknowledge every
+    message not acknowledged before in one go through `adapter` (made only when there is
+    something to ack): an account-wide partner takes one ack request per message type for
+    all its hotels. Results per channel."""
     with session_scope() as session:
-        result = ingest_page(session, channel_id, info.channel_name, records)
+        ingested = {cid: ingest_page(session, cid, partner, recs) for cid, recs in groups.items()}
     # Every message is acknowledged once: a re-delivered, already-acked one is not acked again.
-    to_ack: dict[tuple[str, str, str | None], BookingRecord] = {}
-    for rec in records:
-        key = ack_key(rec)
-        if key not in result.acked_before:
-            to_ack.setdefault(key, rec)
-    ack_errors: list[str] = []
-    acked: list[BookingRecord] = []
+    to_ack: dict[tuple[str, str, str | None], tuple[int, BookingRecord]] = {}
+    for cid, recs in groups.items():
+        for rec in recs:
+            key = ack_key(rec)
+            if key not in ingested[cid].acked_before:
+                to_ack.setdefault(key, (cid, rec))
+    ack_errors: dict[int, list[str]] = {cid: [] for cid in groups}
+    acked: dict[int, list[BookingRecord]] = {cid: [] for cid in groups}
     if to_ack:
-        adapter = adapter or adapter_for(channel_id, overrides)
-        batch = list(to_ack.values())
-        requests = adapter.ack_requests(batch)
+        partner_adapter = adapter()
+        batch = [rec for _, rec in to_ack.values()]
+        requests = partner_adapter.ack_requests(batch)
         if requests:
-            await take_partner_slots(info.channel_name, requests)
-        verdicts = await _acknowledge(adapter, batch)
-        for rec in batch:
+            await take_partner_slots(partner, requests)
+        verdicts = await _acknowledge(partner_adapter, batch)
+        for cid, rec in to_ack.values():
             verdict = verdicts.get(rec.external_id)
             if verdict is not None and verdict.ok:
-                acked.append(rec)
+                acked[cid].append(rec)
             else:
                 reason = verdict.error if verdict else "no acknowledgement result"
-                ack_errors.append(f"ack {rec.external_id}: {reason} (stored; acknowledged when "
-                                  "the partner delivers it again)")
-        if acked:
+                ack_errors[cid].append(f"ack {rec.external_id}: {reason} (stored; acknowledged "
+                                       "when the partner delivers it again)")
+        if any(acked.values()):
             with session_scope() as session:
-                mark_acknowledged(session, channel_id, acked)
-    return _result(result, acked=len(acked), errors=ack_errors)
+                for cid, recs in acked.items():
+                    if recs:
+                        mark_acknowledged(session, cid, recs)
+    return {cid: _result(ingested[cid], acked=len(acked[cid]), errors=ack_errors[cid])
+            for cid in groups}
 
 
 #: Tries of one acknowledgement (the page is stored; only the ack is repeated).
@@ -183,3 +205,70 @@ async def pull_bookings_page(
         result.acked,
     )
     return result
+
+
+async def pull_account_page(
+    account_id: int,
+    partner: str,
+    adapter: ChannelAdapter,
+    route: dict[str, int],
+    connections: dict[int, str],
+    hotel_ids: Sequence[str] | None,
+    slot_taken: bool = False,
+) -> AccountPageResult:
+    """One page of an account-wide partner's queue (issue 13): fetch every connected hotel's
+    pending bookings at once (or those of `hotel_ids`), route each by its hotel code
+    (`route`: hotel code -> channel pulled now; a message without a hotel code, such as a
+    cancellation, goes to the channel of the account (`connections`: channel id -> hotel
+    code) that stored its booking), store and acknowledge them together. A booking of a
+    hotel the account maps to no channel is recorded as unroutable and NOT acknowledged: the
+    partner falls back to e-mail, as it intends. One of a connection not pulled now
+    (disabled, or another run holds it) is left for later."""
+    if not isinstance(adapter, AccountWideAdapter):
+        raise TypeError(f"{partner} keeps no account-wide queue")
+    if not slot_taken:
+        await rate_limit(partner_limit(partner), strict=False)  # the fetch
+    try:
+        page = await adapter.fetch_account_bookings(hotel_ids)
+    except ChannelError as exc:
+        if exc.transient:
+            await honour_retry_after(exc)
+        raise
+    pulled = set(route.values())
+    code_of = {code: cid for cid, code in connections.items()}
+    nameless = [r.external_id for r in page.bookings if not r.hotel_code]
+    owner: dict[str, int] = {}
+    if nameless:
+        with session_scope() as session:
+            owner = channels_of_bookings(session, list(connections), nameless)
+    groups: dict[int, list[BookingRecord]] = {}
+    unroutable: list[BookingRecord] = []
+    left = 0
+    for rec in page.bookings:
+        cid = code_of.get(rec.hotel_code) if rec.hotel_code else owner.get(rec.external_id)
+        if cid in pulled:
+            groups.setdefault(cid, []).append(rec)
+        elif cid is not None:
+            left += 1
+        else:
+            unroutable.append(rec)
+    if unroutable:
+        with session_scope() as session:
+            record_unroutable(session, account_id, [
+                Unroutable(r.hotel_code or "", r.external_id, str(r.event), r.check_in,
+                           r.check_out) for r in unroutable])
+    try:
+        stored = await store_and_ack_many(partner, groups, lambda: adapter)
+    except ValidationError as exc:
+        raise MalformedPayloadError(partner, f"invalid booking data: {exc}") from exc
+    return AccountPageResult(
+        channels={cid: PageResult(
+            **result.model_dump(),
+            message_keys=[message_key(b) for b in groups[cid]],
+            booking_ids=[b.external_id for b in groups[cid]],
+        ) for cid, result in stored.items()},
+        unroutable=sorted({f"{r.hotel_code or '?'}:{r.external_id}" for r in unroutable}),
+        left_for_later=left,
+        has_more=page.has_more,
+        page_errors=page.errors,
+    )

@@ -26,9 +26,9 @@ from channels.base import ChannelAdapter, ChannelConfig, ChannelName, TransientC
 from channels.registry import get_adapter
 from channels.tokens import StoredToken, TokenKey, TokenSlot
 from db.engine import get_sessionmaker, session_scope
-from db.models import Channel
 from db.repositories import auth_tokens
-from db.repositories.channels import channel_facts, config_to_dict, get_mappings, open_config
+from db.repositories.accounts import effective_config, sealed_configs
+from db.repositories.channels import channel_facts, config_to_dict, get_mappings
 from innsync.settings import get_settings
 
 #: Tests and demos route a channel's traffic to an in-process simulator.
@@ -210,21 +210,21 @@ class AdapterPool:
         overrides (endpoint, hotelId, propertyId)."""
         extra = clean_overrides(overrides)
         with session_scope() as session:
-            row = session.get(Channel, channel_id)
-            if row is None:
+            sealed = sealed_configs(session, channel_id)
+            if sealed is None:
                 raise LookupError(f"channel {channel_id} not found")
-            channel_name = ChannelName(row.channel_name)
+            channel_name = ChannelName(sealed.channel_name)
             options = _adapter_options(session, channel_name, channel_id)
-            sealed = row.config_encrypted
         version = hashlib.sha256(
-            (sealed + repr(sorted(extra.items())) + repr(sorted(options.items()))).encode()
+            (sealed.channel + (sealed.account or "") + repr(sorted(extra.items()))
+             + repr(sorted(options.items()))).encode()
         ).hexdigest()[:16]
         key = (channel_id, version)
         adapter = self._adapters.get(key)
         if adapter is None:
             adapter = get_adapter(
                 channel_name,
-                run_config(open_config(sealed), extra),
+                run_config(effective_config(sealed.channel, sealed.account), extra),
                 transport=transport_overrides.get(channel_id),
                 timeout=partner_timeout(),
                 **options,

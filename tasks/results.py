@@ -92,6 +92,18 @@ class PageResult(StoreResult):
     message_keys: list[str] = Field(default_factory=list)
 
 
+class AccountPageResult(Result):
+    """One page of an account-wide partner's queue, routed to its channels by hotel code."""
+
+    channels: dict[int, PageResult] = Field(default_factory=dict)
+    #: "<hotel code>:<booking id>" of bookings for hotels no channel of the account maps.
+    unroutable: list[str] = Field(default_factory=list)
+    #: Bookings of the account's channels that were not pulled now (left unacknowledged).
+    left_for_later: int = 0
+    has_more: bool = False
+    page_errors: list[str] = Field(default_factory=list)
+
+
 class StatusPushResult(Result):
     """One booking status sent to a partner."""
 

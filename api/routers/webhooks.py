@@ -22,7 +22,7 @@ from api.deps import SessionDep
 from api.errors import AppError, NotFound, Unauthorized
 from api.schemas import APIModel, contains_nul
 from channels.base import ChannelName
-from db.repositories.channels import open_config
+from db.repositories.accounts import effective_config
 from db.repositories.webhook_intake import enabled_channels_of, record_event
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -41,12 +41,13 @@ class WebhookAccepted(APIModel):
     channel_id: int | None = None
 
 
-def _candidates(session: Session, channel_name: str) -> list[Any]:
+def _candidates(session: Session, channel_name: str) -> list[tuple[Any, str | None]]:
     return list(enabled_channels_of(session, channel_name))
 
 
-def _secret(row: Any) -> str | None:
-    secret = open_config(row.config_encrypted).webhook_secret
+def _secret(candidate: tuple[Any, str | None]) -> str | None:
+    row, account_sealed = candidate
+    secret = effective_config(row.config_encrypted, account_sealed).webhook_secret
     return secret.get_secret_value() if secret else None
 
 
@@ -59,9 +60,9 @@ def _airbnb(session: Session, body: bytes, request: Request) -> tuple[int, str, 
         raise Unauthorized(f"missing {SIGNATURE_HEADER}")
     channel_id = next(
         (
-            row.id
-            for row in _candidates(session, ChannelName.AIRBNB)
-            if (secret := _secret(row)) and verify_webhook_signature(body, header, secret)
+            candidate[0].id
+            for candidate in _candidates(session, ChannelName.AIRBNB)
+            if (secret := _secret(candidate)) and verify_webhook_signature(body, header, secret)
         ),
         None,
     )
@@ -97,11 +98,12 @@ def _agoda(session: Session, body: bytes, request: Request) -> tuple[int, str, s
 
 
 def _agoda_channel(session: Session, property_id: str, token: str) -> int:
-    for row in _candidates(session, ChannelName.AGODA):
+    for candidate in _candidates(session, ChannelName.AGODA):
+        row = candidate[0]
         public = row.config_public or {}
         if property_id not in (public.get("hotelId"), public.get("propertyId")):
             continue
-        secret = _secret(row)
+        secret = _secret(candidate)
         if secret and hmac.compare_digest(secret.encode(), token.encode()):
             return int(row.id)
     raise Unauthorized("token does not match the Agoda channel of this property")

@@ -92,14 +92,17 @@ def create_channel(
     config: ChannelConfig,
     enabled: bool = True,
     property_id: int | None = None,
+    account_id: int | None = None,
 ) -> Channel:
-    """Insert a channel with its config encrypted (DuplicateError on a taken name)."""
+    """Insert a channel with its config encrypted (DuplicateError on a taken name; an
+    account of another partner is refused by the database: InvalidDataError)."""
     encrypted, public = seal_config(config)
     channel = Channel(
         name=name,
         channel_name=str(channel_name),
         enabled=enabled,
         property_id=property_id,
+        account_id=account_id,
         config_encrypted=encrypted,
         config_public=public,
     )
@@ -114,8 +117,14 @@ def _get(session: Session, channel_id: int) -> Channel:
 
 
 def load_channel_config(session: Session, channel_id: int) -> ChannelConfig:
-    """The decrypted config of a channel (ChannelNotFoundError, DecryptionError)."""
-    return open_config(_get(session, channel_id).config_encrypted)
+    """The decrypted, effective config of a channel: its own with its partner account's
+    credentials and endpoint over it (ChannelNotFoundError, DecryptionError)."""
+    from db.repositories.accounts import effective_config, sealed_configs
+
+    sealed = sealed_configs(session, channel_id)
+    if sealed is None:
+        raise ChannelNotFoundError(f"channel {channel_id} not found")
+    return effective_config(sealed.channel, sealed.account)
 
 
 def update_channel_config(

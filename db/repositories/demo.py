@@ -7,7 +7,7 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Channel, Property
+from db.models import Channel, PartnerAccount, Property
 
 
 class DemoChannel(NamedTuple):
@@ -41,5 +41,19 @@ def channels_of_property(session: Session, property_code: str) -> list[DemoChann
         .join(Property, Property.id == Channel.property_id)
         .where(_in_group(property_code))
         .order_by(Channel.id)
+    )
+    return [DemoChannel(*row) for row in session.execute(stmt)]
+
+
+def accounts_of_property(session: Session, property_code: str) -> list[DemoChannel]:
+    """Id, partner and endpoint of the partner accounts the channels of the property with
+    that code (and of its group's properties) use."""
+    stmt = (
+        select(PartnerAccount.id, PartnerAccount.channel_name,
+               PartnerAccount.config_public["endpoint"].astext)
+        .where(PartnerAccount.id.in_(
+            select(Channel.account_id).join(Property, Property.id == Channel.property_id)
+            .where(_in_group(property_code))))
+        .order_by(PartnerAccount.id)
     )
     return [DemoChannel(*row) for row in session.execute(stmt)]

@@ -7,18 +7,21 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.models import Channel, WebhookEvent
+from db.models import Channel, PartnerAccount, WebhookEvent
 
 
-def enabled_channels_of(session: Session, channel_name: str) -> list[Channel]:
-    """The enabled channels of one partner, by id (their configs hold the webhook secret)."""
-    return list(
-        session.scalars(
-            select(Channel)
+def enabled_channels_of(session: Session, channel_name: str) -> list[tuple[Channel, str | None]]:
+    """The enabled channels of one partner, by id, each with its partner account's sealed
+    config (which holds the webhook secret of an account's channels; None: no account)."""
+    return [
+        (row, account)
+        for row, account in session.execute(
+            select(Channel, PartnerAccount.config_encrypted)
+            .outerjoin(PartnerAccount, PartnerAccount.id == Channel.account_id)
             .where(Channel.channel_name == channel_name, Channel.enabled.is_(True))
             .order_by(Channel.id)
-        )
-    )
+        ).tuples()
+    ]
 
 
 def record_event(
