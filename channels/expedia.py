@@ -98,7 +98,15 @@ class ExpediaAdapter(HttpAdapter):
                              cursor: str | None = None, changed_since: datetime | None = None,
                              ) -> BookingPage:
         """Unconfirmed bookings, at most 125; `has_more` asks for another call after confirming."""
-        body = build_br(self._user, self._password, self.hotel_id)
+        return await self.fetch_account_bookings([self.hotel_id])
+
+    async def fetch_account_bookings(self, hotel_ids: Sequence[str] | None = None) -> BookingPage:
+        """The EQC user's unconfirmed bookings: of every hotel it has access to without a
+        hotel (BookingRetrievalRQ's `Hotel` is optional: "bookings for all the hotels to
+        which the user has access will be returned"), of one hotel when `hotel_ids` names
+        exactly one (the schema takes one `Hotel` at most); each carries its hotel code."""
+        hotel = hotel_ids[0] if hotel_ids and len(hotel_ids) == 1 else None
+        body = build_br(self._user, self._password, hotel)
         _, issues, content = await self._post("/eqc/br", body)
         errors = [f"{i.code}: {i.text}" for i in issues if i.error]
         if errors:
@@ -114,9 +122,17 @@ class ExpediaAdapter(HttpAdapter):
         found = [b for b in parse_root(parse_xml(content, self.name)) if b.external_id == external_id]
         return max(found, key=lambda b: b.revision) if found else None
 
+    def _by_hotel(self, bookings: Sequence[BookingRecord]) -> dict[str, list[BookingRecord]]:
+        """A BC names one hotel: an account-wide pull's bookings grouped by theirs."""
+        out: dict[str, list[BookingRecord]] = {}
+        for b in bookings:
+            out.setdefault(b.hotel_code or self.hotel_id, []).append(b)
+        return out
+
     def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
-        """One BC request per 10 confirmations."""
-        return -(-len(bookings) // MAX_CONFIRMATIONS_PER_REQUEST)
+        """One BC request per 10 confirmations of one hotel."""
+        return sum(-(-len(group) // MAX_CONFIRMATIONS_PER_REQUEST)
+                   for group in self._by_hotel(bookings).values())
 
     async def acknowledge(self, bookings: Sequence[BookingRecord], *,
                           confirm_numbers: Mapping[str, str] | None = None) -> list[AckResult]:
@@ -127,12 +143,14 @@ class ExpediaAdapter(HttpAdapter):
         booking is not confirmed: Expedia will fall back to e-mail unless it is fixed."""
         numbers = confirm_numbers or {}
         out: list[AckResult] = []
-        for first in range(0, len(bookings), MAX_CONFIRMATIONS_PER_REQUEST):
-            chunk = bookings[first:first + MAX_CONFIRMATIONS_PER_REQUEST]
+        chunks = [(hotel, group[first:first + MAX_CONFIRMATIONS_PER_REQUEST])
+                  for hotel, group in self._by_hotel(bookings).items()
+                  for first in range(0, len(group), MAX_CONFIRMATIONS_PER_REQUEST)]
+        for hotel, chunk in chunks:
             triples = [(b.external_id, b.ack_token or b.status, numbers.get(b.external_id) or f"INN-{b.external_id}")
                        for b in chunk]
             try:
-                success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, self.hotel_id, triples))
+                success, issues, _ = await self._post("/eqc/bc", build_bc(self._user, self._password, hotel, triples))
             except ChannelError as exc:
                 out.extend(failed_acks([b.external_id for b in chunk], exc))
                 continue

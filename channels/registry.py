@@ -19,10 +19,10 @@ _ADAPTERS: dict[ChannelName, str] = {
 }
 
 
-#: Partners that keep one reservations queue per account (pulled once for all its hotels,
-#: routed by hotel code: flows/channel_sync.pull_account_bookings). Expedia's BR retrieval
-#: can also serve every hotel of an EQC user; not done yet.
-ACCOUNT_WIDE_PULL = frozenset({ChannelName.BOOKING_COM.value})
+#: Partners whose booking pull serves every hotel of an account in one call (Booking.com's
+#: provider queue; Expedia's BookingRetrievalRQ without `Hotel`): pulled once for all the
+#: account's hotels, routed by hotel code (flows/channel_sync.pull_account_bookings).
+ACCOUNT_WIDE_PULL = frozenset({ChannelName.BOOKING_COM.value, ChannelName.EXPEDIA.value})
 
 
 def register(name: ChannelName | str, target: str | type) -> None:
