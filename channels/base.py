@@ -449,15 +449,16 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 @runtime_checkable
-@runtime_checkable
 class AccountWideAdapter(Protocol):
-    """A partner that keeps one reservations queue per account (Booking.com's provider
-    account): one call returns every connected hotel's bookings, each with its hotel code."""
+    """A partner whose booking pull serves a whole account (Booking.com's provider queue,
+    Expedia's EQC user): one call returns every connected hotel's bookings, each with its
+    hotel code."""
 
     async def fetch_account_bookings(self, hotel_ids: Sequence[str] | None = None
                                      ) -> BookingPage: ...
 
 
+@runtime_checkable
 class ChannelAdapter(Protocol):
     """What every partner adapter offers. All I/O is async over one long-lived httpx client."""
 

@@ -308,10 +308,16 @@ async def pull_account_bookings(
                            "acknowledged; see /api/partner-accounts/%s/unroutable): %s",
                            account_id, len(unroutable), account_id,
                            ", ".join(sorted(unroutable)[:10]))
-        for cid in channel_ids:
-            prop = infos[cid].property_id
-            if touched[cid] and prop is not None:
+        # Every hotel's sold nights closed on its other channels, several hotels at once.
+        gate = asyncio.Semaphore(get_settings().pull_batch_parallel)
+
+        async def close(cid: int, prop: int) -> None:
+            async with gate:
                 outs[cid].availability_pushed = await close_sold_nights(prop, touched[cid])
+
+        await asyncio.gather(*[close(cid, prop) for cid in channel_ids
+                               if touched[cid] and (prop := infos[cid].property_id) is not None])
+        for cid in channel_ids:
             _details(runs[cid], outs[cid])
     result = {}
     for cid, run in runs.items():

@@ -193,8 +193,13 @@ def test_a_demo_group_connects_each_hotel_to_its_own_partner_hotel(db_session):
                 "SELECT partner_room_code FROM channel_room_mappings WHERE channel_id = :c"),
                 {"c": cid}).scalars())
             assert rooms == set(catalog["room_types"].values())
-    # One partner account serves the group: its hotels share the credentials (one token).
-    assert all(len(found) == 1 for found in keys.values()), keys
+    # One partner account serves the group: its hotels share the credentials (one token),
+    # held by the account, the channels holding only their hotel ids.
+    assert all(len(found) == 1 and None not in found for found in keys.values()), keys
+    accounts = db_session.execute(text(
+        "SELECT channel_name, count(DISTINCT account_id), count(*) FILTER (WHERE account_id "
+        "IS NULL) FROM channels GROUP BY channel_name")).all()
+    assert sorted(accounts) == sorted((c.value, 1, 0) for c in ChannelName)
     assert len(channels_of_property(db_session, "DEMO")) == 12  # the group's channels
     assert count_channels_outside(db_session, "DEMO") == 0
     with pytest.raises(DemoExistsError):

@@ -174,9 +174,20 @@ def committed(engine):  # type: ignore[no-untyped-def]
 
 
 def point_channel_at(session: Session, channel_id: int, endpoint: str, **extra: str) -> None:
-    """Re-seal a channel's config so its adapter talks to `endpoint`."""
+    """Re-seal a channel's config so its adapter talks to `endpoint`; a channel of a partner
+    account: the account's (every channel of the account then talks to it)."""
     from channels.base import ChannelConfig
+    from db.models import Channel
+    from db.repositories.accounts import ACCOUNT_FIELDS, update_account_config
     from db.repositories.channels import update_channel_config
 
-    update_channel_config(session, channel_id, ChannelConfig(endpoint=endpoint, **extra))
+    account = session.get(Channel, channel_id).account_id  # type: ignore[union-attr]
+    if account is None:
+        update_channel_config(session, channel_id, ChannelConfig(endpoint=endpoint, **extra))
+    else:
+        own = {k: v for k, v in extra.items() if k not in ACCOUNT_FIELDS}
+        update_account_config(session, account, {"endpoint": endpoint, **{
+            k: v for k, v in extra.items() if k in ACCOUNT_FIELDS}})
+        if own:
+            update_channel_config(session, channel_id, own)
     session.commit()

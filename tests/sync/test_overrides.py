@@ -17,7 +17,7 @@ from channels.base import ChannelName
 from channels.simulators.booking_com import create_app as booking_sim
 from channels.simulators.server import build_app, running_server
 from db.models import Channel, ChannelBooking, Property
-from db.repositories.channels import load_channel_config, update_channel_config
+from db.repositories.channels import load_channel_config
 from tests.sync.conftest import make_hotel, point_channel_at
 
 OTHER_HOTEL = "7654321"
@@ -146,7 +146,7 @@ def test_every_demo_channel_ingests_from_its_simulator(committed):  # type: igno
             sims[name] = app.state.sim
             sims[name].generator.next_id += 900_000_000  # as `innsync up` offsets: never a seeded id
             sims[name].add_bookings(8)
-            update_channel_config(committed, cid, {"endpoint": stack.enter_context(running_server(app))})
+            point_channel_at(committed, cid, stack.enter_context(running_server(app)))
         committed.commit()
         for name, cid in channels.items():
             before = stored_count(committed, cid)
@@ -196,7 +196,7 @@ def test_a_demo_hotel_group_pulls_each_hotel_from_its_own_account_hotel(committe
             hotel = list(app.state.sim.hotels.values())[1]
             ids = {m.booking.booking_id for m in hotel.queue.messages}
             sold[name] = {confirmation_code(i) for i in ids} if name is ChannelName.AIRBNB else ids
-            update_channel_config(committed, cid, {"endpoint": stack.enter_context(running_server(app))})
+            point_channel_at(committed, cid, stack.enter_context(running_server(app)))
         committed.commit()
         for name, cid in channels.items():
             seeded = _external_ids(committed, cid)
