@@ -9,14 +9,16 @@ answering every partner request after 50-200 ms (`--latency-ms`). Then `--cycles
 `sync-all-bookings` cycles are watched through the Prefect API, and the same window is
 measured from outside:
 
-- **cycle**: from a cycle run's start until the last `pull-batch` run it started ended
-  (runs created while the cycle run ran are its); a cycle whose pulls are not all final two
-  minutes after the window is reported unfinished;
+- **cycle**: from a cycle run's start until the last batch it dispatched ended (the batches
+  are read off the cycle's own `sync-all-bookings` table artifact: a `pull-batch` flow run
+  or, with pull workers, the background task run that carries it); a cycle whose batches
+  are not all final two minutes after the window is reported unfinished;
 - **CPU ms per property-cycle**: CPU time (user + system, from /proc) of everything the
   stack runs except the simulators (the launcher, the Prefect server, the serve process and
   every flow-run process it started, the task worker, the API, the embedded PostgreSQL),
   over the window, divided by properties x cycles;
-- **partner requests** per cycle: requests the four simulators answered (`/_sim/stats`);
+- **partner requests** per cycle: requests the four simulators answered (`/_sim/stats`),
+  also per partner and path (booking pulls, acknowledgements, availability pushes);
 - **Prefect API calls** per cycle: requests in the Prefect server's access log (the bench
   sets PREFECT_SERVER_LOGGING_LEVEL=INFO for it).
 
@@ -47,7 +49,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from bench.soak import CHANNELS, Stack, clean_env, descendants  # noqa: E402
+from bench.soak import Stack, clean_env, descendants  # noqa: E402
 from channels.simulators.server import free_port, free_port_run  # noqa: E402
 
 TARGET_CYCLE_S = 60.0
@@ -59,9 +61,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 class Cycle(BaseModel):
     started: datetime
+    #: Batches the cycle dispatched (or ran), and how many of them ended.
     pulls: int
     finished_pulls: int
     seconds: float | None  # None: unfinished
+    #: Each batch: "<state> <seconds from the cycle's start to its end>".
+    batches: list[str] = []
 
 
 class Report(BaseModel):
@@ -76,13 +81,20 @@ class Report(BaseModel):
     #: Per pull worker (the batches' process): CPU seconds per cycle.
     pull_worker_cpu_s_per_cycle: list[float] = []
     batch_runs_per_cycle: float = 0.0
+    #: Partner -> request path -> requests per cycle.
+    requests_by_path: dict[str, dict[str, float]] = {}
 
     def worker_lines(self) -> list[str]:
         return [f"  serve process {i + 1}: CPU {cpu:.1f} s per cycle"
                 for i, cpu in enumerate(self.worker_cpu_s_per_cycle)] + [
             f"  pull worker {i + 1}: CPU {cpu:.1f} s per cycle"
             for i, cpu in enumerate(self.pull_worker_cpu_s_per_cycle)] + [
-            f"  batch runs per cycle: {self.batch_runs_per_cycle:.1f}"]
+            f"  batches per cycle: {self.batch_runs_per_cycle:.1f}"] + [
+            f"  cycle at {c.started:%H:%M:%S}: batches " + ", ".join(c.batches)
+            for c in self.cycles] + [
+            f"  {partner} requests per cycle: " + ", ".join(
+                f"{path} {n:.0f}" for path, n in sorted(paths.items(), key=lambda kv: -kv[1]))
+            for partner, paths in sorted(self.requests_by_path.items())]
 
     def line(self) -> str:
         done = [c.seconds for c in self.cycles if c.seconds is not None]
@@ -147,12 +159,34 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def partner_requests(stack: Stack) -> int:
-    total = 0
-    for url in stack.sims.values():
-        stats = httpx.get(f"{url}/_sim/stats", timeout=30).json()
-        total += sum(stats["calls"].values())
-    return total
+def partner_calls(stack: Stack) -> dict[str, dict[str, int]]:
+    """Requests each simulator answered so far, per path."""
+    return {str(partner): dict(httpx.get(f"{url}/_sim/stats", timeout=30).json()["calls"])
+            for partner, url in stack.sims.items()}
+
+
+def _total(calls: dict[str, dict[str, int]]) -> int:
+    return sum(sum(paths.values()) for paths in calls.values())
+
+
+def _kind(path: str) -> str:
+    """A request path without its ids (`/v2/calendars/51000203/...` -> `/v2/calendars/*`)."""
+    parts = ["*" if len(p) > 3 and any(c.isdigit() for c in p) else p for p in path.split("/")]
+    while parts and parts[-1] == "*" and len(parts) > 1 and parts[-2] == "*":
+        parts.pop()
+    return "/".join(parts)
+
+
+def _per_cycle(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]],
+               cycles: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for partner, paths in after.items():
+        kinds = out.setdefault(partner, {})
+        for path, n in paths.items():
+            grown = n - before.get(partner, {}).get(path, 0)
+            if grown > 0:
+                kinds[_kind(path)] = kinds.get(_kind(path), 0.0) + grown / cycles
+    return out
 
 
 def prefect_api_calls(home: Path) -> int:
@@ -184,10 +218,43 @@ def _runs(flow: str, after: datetime | None = None) -> list[Any]:
                 return runs
 
 
-def _pulls_of(cycle: Any, following: Any | None, pulls: list[Any]) -> list[Any]:
-    """pull-batch runs the cycle started: created from its start until the next cycle's."""
-    end = following.start_time if following is not None else None
-    return [p for p in pulls if p.created >= cycle.start_time and (end is None or p.created < end)]
+def _batches_of(cycle: Any) -> list[tuple[str, str]]:
+    """The batches a cycle dispatched, as ("task" | "flow", run id), from its table
+    artifact (one line per batch run and state: flows/scheduled._per_batch)."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[cycle.id]),
+            key=ArtifactFilterKey(any_=["sync-all-bookings"])))
+    out: set[tuple[str, str]] = set()
+    for artifact in artifacts:
+        data: Any = artifact.data
+        rows: list[dict[str, Any]] = json.loads(data) if isinstance(data, str) else data or []
+        for row in rows:
+            if row.get("task_run_id"):
+                out.add(("task", row["task_run_id"]))
+            elif row.get("flow_run_id"):
+                out.add(("flow", row["flow_run_id"]))
+    return sorted(out)
+
+
+def _batch_runs(batches: list[tuple[str, str]]) -> list[Any]:
+    """The batches' runs as they are now (task runs for pull workers, else flow runs)."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return [client.read_task_run(uuid.UUID(i)) if kind == "task"
+                else client.read_flow_run(uuid.UUID(i)) for kind, i in batches]
 
 
 def wait_for_cycle_start(after: datetime, timeout: float = 180) -> Any:
@@ -222,7 +289,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
             first = wait_for_cycle_start(datetime.fromtimestamp(0).astimezone())
             first = wait_for_cycle_start(first.start_time)
             first = wait_for_cycle_start(first.start_time)
-            cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_requests(stack), \
+            cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_calls(stack), \
                 prefect_api_calls(home)
             workers0 = worker_cpu_seconds(stack)
             pullers0 = worker_cpu_seconds(stack, PULL_WORKER)
@@ -230,17 +297,16 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
             last = first
             for _ in range(cycles):
                 last = wait_for_cycle_start(last.start_time)
-            cpu1, req1, api1 = stack_cpu_seconds(stack, home), partner_requests(stack), \
+            cpu1, req1, api1 = stack_cpu_seconds(stack, home), partner_calls(stack), \
                 prefect_api_calls(home)
             workers1 = worker_cpu_seconds(stack)
             pullers1 = worker_cpu_seconds(stack, PULL_WORKER)
             deadline = time.monotonic() + FINISH_GRACE_S
+            all_cycles = _runs("sync-all-bookings", first.start_time - _SECOND)
+            window = [c for c in all_cycles if c.start_time is not None][:cycles]
+            batches = {c.id: _batches_of(c) for c in window}
             while True:  # the window's cycles may still be pulling
-                all_cycles = _runs("sync-all-bookings", first.start_time - _SECOND)
-                pulls = _runs("pull-batch", first.start_time - _SECOND)
-                window = [c for c in all_cycles if c.start_time is not None][:cycles + 1]
-                measured = [(c, _pulls_of(c, n, pulls)) for c, n in zip(window, window[1:],
-                                                                         strict=False)]
+                measured = [(c, _batch_runs(batches[c.id])) for c in window]
                 if all(p.state_type is not None and p.state_type.value in _FINAL
                        for _, ps in measured for p in ps) or time.monotonic() > deadline:
                     break
@@ -251,7 +317,8 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int) ->
         properties=properties, workers=workers,
         cycles=[_cycle(c, ps) for c, ps in measured],
         cpu_ms_per_property_cycle=(cpu1 - cpu0) * 1000 / (properties * cycles),
-        partner_requests_per_cycle=(req1 - req0) / cycles,
+        partner_requests_per_cycle=(_total(req1) - _total(req0)) / cycles,
+        requests_by_path=_per_cycle(req0, req1, cycles),
         prefect_api_calls_per_cycle=(api1 - api0) / cycles,
         worker_cpu_s_per_cycle=[(b - a) / cycles for a, b in zip(workers0, workers1,
                                                                   strict=False)],
@@ -272,8 +339,14 @@ def _cycle(cycle: Any, pulls: list[Any]) -> Cycle:
     ends = [p.end_time for p in final if p.end_time is not None]
     seconds = ((max(ends) - cycle.start_time).total_seconds()
                if pulls and len(final) == len(pulls) and ends else None)
+    def brief(p: Any) -> str:
+        state = p.state_type.value if p.state_type is not None else "?"
+        took = ("" if p.end_time is None
+                else f" {(p.end_time - cycle.start_time).total_seconds():.0f}s")
+        return f"{state}{took}"
+
     return Cycle(started=cycle.start_time, pulls=len(pulls), finished_pulls=len(final),
-                 seconds=seconds)
+                 seconds=seconds, batches=[brief(p) for p in pulls])
 
 
 def _latency(text: str) -> tuple[int, int]:
@@ -298,8 +371,8 @@ def main() -> None:
     report = run(args.properties, args.cycles, args.latency_ms, args.workers)
     print(f"targets at 1,000 properties: cycle <= {TARGET_CYCLE_S:.0f} s, CPU ms per "
           f"property-cycle <= {TARGET_CPU_MS:.0f}; partner requests: one per account page for "
-          f"account-wide partners ({len(CHANNELS)} channels x {args.properties} properties are "
-          "still pulled hotel by hotel: issue 13, item 1)")
+          f"account-wide partners (Booking.com, Expedia: pulled per account; Agoda, Airbnb name "
+          f"a hotel or listing per request: {args.properties} each)")
     if args.json:
         args.json.write_text(report.model_dump_json(indent=2))
 

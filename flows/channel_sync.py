@@ -182,7 +182,8 @@ async def pull_bookings(
                 progress, 100.0, description=f"{info.name}: {run.totals.processed} bookings"
             )
         if push_availability and touched and info.property_id is not None:
-            out.availability_pushed = await close_sold_nights(info.property_id, touched)
+            out.availability_pushed = await close_sold_nights(info.property_id, touched,
+                                                              plain=in_batch)
         _details(run, out)
     _conclude(run, out)
     if not in_batch:
@@ -313,7 +314,8 @@ async def pull_account_bookings(
 
         async def close(cid: int, prop: int) -> None:
             async with gate:
-                outs[cid].availability_pushed = await close_sold_nights(prop, touched[cid])
+                outs[cid].availability_pushed = await close_sold_nights(prop, touched[cid],
+                                                                        plain=True)
 
         await asyncio.gather(*[close(cid, prop) for cid in channel_ids
                                if touched[cid] and (prop := infos[cid].property_id) is not None])

@@ -25,7 +25,7 @@ from db.repositories.channels import enabled_channel_ids
 from tasks.limits import partner_limit
 from tasks.resources import adapter_for, channel_info
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
-from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait
+from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait, with_partner_retries
 from tasks.runs import sync_run
 
 Kind = Literal["availability", "rates", "both"]
@@ -201,23 +201,26 @@ async def push_channel(
 
 
 async def close_sold_nights(
-    property_id: int, touched: set[tuple[int, date]]
+    property_id: int, touched: set[tuple[int, date]], *, plain: bool = False
 ) -> dict[str, ChannelPushBrief]:
     """Push the availability of the nights a booking changed to every enabled channel of
-    the property; one brief per channel id."""
+    the property; one brief per channel id. `plain` (a scheduled batch of many channels):
+    each push is a plain call with the task's retry policy, not a Prefect task run each."""
     if not touched:
         return {}
     room_types = sorted({rt for rt, _ in touched})
     days = sorted(d for _, d in touched)
     with session_scope() as session:
         channel_ids = enabled_channel_ids(session, property_id)
-    results = await asyncio.gather(
-        *[
-            push_ari_window(cid, "availability", days[0], days[-1], room_types, None)
-            for cid in channel_ids
-        ],
-        return_exceptions=True,
-    )
+
+    async def push(cid: int) -> PushSummary:
+        if not plain:
+            return await push_ari_window(cid, "availability", days[0], days[-1], room_types,
+                                         None)
+        return await with_partner_retries(lambda: push_ari_window.fn(
+            cid, "availability", days[0], days[-1], room_types, None))
+
+    results = await asyncio.gather(*[push(cid) for cid in channel_ids], return_exceptions=True)
     return {
         str(cid): ChannelPushBrief(error=str(res))
         if isinstance(res, BaseException)
