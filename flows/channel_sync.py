@@ -263,6 +263,17 @@ async def pull_account_bookings(
             if cid not in code_of:
                 runs[cid].errors.append("no hotelId: the account cannot route bookings to it")
         adapter = adapter_for(channel_ids[0])
+        # Hotels' sold nights are closed on their other channels, several hotels at once.
+        gate = asyncio.Semaphore(get_settings().pull_batch_parallel)
+        closing: list[asyncio.Task[None]] = []
+        # Ended early (its time bound, an error): the closes still in flight stop with it.
+        stack.callback(lambda: [t.cancel() for t in closing if not t.done()])
+
+        async def close(cid: int, prop: int, nights: set[tuple[int, date]]) -> None:
+            async with gate:
+                pushed = await close_sold_nights(prop, nights, plain=True)
+            outs[cid].availability_pushed.update(pushed)
+
         hotel_ids: list[str] | None = None
         seen: set[str] = set()
         unroutable: set[str] = set()
@@ -289,6 +300,11 @@ async def pull_account_bookings(
             failed_in_a_row = 0
             for cid, part in page.channels.items():
                 _absorb(runs[cid], outs[cid], touched[cid], part)
+                # Each page's sold nights are closed at once, while the next page is fetched:
+                # a pull that ends at its time bound has closed what it stored.
+                prop = infos[cid].property_id
+                if part.touched and prop is not None:
+                    closing.append(asyncio.create_task(close(cid, prop, set(part.touched))))
             for run in runs.values():
                 run.errors += page.page_errors
             unroutable.update(page.unroutable)
@@ -309,16 +325,7 @@ async def pull_account_bookings(
                            "acknowledged; see /api/partner-accounts/%s/unroutable): %s",
                            account_id, len(unroutable), account_id,
                            ", ".join(sorted(unroutable)[:10]))
-        # Every hotel's sold nights closed on its other channels, several hotels at once.
-        gate = asyncio.Semaphore(get_settings().pull_batch_parallel)
-
-        async def close(cid: int, prop: int) -> None:
-            async with gate:
-                outs[cid].availability_pushed = await close_sold_nights(prop, touched[cid],
-                                                                        plain=True)
-
-        await asyncio.gather(*[close(cid, prop) for cid in channel_ids
-                               if touched[cid] and (prop := infos[cid].property_id) is not None])
+        await asyncio.gather(*closing)
         for cid in channel_ids:
             _details(runs[cid], outs[cid])
     result = {}

@@ -242,8 +242,10 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
             *[pull_account(account, ids) for account, ids in groups.items()])
     finally:
         renewer.cancel()
+        # Not awaited: a batch cancelled at its time bound still drops its leases here
+        # (an await would be cancelled too, leaving them to expire after LEASE_SECONDS).
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(_release, holder, sorted(held))
+            _release(holder, sorted(held))
     done = sum(line.state == "COMPLETED" for line in lines)
     logger.info("pull-batch: %d channels, %d pulled, %d busy, %d failed", len(lines), done,
                 sum(line.state == "BUSY" for line in lines),

@@ -155,3 +155,14 @@ def test_one_request_per_account_page_routes_by_hotel_code_and_keeps_unroutable(
         {"c": channels}).scalars().all()
     committed.rollback()
     assert sorted(logs) == ["success", "success"]  # a sync log per channel, as before
+    # Each hotel's sold nights were closed on its channel: what the partner acknowledged
+    # equals what is left, night by night, for the nights its bookings took.
+    for cid in channels:
+        closed = committed.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE s.available = GREATEST(i.total - i.sold - i.held, 0)) "
+            "FROM channel_availability_state s JOIN inventory i ON i.room_type_id = "
+            "s.room_type_id AND i.date = s.date WHERE s.channel_id = :c"), {"c": cid}).one()
+        committed.rollback()
+        assert closed[0] > 0 and closed[0] == closed[1], closed
+    push = "/hotels/ota/OTA_HotelAvailNotif" if partner is B else "/eqc/ar"
+    assert calls.get(push, 0) >= 2, calls
