@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -140,8 +141,7 @@ async def pull_bookings(
                 page = await fetch_page(channel_id, start_date, end_date, cursor, overrides,
                                         since, slot_taken=first_slot_taken and page_no == 1)
             except Exception as exc:  # transient errors were already retried by the task
-                run.errors.append(f"page {page_no}: {exc}")
-                run.totals.add(failed=1)
+                _page_failed([run], page_no, exc)
                 failed_in_a_row += 1
                 # A garbled page is re-delivered by the partner: try again, a few times.
                 if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW:
@@ -217,6 +217,12 @@ def _absorb(run: SyncRun, out: BookingsOutcome, touched: set[tuple[int, date]],
     touched.update(page.touched)
 
 
+def _page_failed(runs: Iterable[SyncRun], page_no: int, exc: Exception) -> None:
+    for run in runs:
+        run.errors.append(f"page {page_no}: {exc}")
+        run.totals.add(failed=1)
+
+
 def _details(run: SyncRun, out: BookingsOutcome) -> None:
     run.details.update(
         new=out.new, updated=out.updated, duplicates=out.duplicates, unmapped=out.unmapped,
@@ -289,10 +295,8 @@ async def pull_account_bookings(
 
             try:
                 page = await with_partner_retries(once)
-            except Exception as exc:
-                for run in runs.values():
-                    run.errors.append(f"page {page_no}: {exc}")
-                    run.totals.add(failed=1)
+            except Exception as exc:  # transient errors were already retried
+                _page_failed(runs.values(), page_no, exc)
                 failed_in_a_row += 1
                 if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW:
                     break
