@@ -275,8 +275,13 @@ async def pull_account_bookings(
         # Ended early (its time bound, an error): the closes still in flight stop with it.
         stack.callback(lambda: [t.cancel() for t in closing if not t.done()])
 
+        # One close at a time per hotel: a later page's close waits for the earlier one and
+        # then reads the nights afresh, so the last value a partner receives is the latest
+        # (two pushes of one night side by side could land in the wrong order).
+        hotel_locks: dict[int, asyncio.Lock] = {}
+
         async def close(cid: int, prop: int, nights: set[tuple[int, date]]) -> None:
-            async with gate:
+            async with hotel_locks.setdefault(prop, asyncio.Lock()), gate:
                 pushed = await close_sold_nights(prop, nights, plain=True)
             outs[cid].availability_pushed.update(pushed)
 

@@ -182,7 +182,9 @@ def test_manifest_records_types_and_checksums(source_db: str, backup_root: Path)
     types = {c["name"]: (c["pg_type"], c["arrow_type"]) for c in res["columns"]}
     assert types["amount"] == ("numeric(12,2)", "decimal128(12, 2)")
     assert types["created_at"][1] == "timestamp[us, tz=UTC]"
-    assert body["tables"]["channels"]["columns"][-1]["pg_type"] in {"jsonb", "timestamp with time zone"}
+    channels = {c["name"]: c["pg_type"] for c in body["tables"]["channels"]["columns"]}
+    assert channels["last_successful_sync"] == "jsonb"
+    assert channels["account_id"] == "bigint" and channels["updated_at"] == "timestamp with time zone"
     assert len(res["sha256"]) == 64 and res["rows"] == 500
     assert body["alembic_revision"] and body["created_by"] == "test"
     assert manifest_body  # the function tests build manifests with
