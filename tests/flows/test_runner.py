@@ -7,7 +7,9 @@ from flows.runner import run_flow
 def double(x: int) -> int:
     return 2 * x
 
-@flow
+# Persisted results, as every production flow has (seen once in CI without: the returned
+# Completed state carried no data, MissingResult; a persisted result can be read back).
+@flow(persist_result=True)
 def ok_flow(x: int) -> int:
     return double(x)
 
