@@ -203,9 +203,10 @@ async def _overbooking_artifact(name: str, partner: str, channel_id: int,
     )
 
 
-def _absorb(run: SyncRun, out: BookingsOutcome, touched: set[tuple[int, date]],
+def _absorb(run: SyncRun, out: BookingsOutcome, touched: set[tuple[int, date]] | None,
             page: PageResult) -> None:
-    """Count one stored page into the run's totals and the outcome."""
+    """Count one stored page into the run's totals and the outcome (and its sold nights
+    into `touched`, for a caller that closes them later)."""
     run.totals.add(page.processed, page.new + page.updated + page.duplicates, page.unmapped)
     out.new += page.new
     out.updated += page.updated
@@ -214,7 +215,8 @@ def _absorb(run: SyncRun, out: BookingsOutcome, touched: set[tuple[int, date]],
     out.acked += page.acked
     run.errors += page.errors + page.page_errors
     out.overbooked += page.overbooked
-    touched.update(page.touched)
+    if touched is not None:
+        touched.update(page.touched)
 
 
 def _page_failed(runs: Iterable[SyncRun], page_no: int, exc: Exception) -> None:
@@ -261,7 +263,6 @@ async def pull_account_bookings(
     code_of = {c.channel_id: c.hotel_code for c in connections}
     route = {code_of[cid]: cid for cid in channel_ids if cid in code_of}
     outs = {cid: BookingsOutcome(success=False) for cid in channel_ids}
-    touched: dict[int, set[tuple[int, date]]] = {cid: set() for cid in channel_ids}
     async with contextlib.AsyncExitStack() as stack:
         runs = {cid: await stack.enter_async_context(sync_run(cid, "sync_bookings"))
                 for cid in channel_ids}
@@ -308,7 +309,7 @@ async def pull_account_bookings(
                 continue
             failed_in_a_row = 0
             for cid, part in page.channels.items():
-                _absorb(runs[cid], outs[cid], touched[cid], part)
+                _absorb(runs[cid], outs[cid], None, part)  # closed per page below
                 # Each page's sold nights are closed at once, while the next page is fetched:
                 # a pull that ends at its time bound has closed what it stored.
                 prop = infos[cid].property_id

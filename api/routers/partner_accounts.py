@@ -32,7 +32,7 @@ from db.repositories.accounts import (
     update_account_config,
 )
 from db.repositories.base import delete_guarded, paginate, update_guarded
-from db.repositories.channels import config_to_dict
+from db.repositories.channels import given_fields
 
 router = APIRouter(prefix="/partner-accounts", tags=["partner accounts"])
 
@@ -80,8 +80,7 @@ class UnroutableOut(APIModel):
 def _only_account_fields(config: ChannelConfig | None) -> None:
     if config is None:
         return
-    given = {ChannelConfig.model_fields[n].alias or n for n in config.model_fields_set}
-    wrong = sorted(given - set(ACCOUNT_FIELDS))
+    wrong = sorted(given_fields(config) - set(ACCOUNT_FIELDS))
     if wrong:
         raise Unprocessable(f"an account holds only {', '.join(ACCOUNT_FIELDS)}; "
                             f"{', '.join(wrong)} belong to its channels")
@@ -130,9 +129,7 @@ def update(account_id: Id, body: AccountUpdate, session: SessionDep,
         if body.name is not None:
             update_guarded(session, row, {"name": body.name}, f"partner account {body.name!r}")
         if body.config is not None:
-            given = {ChannelConfig.model_fields[n].alias or n for n in body.config.model_fields_set}
-            plain = config_to_dict(body.config)
-            update_account_config(session, account_id, {k: plain.get(k) for k in given})
+            update_account_config(session, account_id, body.config)
     audit_write(session, principal, "update", "partner_account", row, before)
     return AccountOut.of(row)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from channels.base import ChannelConfig
 from db.models import Channel, ChannelBooking, PartnerAccount, UnroutableReservation
 from db.repositories.base import add_guarded, update_guarded
-from db.repositories.channels import config_to_dict, open_config, seal_config
+from db.repositories.channels import config_to_dict, open_config, seal_config, set_changes
 
 #: The config fields that belong to the account, not to a property connection.
 ACCOUNT_FIELDS = ("apiKey", "apiSecret", "endpoint", "webhookSecret")
@@ -93,8 +93,11 @@ def get_account(session: Session, account_id: int) -> PartnerAccount:
 
 
 def update_account_config(session: Session, account_id: int,
-                          changes: Mapping[str, Any]) -> PartnerAccount:
-    """Merge camelCase account fields into the account's config (None clears one)."""
+                          changes: Mapping[str, Any] | ChannelConfig) -> PartnerAccount:
+    """Merge account fields into the account's config: a mapping of camelCase names (None
+    clears one), or the fields a ChannelConfig sets."""
+    if isinstance(changes, ChannelConfig):
+        changes = set_changes(changes)
     row = get_account(session, account_id)
     current = config_to_dict(open_config(row.config_encrypted))
     merged = ChannelConfig.model_validate(

@@ -136,8 +136,7 @@ def update_channel_config(
     channel = _get(session, channel_id)
     current = config_to_dict(open_config(channel.config_encrypted))
     if isinstance(changes, ChannelConfig):
-        given = _set_aliases(changes)
-        changes = {k: v for k, v in config_to_dict(changes).items() if k in given}
+        changes = set_changes(changes)
     merged = ChannelConfig.model_validate({**current, **changes})
     encrypted, public = seal_config(merged)
     return update_guarded(
@@ -145,8 +144,15 @@ def update_channel_config(
     )
 
 
-def _set_aliases(config: ChannelConfig) -> set[str]:
+def given_fields(config: ChannelConfig) -> set[str]:
+    """The camelCase names of the fields a config sets (null included)."""
     return {ChannelConfig.model_fields[n].alias or n for n in config.model_fields_set}
+
+
+def set_changes(config: ChannelConfig) -> dict[str, Any]:
+    """The fields a config sets, camelCase with secrets revealed (a None clears a field)."""
+    given = given_fields(config)
+    return {k: v for k, v in config_to_dict(config).items() if k in given}
 
 
 def mark_sync_success(session: Session, channel_id: int, operation: str, at: datetime) -> None:

@@ -166,3 +166,36 @@ def test_one_request_per_account_page_routes_by_hotel_code_and_keeps_unroutable(
         assert closed[0] > 0 and closed[0] == closed[1], closed
     push = "/hotels/ota/OTA_HotelAvailNotif" if partner is B else "/eqc/ar"
     assert calls.get(push, 0) >= 2, calls
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_account_whose_partner_fails_ends_each_channel_failed_with_nothing_acknowledged(
+        committed: Session) -> None:
+    """Every fetch answered 503 (retried, then given up): each channel of the account ends
+    FAILED with a failed sync log naming the page, nothing is stored, nothing acknowledged,
+    and the batch drops its leases, so the next cycle pulls them again."""
+    from channels.simulators.common import FaultSettings
+    from channels.simulators.server import build_app, running_server
+    from db.repositories.accounts import update_account_config
+    from db.repositories.pull_leases import leased_channels
+
+    account, channels = connect_hotels(committed, 2)
+    sim = build_app(B, bookings=3, seed=5, hotels=2, faults=FaultSettings(error_rate=1.0))
+    state: Any = sim.state.sim
+    with running_server(sim) as url:
+        update_account_config(committed, account, {"endpoint": url})
+        committed.commit()
+        out = run_flow(pull_batch, channel_ids=channels, max_pages=5)
+    assert not out.ok  # no channel of the batch could be pulled: the run is Failed
+    logs = committed.execute(text(
+        "SELECT status, error_messages FROM channel_sync_logs WHERE channel_id = ANY(:c)"),
+        {"c": channels}).all()
+    stored = committed.execute(text(
+        "SELECT count(*) FROM channel_bookings WHERE channel_id = ANY(:c)"),
+        {"c": channels}).scalar()
+    committed.rollback()
+    assert sorted(status for status, _ in logs) == ["failed", "failed"]
+    assert all(any("page 1" in e for e in errors) for _, errors in logs), logs
+    assert stored == 0
+    assert all(h.queue.stats()["acked"] == 0 for h in state.hotels.values())
+    assert not set(leased_channels(committed)) & set(channels)
