@@ -94,6 +94,10 @@ def _task_runs(task_name: str) -> list[Any]:
             task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[task_name])))
 
 
+def _states(name: str, read: Callable[[str], list[Any]]) -> list[str]:
+    return [r.state_type.value if r.state_type else "" for r in read(name)]
+
+
 def _task_run_state(task_run_id: str) -> str:
     from prefect.client.orchestration import get_client
 
@@ -127,6 +131,12 @@ def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence
             event = push(codes[0])
             assert _eventually(lambda: _stored(committed, cid, codes[0]), 90), log.read_text()
             assert _eventually(lambda: _event_status(committed, event) == "processed", 10)
+            # the event is marked inside the flow; its run and the task run end just after,
+            # so the worker serves until both are reported (CI once stopped it in between)
+            assert _eventually(lambda: _states("sync-booking-by-id", _runs) == ["COMPLETED"],
+                               30), _states("sync-booking-by-id", _runs)
+            assert _eventually(
+                lambda: _states("fetch-pushed-booking", _task_runs) == ["COMPLETED"], 30)
         finally:
             stop_group(worker)
         fetches = _runs("sync-booking-by-id")
@@ -134,9 +144,6 @@ def test_a_pushed_booking_is_fetched_by_the_task_worker_and_survives_its_absence
         # run by the worker itself: no deployment, so no serve-process poll or process start
         assert fetches[0].deployment_id is None
         assert fetches[0].parameters["external_id"] == codes[0]
-        assert fetches[0].state_type.value == "COMPLETED"
-        handed = _task_runs("fetch-pushed-booking")
-        assert [r.state_type.value for r in handed] == ["COMPLETED"]
 
         # No worker serving: the event is committed and answered; the server holds the task
         # run until a worker subscribes, and then the booking is stored.
