@@ -1,10 +1,11 @@
 """Benchmark: a booking made at one partner, until every other channel of the hotel sells what is left.
 
-    .venv/bin/python bench/latency.py [--samples 10] [--gap 10] [--json FILE]
+    .venv/bin/python bench/latency.py [--properties 1] [--samples 10] [--gap 10] [--json FILE]
 
 What runs (issue 13, "event-driven closing"): `innsync up` on a fresh home (embedded
-PostgreSQL, its own Prefect server, the four partner simulators, the demo hotel and its demo
-traffic of one booking per partner every 30 s), as an operator runs it. Then, `--samples`
+PostgreSQL, its own Prefect server, the four partner simulators, `--properties` demo hotels
+(one partner account per partner serving all of them) and their demo traffic), as an
+operator runs it; the group's first hotel is measured. Then, `--samples`
 times for each of two partners, one new booking (no later changes) is made at the partner's
 simulator (`POST /_sim/bookings?changes=false`, which answers its rooms and nights):
 
@@ -116,11 +117,14 @@ class Hotel:
 
         self.engine = create_engine(database_url, pool_size=2)
         with self.engine.connect() as conn:
+            # The group's first hotel (the simulators' first hotel of each account).
+            self.property_id = int(conn.execute(text(
+                "SELECT min(property_id) FROM channels WHERE enabled")).scalar_one())
             rows = conn.execute(text(
-                "SELECT id, channel_name, property_id FROM channels WHERE enabled "
-                "ORDER BY id")).all()
+                "SELECT id, channel_name, account_id FROM channels WHERE enabled "
+                "AND property_id = :p ORDER BY id"), {"p": self.property_id}).all()
             self.channels = {r.channel_name: r.id for r in rows}
-            self.property_id = rows[0].property_id
+            self.accounts = {r.channel_name: r.account_id for r in rows}
             self.room_types: dict[str, int] = {r.code: r.id for r in conn.execute(text(
                 "SELECT code, id FROM room_types WHERE property_id = :p"), {"p": self.property_id})}
             self.codes = {(r.channel_id, r.room_type_id): r.partner_room_code for r in conn.execute(
@@ -203,19 +207,26 @@ def measure(stack: Stack, hotel: Hotel, partner: str, timeout: float) -> Sample:
     return sample
 
 
-def run(samples: int, gap: float, timeout: float, workdir: Path | None = None) -> dict[str, Any]:
+def run(samples: int, gap: float, timeout: float, properties: int = 1,
+        workdir: Path | None = None) -> dict[str, Any]:
     base = workdir or Path(tempfile.mkdtemp(prefix="innsync-latency-"))
     home = base / "home"
-    stack = Stack(home, free_port(), free_port(), free_port_run(4), clean_env(INNSYNC_HOME=str(home)))
+    stack = Stack(home, free_port(), free_port(), free_port_run(4), clean_env(INNSYNC_HOME=str(home)),
+                  up_args=["--demo-reservations", "20", "--demo-properties", str(properties)])
     os.environ["INNSYNC_HOME"] = str(home)
-    print(f"starting innsync up in {home} ...", flush=True)
-    stack.start()
+    print(f"starting innsync up --demo-properties {properties} in {home} ...", flush=True)
+    stack.start(timeout=900)
     try:
         stack_info = json.loads((home / "stack.json").read_text())
         hotel = Hotel(stack_info["database_url"])
         headers = {"X-API-Key": stack.admin_key}
-        httpx.patch(f"{stack.api}/api/channels/{hotel.channels[WEBHOOK_PARTNER]}", headers=headers,
-                    json={"config": {"webhookSecret": AIRBNB_SIM_SECRET}}, timeout=10).raise_for_status()
+        # The signing secret belongs to the channel's partner account when it has one.
+        account = hotel.accounts[WEBHOOK_PARTNER]
+        target = (f"partner-accounts/{account}" if account is not None
+                  else f"channels/{hotel.channels[WEBHOOK_PARTNER]}")
+        httpx.patch(f"{stack.api}/api/{target}", headers=headers,
+                    json={"config": {"webhookSecret": AIRBNB_SIM_SECRET}},
+                    timeout=10).raise_for_status()
         # Let the first pulls and the start-up pushes settle before timing.
         time.sleep(90)
         taken: dict[str, list[Sample]] = {WEBHOOK_PARTNER: [], POLLING_PARTNER: []}
@@ -239,6 +250,7 @@ def run(samples: int, gap: float, timeout: float, workdir: Path | None = None) -
         WEBHOOK_PARTNER: figures(WEBHOOK_PARTNER, taken[WEBHOOK_PARTNER], TARGET_WEBHOOK_P95_S),
         POLLING_PARTNER: figures(POLLING_PARTNER, taken[POLLING_PARTNER], TARGET_POLLING_P95_S),
     }
+    print(f"latency: {properties} properties x 4 partners")
     for fig in out.values():
         print(fig.line())
     return {"figures": {k: v.model_dump() for k, v in out.items()},
@@ -250,9 +262,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10, help="bookings per partner")
     parser.add_argument("--gap", type=float, default=10.0, help="seconds between bookings")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds before a miss")
+    parser.add_argument("--properties", type=int, default=1,
+                        help="demo hotels (each on all four partners); the first is measured "
+                             "while the others' traffic runs")
     parser.add_argument("--json", type=Path, help="also write the samples and figures here")
     args = parser.parse_args()
-    report = run(args.samples, args.gap, args.timeout)
+    report = run(args.samples, args.gap, args.timeout, args.properties)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -722,6 +722,24 @@ class ChannelPullLease(Base):
     expires_at: Mapped[datetime] = mapped_column(TZ)
 
 
+class ChannelPushLease(Base):
+    """Which ARI push holds a channel's month now: a push reads the delta, sends it and
+    records what the partner accepted under the leases of the months it covers, so two
+    processes never push the same night side by side (the older value could land last while
+    the newer one is recorded as acknowledged). Renewed while the push runs, expiring on its
+    own when the holder died (db/repositories/push_leases.py)."""
+
+    __tablename__ = "channel_push_leases"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
 class UnroutableReservation(Base):
     """A reservation an account-wide pull returned for a hotel code no channel of the account
     maps (issue 13). Stored for operators (GET /api/partner-accounts/{id}/unroutable) and

@@ -272,19 +272,30 @@ async def pull_account_bookings(
         adapter = adapter_for(channel_ids[0])
         # Hotels' sold nights are closed on their other channels, several hotels at once.
         gate = asyncio.Semaphore(get_settings().pull_batch_parallel)
-        closing: list[asyncio.Task[None]] = []
+        closers: dict[int, asyncio.Task[None]] = {}
         # Ended early (its time bound, an error): the closes still in flight stop with it.
-        stack.callback(lambda: [t.cancel() for t in closing if not t.done()])
+        stack.callback(lambda: [t.cancel() for t in closers.values() if not t.done()])
 
-        # One close at a time per hotel: a later page's close waits for the earlier one and
-        # then reads the nights afresh, so the last value a partner receives is the latest
-        # (two pushes of one night side by side could land in the wrong order).
-        hotel_locks: dict[int, asyncio.Lock] = {}
+        # One close at a time per hotel, and the pages that came meanwhile in one: a hotel's
+        # closer pushes the nights gathered since its last push, reading them afresh, so the
+        # last value a partner receives is the latest and a hotel whose bookings span many
+        # pages costs each partner one push per round, not one per page.
+        pending: dict[int, set[tuple[int, date]]] = {}
+        owners: dict[int, set[int]] = {}
 
-        async def close(cid: int, prop: int, nights: set[tuple[int, date]]) -> None:
-            async with hotel_locks.setdefault(prop, asyncio.Lock()), gate:
-                pushed = await close_sold_nights(prop, nights, plain=True)
-            outs[cid].availability_pushed.update(pushed)
+        async def drain(prop: int) -> None:
+            while pending.get(prop):
+                nights, cids = pending.pop(prop), owners.pop(prop)
+                async with gate:
+                    pushed = await close_sold_nights(prop, nights, plain=True)
+                for cid in cids:
+                    outs[cid].availability_pushed.update(pushed)
+
+        def close(cid: int, prop: int, nights: set[tuple[int, date]]) -> None:
+            pending.setdefault(prop, set()).update(nights)
+            owners.setdefault(prop, set()).add(cid)
+            if prop not in closers or closers[prop].done():
+                closers[prop] = asyncio.create_task(drain(prop))
 
         hotel_ids: list[str] | None = None
         seen: set[str] = set()
@@ -314,7 +325,7 @@ async def pull_account_bookings(
                 # a pull that ends at its time bound has closed what it stored.
                 prop = infos[cid].property_id
                 if part.touched and prop is not None:
-                    closing.append(asyncio.create_task(close(cid, prop, set(part.touched))))
+                    close(cid, prop, set(part.touched))
             for run in runs.values():
                 run.errors += page.page_errors
             unroutable.update(page.unroutable)
@@ -335,7 +346,7 @@ async def pull_account_bookings(
                            "acknowledged; see /api/partner-accounts/%s/unroutable): %s",
                            account_id, len(unroutable), account_id,
                            ", ".join(sorted(unroutable)[:10]))
-        await asyncio.gather(*closing)
+        await asyncio.gather(*closers.values())
         for cid in channel_ids:
             _details(runs[cid], outs[cid])
     result = {}

@@ -9,6 +9,8 @@ booking changed to every channel of the property.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from datetime import date, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -16,6 +18,7 @@ from uuid import UUID
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.concurrency.asyncio import rate_limit
+from prefect.exceptions import MissingContextError
 
 from channels.ari import compress, delta
 from channels.base import ARIUpdate, ChannelError, TransientChannelError, UpdateResult
@@ -23,12 +26,15 @@ from db.engine import session_scope
 from db.repositories import ari as ari_repo
 from db.repositories.channels import enabled_channel_ids
 from tasks.limits import partner_limit
-from tasks.resources import adapter_for, channel_info
+from tasks.push_lock import PushLock, push_lock, record_acked
+from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait, with_partner_retries
 from tasks.runs import sync_run
 
 Kind = Literal["availability", "rates", "both"]
+#: A push that waited this long for its partner's rate-limit slot says so in its log.
+BUDGET_WAIT_LOGGED_S = 2.0
 
 
 def month_windows(start: date, end: date) -> list[tuple[date, date]]:
@@ -40,6 +46,13 @@ def month_windows(start: date, end: date) -> list[tuple[date, date]]:
         windows.append((cur, min(end, nxt - timedelta(days=1))))
         cur = nxt
     return windows
+
+
+def _logger() -> Any:
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called outside a flow or task run
+        return logging.getLogger("innsync.ari")
 
 
 def _describe(u: ARIUpdate) -> str:
@@ -64,18 +77,31 @@ def summarize(results: list[UpdateResult]) -> PushSummary:
 
 
 async def push_updates(
-    channel_id: int, updates: list[ARIUpdate], overrides: dict[str, str] | None = None
+    channel_id: int,
+    updates: list[ARIUpdate],
+    overrides: dict[str, str] | None = None,
+    lock: PushLock | None = None,
 ) -> PushSummary:
-    """Send updates; record the accepted ones as the channel's acknowledged state."""
+    """Send updates; record the accepted ones as the channel's acknowledged state. Without
+    the caller's `lock`, the push holds the leases of the updates' months itself."""
     if not updates:
         return summarize([])
     info = channel_info(channel_id)
+    if lock is None:
+        async with push_lock(channel_id, info.channel_name, min(u.start for u in updates),
+                             max(u.end for u in updates)) as held:
+            return await push_updates(channel_id, updates, overrides, held)
     adapter = adapter_for(channel_id, overrides)
+    asked = time.monotonic()
     await rate_limit(partner_limit(info.channel_name), strict=False)
+    if (waited := time.monotonic() - asked) >= BUDGET_WAIT_LOGGED_S:
+        _logger().info("channel %s: ARI push waited %.1f s for a slot of %s's request "
+                       "budget", info.name, waited, info.channel_name)
     results = await adapter.push_ari(updates)
-    accepted = [r.update for r in results if r.ok and r.update is not None]
-    with session_scope() as session:
-        ari_repo.save_acked(session, channel_id, accepted)
+    if not record_acked(lock, [r.update for r in results if r.ok and r.update is not None]):
+        _logger().warning(
+            "channel %s: ARI push lost its lease while it ran; what it sent is not recorded "
+            "as acknowledged and goes again with the next push", info.name)
     return summarize(results)
 
 
@@ -92,6 +118,22 @@ async def push_ari_window(
     """Push what changed in one window since the channel last acknowledged it."""
     logger = get_run_logger()
     info = channel_info(channel_id)
+    try:
+        async with push_lock(channel_id, info.channel_name, start, end) as lock:
+            return await _push_window(logger, info, kind, start, end, room_type_ids,
+                                      rate_plan_ids, overrides, lock)
+    except ChannelError as exc:
+        if exc.transient:  # outside the lock: another push may go meanwhile
+            await honour_retry_after(exc)
+        raise
+
+
+async def _push_window(
+    logger: Any, info: ChannelInfo, kind: Kind, start: date, end: date,
+    room_type_ids: list[int] | None, rate_plan_ids: list[int] | None,
+    overrides: dict[str, str] | None, lock: PushLock,
+) -> PushSummary:
+    channel_id = info.id
     with session_scope() as session:
         changed: dict[Any, Any] = {}
         if kind in ("availability", "both"):
@@ -115,11 +157,9 @@ async def push_ari_window(
     if not updates:
         return PushSummary(window=(start, end))
     try:
-        summary = await push_updates(channel_id, updates, overrides)
+        summary = await push_updates(channel_id, updates, overrides, lock)
     except ChannelError as exc:
         logger.warning("channel %s: ARI push %s..%s failed: %s", info.name, start, end, exc)
-        if exc.transient:
-            await honour_retry_after(exc)
         raise
     summary.window = (start, end)
     for err in summary.errors:

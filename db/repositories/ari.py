@@ -108,8 +108,9 @@ def rates(
     return cal
 
 
-def save_acked(session: Session, channel_id: int, updates: Iterable[ARIUpdate]) -> int:
-    """Record what the channel accepted, day by day (the base of the next delta)."""
+def _by_day(
+    updates: Iterable[ARIUpdate],
+) -> tuple[dict[tuple[str, date], DayValues], dict[tuple[str, str, date], DayValues]]:
     avail: dict[tuple[str, date], DayValues] = {}
     rates: dict[tuple[str, str, date], DayValues] = {}
     for u in updates:
@@ -119,6 +120,44 @@ def save_acked(session: Session, channel_id: int, updates: Iterable[ARIUpdate]) 
                 avail[(u.partner_room_type_code, day)] = v
             else:
                 rates[(u.partner_room_type_code, u.partner_rate_plan_code, day)] = v
+    return avail, rates
+
+
+def forget_acked(session: Session, channel_id: int, updates: Iterable[ARIUpdate]) -> int:
+    """Drop the acknowledged state of the days these updates cover, so the next delta sends
+    their current values again (a push that may have reached the partner out of order)."""
+    avail, rates = _by_day(updates)
+    dropped = 0
+    if avail:
+        dropped += int(session.execute(
+            text("""
+                DELETE FROM channel_availability_state s
+                USING unnest(CAST(:code AS text[]), CAST(:d AS date[])) AS u(code, d),
+                      channel_room_mappings m
+                WHERE m.channel_id = :c AND m.partner_room_code = u.code
+                  AND s.channel_id = :c AND s.room_type_id = m.room_type_id AND s.date = u.d
+            """),
+            {"c": channel_id, "code": [k[0] for k in avail], "d": [k[1] for k in avail]},
+        ).rowcount or 0)  # type: ignore[attr-defined]
+    if rates:
+        dropped += int(session.execute(
+            text("""
+                DELETE FROM channel_rate_state s
+                USING unnest(CAST(:room AS text[]), CAST(:rate AS text[]), CAST(:d AS date[]))
+                      AS u(room, rate, d), channel_rate_mappings m
+                WHERE m.channel_id = :c AND m.partner_room_code = u.room
+                  AND m.partner_rate_code = u.rate
+                  AND s.channel_id = :c AND s.rate_plan_id = m.rate_plan_id AND s.date = u.d
+            """),
+            {"c": channel_id, "room": [k[0] for k in rates], "rate": [k[1] for k in rates],
+             "d": [k[2] for k in rates]},
+        ).rowcount or 0)  # type: ignore[attr-defined]
+    return dropped
+
+
+def save_acked(session: Session, channel_id: int, updates: Iterable[ARIUpdate]) -> int:
+    """Record what the channel accepted, day by day (the base of the next delta)."""
+    avail, rates = _by_day(updates)
     if avail:
         keys = list(avail)
         session.execute(
