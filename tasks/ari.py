@@ -17,7 +17,6 @@ from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.concurrency.asyncio import rate_limit
 from prefect.exceptions import MissingContextError
 
 from channels.ari import compress, delta
@@ -25,7 +24,7 @@ from channels.base import ARIUpdate, ChannelError, TransientChannelError, Update
 from db.engine import session_scope
 from db.repositories import ari as ari_repo
 from db.repositories.channels import enabled_channel_ids
-from tasks.limits import partner_limit
+from tasks.limits import take_partner_slot
 from tasks.push_lock import PushLock, push_lock, record_acked
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
@@ -93,7 +92,7 @@ async def push_updates(
             return await push_updates(channel_id, updates, overrides, held)
     adapter = adapter_for(channel_id, overrides)
     asked = time.monotonic()
-    await rate_limit(partner_limit(info.channel_name), strict=False)
+    await take_partner_slot(info.channel_name)
     if (waited := time.monotonic() - asked) >= BUDGET_WAIT_LOGGED_S:
         _logger().info("channel %s: ARI push waited %.1f s for a slot of %s's request "
                        "budget", info.name, waited, info.channel_name)

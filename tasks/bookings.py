@@ -8,7 +8,6 @@ from datetime import date, datetime
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.concurrency.asyncio import rate_limit
 from pydantic import ValidationError
 
 from channels.base import (
@@ -24,7 +23,7 @@ from db.engine import session_scope
 from db.repositories.accounts import Unroutable, channels_of_bookings, record_unroutable
 from db.repositories.bookings import IngestResult, ack_key, ingest_page, mark_acknowledged
 from innsync.settings import get_settings
-from tasks.limits import partner_limit, take_partner_slots
+from tasks.limits import take_partner_slot, take_partner_slots
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import AccountPageResult, PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
@@ -161,7 +160,7 @@ async def pull_bookings_page(
     info = channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
     if not slot_taken:
-        await rate_limit(partner_limit(info.channel_name), strict=False)  # the fetch
+        await take_partner_slot(info.channel_name)  # the fetch
     try:
         page = await adapter.fetch_bookings(start, end, cursor, changed_since)
     except MalformedPayloadError as exc:
@@ -227,7 +226,7 @@ async def pull_account_page(
     if not isinstance(adapter, AccountWideAdapter):
         raise TypeError(f"{partner} keeps no account-wide queue")
     if not slot_taken:
-        await rate_limit(partner_limit(partner), strict=False)  # the fetch
+        await take_partner_slot(partner)  # the fetch
     try:
         page = await adapter.fetch_account_bookings(hotel_ids)
     except ChannelError as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NONE
-from prefect.concurrency.asyncio import rate_limit
 
 from channels.base import BookingStatus, ChannelAdapter, ChannelError
-from tasks.limits import partner_limit
+from tasks.limits import take_partner_slot
 from tasks.resources import adapter_for, channel_info
 from tasks.results import StatusPushResult
 from tasks.retry import token_wait
@@ -40,7 +39,7 @@ async def push_status(channel_id: int, external_ref: str, status: str) -> Status
     info = channel_info(channel_id)
     try:
         adapter = adapter_for(channel_id)
-        await rate_limit(partner_limit(info.channel_name), strict=False)
+        await take_partner_slot(info.channel_name)
         outcome = await adapter.update_booking_status(external_ref, wanted)
     except ChannelError as exc:
         return StatusPushResult(error=str(exc), wait_seconds=token_wait(exc))

@@ -58,6 +58,16 @@ def confirmation_code(booking_id: str) -> str:
     return "HM" + digits.rjust(8, "0")
 
 
+def booking_id_of(code: str) -> str | None:
+    """The generator booking id of a confirmation code (None: not one of ours)."""
+    if not code.startswith("HM") or not code[2:].isalnum():
+        return None
+    try:
+        return str(int(code[2:], 36))
+    except ValueError:
+        return None
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -214,21 +224,34 @@ class AirbnbSim:
 
     # ------------------------------------------------------------ reservations
 
-    def current_reservations(self) -> list[dict[str, Any]]:
-        """Every reservation of every hotel (listing) of the host, oldest change first."""
+    def current_reservations(self, listing_id: str | None = None,
+                             booking_id: str | None = None) -> list[dict[str, Any]]:
+        """Every reservation of every hotel (listing) of the host, oldest change first; only
+        one listing's, or one booking's, when asked (rendered only for those: an account of
+        many hotels renders thousands otherwise, per request)."""
         latest: dict[str, tuple[SimBooking, PartnerCatalog]] = {}
         for hotel in self.state.hotels.values():
+            cat = hotel.extra["catalog"]
             for m in hotel.queue.messages:
                 b = m.booking
+                if booking_id is not None and b.booking_id != booking_id:
+                    continue
+                if listing_id is not None and \
+                        cat["room_types"].get(b.rooms[0].room_type) != listing_id:
+                    continue
                 if b.booking_id not in latest or b.revision > latest[b.booking_id][0].revision:
-                    latest[b.booking_id] = (b, hotel.extra["catalog"])
+                    latest[b.booking_id] = (b, cat)
         items = [reservation(b, self.decisions.get(confirmation_code(b.booking_id)), cat)
                  for b, cat in latest.values()]
         items.sort(key=lambda r: (r["updated_at"], r["confirmation_code"]))
         return items
 
     def find(self, code: str) -> dict[str, Any] | None:
-        return next((r for r in self.current_reservations() if r["confirmation_code"] == code), None)
+        booking_id = booking_id_of(code)
+        if booking_id is None:
+            return None
+        return next((r for r in self.current_reservations(booking_id=booking_id)
+                     if r["confirmation_code"] == code), None)
 
     async def list_reservations(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -242,9 +265,7 @@ class AirbnbSim:
             return error(400, "invalid_param", "bad cursor, _offset or _limit")
         if limit < 1 or offset < 0:
             return error(400, "invalid_param", "_limit must be >= 1 and _offset >= 0")
-        items = self.current_reservations()
-        if q.get("listing_id"):
-            items = [r for r in items if r["listing_id_str"] == q["listing_id"]]
+        items = self.current_reservations(listing_id=q.get("listing_id") or None)
         everything = "true" in (q.get("all_status", "").lower(), q.get("include_pending", "").lower())
         if not everything:  # public clients: without all_status only accepted ones come back
             items = [r for r in items if r["status_type"] == "accept"]

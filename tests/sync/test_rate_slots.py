@@ -94,3 +94,47 @@ def test_maintenance_updates_existing_limits_and_creates_none(committed) -> None
     finally:
         with get_client(sync_client=True) as client:
             client.delete_global_concurrency_limit_by_name(agoda)
+
+
+def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefect's client serves one process's slot requests one at a time: 23 pushes to
+    Airbnb (burst 5) waiting at once take their slots in 5 acquisitions (5+5+5+5+3), every
+    slot counted, not in 23 round trips in a row; a refused acquisition fails the requests
+    that waited on it, and the next callers are served again."""
+    import tasks.limits as limits
+
+    fast = tuple(PartnerLimit(item.channel, item.limit, slot_decay_per_second=1000.0)
+                 for item in PARTNER_LIMITS)
+    asked: list[int] = []
+    real = limits.rate_limit
+
+    async def counting(names: str, occupy: int = 1, **kwargs: object) -> None:
+        asked.append(occupy)
+        await real(names, occupy=occupy, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "rate_limit", counting)
+
+    async def scenario() -> None:
+        await ensure_limits_async(fast)
+        await asyncio.gather(*[limits.take_partner_slot("airbnb") for _ in range(23)])
+        assert sorted(asked, reverse=True) == [5, 5, 5, 5, 3]
+        # a refused acquisition (more slots than a smaller limit holds) fails its waiters
+        async with get_client() as client:
+            await client.delete_global_concurrency_limit_by_name(partner_limit("airbnb"))
+        await ensure_limits_async((PartnerLimit(fast[3].channel, 2, 1000.0),))
+        asked.clear()
+        results = await asyncio.gather(*[limits.take_partner_slot("airbnb") for _ in range(4)],
+                                       return_exceptions=True)
+        assert asked == [4]
+        assert all(isinstance(r, ConcurrencySlotAcquisitionError) for r in results), results
+        assert await limits.take_partner_slot("airbnb") is None  # one alone still goes
+
+    async def remove() -> None:
+        async with get_client() as client:
+            for item in fast:
+                await client.delete_global_concurrency_limit_by_name(item.name)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(remove())
