@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import ssl
 from typing import Any, ClassVar
 
 import httpx
@@ -23,6 +25,14 @@ log = logging.getLogger("innsync.channels")
 
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=60)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One certificate-verifying TLS context for every adapter of the process: httpx builds
+    a new one per client otherwise (loading the CA bundle: ~20 ms of CPU), and a batch
+    opens an adapter per channel it pushes to (a quarter of a pull worker's CPU measured)."""
+    return httpx.create_ssl_context()
 
 _SECRET_QUERY = re.compile(r"(?i)((?:api_?key|token|secret|password|client_secret)=)[^&\s\"']+")
 _SECRET_ATTR = re.compile(r"(?i)((?:password|client_secret|apiKey)=\")[^\"]*")
@@ -83,6 +93,7 @@ class HttpAdapter:
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
             transport=transport,
             limits=DEFAULT_LIMITS,
+            verify=tls_context(),
             headers={"User-Agent": "innsync/0.1"},
             follow_redirects=False,
         )

@@ -92,3 +92,16 @@ async def test_bad_endpoint_is_permanent() -> None:
     with pytest.raises(PermanentChannelError, match="bad endpoint"):
         await a.request("GET", "/x")
     await a.aclose()
+
+
+def test_adapters_share_one_certificate_verifying_tls_context() -> None:
+    """One TLS context per process (httpx would load the CA bundle per client), and it
+    still verifies the partner's certificate and host name."""
+    import ssl
+
+    from channels.http import tls_context
+
+    first, second = Dummy(ChannelConfig()), Dummy(ChannelConfig(endpoint="https://b.example"))
+    contexts = [a._client._transport._pool._ssl_context for a in (first, second)]  # type: ignore[attr-defined]
+    assert contexts[0] is contexts[1] is tls_context()
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
