@@ -323,6 +323,7 @@ def status(
     from rich.table import Table
 
     from db.engine import session_scope
+    from db.repositories.accounts import recent_unroutable
     from db.repositories.health import channel_health, high_error_rate, stale_channels
     from innsync.settings import get_settings
 
@@ -330,6 +331,7 @@ def status(
     minutes = settings.stale_after_minutes
     with session_scope() as session:
         lines = channel_health(session, channel_id)
+        unroutable = recent_unroutable(session) if channel_id is None else []
     stale = {(h.channel_id, h.operation) for h in stale_channels(lines, minutes * 60)}
     erring = {(h.channel_id, h.operation)
                for h in high_error_rate(lines, settings.error_rate_alert)}
@@ -356,6 +358,11 @@ def status(
     for h in lines:
         if h.consecutive_failures and h.last_error:
             Console().print(f"  {h.channel} {h.operation}: {h.last_error[:200]}")
+    for u in unroutable:
+        Console().print(
+            f"[red]UNROUTABLE[/] {u.account} ({u.partner}): {u.reservations} reservations for "
+            f"hotel codes no channel maps in 24 h, not acknowledged (the partner e-mails "
+            f"them); see GET /api/partner-accounts/{u.account_id}/unroutable")
     if fail_on_stale and stale:
         raise typer.Exit(3)
 

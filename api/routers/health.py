@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from api.deps import SessionDep, ViewerDep
 from api.schemas import APIModel
+from db.repositories.accounts import recent_unroutable
 from db.repositories.health import (
     PULL_OPERATION,
     OperationHealth,
@@ -31,6 +32,10 @@ class ChannelsSummary(APIModel):
     #: Sync runs in progress.
     running: int
     stale_after_minutes: int
+    #: Reservations for hotel codes no channel of their partner account maps, seen in the
+    #: last 24 h: not acknowledged, so the partner e-mails them (details per account at
+    #: /api/partner-accounts/{id}/unroutable).
+    unroutable: int = 0
 
 
 class Health(APIModel):
@@ -73,8 +78,10 @@ def health(session: SessionDep) -> Health:
     session.execute(select(1))
     minutes = get_settings().stale_after_minutes
     summary = summarise(channel_health(session), minutes)
-    # "degraded" (still HTTP 200: the service answers) when a channel stopped syncing.
-    status = "degraded" if summary.stale else "ok"
+    summary.unroutable = sum(u.reservations for u in recent_unroutable(session))
+    # "degraded" (still HTTP 200: the service answers) when a channel stopped syncing or
+    # bookings arrive for hotels innsync does not map.
+    status = "degraded" if summary.stale or summary.unroutable else "ok"
     return Health(status=status, database="ok", version=__version__, channels=summary)
 
 

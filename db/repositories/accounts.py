@@ -10,9 +10,10 @@ account's fields over it (`effective_config`): adapters never see the difference
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from pydantic import BaseModel
 from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
@@ -184,6 +185,29 @@ def record_unroutable(session: Session, account_id: int, items: Iterable[Unrouta
         rows,
     )
     return len(rows)
+
+
+class UnroutableSummary(BaseModel):
+    """An account's reservations for hotel codes no channel maps, seen lately (health)."""
+
+    account_id: int
+    account: str
+    partner: str
+    reservations: int
+    last_seen_at: datetime
+
+
+def recent_unroutable(session: Session, hours: float = 24.0) -> list[UnroutableSummary]:
+    """Per account, the unroutable reservations seen in the last `hours` (the partner has
+    not had them acknowledged, so it falls back to e-mail: an operator must map the hotel
+    or book them by hand)."""
+    rows = session.execute(text(
+        "SELECT a.id, a.name, a.channel_name, count(*) AS n, max(u.last_seen_at) AS seen "
+        "FROM unroutable_reservations u JOIN partner_accounts a ON a.id = u.account_id "
+        "WHERE u.last_seen_at > now() - make_interval(secs => :s) "
+        "GROUP BY a.id, a.name, a.channel_name ORDER BY a.id"), {"s": hours * 3600}).all()
+    return [UnroutableSummary(account_id=r.id, account=r.name, partner=r.channel_name,
+                              reservations=r.n, last_seen_at=r.seen) for r in rows]
 
 
 def unroutable_query(account_id: int) -> Select[tuple[UnroutableReservation]]:

@@ -116,7 +116,7 @@ def test_health_api(client, db_session: Session, viewer_headers, monkeypatch) ->
         public = resp.json()
         assert public["status"] == "degraded"
         assert public["channels"] == {"enabled": 3, "stale": 2, "failing": 1, "running": 1,
-                                      "staleAfterMinutes": 30}
+                                      "staleAfterMinutes": 30, "unroutable": 0}
         assert "booking.com" not in resp.text  # public: counts, never channel names
         assert client.get("/api/health/channels").status_code == 401
         body = client.get("/api/health/channels", headers=viewer_headers).json()
@@ -138,6 +138,32 @@ def test_health_api(client, db_session: Session, viewer_headers, monkeypatch) ->
         get_settings.cache_clear()
 
 
+def _unroutable(session: Session) -> int:
+    """An account with two reservations for a hotel code it does not map: one seen now,
+    one last seen two days ago."""
+    from channels.base import ChannelConfig
+    from db.repositories.accounts import create_account
+
+    account = create_account(session, name="Group BDC", channel_name="booking.com",
+                             config=ChannelConfig(apiKey="k", apiSecret="s")).id
+    session.execute(text(
+        "INSERT INTO unroutable_reservations (account_id, hotel_code, external_id, event, "
+        "last_seen_at) VALUES (:a, '999', 'R-1', 'new', now()), "
+        "(:a, '999', 'R-0', 'new', now() - interval '2 days')"), {"a": account})
+    return int(account)
+
+
+def test_unroutable_reservations_degrade_health(client, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    healthy = make_hotel(db_session, days=1, channels=(ChannelName.AGODA,))
+    _log(db_session, healthy.channels[ChannelName.AGODA], "success", 1)
+    assert client.get("/api/health").json()["status"] == "ok"
+    _unroutable(db_session)
+    public = client.get("/api/health").json()
+    assert public["status"] == "degraded"
+    assert public["channels"]["unroutable"] == 1  # the one seen in the last 24 h
+    assert public["channels"]["stale"] == 0
+
+
 def test_status_cli(committed, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from innsync.cli import app
     from innsync.settings import get_settings
@@ -157,5 +183,11 @@ def test_status_cli(committed, monkeypatch: pytest.MonkeyPatch) -> None:  # type
         assert runner.invoke(app, ["status", "--fail-on-stale"]).exit_code == 3
         fresh = runner.invoke(app, ["status", "--channel", str(ids["fresh"]), "--fail-on-stale"])
         assert fresh.exit_code == 0 and "STALE" not in fresh.output
+        assert "UNROUTABLE" not in out.output
+        account = _unroutable(committed)
+        committed.commit()
+        out = runner.invoke(app, ["status"])
+        assert "UNROUTABLE" in out.output and "1 reservations" in out.output
+        assert f"/api/partner-accounts/{account}/unroutable" in out.output
     finally:
         get_settings.cache_clear()
