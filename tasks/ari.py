@@ -80,16 +80,17 @@ async def push_updates(
     updates: list[ARIUpdate],
     overrides: dict[str, str] | None = None,
     lock: PushLock | None = None,
+    info: ChannelInfo | None = None,
 ) -> PushSummary:
     """Send updates; record the accepted ones as the channel's acknowledged state. Without
     the caller's `lock`, the push holds the leases of the updates' months itself."""
     if not updates:
         return summarize([])
-    info = channel_info(channel_id)
+    info = info or channel_info(channel_id)
     if lock is None:
         async with push_lock(channel_id, info.channel_name, min(u.start for u in updates),
                              max(u.end for u in updates)) as held:
-            return await push_updates(channel_id, updates, overrides, held)
+            return await push_updates(channel_id, updates, overrides, held, info)
     adapter = adapter_for(channel_id, overrides)
     asked = time.monotonic()
     await take_partner_slot(info.channel_name)
@@ -156,7 +157,7 @@ async def _push_window(
     if not updates:
         return PushSummary(window=(start, end))
     try:
-        summary = await push_updates(channel_id, updates, overrides, lock)
+        summary = await push_updates(channel_id, updates, overrides, lock, info)
     except ChannelError as exc:
         logger.warning("channel %s: ARI push %s..%s failed: %s", info.name, start, end, exc)
         raise
