@@ -14,6 +14,7 @@ checked_in) per room type and date; `total` covers the busiest night with 10% to
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -119,14 +120,21 @@ def seed_demo(
             )
         for property_id, _ in existing:
             delete_demo(cur, int(property_id))  # type: ignore[call-overload]
-        for index in range(properties):
-            ids = _structure(cur, today, index)
-            first = first or ids
-            counts = _reservations(cur, ids, reservations, seed + index, today, batch_size)
-            units = [max(base, math.ceil(peak * 1.1)) for base, peak in
-                     zip((r[3] for r in d.ROOM_TYPES), counts.sold.max(axis=1), strict=True)]
-            rooms += _calendars(cur, ids, units, counts.sold, today)
-            channel_bookings += counts.channel_bookings
+        if reservations:
+            cur.execute("LOCK TABLE guests, reservations, channel_bookings "
+                        "IN SHARE ROW EXCLUSIVE MODE")
+        # The foreign keys are dropped and re-added once for the whole group (per hotel, a
+        # 1,000-hotel group ran the embedded server out of shared memory: lock table).
+        with (_foreign_keys_checked_at_end(cur, ("reservations", "channel_bookings"))
+              if reservations else contextlib.nullcontext()):
+            for index in range(properties):
+                ids = _structure(cur, today, index)
+                first = first or ids
+                counts = _reservations(cur, ids, reservations, seed + index, today, batch_size)
+                units = [max(base, math.ceil(peak * 1.1)) for base, peak in
+                         zip((r[3] for r in d.ROOM_TYPES), counts.sold.max(axis=1), strict=True)]
+                rooms += _calendars(cur, ids, units, counts.sold, today)
+                channel_bookings += counts.channel_bookings
     assert first is not None
     return DemoSummary(
         property_id=first.property_id, room_types=len(d.ROOM_TYPES) * properties, rooms=rooms,
@@ -268,13 +276,12 @@ def _batches(seed: int, total: int, size: int) -> Iterator[tuple[int, d.Batch]]:
 def _reservations(cur: psycopg.Cursor[tuple[object, ...]], ids: _Ids, total: int, seed: int,
                   today: date, size: int) -> _Counts:
     """COPY guests, reservations and channel bookings, one table per pass (each pass
-    regenerates the same seeded batches, so nothing is held for the whole run)."""
+    regenerates the same seeded batches, so nothing is held for the whole run). The caller
+    holds the tables' lock and has their foreign keys dropped until the end."""
     counts = _Counts(sold=np.zeros((len(d.ROOM_TYPES), d.DAYS), dtype=np.int64))
     if total == 0:
         return counts
-    cur.execute("LOCK TABLE guests, reservations, channel_bookings IN SHARE ROW EXCLUSIVE MODE")
-    with _foreign_keys_checked_at_end(cur, ("reservations", "channel_bookings")):
-        _copy_reservations(cur, ids, total, seed, today, size, counts)
+    _copy_reservations(cur, ids, total, seed, today, size, counts)
     return counts
 
 
