@@ -208,7 +208,7 @@ def measure(stack: Stack, hotel: Hotel, partner: str, timeout: float) -> Sample:
 
 
 def run(samples: int, gap: float, timeout: float, properties: int = 1,
-        workdir: Path | None = None) -> dict[str, Any]:
+        settle: float = 90.0, workdir: Path | None = None) -> dict[str, Any]:
     base = workdir or Path(tempfile.mkdtemp(prefix="innsync-latency-"))
     home = base / "home"
     stack = Stack(home, free_port(), free_port(), free_port_run(4), clean_env(INNSYNC_HOME=str(home)),
@@ -227,8 +227,9 @@ def run(samples: int, gap: float, timeout: float, properties: int = 1,
         httpx.patch(f"{stack.api}/api/{target}", headers=headers,
                     json={"config": {"webhookSecret": AIRBNB_SIM_SECRET}},
                     timeout=10).raise_for_status()
-        # Let the first pulls and the start-up pushes settle before timing.
-        time.sleep(90)
+        # Let the first pulls and the start-up pushes (every hotel's seeded bookings) settle
+        # before timing.
+        time.sleep(settle)
         taken: dict[str, list[Sample]] = {WEBHOOK_PARTNER: [], POLLING_PARTNER: []}
         phase = random.Random(samples)
         for i in range(samples):
@@ -265,9 +266,12 @@ def main() -> None:
     parser.add_argument("--properties", type=int, default=1,
                         help="demo hotels (each on all four partners); the first is measured "
                              "while the others' traffic runs")
+    parser.add_argument("--settle", type=float, default=90.0,
+                        help="seconds after the start before the first sample (the start's "
+                             "backlog: ~6 min at 100 properties)")
     parser.add_argument("--json", type=Path, help="also write the samples and figures here")
     args = parser.parse_args()
-    report = run(args.samples, args.gap, args.timeout, args.properties)
+    report = run(args.samples, args.gap, args.timeout, args.properties, args.settle)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
