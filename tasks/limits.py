@@ -37,13 +37,14 @@ class _SlotBatcher:
         self.channel_name = channel_name
         self.waiting: list[asyncio.Future[None]] = []
         self.serving = False
+        self.server: asyncio.Task[None] | None = None  # held: the loop keeps weak refs only
 
     async def take(self) -> None:
         slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append(slot)
         if not self.serving:
             self.serving = True
-            asyncio.create_task(self._serve())  # noqa: RUF006 - ends when nobody waits
+            self.server = asyncio.create_task(self._serve())  # ends when nobody waits
         await slot
 
     async def _serve(self) -> None:
@@ -57,18 +58,21 @@ class _SlotBatcher:
                 try:
                     await rate_limit(partner_limit(self.channel_name), occupy=len(batch),
                                      strict=False)
-                except BaseException as exc:
+                except Exception as exc:
                     for f in batch:
                         if not f.done():
                             f.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
                     continue
+                except BaseException:
+                    for f in batch:
+                        f.cancel()
+                    raise
                 for f in batch:
                     if not f.done():
                         f.set_result(None)
         finally:
             self.serving = False
+            self.server = None  # no reference to the loop once idle (the dict is weak-keyed)
             for f in self.waiting:  # only when this task itself was cancelled
                 if not f.done():
                     f.cancel()
