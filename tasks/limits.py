@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from prefect.concurrency.asyncio import rate_limit
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, rate_limit
 
 from channels.base import ChannelName
 
@@ -35,6 +35,9 @@ class _SlotBatcher:
 
     def __init__(self, channel_name: str) -> None:
         self.channel_name = channel_name
+        #: The most slots one acquisition asks for: the partner's burst, 1 once the server
+        #: refused a block (its limit set smaller by hand, or not yet rescaled).
+        self.cap = burst_of(channel_name)
         self.waiting: list[asyncio.Future[None]] = []
         self.serving = False
         self.server: asyncio.Task[None] | None = None  # held: the loop keeps weak refs only
@@ -50,14 +53,21 @@ class _SlotBatcher:
     async def _serve(self) -> None:
         try:
             while self.waiting:
-                burst = burst_of(self.channel_name)
-                batch, self.waiting = self.waiting[:burst], self.waiting[burst:]
+                batch, self.waiting = self.waiting[:self.cap], self.waiting[self.cap:]
                 batch = [f for f in batch if not f.done()]  # a caller cancelled meanwhile
                 if not batch:
                     continue
                 try:
                     await rate_limit(partner_limit(self.channel_name), occupy=len(batch),
                                      strict=False)
+                except ConcurrencySlotAcquisitionError as refused:
+                    if len(batch) == 1:
+                        batch[0].set_exception(refused)
+                        continue
+                    # A block larger than the server's limit: one slot per request from now.
+                    self.cap = 1
+                    self.waiting = batch + self.waiting
+                    continue
                 except Exception as exc:
                     for f in batch:
                         if not f.done():

@@ -99,8 +99,9 @@ def test_maintenance_updates_existing_limits_and_creates_none(committed) -> None
 def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.MonkeyPatch) -> None:
     """Prefect's client serves one process's slot requests one at a time: 23 pushes to
     Airbnb (burst 5) waiting at once take their slots in 5 acquisitions (5+5+5+5+3), every
-    slot counted, not in 23 round trips in a row; a refused acquisition fails the requests
-    that waited on it, and the next callers are served again."""
+    slot counted, not in 23 round trips in a row. A server limit smaller than the block
+    (set by hand, or not yet rescaled) refuses it: the requests then take one slot each;
+    a request whose single slot is refused fails."""
     import tasks.limits as limits
 
     fast = tuple(PartnerLimit(item.channel, item.limit, slot_decay_per_second=1000.0)
@@ -118,16 +119,17 @@ def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.Mon
         await ensure_limits_async(fast)
         await asyncio.gather(*[limits.take_partner_slot("airbnb") for _ in range(23)])
         assert sorted(asked, reverse=True) == [5, 5, 5, 5, 3]
-        # a refused acquisition (more slots than a smaller limit holds) fails its waiters
+        # a smaller limit on the server refuses the block of 4: one slot each instead
         async with get_client() as client:
             await client.delete_global_concurrency_limit_by_name(partner_limit("airbnb"))
         await ensure_limits_async((PartnerLimit(fast[3].channel, 2, 1000.0),))
         asked.clear()
-        results = await asyncio.gather(*[limits.take_partner_slot("airbnb") for _ in range(4)],
-                                       return_exceptions=True)
-        assert asked == [4]
-        assert all(isinstance(r, ConcurrencySlotAcquisitionError) for r in results), results
-        assert await limits.take_partner_slot("airbnb") is None  # one alone still goes
+        await asyncio.gather(*[limits.take_partner_slot("airbnb") for _ in range(4)])
+        assert asked == [4, 1, 1, 1, 1]
+        # a limit that holds no slot at all: the request fails, clearly
+        await ensure_limits_async((PartnerLimit(fast[3].channel, 0, 1000.0),))
+        with pytest.raises(ConcurrencySlotAcquisitionError):
+            await limits.take_partner_slot("airbnb")
 
     async def remove() -> None:
         async with get_client() as client:
