@@ -40,6 +40,7 @@ from db.repositories.sync_logs import close_unfinished_of_flow_run
 from flows.channel_sync import pull_account_bookings, pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
+from tasks.leases import renewed
 from tasks.limits import limits_for_channels, take_partner_slots
 from tasks.results import CycleLine, CycleOutcome
 
@@ -139,13 +140,6 @@ def _close_log(channel_id: int, reason: str) -> None:
                                      channel_id=channel_id)
 
 
-async def _renew_while_running(holder: str, ids: list[int]) -> None:
-    while True:
-        await asyncio.sleep(LEASE_RENEW_SECONDS)
-        with contextlib.suppress(Exception):  # the next try, or the expiry, settles it
-            await asyncio.to_thread(_renew, holder, ids)
-
-
 async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float,
                     slot_taken: bool) -> None:
     try:
@@ -215,7 +209,6 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
         elif cid not in held:
             line.state = "BUSY"
         lines.append(line)
-    renewer = asyncio.create_task(_renew_while_running(holder, sorted(held)))
     gate = asyncio.Semaphore(settings.pull_batch_parallel)
 
     async def pull(line: CycleLine) -> None:
@@ -236,12 +229,13 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
                                 settings.sync_run_timeout_seconds, slots_taken)
 
     try:
-        await asyncio.gather(
-            *[pull(line) for line in lines
-              if line.channel_id in held and line.channel_id not in in_account],
-            *[pull_account(account, ids) for account, ids in groups.items()])
+        async with renewed(lambda: _renew(holder, sorted(held)), LEASE_RENEW_SECONDS,
+                           f"the pull leases of {len(held)} channels"):
+            await asyncio.gather(
+                *[pull(line) for line in lines
+                  if line.channel_id in held and line.channel_id not in in_account],
+                *[pull_account(account, ids) for account, ids in groups.items()])
     finally:
-        renewer.cancel()
         # Not awaited: a batch cancelled at its time bound still drops its leases here
         # (an await would be cancelled too, leaving them to expire after LEASE_SECONDS).
         with contextlib.suppress(Exception):

@@ -24,6 +24,7 @@ from channels.base import ARIUpdate, ChannelError, TransientChannelError, Update
 from db.engine import session_scope
 from db.repositories import ari as ari_repo
 from db.repositories.channels import enabled_channel_ids
+from db.repositories.push_leases import months_of
 from tasks.limits import take_partner_slot
 from tasks.push_lock import PushLock, push_lock, record_acked
 from tasks.resources import ChannelInfo, adapter_for, channel_info
@@ -38,13 +39,9 @@ BUDGET_WAIT_LOGGED_S = 2.0
 
 def month_windows(start: date, end: date) -> list[tuple[date, date]]:
     """Calendar-month windows covering start..end (inclusive): the unit of one ARI task."""
-    windows = []
-    cur = start
-    while cur <= end:
-        nxt = (cur.replace(day=1) + timedelta(days=32)).replace(day=1)
-        windows.append((cur, min(end, nxt - timedelta(days=1))))
-        cur = nxt
-    return windows
+    return [(max(start, month), min(end, (month + timedelta(days=32)).replace(day=1)
+                                     - timedelta(days=1)))
+            for month in months_of(start, end)]
 
 
 def _logger() -> Any:
@@ -116,11 +113,10 @@ async def push_ari_window(
     overrides: dict[str, str] | None = None,
 ) -> PushSummary:
     """Push what changed in one window since the channel last acknowledged it."""
-    logger = get_run_logger()
     info = channel_info(channel_id)
     try:
         async with push_lock(channel_id, info.channel_name, start, end) as lock:
-            return await _push_window(logger, info, kind, start, end, room_type_ids,
+            return await _push_window(info, kind, start, end, room_type_ids,
                                       rate_plan_ids, overrides, lock)
     except ChannelError as exc:
         if exc.transient:  # outside the lock: another push may go meanwhile
@@ -129,11 +125,11 @@ async def push_ari_window(
 
 
 async def _push_window(
-    logger: Any, info: ChannelInfo, kind: Kind, start: date, end: date,
+    info: ChannelInfo, kind: Kind, start: date, end: date,
     room_type_ids: list[int] | None, rate_plan_ids: list[int] | None,
     overrides: dict[str, str] | None, lock: PushLock,
 ) -> PushSummary:
-    channel_id = info.id
+    channel_id, logger = info.id, _logger()
     with session_scope() as session:
         changed: dict[Any, Any] = {}
         if kind in ("availability", "both"):

@@ -34,6 +34,7 @@ from db.repositories.push_leases import (
     renew_push_leases,
     take_push_leases,
 )
+from tasks.leases import renewed
 
 #: A lease lasts this long unless renewed; a live push renews it every RENEW_SECONDS.
 LEASE_SECONDS = 45.0
@@ -68,13 +69,6 @@ def _release(lock: PushLock) -> None:
         release_push_leases(session, lock.channel_id, lock.holder)
 
 
-async def _renew_while_held(lock: PushLock) -> None:
-    while True:
-        await asyncio.sleep(RENEW_SECONDS)
-        with contextlib.suppress(Exception):  # the next try, or the fencing check, settles it
-            await asyncio.to_thread(_renew, lock)
-
-
 @contextlib.asynccontextmanager
 async def push_lock(
     channel_id: int, channel_name: str, start: date, end: date, *,
@@ -92,11 +86,11 @@ async def push_lock(
                 "another push of the same months of this channel")
         await asyncio.sleep(pause * (0.5 + random.random()))
         pause = min(pause * 2, 0.5)
-    renewer = asyncio.create_task(_renew_while_held(lock))
     try:
-        yield lock
+        async with renewed(lambda: _renew(lock), RENEW_SECONDS,
+                           f"the ARI push leases of {channel_name} {start}..{end}"):
+            yield lock
     finally:
-        renewer.cancel()
         _release(lock)
 
 

@@ -161,3 +161,51 @@ def test_a_push_that_lost_its_lease_records_nothing_and_its_nights_go_again(
     committed.commit()
     assert record_acked(with_lease, sent) is True
     assert _acked(committed, cid) == 10 * 4
+
+
+def test_a_push_longer_than_its_lease_keeps_it_while_it_runs(
+    committed: Session, agoda: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lease lasts LEASE_SECONDS unless renewed: a push that runs several lease lengths
+    (a slow partner) still holds its months at the end, another holder cannot take them
+    meanwhile, and what it sent is recorded. A renewal that fails is logged, not lost."""
+    import tasks.push_lock as push_lock_module
+    from db.engine import session_scope
+    from db.repositories.push_leases import take_push_leases
+
+    monkeypatch.setattr(push_lock_module, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(push_lock_module, "RENEW_SECONDS", 0.2)
+    hotel, cid, _ = agoda
+    start, end = hotel.start, hotel.start + timedelta(days=9)
+    rooms = CATALOG[ChannelName.AGODA]["room_types"]
+    sent = [ARIUpdate(partner_room_type_code=rooms["STD"], start=start, end=start,
+                      available=2)]
+
+    def another_takes() -> bool:
+        with session_scope() as session:
+            return take_push_leases(session, cid, months_of(start, end), "other:9:x", 60)
+
+    async def long_push() -> tuple[list[bool], bool]:
+        tries = []
+        async with push_lock(cid, ChannelName.AGODA, start, end) as lock:
+            for _ in range(3):  # three lease lengths
+                await asyncio.sleep(1.0)
+                tries.append(await asyncio.to_thread(another_takes))
+            recorded = await asyncio.to_thread(record_acked, lock, sent)
+        return tries, recorded
+
+    tries, recorded = asyncio.run(long_push())
+    assert tries == [False, False, False]
+    assert recorded is True
+    assert _holders(committed, cid) == []
+
+    # Renewals that fail: logged; the lease then expires, the fencing check refuses to record.
+    def broken_renew(lock: PushLock) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(push_lock_module, "_renew", broken_renew)
+    with caplog.at_level("WARNING", logger="innsync.leases"):
+        tries, recorded = asyncio.run(long_push())
+    assert "renewing the ARI push leases" in caplog.text and "database went away" in caplog.text
+    assert tries[-1] is True and recorded is False  # another took the expired months
