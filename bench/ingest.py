@@ -1,8 +1,19 @@
 """Benchmark: bookings/s through the real sync_bookings flow, beside a server-side bulk-upsert ceiling.
 
-    .venv/bin/python bench/ingest.py [--bookings 100000] [--page-size 50] [--ceiling-repeats 3]
+    .venv/bin/python bench/ingest.py [--path api|flow] [--bookings 10000] [--ceiling-repeats 3]
 
-What runs:
+`--path api` (the default; issue 14: the path users take): `innsync up` on a fresh home
+(embedded PostgreSQL, its own Prefect server, the deployments' serve process, the partner
+simulators, one demo hotel), the scheduled booking pull paused so it does not race the call.
+The demo's own bookings are pulled first (not timed); then `--bookings` new bookings (with
+their later modifications and cancellations) are made at the Booking.com simulator
+(`POST /_sim/bookings`, not timed) and the clock runs from `POST
+/api/channels/{id}/sync-bookings?wait=true` until its answer (a 202 past the API's wait bound
+is followed to the run's end through `GET /api/flow-runs/{id}`), with the partner rate limit
+innsync sets for one hotel. The ceiling is then measured on the same database and rows (as
+below) and the ratio printed; every made booking must be stored and acknowledged.
+
+`--path flow` (a breakdown, not the user's path):
 - The Booking.com simulator (channels.simulators.booking_com) is served over loopback HTTP by
   `running_server` in a child process, so its XML rendering does not compete with the flow
   for the GIL (a real partner is another machine). It generates `--bookings` bookings (plus
@@ -19,9 +30,8 @@ What runs:
   budget that never throttles (10,000 slots, 10,000/s decay), so rate_limit() does its real
   server round trip; with the production budget (10 burst, 2/s) the flow could not exceed
   ~1 page (50 bookings) per second. Prefect logs below WARNING are not printed.
-- Page size: the simulator returns at most PAGE_SIZE reservations per GET; 50 is what the
-  protocol notes (channels/README.md, *unverified*) allow and is the default. Larger values
-  are an experiment beyond the notes (the adapter then still pages correctly).
+- Page size: Booking.com answers every pending reservation at once, and so does the
+  simulator by default; `--page-size N` caps its answers (paging experiments).
 - Ceiling, same run: the rows the flow stored (guests, reservations, channel_bookings) are
   read back, the three tables emptied, and the same rows upserted straight from Python bytes:
   binary COPY into temp tables + INSERT ... ON CONFLICT DO UPDATE, one pass inserting every
@@ -61,7 +71,8 @@ from bench.support import (  # noqa: E402
     prefect_server,
 )
 
-TARGET = 20_000  # bookings/s end to end
+TARGET = 20_000  # bookings/s end to end, in-process flow
+TARGET_API = 2_000  # bookings/s through the API (issue 14)
 DB_NAME = f"innsync_bench_ingest_{os.getpid()}"
 ROOMS = ["STD", "DLX", "STE", "FAM"]
 RATES = ["BAR", "NRF", "BB"]
@@ -76,7 +87,7 @@ def serve_simulator(conn: Connection, bookings: int, seed: int, page_size: int) 
     from channels.base import ChannelName
     from channels.simulators.server import build_app, running_server
 
-    sim_module.PAGE_SIZE = page_size
+    sim_module.PAGE_SIZE = page_size or None
     start = time.perf_counter()
     app = build_app(ChannelName.BOOKING_COM, bookings=bookings, seed=seed)
     generate_s = time.perf_counter() - start
@@ -331,14 +342,133 @@ def measure_ceiling(
     return best, best_split
 
 
+# ---------------------------------------------------------------- through the API
+
+
+def _pause_scheduled_pull(prefect_api: str) -> None:
+    """Pause the every-minute `sync-all-bookings` deployment: the timed call is the only pull."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def pause() -> None:
+        async with get_client() as client:
+            for dep in await client.read_deployments():
+                if dep.name.startswith("sync-all-bookings") or dep.entrypoint and \
+                        "sync_all_bookings" in dep.entrypoint:
+                    await client.pause_deployment(dep.id)
+
+    with temporary_settings({PREFECT_API_URL: prefect_api}):
+        asyncio.run(pause())
+
+
+def _sync_via_api(api: str, key: str, channel_id: int, timeout: float) -> dict[str, Any]:
+    """POST sync-bookings?wait=true; follow a 202 to the run's end. The run's answer."""
+    import httpx
+
+    headers = {"X-API-Key": key}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=api, headers=headers, timeout=timeout) as client:
+        answer = client.post(f"/api/channels/{channel_id}/sync-bookings",
+                             params={"wait": "true"})
+        while answer.status_code == 202:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sync-bookings not finished after {timeout:.0f} s")
+            time.sleep(0.2)
+            location = answer.headers["Location"]
+            answer = client.get(location)
+            if answer.status_code == 200 and not answer.json().get("finished"):
+                answer.status_code, answer.headers["Location"] = 202, location  # running
+        answer.raise_for_status()
+        return dict(answer.json())
+
+
+def run_api(args: argparse.Namespace) -> int:
+    """`--path api`: see the module doc."""
+    import json
+    import tempfile
+
+    import httpx
+    import psycopg
+
+    from bench.soak import Stack, clean_env
+    from channels.simulators.server import free_port, free_port_run
+
+    home = Path(tempfile.mkdtemp(prefix="innsync-ingest-")) / "home"
+    stack = Stack(home, free_port(), free_port(), free_port_run(4),
+                  clean_env(INNSYNC_HOME=str(home), INNSYNC_API_WAIT_SECONDS="600"),
+                  up_args=["--demo-reservations", "20", "--demo-properties", "1"])
+    print(f"starting innsync up in {home} ...", flush=True)
+    stack.start(timeout=600)
+    try:
+        url = json.loads((home / "stack.json").read_text())["database_url"]
+        libpq = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(libpq) as conn:
+            row = conn.execute("SELECT id FROM channels WHERE channel_name = 'booking.com' "
+                               "AND enabled ORDER BY id LIMIT 1").fetchone()
+        assert row is not None, "the demo has no Booking.com channel"
+        channel_id = int(row[0])
+        _pause_scheduled_pull(stack.prefect_api)
+        sim = stack.sims["booking.com"]
+        _sync_via_api(stack.api, stack.admin_key, channel_id, 600)  # the demo's own, untimed
+        before = httpx.get(f"{sim}/_sim/stats", timeout=30).json()
+        print(f"making {args.bookings:,} bookings at the simulator (not timed) ...", flush=True)
+        made = httpx.post(f"{sim}/_sim/bookings", params={"count": args.bookings},
+                          timeout=600).json()
+        start = time.perf_counter()
+        answer = _sync_via_api(stack.api, stack.admin_key, channel_id, 3600)
+        e2e = time.perf_counter() - start
+        after = httpx.get(f"{sim}/_sim/stats", timeout=30).json()
+        ids = sorted({b["booking_id"] for b in made["bookings"]})
+        with psycopg.connect(libpq) as conn:
+            stored, acked = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE acknowledged_at IS NOT NULL) "
+                "FROM channel_bookings WHERE channel_id = %s AND external_booking_id = ANY(%s)",
+                (channel_id, ids)).fetchone() or (0, 0)
+        cols, passes = capture_rows(libpq, channel_id)
+        ceiling_s, _ = measure_ceiling(libpq, cols, passes, args.ceiling_repeats)
+        with psycopg.connect(libpq) as conn:
+            rows = int((conn.execute("SELECT count(*) FROM channel_bookings WHERE "
+                                     "channel_id = %s", (channel_id,)).fetchone() or (0,))[0])
+    finally:
+        stack.stop()
+    calls = {k: after["calls"].get(k, 0) - before["calls"].get(k, 0) for k in after["calls"]}
+    n = len(ids)
+    api_rate, ceiling_rate = n / e2e, rows / ceiling_s
+    print()
+    print(f"ingest: {n:,} Booking.com bookings ({made['added']:,} messages made) through "
+          f"POST /api/channels/{channel_id}/sync-bookings?wait=true, innsync up with its "
+          "Prefect server, the partner rate limit for one hotel")
+    print(f"  stored {stored:,}, acknowledged {acked:,}, simulator pending after: "
+          f"{after['pending']}; run {answer.get('state')!r}, success {answer.get('success')}; "
+          "partner requests: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(calls.items()) if v))
+    print(f"{'path':<58} {'seconds':>8} {'bookings/s':>11}")
+    print(f"{'API call end to end (Prefect run, HTTP, parse, SQL, ack)':<58} {e2e:>8.2f} "
+          f"{api_rate:>11,.0f}")
+    print(f"{'ceiling: COPY -> temp + INSERT ON CONFLICT, same rows':<58} {ceiling_s:>8.2f} "
+          f"{ceiling_rate:>11,.0f}")
+    ratio = api_rate / ceiling_rate
+    print(f"{'ratio API / ceiling':<58} {ratio:>20.3f}")
+    verdict = "PASS" if api_rate >= TARGET_API and ratio >= 0.01 else "MISS"
+    print(f"{'target: >= 2,000 bookings/s (>= 0.01 of the ceiling)':<58} {verdict:>20}")
+    if stored != n or acked != n:
+        print(f"FAILED: {n - stored} bookings not stored, {n - acked} not acknowledged")
+        return 1
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--bookings", type=int, default=100_000)
-    ap.add_argument("--page-size", type=int, default=50,
-                    help="reservations per simulator GET (50 = protocol notes' limit)")
+    ap.add_argument("--path", choices=["api", "flow"], default="api")
+    ap.add_argument("--bookings", type=int, default=10_000)
+    ap.add_argument("--page-size", type=int, default=0,
+                    help="--path flow: at most this many reservations per simulator GET "
+                         "(0: every pending one, as Booking.com answers)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--ceiling-repeats", type=int, default=3)
     ap.add_argument("--prefect", choices=["pg", "harness"], default="pg",
@@ -348,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.bookings, args.ceiling_repeats = min(args.bookings, 10_000), 1
+    if args.path == "api":
+        return run_api(args)
 
     isolate_settings()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -375,7 +507,7 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
                        endpoints={"booking.com": info["url"]})
     channel_id = hotel.channels["booking.com"]
     # Each flow iteration asks for one page of new and one of changed messages.
-    max_pages = 4 * (info["messages"] // max(1, args.page_size) + 10)
+    max_pages = 4 * (info["messages"] // max(1, args.page_size or info["messages"]) + 10)
 
     from channels.base import ChannelName
     from deployments.limits import PartnerLimit, ensure_limits
@@ -426,8 +558,8 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     gets = sum(v for k, v in stats["calls"].items() if k.startswith("GET "))
     posts = sum(v for k, v in stats["calls"].items() if k.startswith("POST /hotels"))
     print()
-    print(f"Booking.com simulator over loopback HTTP, page size {args.page_size}"
-          f"{'' if args.page_size == 50 else ' (beyond the protocol notes: experiment)'}; "
+    print(f"Booking.com simulator over loopback HTTP, page size "
+          f"{args.page_size or 'all pending (the partner default)'}; "
           f"Prefect: {prefect_desc}")
     print(f"{n:,} bookings = {info['messages']:,} messages (new, modified, cancelled); "
           f"generated in {info['generate_s']:.1f} s before timing; {gets:,} GETs, {posts:,} ack POSTs")

@@ -83,7 +83,6 @@ class BookingComAdapter(HttpAdapter):
     supports_weekdays = True
     max_days_per_request = 31
     horizon_days = 730
-    page_hint = 50  # a full page suggests more are waiting
     token_margin = 120.0  # refresh this many seconds before the JWT expires
 
     def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -146,12 +145,14 @@ class BookingComAdapter(HttpAdapter):
     async def fetch_account_bookings(self, hotel_ids: Sequence[str] | None = None) -> BookingPage:
         """The provider account's pending reservations of every connected hotel (Booking.com
         keeps one queue per provider; `hotel_ids` narrows it), new then modified/cancelled;
-        each record carries its `hotel_code` for routing."""
+        each record carries its `hotel_code` for routing. Booking.com answers every pending
+        reservation at once (no `limit` is sent), so nothing more waits until these are
+        acknowledged (a modification is released after its booking's ack: the caller pulls
+        again while acks release more)."""
         errors: list[str] = []
         new = await self._pull(RES_NOTIF, errors, hotel_ids)
         changed = await self._pull(RES_MODIFY_NOTIF, errors, hotel_ids)
-        more = len(new) >= self.page_hint or len(changed) >= self.page_hint
-        return BookingPage(bookings=new + changed, has_more=more, errors=errors)
+        return BookingPage(bookings=new + changed, has_more=False, errors=errors)
 
     async def fetch_bookings(self, start: date | None = None, end: date | None = None,
                              cursor: str | None = None, changed_since: datetime | None = None,

@@ -9,6 +9,7 @@ response (*unverified*), dates more than 1 day in the past -> NOT_A_VALID_DATE, 
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -43,7 +44,10 @@ from channels.simulators.common import (
 from channels.xmlsafe import parse_xml
 
 CHANNEL = ChannelName.BOOKING_COM
-PAGE_SIZE = 50
+#: Booking.com answers a GET with every pending reservation ("a full list of open
+#: reservations"); the optional `limit` query parameter caps one answer. A cap set here
+#: applies when the request gives none (a test of paging; None: the partner's default).
+PAGE_SIZE: int | None = None
 TOKEN_TTL = 3600
 TOKENS_PER_HOUR = 30
 HORIZON_DAYS = 730
@@ -308,6 +312,13 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
     def unauthorized() -> Response:
         return Response('{"errors":[{"code":"INVALID_TOKEN"}]}', status_code=401, media_type="application/json")
 
+    def _limit(request: Request) -> int:
+        """At most this many reservations in one answer: `limit`, else PAGE_SIZE, else all."""
+        given = request.query_params.get("limit", "")
+        if given.isdigit() and int(given) > 0:
+            return int(given)
+        return PAGE_SIZE if PAGE_SIZE else sys.maxsize
+
     def requested(request: Request) -> tuple[list[SimState], list[str]]:
         """The hotels a reservations call asks for (`hotel_ids`, default all) and the
         requested ids not connected to this account."""
@@ -360,8 +371,9 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
             return _xml(_rs(f"{source}RS", errors=[("497", f"Access denied for hotel {','.join(denied)}", None)]), 403)
         # In order per booking: a modification waits until the new booking was acked.
         items: list[tuple[SimBooking, str, PartnerCatalog]] = []
+        cap = _limit(request)
         for hotel in hotels:
-            room = PAGE_SIZE - len(items)
+            room = cap - len(items)
             if room <= 0:
                 break
             if state.faults.duplicate_rate:

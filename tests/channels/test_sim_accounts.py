@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -119,20 +120,30 @@ async def test_one_account_serves_each_hotel_its_own_reservations_and_ari() -> N
             await stranger.aclose()
 
 
-def test_a_page_holds_at_most_fifty_reservations_across_hotels() -> None:
-    app = create_app(bookings=30, seed=5, hotels=3)  # ~3 x 30 new bookings pending
+def test_an_answer_holds_every_pending_reservation_of_every_hotel_or_at_most_limit() -> None:
+    """Booking.com answers "a full list of open reservations" of the provider's hotels; the
+    optional per-call maximum caps one answer (first hotel first)."""
+    app = create_app(bookings=30, seed=5, hotels=3)  # 3 x 30 new bookings pending
     from fastapi.testclient import TestClient
 
     with TestClient(app) as client:
         token = client.post("/token-based-authentication/exchange", json={
             "client_id": "any", "client_secret": "any"}).json()["jwt"]
-        body = client.get("/hotels/ota/OTA_HotelResNotif",
-                          headers={"Authorization": f"Bearer {token}"}).content
-        codes = [el.get("HotelCode") for el in etree.fromstring(body).iter(
-            f"{{{NS}}}BasicPropertyInfo")]
-        reservations = list(etree.fromstring(body).iter(f"{{{NS}}}HotelReservation"))
-        assert len(reservations) == 50
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def pull(**params: Any) -> tuple[list[str | None], int]:
+            body = client.get("/hotels/ota/OTA_HotelResNotif", params=params,
+                              headers=auth).content
+            codes = [el.get("HotelCode") for el in etree.fromstring(body).iter(
+                f"{{{NS}}}BasicPropertyInfo")]
+            return codes, len(list(etree.fromstring(body).iter(f"{{{NS}}}HotelReservation")))
+
+        codes, count = pull()
+        assert count == 90 and {c for c in codes} == {h["hotel_id"] for h in HOTELS[:3]}
+        codes, count = pull(limit=50)
+        assert count == 50
         assert codes[0] == HOTELS[0]["hotel_id"] and HOTELS[1]["hotel_id"] in codes
+        assert HOTELS[2]["hotel_id"] not in codes
         # Filtering by two hotels, one of them unknown to the account: refused, named.
         refused = client.get("/hotels/ota/OTA_HotelResNotif",
                              params={"hotel_ids": f"{HOTELS[2]['hotel_id']},999"},
