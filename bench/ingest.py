@@ -371,7 +371,7 @@ def _sync_via_api(api: str, key: str, channel_id: int, timeout: float) -> dict[s
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=api, headers=headers, timeout=timeout) as client:
         answer = client.post(f"/api/channels/{channel_id}/sync-bookings",
-                             params={"wait": "true"})
+                             params={"wait": "true"}, json={})
         while answer.status_code == 202:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sync-bookings not finished after {timeout:.0f} s")

@@ -200,13 +200,17 @@ def deployment_specs(
     ]
 
 
-def deployment_for(flow: Flow[..., Any], specs: list[DeploymentSpec] | None = None) -> str:
-    """`<flow-name>/<deployment>` to start `flow` through (its on-demand one if it has one)."""
+def spec_for(flow: Flow[..., Any], specs: list[DeploymentSpec] | None = None) -> DeploymentSpec:
+    """The deployment to start `flow` through (its on-demand one if it has one)."""
     candidates = [
         s for s in (specs or deployment_specs())
         if s.module == flow.fn.__module__ and s.function == flow.fn.__name__
     ]
     if not candidates:
         raise LookupError(f"no deployment declared for flow {flow.name!r}")
-    chosen = next((s for s in candidates if s.name == "on-demand"), candidates[0])
-    return f"{flow.name}/{chosen.name}"
+    return next((s for s in candidates if s.name == "on-demand"), candidates[0])
+
+
+def deployment_for(flow: Flow[..., Any], specs: list[DeploymentSpec] | None = None) -> str:
+    """`<flow-name>/<deployment>` to start `flow` through (its on-demand one if it has one)."""
+    return f"{flow.name}/{spec_for(flow, specs).name}"

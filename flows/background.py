@@ -15,7 +15,10 @@ unfinished and the channel's next pull stores the booking.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from typing import Any
+from uuid import UUID
 
 from prefect import task
 
@@ -52,9 +55,44 @@ def pull_channel_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutc
     raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")
 
 
+
+
+def _declared_flow(entrypoint: str) -> Any:
+    """The flow of a declared on-demand deployment (nothing else runs from a task's
+    parameters)."""
+    from deployments.specs import deployment_specs
+
+    for spec in deployment_specs():
+        if spec.entrypoint == entrypoint and spec.name == "on-demand":
+            return spec.load_flow()
+    raise LookupError(f"{entrypoint} is no on-demand flow of innsync")
+
+
+@task(name="run-started-flow", log_prints=False)
+def run_started_flow(entrypoint: str, flow_run_id: UUID, parameters: dict[str, Any]) -> str:
+    """Run a flow run an API call created (its id already answered or awaited there) in this
+    warm worker process: the run starts at once instead of after the serve process's next
+    poll and a new Python process (flows/runner.start_flow). Answers the run's final state."""
+    from prefect import get_client
+    from prefect.flow_engine import run_flow as run_on
+
+    flow = _declared_flow(entrypoint)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+    state: Any = run_on(flow, flow_run=flow_run, parameters=parameters, return_type="state")
+    if inspect.isawaitable(state):
+        state = asyncio.run(_await(state))
+    return str(state.type.value)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
 #: The tasks each kind of task worker serves (a delayed task nobody serves waits forever):
-#: webhook fetches must never wait behind the minute's pulls, so they have their own worker.
-WEBHOOK_TASKS = [fetch_pushed_booking]
+#: webhook fetches and API-started runs (someone waits for both) must never wait behind the
+#: minute's pulls, so they have their own worker.
+WEBHOOK_TASKS = [fetch_pushed_booking, run_started_flow]
 PULL_TASKS = [pull_channel_batch]
 BACKGROUND_TASKS = [*WEBHOOK_TASKS, *PULL_TASKS]
 TASK_KINDS: dict[str, list[Any]] = {"webhooks": WEBHOOK_TASKS, "pulls": PULL_TASKS,

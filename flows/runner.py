@@ -3,7 +3,9 @@
 `run_flow` runs in-process (the run still appears in the Prefect UI of the configured
 server). `start_flow` goes through the flow's deployment when deployments are in use
 (PREFECT_API_URL set and INNSYNC_RUN_VIA_DEPLOYMENTS=1, as `innsync up` sets for the API):
-it returns the flow-run id at once, or waits for the result with `wait=True`.
+it returns the flow-run id at once, or waits for the result with `wait=True`. When a task
+worker serves (`innsync up`), a flow whose on-demand deployment has no concurrency limit
+runs there instead, on a flow run created here: it starts at once in a warm process.
 """
 
 from __future__ import annotations
@@ -146,6 +148,10 @@ def start_flow(
     when deployments are not in use."""
     if not via_deployments():
         return run_flow(flow, **parameters)
+    if deployment_name is None and via_task_worker():
+        spec = _task_worker_spec(flow)
+        if spec is not None:
+            return _start_on_task_worker(flow, spec.entrypoint, wait, timeout, parameters)
     from prefect.deployments import run_deployment
 
     run = run_deployment(  # type: ignore[call-arg]
@@ -156,6 +162,53 @@ def start_flow(
         _sync=True,  # also when called from inside an async flow
     )
     return _outcome_of_run(run, wait)
+
+
+def _task_worker_spec(flow: Flow[..., Any]) -> Any:
+    """The on-demand deployment of `flow` if its runs may go to a task worker instead: one
+    with a concurrency limit or collision strategy (a restore, the queue) keeps going
+    through the deployment, whose limit is the guarantee."""
+    from deployments.specs import spec_for
+
+    try:
+        spec = spec_for(flow)
+    except LookupError:
+        return None
+    if spec.name != "on-demand" or spec.concurrency_limit or spec.collision_strategy:
+        return None
+    return spec
+
+
+def _start_on_task_worker(flow: Flow[..., Any], entrypoint: str, wait: bool,
+                          timeout: float | None, parameters: dict[str, Any]) -> FlowOutcome:
+    """Create the flow run here (its id is known at once, the run is in the Prefect UI as
+    a deployment's would be), hand it to the webhook/API task worker
+    (flows/background.run_started_flow), and with `wait` follow its state until it is final
+    or `timeout` passed."""
+    import time
+
+    from fastapi.encoders import jsonable_encoder
+    from prefect import get_client
+
+    from flows.background import run_started_flow
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(flow, parameters=jsonable_encoder(parameters))
+    run_started_flow.delay(entrypoint, run.id, parameters)
+    if not wait:
+        return FlowOutcome(flow_run_id=run.id, ok=True, finished=False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.05
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run.id)
+            if run.state is not None and run.state.is_final():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
+    return _outcome_of_run(run, wait=True)
 
 
 async def start_flow_async(

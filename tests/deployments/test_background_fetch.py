@@ -200,3 +200,64 @@ def test_the_cycle_hands_its_batches_to_a_pull_worker(
     [batch] = _runs("pull-batch")
     assert batch.deployment_id is None and batch.parameters["channel_ids"] == [cid]
     assert batch.state_type.value == "COMPLETED"
+
+
+def test_an_api_sync_runs_at_once_on_the_task_worker_and_waits_for_one(
+    background: PrefectServer, committed: Session, tmp_path: Path,  # noqa: F811 - fixture
+) -> None:
+    """`POST /api/channels/{id}/sync-bookings?wait=true` under `innsync up`: the flow run is
+    created by the API (its id answered) and run by the webhook/API task worker in its warm
+    process, not by a deployment's new process; the answer carries the run's counts. With
+    no worker serving, the call answers 202 within its wait bound and the run goes as soon as
+    a worker subscribes."""
+    from api.auth import create_api_key
+    from innsync.settings import get_settings
+
+    hotel = make_hotel(committed, units=20, days=400, channels=(ChannelName.BOOKING_COM,))
+    key = create_api_key(committed, "t-operator", "operator")[1]
+    committed.commit()
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    sim = build_app(ChannelName.BOOKING_COM, bookings=7, seed=3)
+    log = tmp_path / "task-worker.log"
+    headers = {"X-API-Key": key}
+    with running_server(sim) as url:
+        point_channel_at(committed, cid, url)
+        worker = _start_worker(background, log)
+        try:
+            with TestClient(create_app()) as api:
+                resp = api.post(f"/api/channels/{cid}/sync-bookings?wait=true", json={},
+                                headers=headers)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            assert body["success"] and body["finished"], body
+            assert body["recordsSuccess"] >= 7 and sim.state.sim.queue.stats()["pending"] == 0
+            assert _eventually(
+                lambda: _states("run-started-flow", _task_runs) == ["COMPLETED"], 30)
+        finally:
+            stop_group(worker)
+        [run] = _runs("sync-bookings")
+        assert str(run.id) == body["flowRunId"]
+        assert run.deployment_id is None  # the worker ran it: no deployment, no new process
+
+        sim.state.sim.book(3, changes=False)
+        os.environ["INNSYNC_API_WAIT_SECONDS"] = "2"
+        get_settings.cache_clear()
+        try:
+            with TestClient(create_app()) as api:
+                resp = api.post(f"/api/channels/{cid}/sync-bookings?wait=true", json={},
+                                headers=headers)
+                assert resp.status_code == 202, resp.text
+                location = resp.headers["Location"]
+                worker = _start_worker(background, log)
+                try:
+                    assert _eventually(
+                        lambda: api.get(location, headers=headers).json()["finished"], 90), \
+                        log.read_text()[-3000:]
+                    done = api.get(location, headers=headers).json()
+                finally:
+                    stop_group(worker)
+        finally:
+            del os.environ["INNSYNC_API_WAIT_SECONDS"]
+            get_settings.cache_clear()
+        assert done["success"] and done["recordsSuccess"] >= 3, done
+        assert sim.state.sim.queue.stats()["pending"] == 0

@@ -118,3 +118,24 @@ def test_serve_builds_a_runner_deployment_per_existing_flow() -> None:
     assert pull.entrypoint == "flows.scheduled.sync_all_bookings"
     nightly = built[("nightly-backup", "nightly")]
     assert nightly.parameters["policy"]["keep_monthly"] == 6
+
+
+def test_only_flows_without_a_deployment_limit_go_to_the_task_worker() -> None:
+    """API-started runs of unlimited on-demand flows go to the task worker (flows/runner.py);
+    a flow whose deployment limits it keeps its deployment, whose limit is the guarantee; and
+    the worker runs nothing but a declared on-demand flow."""
+    from flows.background import _declared_flow
+    from flows.backup import restore_backup
+    from flows.channel_sync import push_availability, sync_bookings
+    from flows.queue import process_queue
+    from flows.runner import _task_worker_spec
+
+    assert _task_worker_spec(sync_bookings).entrypoint == "flows/channel_sync.py:sync_bookings"
+    assert _task_worker_spec(push_availability) is not None
+    assert _task_worker_spec(restore_backup) is None
+    assert _task_worker_spec(process_queue) is None
+    assert _declared_flow("flows/channel_sync.py:sync_bookings") is sync_bookings
+    with pytest.raises(LookupError):
+        _declared_flow("flows/queue.py:process_queue")  # scheduled only, limited
+    with pytest.raises(LookupError):
+        _declared_flow("os.py:system")
