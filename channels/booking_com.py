@@ -170,13 +170,12 @@ class BookingComAdapter(HttpAdapter):
     @staticmethod
     def _ack_groups(bookings: Sequence[BookingRecord]) -> dict[str, list[str]]:
         """Reservation ids per message type acknowledged (one POST each)."""
-        groups: dict[str, list[str]] = defaultdict(list)
+        groups: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
         for b in bookings:
             source = b.ack_token if b.ack_token in (RES_NOTIF, RES_MODIFY_NOTIF) else (
                 RES_NOTIF if b.event == "new" else RES_MODIFY_NOTIF)
-            if b.external_id not in groups[source]:
-                groups[source].append(b.external_id)
-        return groups
+            groups[source][b.external_id] = None
+        return {source: list(ids) for source, ids in groups.items()}
 
     def ack_requests(self, bookings: Sequence[BookingRecord]) -> int:
         """One POST per message type (new; modified/cancelled)."""

@@ -370,7 +370,9 @@ async def _bookings_summary(
             f"- processed: **{out.records_processed}** (new {out.new}, updated "
             f"{out.updated}, duplicates {out.duplicates}, unmapped "
             f"{out.unmapped})\n- acknowledged: {out.acked}\n"
-            f"- overbooked (accepted, flagged): {', '.join(out.overbooked) or 'none'}\n"
+            f"- overbooked (accepted, flagged): {len(out.overbooked) or 'none'}"
+            f"{': ' + ', '.join(out.overbooked[:20]) if out.overbooked else ''}"
+            f"{' ... (the overbookings artifact lists all)' if len(out.overbooked) > 20 else ''}\n"
             f"- errors: {len(out.errors)}\n" + "".join(f"  - {e}\n" for e in out.errors[:20])
         ),
     )

@@ -99,6 +99,9 @@ async def store_and_ack_many(
             for cid in groups}
 
 
+#: Bookings or problems named one by one in a page's log; the rest are counted.
+LOGGED_PER_PAGE = 20
+
 #: Tries of one acknowledgement (the page is stored; only the ack is repeated).
 ACK_TRIES = 4
 
@@ -186,14 +189,21 @@ async def pull_bookings_page(
         booking_ids=[b.external_id for b in page.bookings],
         message_keys=[message_key(b) for b in page.bookings],
     )
-    for ext in result.overbooked:
+    if result.overbooked:
+        # One line per page, not per booking (10,000 log records to the Prefect API cost a
+        # third of a large pull); the run's overbookings artifact lists every one.
+        shown = result.overbooked[:LOGGED_PER_PAGE]
+        more = len(result.overbooked) - len(shown)
         logger.warning(
-            "channel %s: booking %s landed on a sold-out night: accepted, flagged overbooked",
-            info.name,
-            ext,
-        )
-    for err in result.errors + page.errors:
+            "channel %s: %d bookings landed on sold-out nights: accepted, flagged overbooked: "
+            "%s%s", info.name, len(result.overbooked), ", ".join(shown),
+            f" and {more} more (see the overbookings artifact)" if more else "")
+    problems = result.errors + page.errors
+    for err in problems[:LOGGED_PER_PAGE]:
         logger.warning("channel %s: %s", info.name, err)
+    if len(problems) > LOGGED_PER_PAGE:
+        logger.warning("channel %s: %d more problems on this page (the sync log has all)",
+                       info.name, len(problems) - LOGGED_PER_PAGE)
     logger.info(
         "channel %s: page of %d bookings: %d new, %d updated, %d duplicates, %d acked",
         info.name,

@@ -8,6 +8,7 @@ response (*unverified*), dates more than 1 day in the past -> NOT_A_VALID_DATE, 
 
 from __future__ import annotations
 
+import copy
 import secrets
 import sys
 import time
@@ -160,8 +161,16 @@ def render_notif(messages: list[SimBooking], hotel_id: str, source: str) -> byte
     return render_account_notif([(b, hotel_id, cat) for b in messages], source)
 
 
-def render_account_notif(items: list[tuple[SimBooking, str, PartnerCatalog]], source: str) -> bytes:
-    """The same for a provider account: each reservation names its own hotel (HotelCode)."""
+#: Rendered reservation elements kept per app (a message never changes once made).
+RenderCache = dict[tuple[str, int, str, str, str], etree._Element]
+RENDER_CACHE_MAX = 200_000
+
+
+def render_account_notif(items: list[tuple[SimBooking, str, PartnerCatalog]], source: str,
+                         cache: RenderCache | None = None) -> bytes:
+    """The same for a provider account: each reservation names its own hotel (HotelCode).
+    With `cache`, each message is rendered once and copied into later answers (a queue
+    re-delivers its messages until they are acknowledged)."""
     root = etree.Element(_N + f"{source}RQ", nsmap={None: NS}, TimeStamp=CLOCK.stamp(),
                          Target=TARGET, Version=VERSION)
     if source == RES_NOTIF:
@@ -169,7 +178,18 @@ def render_account_notif(items: list[tuple[SimBooking, str, PartnerCatalog]], so
     else:
         holder, tag = _sub(root, "HotelResModifies"), "HotelResModify"
     for b, hotel_id, cat in items:
-        render_reservation(holder, b, hotel_id, tag, cat)
+        if cache is None:
+            render_reservation(holder, b, hotel_id, tag, cat)
+            continue
+        key = (b.booking_id, b.revision, str(b.event), hotel_id, tag)
+        element = cache.get(key)
+        if element is None:
+            if len(cache) >= RENDER_CACHE_MAX:
+                cache.clear()
+            scratch = etree.Element(_N + "scratch", nsmap={None: NS})
+            render_reservation(scratch, b, hotel_id, tag, cat)
+            element = cache[key] = scratch[0]
+        holder.append(copy.deepcopy(element))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -302,6 +322,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
         token_ttl_seconds=TOKEN_TTL, exchange_limit=TOKENS_PER_HOUR, window_seconds=3600)
     state.extra["today"] = today
     app = make_app(state, "Booking.com simulator")
+    rendered: RenderCache = {}
 
     def current_day() -> date:
         return state.extra.get("today") or datetime.now(UTC).date()
@@ -385,7 +406,7 @@ def create_app(*, bookings: int = 50, seed: int = 42, faults: FaultSettings | No
                     msg.deliveries += 1
                 wanted = [m.booking for m in page]
             items += [(b, hotel.hotel_id, hotel.extra["catalog"]) for b in wanted]
-        return _xml(render_account_notif(items, source))
+        return _xml(render_account_notif(items, source, rendered))
 
     async def ack(request: Request, source: str) -> Response:
         if not authorized(request):

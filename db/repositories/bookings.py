@@ -673,6 +673,9 @@ def ingest_page(
     # Array-parameter lookups: a cached generic plan chosen on small tables stays slow as
     # they grow (measured 0.7 -> 41 ms per page by 30k bookings); plan each page afresh.
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # JIT compiling these wide statements costs more than it saves (measured 10,000 bookings:
+    # the reservations upsert 8.8 s with JIT, 3.8 s without; the same on smaller pages).
+    session.execute(text("SET LOCAL jit = off"))
     # One ingest per channel at a time: a webhook-triggered fetch and a poll may overlap.
     session.execute(
         text("SELECT pg_advisory_xact_lock(:ns, :c)"),
