@@ -14,8 +14,6 @@ operation), read by flow-run id: what the API answers is what the sync log says.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Literal
@@ -33,7 +31,7 @@ from api.middleware import public_error
 from api.schemas import APIModel, CamelDict
 from db.engine import session_scope
 from db.repositories.sync_log_reads import logs_of_flow_run
-from flows.runner import FlowOutcome, outcome_of, start_flow, via_deployments
+from flows.runner import FlowOutcome, outcome_of, run_on_flow_run, start_flow, via_deployments
 
 #: Sync-log statuses that mean the channel's work did not succeed.
 FAILED_STATUSES = frozenset({"failed", "crashed"})
@@ -133,16 +131,7 @@ def sync_result(
 
 
 def _run_in_thread(flow: Flow[..., Any], flow_run: Any, parameters: dict[str, Any]) -> FlowOutcome:
-    from prefect.flow_engine import run_flow
-
-    state: Any = run_flow(flow, flow_run=flow_run, parameters=parameters, return_type="state")
-    if inspect.isawaitable(state):
-        state = asyncio.run(_await(state))
-    return outcome_of(state)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+    return outcome_of(run_on_flow_run(flow, flow_run, parameters))
 
 
 def launch(flow: Flow[..., Any], wait_seconds: float, **parameters: Any) -> FlowOutcome:

@@ -355,8 +355,7 @@ def _pause_scheduled_pull(prefect_api: str) -> None:
     async def pause() -> None:
         async with get_client() as client:
             for dep in await client.read_deployments():
-                if dep.name.startswith("sync-all-bookings") or dep.entrypoint and \
-                        "sync_all_bookings" in dep.entrypoint:
+                if "sync_all_bookings" in (dep.entrypoint or ""):
                     await client.pause_deployment(dep.id)
 
     with temporary_settings({PREFECT_API_URL: prefect_api}):

@@ -15,15 +15,13 @@ unfinished and the channel's next pull stores the booking.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from typing import Any
 from uuid import UUID
 
 from prefect import task
 
 from flows.channel_sync import sync_booking_by_id
-from flows.runner import run_flow
+from flows.runner import run_flow, run_on_flow_run
 from tasks.results import BookingFetchOutcome, CycleOutcome
 
 
@@ -55,8 +53,6 @@ def pull_channel_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutc
     raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")
 
 
-
-
 def _declared_flow(entrypoint: str) -> Any:
     """The flow of a declared on-demand deployment (nothing else runs from a task's
     parameters)."""
@@ -72,21 +68,20 @@ def _declared_flow(entrypoint: str) -> Any:
 def run_started_flow(entrypoint: str, flow_run_id: UUID, parameters: dict[str, Any]) -> str:
     """Run a flow run an API call created (its id already answered or awaited there) in this
     warm worker process: the run starts at once instead of after the serve process's next
-    poll and a new Python process (flows/runner.start_flow). Answers the run's final state."""
+    poll and a new Python process (flows/runner.start_flow). Answers the run's final state.
+    A run that cannot start here (not a declared on-demand flow) is marked failed, so the
+    caller waiting on it gets an answer instead of a run pending for ever."""
     from prefect import get_client
-    from prefect.flow_engine import run_flow as run_on
+    from prefect.states import Failed
 
-    flow = _declared_flow(entrypoint)
     with get_client(sync_client=True) as client:
+        try:
+            flow = _declared_flow(entrypoint)
+        except LookupError as exc:
+            client.set_flow_run_state(flow_run_id, Failed(message=str(exc)), force=True)
+            raise
         flow_run = client.read_flow_run(flow_run_id)
-    state: Any = run_on(flow, flow_run=flow_run, parameters=parameters, return_type="state")
-    if inspect.isawaitable(state):
-        state = asyncio.run(_await(state))
-    return str(state.type.value)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+    return str(run_on_flow_run(flow, flow_run, parameters).type.value)
 
 
 #: The tasks each kind of task worker serves (a delayed task nobody serves waits forever):

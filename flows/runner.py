@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from prefect import Flow
@@ -21,6 +21,9 @@ from prefect.exceptions import MissingResult
 from prefect.states import State
 
 from tasks.results import Result
+
+if TYPE_CHECKING:
+    from deployments.specs import DeploymentSpec
 
 R = TypeVar("R", bound=Result)
 
@@ -54,6 +57,18 @@ def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
     if inspect.isawaitable(state):
         state = asyncio.run(_await(state))
     return outcome_of(state)
+
+
+def run_on_flow_run(flow: Flow[..., Any], flow_run: Any, parameters: dict[str, Any]
+                    ) -> State[Any]:
+    """Run `flow` on a flow run created beforehand (its id already known to a caller), in
+    this process; the run's final state."""
+    from prefect.flow_engine import run_flow as run_on
+
+    state: Any = run_on(flow, flow_run=flow_run, parameters=parameters, return_type="state")
+    if inspect.isawaitable(state):
+        state = asyncio.run(_await(state))
+    return state  # type: ignore[no-any-return]
 
 
 async def run_flow_async(flow: Flow[..., Any], **parameters: Any) -> FlowOutcome:
@@ -164,7 +179,7 @@ def start_flow(
     return _outcome_of_run(run, wait)
 
 
-def _task_worker_spec(flow: Flow[..., Any]) -> Any:
+def _task_worker_spec(flow: Flow[..., Any]) -> DeploymentSpec | None:
     """The on-demand deployment of `flow` if its runs may go to a task worker instead: one
     with a concurrency limit or collision strategy (a restore, the queue) keeps going
     through the deployment, whose limit is the guarantee."""

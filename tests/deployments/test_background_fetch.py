@@ -261,3 +261,22 @@ def test_an_api_sync_runs_at_once_on_the_task_worker_and_waits_for_one(
             get_settings.cache_clear()
         assert done["success"] and done["recordsSuccess"] >= 3, done
         assert sim.state.sim.queue.stats()["pending"] == 0
+
+
+def test_a_started_run_the_worker_cannot_run_ends_failed_not_pending(
+    background: PrefectServer,
+) -> None:
+    """The worker runs only declared on-demand flows; a run handed over with anything else
+    is marked failed (a caller following its state gets an answer) and the task fails."""
+    from prefect.client.orchestration import get_client
+
+    from flows.background import run_started_flow
+    from flows.channel_sync import sync_bookings
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(sync_bookings, parameters={"channel_id": 1})
+    with pytest.raises(LookupError, match="no on-demand flow"):
+        run_started_flow.fn("flows/queue.py:process_queue", run.id, {"channel_id": 1})
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.is_failed() and "no on-demand flow" in (state.message or "")
