@@ -65,6 +65,34 @@ def _run(label: str, func: Any, kind: type[R], **params: Any) -> R:
     return outcome.value_as(kind)
 
 
+def _on_stack(label: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Run it on the running stack's API (see innsync/cli_remote.py): its answer, or None
+    when nothing was done there (then it runs here); exit 1 when it failed there."""
+    from innsync.cli_remote import NotOnStack, RemoteFailed, post, stack_api
+    from innsync.settings import get_settings
+
+    api = stack_api(get_settings().home)
+    if api is None:
+        return None
+    try:
+        with console.status(f"{label} on the running stack ({api.url})"):
+            answer = post(api, path, body)
+    except NotOnStack as exc:
+        console.print(f"[yellow]{exc}: running here[/]", highlight=False, soft_wrap=True)
+        return None
+    except RemoteFailed as exc:
+        console.print(f"[red]{label} failed:[/] {_one_line(exc)}", highlight=False,
+                      soft_wrap=True)
+        details = exc.details if isinstance(exc.details, dict) else {}
+        for p in details.get("problems") or []:
+            rows = f" ({p['rows']} rows)" if p.get("rows") else ""
+            console.print(f"  - {p.get('table')}.{p.get('column') or ''} [{p.get('check')}] "
+                          f"{p.get('message')}{rows}")
+        raise typer.Exit(1) from None
+    console.print(f"[dim]flow run {answer.get('flowRunId')} (on the running stack)[/]")
+    return answer
+
+
 def _one_line(error: BaseException | None) -> str:
     text = str(error or "").strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -138,17 +166,24 @@ def create(
                                help="parent backup id (default: newest completed here)"),
 ) -> None:
     """Back up the database; prints the backup's path last."""
-    from db.backup.create import BackupOptions
-    from flows.backup import create_backup
+    secret = _passphrase(passphrase)
+    options = {"location": location, "tables": tables or None,
+               "include_audit_logs": not no_audit_logs,
+               "include_system_settings": not no_system_settings,
+               "compress": not no_compress, "encrypt": encrypt, "incremental": incremental,
+               "parent_id": parent}
+    remote = _on_stack("backing up", "/backup/create", {"created_by": created_by, "options": {
+        **options, "passphrase": secret.get_secret_value() if secret else None}})
+    if remote is not None:
+        result = BackupCreated(backup_id=remote["backupId"], file_path=remote["filePath"],
+                               backup_type=remote["backupType"], size_bytes=remote["sizeBytes"],
+                               rows=remote["rows"], tables=remote["tables"])
+    else:
+        from db.backup.create import BackupOptions
+        from flows.backup import create_backup
 
-    options = BackupOptions(location=location, tables=tables or None,
-                            include_audit_logs=not no_audit_logs,
-                            include_system_settings=not no_system_settings,
-                            compress=not no_compress, encrypt=encrypt,
-                            passphrase=_passphrase(passphrase), incremental=incremental,
-                            parent_id=parent)
-    result = _run("backing up", create_backup, BackupCreated, created_by=created_by,
-                  options=options)
+        result = _run("backing up", create_backup, BackupCreated, created_by=created_by,
+                      options=BackupOptions(**options, passphrase=secret))
     _tables(result.tables)
     kind = "incremental " if result.backup_type == "incremental" else ""
     console.print(f"{kind}backup {result.backup_id}: {result.rows:,} rows, "
@@ -196,13 +231,18 @@ def restore(
         if not typer.confirm(f"backup {backup_id if backup_id is not None else path} verifies;"
                              " replace the restored tables' contents?"):
             raise typer.Exit(1)
+    options = {"skip_existing": skip_existing, "validate_data": validate_data}
+    remote = _on_stack("restoring", "/backup/restore", {
+        "file_path": path, "backup_id": backup_id, "options": options,
+        "passphrase": secret.get_secret_value() if secret else None})
+    if remote is not None:
+        _tables(remote["tables"])
+        return
     from db.backup.restore import RestoreOptions
     from flows.backup import restore_backup
 
     result = _run("restoring", restore_backup, RestoreOutcome, file_path=path,
-                  backup_id=backup_id,
-                  options=RestoreOptions(skip_existing=skip_existing,
-                                         validate_data=validate_data),
+                  backup_id=backup_id, options=RestoreOptions(**options),
                   passphrase=secret, restored_by=f"cli:{getpass.getuser()}")
     _tables(result.tables)
 

@@ -103,11 +103,44 @@ def ensure_admin_key(home: Path) -> str | None:
         if session.scalar(select(func.count()).select_from(ApiKey)):
             return None
         _, plaintext = create_api_key(session, "admin (first start)", "admin")
-    path = home / "admin.key"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(plaintext + "\n")
+    _write_owner_only(home / "admin.key", plaintext)
     return plaintext
+
+
+#: The key the CLI of this machine sends to the running stack's API (`innsync/cli_remote.py`).
+CLI_KEY_NAME = "innsync CLI (this machine)"
+CLI_KEY_FILE = "cli.key"
+
+
+def ensure_cli_key(home: Path) -> Path:
+    """$INNSYNC_HOME/cli.key (0600) holds an active admin key for this machine's CLI: kept
+    while it is active, else a new one replaces it (older CLI keys revoked). Whoever can
+    read it can already read secret.key and the database settings beside it."""
+    from api.auth import create_api_key, lookup_key
+    from db.engine import session_scope
+    from db.repositories.api_keys import revoke_named
+
+    path = home / CLI_KEY_FILE
+    try:
+        current = path.read_text().strip()
+    except OSError:
+        current = ""
+    with session_scope() as session:
+        principal = lookup_key(session, current) if current else None
+        if principal is not None and principal.role == "admin":
+            return path
+        revoke_named(session, CLI_KEY_NAME)
+        _, plaintext = create_api_key(session, CLI_KEY_NAME, "admin")
+    _write_owner_only(path, plaintext)
+    return path
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, path)
 
 
 class Supervisor:
@@ -446,6 +479,7 @@ def run_up(api_host: str = "127.0.0.1", api_port: int = 8000,
             prefect_db = None if external_prefect else prefect_database_url()
         check()
         admin_key = ensure_admin_key(settings.home)
+        ensure_cli_key(settings.home)
         demo = opts.demo and demo_mode()
         if demo:
             busy = [p for p in range(opts.sim_port, opts.sim_port + 4)

@@ -101,6 +101,10 @@ class Result(APIModel):
 class CreateResult(Result):
     file_path: str | None = None
     backup_id: int | None = None
+    backup_type: str | None = None
+    size_bytes: int | None = None
+    rows: int | None = None
+    tables: dict[str, int] | None = None
 
 
 class RestoreResult(Result):
@@ -203,7 +207,9 @@ def create(body: CreateBody, session: SessionDep, settings: SettingsDep,
     audit.record(session, principal.actor, "create", "backup", created.backup_id,
                  None, {"file_path": created.file_path})
     return CreateResult(success=True, flow_run_id=outcome.flow_run_id,
-                        file_path=created.file_path, backup_id=created.backup_id)
+                        file_path=created.file_path, backup_id=created.backup_id,
+                        backup_type=created.backup_type, size_bytes=created.size_bytes,
+                        rows=created.rows, tables=created.tables)
 
 
 @router.get("/list", response_model=list[BackupOut], **LIST_DOCS)

@@ -19,6 +19,15 @@ def active_key(session: Session, key_hash: str) -> ApiKey | None:
     )
 
 
+def revoke_named(session: Session, name: str) -> int:
+    """Revoke every active key with this name; how many were."""
+    result = session.execute(
+        update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def touch_last_used(session: Session, key_id: int) -> None:
     """Stamp last_used_at at most once a minute (no write on every request)."""
     session.execute(
