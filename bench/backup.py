@@ -1,7 +1,7 @@
 """Benchmark: our backup/restore beside pg_dump -Fc / pg_restore on >= 1,000,000 reservations.
 
     .venv/bin/python bench/backup.py [--reservations 1000000] [--rebuild] [--repeat 3]
-                                     [--cli] [--cli-no-stack]
+                                     [--cli] [--cli-no-stack] [--up]
 
 Builds (or reuses) database `innsync_bench` on the local server with server-side SQL, then in
 each round times: our full backup vs `pg_dump -Fc`, our restore into a fresh migrated
@@ -13,6 +13,12 @@ As users run them (`--cli`): `innsync backup create` and `innsync backup restore
 subprocesses, attached (through $INNSYNC_HOME/stack.json, as `innsync up` records it) to a
 real Prefect server the benchmark starts; `--cli-no-stack` also times them with no stack
 recorded (each CLI run then starts an ephemeral Prefect server: the old common path).
+
+`--up`: the common path since issue 14: `innsync up --no-demo` on the benchmark database,
+then the same two commands in a second shell, which run on the stack's API with the CLI key
+(innsync/cli_remote.py). The restore goes into the stack's own database (the same rows
+back); peak memory is the CLI process's and the API process's (VmHWM, the API is the
+process doing the work).
 """
 
 from __future__ import annotations
@@ -219,6 +225,66 @@ class Stack:
             self.proc.wait(30)
 
 
+class UpStack:
+    """`innsync up --no-demo` on the benchmark database (bench/soak.py's Stack)."""
+
+    def __init__(self, work: Path, url: str) -> None:
+        from bench.soak import Stack as Up
+        from bench.soak import clean_env
+        from channels.simulators.server import free_port, free_port_run
+
+        self.home = work / "innsync-home"
+        self.root = work / "root"
+        self.root.mkdir(parents=True)
+        self.url = url
+        env = clean_env(INNSYNC_HOME=str(self.home), INNSYNC_DATABASE_URL=url,
+                        INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING")
+        self.env = env
+        self.up = Up(self.home, free_port(), free_port(), free_port_run(4), env,
+                     up_args=["--no-demo"])
+        print("starting innsync up --no-demo on the benchmark database ...", flush=True)
+        self.up.start(timeout=600)
+
+    def api_pid(self) -> int:
+        from bench.soak import descendants
+
+        assert self.up.process is not None
+        for pid, cmd in descendants(self.up.process.pid).items():
+            if "innsync.cli api" in cmd:
+                return pid
+        raise SystemExit("no API process under innsync up")
+
+    def stop(self) -> None:
+        self.up.stop()
+
+
+def _hwm_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def up_run(url: str, stack: UpStack) -> dict[str, float | int]:
+    """`innsync backup create` then `innsync backup restore --yes` in a second shell: both run
+    on the stack's API (the restore back into the stack's database)."""
+    py = sys.executable
+    out = stack.root / "create.out"
+    before = _count(url)
+    t_backup, rss_backup = _timed([py, "-m", "innsync.cli", "backup", "create"], stack.env, out)
+    api_after_backup = _hwm_mb(stack.api_pid())
+    path = out.read_text().strip().splitlines()[-1]
+    t_restore, rss_restore = _timed([py, "-m", "innsync.cli", "backup", "restore", path, "--yes"],
+                                    stack.env)
+    ok = _count(url) == before
+    shutil.rmtree(path, ignore_errors=True)
+    return {"up_backup_s": t_backup, "up_restore_s": t_restore,
+            "up_backup_peak_rss_mb": rss_backup, "up_restore_peak_rss_mb": rss_restore,
+            "up_api_peak_rss_mb_after_backup": api_after_backup,
+            "up_api_peak_rss_mb_after_restore": _hwm_mb(stack.api_pid()),
+            "up_restored_rows_match": ok}
+
+
 def cli_run(url: str, stack: Stack) -> dict[str, float | int]:
     """`innsync backup create` then `innsync backup restore --yes` into a fresh database."""
     py = sys.executable
@@ -248,15 +314,20 @@ def main() -> None:
                         help="also through the CLI attached to a real Prefect server")
     parser.add_argument("--cli-no-stack", action="store_true",
                         help="also through the CLI with no stack (ephemeral Prefect server)")
+    parser.add_argument("--up", action="store_true",
+                        help="also through the CLI of a second shell with `innsync up` running")
     parser.add_argument("--worker", nargs=3, metavar=("MODE", "URL", "PATH"))
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
     url = build(args.reservations, args.rebuild)
-    stacks = []
+    stacks: list[tuple[str, Stack]] = []
+    up: UpStack | None = None
     work = Path(tempfile.mkdtemp(prefix="innsync-bench-cli-"))
     try:
+        if args.up:
+            up = UpStack(work / "up", url)
         if args.cli:
             (work / "stack").mkdir()
             stacks.append(("cli", Stack(work / "stack", record=True)))
@@ -269,14 +340,19 @@ def main() -> None:
             for label, stack in stacks:
                 extra = cli_run(url, stack)
                 run.update({k.replace("cli", label, 1): v for k, v in extra.items()})
+            if up is not None:
+                run.update(up_run(url, up))
             print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
                               for k, v in run.items()}), flush=True)
             runs.append(run)
     finally:
         for _, stack in stacks:
             stack.stop()
+        if up is not None:
+            up.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(summarise(runs, [label for label, _ in stacks]), indent=2))
+    labels = [label for label, _ in stacks] + (["up"] if up is not None else [])
+    print(json.dumps(summarise(runs, labels), indent=2))
 
 
 def one_run(url: str) -> dict[str, float | int | bool]:
@@ -345,6 +421,8 @@ def summarise(runs: list[dict[str, float | int | bool]],
             f"{label}_restored_rows_match": all(bool(r[f"{label}_restored_rows_match"])
                                                 for r in runs),
         }.items()},
+        **({"up_api_peak_rss_mb": max(int(r["up_api_peak_rss_mb_after_restore"])
+                                      for r in runs)} if "up" in (cli_labels or []) else {}),
     }
 
 

@@ -66,8 +66,9 @@ def _completed_pulls(prefect_api: str) -> int:
 
 
 def _second_shell_backup(home: Path, prefect_api: str, api_port: int) -> None:
-    """`innsync backup create` in another shell uses the recorded stack: its flow run is
-    on the stack's Prefect server, its backup in the stack's database."""
+    """`innsync backup create` in another shell uses the recorded stack: it runs on the
+    stack's API with this machine's CLI key (cli.key, 0600), its flow run is on the stack's
+    Prefect server, its backup in the stack's database."""
     stack = json.loads((home / "stack.json").read_text())
     assert (home / "stack.json").stat().st_mode & 0o777 == 0o600
     assert stack["prefect_api_url"] == prefect_api
@@ -77,6 +78,8 @@ def _second_shell_backup(home: Path, prefect_api: str, api_port: int) -> None:
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "does not answer" not in done.stderr
+    assert "(on the running stack)" in done.stderr and "running here" not in done.stderr
+    assert (home / "cli.key").stat().st_mode & 0o777 == 0o600
     run_id = re.search(r"flow run ([0-9a-f-]{36})", done.stderr)
     assert run_id, done.stderr[-2000:]
     run = httpx.get(f"{prefect_api}/flow_runs/{run_id.group(1)}", timeout=5)
