@@ -94,13 +94,13 @@ def attach_running_stack(ctx: typer.Context) -> None:
     else:
         os.environ["PREFECT_API_URL"] = found.stack.prefect_api_url
     from innsync.cli_remote import remember
-    from innsync.cli_stack import without_password
+    from innsync.cli_stack import same_database
 
     if settings.database_url is None and found.stack.database_url:
         settings.database_url = SecretStr(found.stack.database_url)
     ours = settings.database_url.get_secret_value() if settings.database_url else None
     shared = ours is not None and found.stack.database_url is not None and \
-        without_password(ours) == without_password(found.stack.database_url)
+        same_database(ours, found.stack.database_url)
     remember(found.stack if shared else None)
 
 

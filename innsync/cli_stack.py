@@ -47,6 +47,22 @@ def without_password(url: str) -> str:
     return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
+def same_database(a: str, b: str) -> bool:
+    """Whether two URLs name the same database (driver, password and spelling aside)."""
+    from sqlalchemy.engine import make_url
+
+    def key(url: str) -> tuple[object, ...]:
+        u = make_url(url)
+        backend = {"postgres": "postgresql"}.get(u.get_backend_name(), u.get_backend_name())
+        return (backend, (u.host or "localhost").lower(), u.port or 5432,
+                u.database, u.username, tuple(sorted((u.query or {}).items())))
+
+    try:
+        return key(a) == key(b)
+    except Exception:  # noqa: BLE001 - an unparsable URL names no database we can match
+        return False
+
+
 def record_stack(home: Path, prefect_api_url: str, api_url: str,
                  database_url: str | None) -> Path:
     """Write the stack file (0600, atomically); it is removed when this process exits."""

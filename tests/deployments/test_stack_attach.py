@@ -159,3 +159,16 @@ def test_cli_flows_heartbeat_at_least_as_often_as_innsync_expects(tmp_path: Path
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "45"]
+
+
+def test_the_same_database_is_recognised_in_any_spelling() -> None:
+    """The CLI sends work to the stack's API only when it would touch the same database."""
+    from innsync.cli_stack import same_database
+
+    ours = "postgresql://postgres@127.0.0.1:5432/innsync_bench"
+    assert same_database(ours, "postgresql+psycopg://postgres@127.0.0.1/innsync_bench")
+    assert same_database("postgresql://app:secret@DB.example/x", "postgres://app@db.example:5432/x")
+    assert not same_database(ours, "postgresql+psycopg://postgres@127.0.0.1:5432/other")
+    assert not same_database(ours, "postgresql://postgres@127.0.0.1:5433/innsync_bench")
+    assert not same_database(ours, "postgresql://someone@127.0.0.1:5432/innsync_bench")
+    assert not same_database(ours, "not a url")
