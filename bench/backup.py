@@ -243,7 +243,11 @@ class UpStack:
         self.up = Up(self.home, free_port(), free_port(), free_port_run(4), env,
                      up_args=["--no-demo"])
         print("starting innsync up --no-demo on the benchmark database ...", flush=True)
-        self.up.start(timeout=600)
+        try:
+            self.up.start(timeout=600)
+        except BaseException:
+            self.up.stop()
+            raise
 
     def api_pid(self) -> int:
         from bench.soak import descendants

@@ -191,7 +191,8 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError("innsync up did not come up:\n" + self.out.read_text()[-3000:])
             time.sleep(1)
-        self.admin_key = (self.home / "admin.key").read_text().strip()
+        key = self.home / "admin.key"  # written on a database's first start only
+        self.admin_key = key.read_text().strip() if key.exists() else ""
         self.sims = {ch: f"http://127.0.0.1:{self.sim_port + i}" for i, ch in enumerate(CHANNELS)}
 
     def kill_child(self, marker: str) -> int | None:
