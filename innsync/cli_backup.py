@@ -65,10 +65,11 @@ def _run(label: str, func: Any, kind: type[R], **params: Any) -> R:
     return outcome.value_as(kind)
 
 
-def _on_stack(label: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+def _on_stack(label: str, method: str, path: str, body: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Run it on the running stack's API (see innsync/cli_remote.py): its answer, or None
     when nothing was done there (then it runs here); exit 1 when it failed there."""
-    from innsync.cli_remote import NotOnStack, RemoteFailed, post, stack_api
+    from innsync.cli_remote import NotOnStack, RemoteFailed, call, stack_api
     from innsync.settings import get_settings
 
     api = stack_api(get_settings().home)
@@ -76,7 +77,7 @@ def _on_stack(label: str, path: str, body: dict[str, Any]) -> dict[str, Any] | N
         return None
     try:
         with console.status(f"{label} on the running stack ({api.url})"):
-            answer = post(api, path, body)
+            answer = call(api, method, path, body, params)
     except NotOnStack as exc:
         console.print(f"[yellow]{exc}: running here[/]", highlight=False, soft_wrap=True)
         return None
@@ -172,7 +173,7 @@ def create(
                "include_system_settings": not no_system_settings,
                "compress": not no_compress, "encrypt": encrypt, "incremental": incremental,
                "parent_id": parent}
-    remote = _on_stack("backing up", "/backup/create", {"created_by": created_by, "options": {
+    remote = _on_stack("backing up", "POST", "/backup/create", {"created_by": created_by, "options": {
         **options, "passphrase": secret.get_secret_value() if secret else None}})
     if remote is not None:
         result = BackupCreated(backup_id=remote["backupId"], file_path=remote["filePath"],
@@ -232,7 +233,7 @@ def restore(
                              " replace the restored tables' contents?"):
             raise typer.Exit(1)
     options = {"skip_existing": skip_existing, "validate_data": validate_data}
-    remote = _on_stack("restoring", "/backup/restore", {
+    remote = _on_stack("restoring", "POST", "/backup/restore", {
         "file_path": path, "backup_id": backup_id, "options": options,
         "passphrase": secret.get_secret_value() if secret else None})
     if remote is not None:
@@ -255,11 +256,18 @@ def verify(
 ) -> None:
     """Check a backup's manifest and checksums."""
     path, backup_id = _resolve(path_or_id)
-    from flows.backup import verify_backup
+    secret = _passphrase(passphrase)
+    remote = _on_stack("verifying", "POST", "/backup/verify", {
+        "file_path": path, "backup_id": backup_id, "full_restore": full,
+        "passphrase": secret.get_secret_value() if secret else None})
+    if remote is not None:
+        tables = remote["tables"]
+    else:
+        from flows.backup import verify_backup
 
-    result = _run("verifying", verify_backup, VerifyOutcome, file_path=path,
-                  backup_id=backup_id, full_restore=full, passphrase=_passphrase(passphrase))
-    _tables(result.tables)
+        tables = _run("verifying", verify_backup, VerifyOutcome, file_path=path,
+                      backup_id=backup_id, full_restore=full, passphrase=secret).tables
+    _tables(tables)
     console.print("[green]backup is intact[/]")
 
 
@@ -271,10 +279,17 @@ def delete(
 ) -> None:
     """Delete a backup's files and record (refused for a parent unless --force)."""
     path, backup_id = _resolve(path_or_id)
-    from flows.backup import delete_backup
+    # The API deletes recorded backups (by id); a path without a record is deleted here.
+    remote = None if backup_id is None else _on_stack(
+        "deleting", "DELETE", f"/backup/{backup_id}", params={"force": force})
+    if remote is not None:
+        result = DeleteOutcome(backup_id=backup_id, file_path=path,
+                               deleted_children=remote["deletedChildren"])
+    else:
+        from flows.backup import delete_backup
 
-    result = _run("deleting", delete_backup, DeleteOutcome, file_path=path,
-                  backup_id=backup_id, force=force)
+        result = _run("deleting", delete_backup, DeleteOutcome, file_path=path,
+                      backup_id=backup_id, force=force)
     also = result.deleted_children
     console.print(f"deleted {result.file_path}" + (f" and incrementals {also}" if also else ""))
 
@@ -286,12 +301,17 @@ def prune(
     keep_within_hours: float = typer.Option(None),
 ) -> None:
     """Apply retention (dry run unless --apply)."""
-    from db.backup.retention import RetentionPolicy
-    from flows.backup import prune_backups
+    keep = {"keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
+            "keep_monthly": keep_monthly, "keep_within_hours": keep_within_hours}
+    remote = _on_stack("pruning", "POST", "/backup/prune", {"dry_run": dry_run, **keep})
+    if remote is not None:
+        result = PruneOutcome(dry_run=remote["dryRun"], keep=remote["keep"],
+                              delete=remote["delete"])
+    else:
+        from db.backup.retention import RetentionPolicy
+        from flows.backup import prune_backups
 
-    policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily,
-                             keep_weekly=keep_weekly, keep_monthly=keep_monthly,
-                             keep_within_hours=keep_within_hours)
-    result = _run("pruning", prune_backups, PruneOutcome, policy=policy, dry_run=dry_run)
+        result = _run("pruning", prune_backups, PruneOutcome, policy=RetentionPolicy(**keep),
+                      dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     console.print(f"keep {sorted(int(k) for k in result.keep)}; {verb} {result.delete}")

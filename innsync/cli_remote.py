@@ -67,16 +67,16 @@ def stack_api(home: Path) -> StackAPI | None:
     return StackAPI(stack.api_url.rstrip("/"), key) if key else None
 
 
-def post(api: StackAPI, path: str, body: dict[str, Any],
-         timeout: float = WAIT_SECONDS) -> dict[str, Any]:
-    """POST to the stack's API and return the JSON answer; NotOnStack when the request was
-    not taken (no connection, key refused), RemoteFailed for any other error answer."""
+def call(api: StackAPI, method: str, path: str, body: dict[str, Any] | None = None,
+         params: dict[str, Any] | None = None, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
+    """Ask the stack's API and return its JSON answer; NotOnStack when the request was not
+    taken (no connection, key refused), RemoteFailed for any other error answer."""
     import httpx
 
     try:
-        answer = httpx.post(f"{api.url}/api{path}", json=body,
-                            headers={"X-API-Key": api.key},
-                            timeout=httpx.Timeout(timeout, connect=5.0))
+        answer = httpx.request(method, f"{api.url}/api{path}", json=body, params=params,
+                               headers={"X-API-Key": api.key},
+                               timeout=httpx.Timeout(timeout, connect=5.0))
     except httpx.ConnectError as exc:
         raise NotOnStack(f"the stack's API at {api.url} cannot be reached ({exc})") from exc
     except httpx.HTTPError as exc:  # sent: the run may be going on there, never run it twice

@@ -32,7 +32,13 @@ from db.backup.retention import RetentionPolicy
 from db.backup.storage import PathNotAllowed, resolve_backup_path, resolve_location
 from db.backup.verify import UnknownRevision
 from flows.runner import FlowOutcome, run_flow
-from tasks.results import BackupCreated, PruneOutcome, RestoreOutcome, VerifyOutcome
+from tasks.results import (
+    BackupCreated,
+    DeleteOutcome,
+    PruneOutcome,
+    RestoreOutcome,
+    VerifyOutcome,
+)
 
 router = APIRouter(prefix="/backup", tags=["backup"])
 
@@ -114,6 +120,10 @@ class RestoreResult(Result):
 
 class VerifyResult(RestoreResult):
     ok: bool = False
+
+
+class DeleteResult(Result):
+    deleted_children: list[int] = Field(default_factory=list)
 
 
 class PruneResult(Result):
@@ -272,9 +282,9 @@ def prune(body: PruneBody, session: SessionDep, principal: AdminDep) -> PruneRes
 
 
 # `:int`: /backup/list is its own resource (DELETE there is a 405, not a bad id).
-@router.delete("/{backup_id:int}", response_model=Result)
+@router.delete("/{backup_id:int}", response_model=DeleteResult)
 def delete(backup_id: Id, session: SessionDep, principal: AdminDep,
-           force: bool = False) -> Result:
+           force: bool = False) -> DeleteResult:
     """Delete a backup's files and record (force: also the incrementals built on it)."""
     from flows.backup import delete_backup
 
@@ -286,4 +296,6 @@ def delete(backup_id: Id, session: SessionDep, principal: AdminDep,
     outcome = run_flow(delete_backup, backup_id=backup_id, force=force)
     _raise_for(outcome)
     audit.record(session, principal.actor, "delete", "backup", backup_id, before, None)
-    return Result(success=True, flow_run_id=outcome.flow_run_id)
+    deleted = outcome.value_as(DeleteOutcome)
+    return DeleteResult(success=True, flow_run_id=outcome.flow_run_id,
+                        deleted_children=deleted.deleted_children)

@@ -105,6 +105,20 @@ def test_backup_and_restore_run_on_the_stack_api_with_the_cli_key(
                             ).scalar_one() == "Before"
     assert [CLI_KEY_NAME in actor for actor in _audit(engine, "restore")] == [True]
 
+    with engine.connect() as conn:
+        backup_id = conn.execute(text("SELECT id FROM system_backups WHERE file_path = :p"),
+                                 {"p": path}).scalar_one()
+    checked = _cli(home, own_prefect_server, "backup", "verify", str(backup_id))
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert "on the running stack" in checked.stderr and "backup is intact" in checked.stderr
+    pruned = _cli(home, own_prefect_server, "backup", "prune", "--dry-run")
+    assert pruned.returncode == 0, pruned.stderr[-3000:]
+    assert "on the running stack" in pruned.stderr and f"keep [{backup_id}]" in pruned.stderr
+    gone = _cli(home, own_prefect_server, "backup", "delete", str(backup_id))
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert "on the running stack" in gone.stderr and not Path(path).exists()
+    assert [CLI_KEY_NAME in actor for actor in _audit(engine, "delete")] == [True]
+
 
 def test_a_refused_cli_key_runs_the_backup_here_and_says_so(
         tmp_path: Path, own_prefect_server: PrefectServer, database_url: str,
