@@ -35,12 +35,14 @@ from flows.runner import SYNC_LOG_HOOKS
 from innsync.settings import get_settings
 from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
 from tasks.bookings import pull_account_page, pull_bookings_page, store_and_ack
+from tasks.closers import HotelClosers
 from tasks.resources import adapter_for, adapter_pool, channel_info, clean_overrides
 from tasks.results import (
     AccountPageResult,
     AriOutcome,
     BookingFetchOutcome,
     BookingsOutcome,
+    ChannelPushBrief,
     PageResult,
     PushSummary,
     StatusOutcome,
@@ -270,32 +272,14 @@ async def pull_account_bookings(
             if cid not in code_of:
                 runs[cid].errors.append("no hotelId: the account cannot route bookings to it")
         adapter = adapter_for(channel_ids[0])
-        # Hotels' sold nights are closed on their other channels, several hotels at once.
-        gate = asyncio.Semaphore(get_settings().pull_batch_parallel)
-        closers: dict[int, asyncio.Task[None]] = {}
+        # Hotels' sold nights are closed on their other channels, several hotels at once,
+        # one close at a time per hotel (the pages that came meanwhile go in its next push).
+        closers: HotelClosers[dict[str, ChannelPushBrief]] = HotelClosers(
+            lambda prop, nights: close_sold_nights(prop, nights, plain=True),
+            lambda cid, pushed: outs[cid].availability_pushed.update(pushed),
+            get_settings().pull_batch_parallel)
         # Ended early (its time bound, an error): the closes still in flight stop with it.
-        stack.callback(lambda: [t.cancel() for t in closers.values() if not t.done()])
-
-        # One close at a time per hotel, and the pages that came meanwhile in one: a hotel's
-        # closer pushes the nights gathered since its last push, reading them afresh, so the
-        # last value a partner receives is the latest and a hotel whose bookings span many
-        # pages costs each partner one push per round, not one per page.
-        pending: dict[int, set[tuple[int, date]]] = {}
-        owners: dict[int, set[int]] = {}
-
-        async def drain(prop: int) -> None:
-            while pending.get(prop):
-                nights, cids = pending.pop(prop), owners.pop(prop)
-                async with gate:
-                    pushed = await close_sold_nights(prop, nights, plain=True)
-                for cid in cids:
-                    outs[cid].availability_pushed.update(pushed)
-
-        def close(cid: int, prop: int, nights: set[tuple[int, date]]) -> None:
-            pending.setdefault(prop, set()).update(nights)
-            owners.setdefault(prop, set()).add(cid)
-            if prop not in closers or closers[prop].done():
-                closers[prop] = asyncio.create_task(drain(prop))
+        stack.callback(closers.cancel)
 
         hotel_ids: list[str] | None = None
         seen: set[str] = set()
@@ -325,7 +309,7 @@ async def pull_account_bookings(
                 # a pull that ends at its time bound has closed what it stored.
                 prop = infos[cid].property_id
                 if part.touched and prop is not None:
-                    close(cid, prop, set(part.touched))
+                    closers.add(cid, prop, set(part.touched))
             for run in runs.values():
                 run.errors += page.page_errors
             unroutable.update(page.unroutable)
@@ -346,7 +330,7 @@ async def pull_account_bookings(
                            "acknowledged; see /api/partner-accounts/%s/unroutable): %s",
                            account_id, len(unroutable), account_id,
                            ", ".join(sorted(unroutable)[:10]))
-        await asyncio.gather(*closers.values())
+        await closers.wait()
         for cid in channel_ids:
             _details(runs[cid], outs[cid])
     result = {}
