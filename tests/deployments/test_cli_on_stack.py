@@ -53,14 +53,15 @@ def _cli_key(engine: Engine) -> str:
     return key
 
 
-def _cli(home: Path, prefect: PrefectServer, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(home: Path, prefect: PrefectServer, *args: str,
+         **env: str) -> subprocess.CompletedProcess[str]:
     from innsync.settings import get_settings
 
     # The stack's backup root (this process's settings): the same machine and home in use.
     return subprocess.run(
         [sys.executable, "-m", "innsync.cli", *args],
         env=clean_env(INNSYNC_HOME=str(home), PREFECT_HOME=str(prefect.home),
-                      INNSYNC_BACKUP_ROOT=str(get_settings().resolved_backup_root)),
+                      INNSYNC_BACKUP_ROOT=str(get_settings().resolved_backup_root), **env),
         cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
@@ -69,6 +70,12 @@ def _audit(engine: Engine, action: str) -> list[str]:
         return list(conn.execute(text(
             "SELECT actor FROM audit_logs WHERE entity_type = 'backup' AND action = :a "
             "ORDER BY id"), {"a": action}).scalars())
+
+
+def _completed_backups(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM system_backups WHERE status = 'completed'")).scalar_one())
 
 
 def _property(engine: Engine, name: str | None = None) -> str:
@@ -129,9 +136,7 @@ def test_a_refused_cli_key_runs_the_backup_here_and_says_so(
     assert "refused" in made.stderr and "running here" in made.stderr
     assert "on the running stack)" not in made.stderr
     assert _audit(engine, "create") == []  # the API did nothing
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM system_backups WHERE status = "
-                                 "'completed'")).scalar_one() == 1
+    assert _completed_backups(engine) == 1
 
 
 def test_a_backup_that_fails_on_the_stack_is_reported_and_not_run_again_here(
@@ -142,28 +147,23 @@ def test_a_backup_that_fails_on_the_stack_is_reported_and_not_run_again_here(
     assert made.returncode == 1
     assert "backing up failed" in made.stderr and "no_such_table" in made.stderr
     assert "running here" not in made.stderr
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM system_backups WHERE status = "
-                                 "'completed'")).scalar_one() == 0
+    assert _completed_backups(engine) == 0
 
 
 def test_a_cli_for_another_database_runs_here(
         tmp_path: Path, own_prefect_server: PrefectServer, database_url: str,
         engine: Engine, stack_api: LiveServer) -> None:
     """The stack's API would back up its own database, not the one this CLI is set to."""
-    home = _home(tmp_path, own_prefect_server, stack_api,
-                 database_url.rsplit("/", 1)[0] + "/some_other_db", _cli_key(engine))
-    from innsync.settings import get_settings
+    from sqlalchemy.engine import make_url
 
-    done = subprocess.run(
-        [sys.executable, "-m", "innsync.cli", "backup", "create", "--table", "properties"],
-        env=clean_env(INNSYNC_HOME=str(home), PREFECT_HOME=str(own_prefect_server.home),
-                      INNSYNC_DATABASE_URL=database_url,
-                      INNSYNC_BACKUP_ROOT=str(get_settings().resolved_backup_root)),
-        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    other = make_url(database_url).set(database="some_other_db")
+    home = _home(tmp_path, own_prefect_server, stack_api,
+                 other.render_as_string(hide_password=False), _cli_key(engine))
+    done = _cli(home, own_prefect_server, "backup", "create", "--table", "properties",
+                INNSYNC_DATABASE_URL=database_url)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "on the running stack" not in done.stderr
-    assert _audit(engine, "create") == []
+    assert _audit(engine, "create") == [] and _completed_backups(engine) == 1  # made here
 
 
 def test_up_keeps_an_active_cli_key_and_replaces_a_revoked_or_missing_one(
