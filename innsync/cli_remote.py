@@ -21,7 +21,9 @@ from typing import Any
 
 from innsync.cli_stack import StackInfo
 
-CLI_KEY_FILE = "cli.key"  # same name as launcher.CLI_KEY_FILE (that module imports rich etc.)
+#: The admin key of this machine's CLI, kept by `innsync up` (launcher.ensure_cli_key).
+CLI_KEY_FILE = "cli.key"
+CLI_KEY_NAME = "innsync CLI (this machine)"
 #: The longest a backup or restore may take on the stack before the CLI stops waiting.
 WAIT_SECONDS = 6 * 3600.0
 

@@ -107,11 +107,6 @@ def ensure_admin_key(home: Path) -> str | None:
     return plaintext
 
 
-#: The key the CLI of this machine sends to the running stack's API (`innsync/cli_remote.py`).
-CLI_KEY_NAME = "innsync CLI (this machine)"
-CLI_KEY_FILE = "cli.key"
-
-
 def ensure_cli_key(home: Path) -> Path:
     """$INNSYNC_HOME/cli.key (0600) holds an active admin key for this machine's CLI: kept
     while it is active, else a new one replaces it (older CLI keys revoked). Whoever can
@@ -119,6 +114,7 @@ def ensure_cli_key(home: Path) -> Path:
     from api.auth import create_api_key, lookup_key
     from db.engine import session_scope
     from db.repositories.api_keys import revoke_named
+    from innsync.cli_remote import CLI_KEY_FILE, CLI_KEY_NAME
 
     path = home / CLI_KEY_FILE
     try:
@@ -127,7 +123,7 @@ def ensure_cli_key(home: Path) -> Path:
         current = ""
     with session_scope() as session:
         principal = lookup_key(session, current) if current else None
-        if principal is not None and principal.role == "admin":
+        if principal is not None and principal.role == "admin" and not principal.scoped:
             return path
         revoke_named(session, CLI_KEY_NAME)
         _, plaintext = create_api_key(session, CLI_KEY_NAME, "admin")

@@ -45,7 +45,7 @@ def _home(tmp_path: Path, prefect: PrefectServer, api: LiveServer, db_url: str,
 
 def _cli_key(engine: Engine) -> str:
     from api.auth import create_api_key
-    from innsync.launcher import CLI_KEY_NAME
+    from innsync.cli_remote import CLI_KEY_NAME
 
     with Session(bind=engine) as session:
         _, key = create_api_key(session, CLI_KEY_NAME, "admin")
@@ -91,7 +91,7 @@ def _property(engine: Engine, name: str | None = None) -> str:
 def test_backup_and_restore_run_on_the_stack_api_with_the_cli_key(
         tmp_path: Path, own_prefect_server: PrefectServer, database_url: str,
         engine: Engine, stack_api: LiveServer) -> None:
-    from innsync.launcher import CLI_KEY_NAME
+    from innsync.cli_remote import CLI_KEY_NAME
 
     home = _home(tmp_path, own_prefect_server, stack_api, database_url, _cli_key(engine))
     _property(engine)
@@ -172,7 +172,8 @@ def test_up_keeps_an_active_cli_key_and_replaces_a_revoked_or_missing_one(
 
     from api.auth import lookup_key
     from db.models import ApiKey
-    from innsync.launcher import CLI_KEY_NAME, ensure_cli_key
+    from innsync.cli_remote import CLI_KEY_NAME
+    from innsync.launcher import ensure_cli_key
     from tests.api.live import truncate_all
 
     try:
@@ -188,11 +189,25 @@ def test_up_keeps_an_active_cli_key_and_replaces_a_revoked_or_missing_one(
             session.commit()
         second = ensure_cli_key(tmp_path).read_text().strip()
         assert second != first
+        with Session(bind=engine) as session:  # narrowed to one property: not the CLI's key
+            from db.models import Property
+            from db.repositories.api_keys import set_scope
+
+            prop = Property(code="SCOPE1", name="Scoped")
+            session.add(prop)
+            session.flush()
+            principal = lookup_key(session, second)
+            assert principal is not None
+            set_scope(session, principal.key_id, [prop.id])
+            session.commit()
+        scoped_out = ensure_cli_key(tmp_path).read_text().strip()
+        assert scoped_out != second
         path.unlink()
         third = ensure_cli_key(tmp_path).read_text().strip()
         with Session(bind=engine) as session:
             assert lookup_key(session, third) is not None
-            assert lookup_key(session, second) is None  # the replaced one is revoked
+            assert lookup_key(session, scoped_out) is None  # the replaced ones are revoked
+            assert lookup_key(session, second) is None
             assert lookup_key(session, first) is None
     finally:
         with Session(bind=engine) as session:
