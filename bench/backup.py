@@ -236,11 +236,9 @@ class UpStack:
         self.home = work / "innsync-home"
         self.root = work / "root"
         self.root.mkdir(parents=True)
-        self.url = url
-        env = clean_env(INNSYNC_HOME=str(self.home), INNSYNC_DATABASE_URL=url,
-                        INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING")
-        self.env = env
-        self.up = Up(self.home, free_port(), free_port(), free_port_run(4), env,
+        self.env = clean_env(INNSYNC_HOME=str(self.home), INNSYNC_DATABASE_URL=url,
+                             INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING")
+        self.up = Up(self.home, free_port(), free_port(), free_port_run(4), self.env,
                      up_args=["--no-demo"])
         print("starting innsync up --no-demo on the benchmark database ...", flush=True)
         try:

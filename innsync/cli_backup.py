@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -54,13 +54,8 @@ def _run(label: str, func: Any, kind: type[R], **params: Any) -> R:
         finally:
             progress.set_listener(None)
     if not outcome.ok:
-        console.print(f"[red]{label} failed:[/] {_one_line(outcome.error)}", highlight=False,
-                      soft_wrap=True)
-        problems = getattr(outcome.error, "problems", None)
-        for p in problems or []:
-            console.print(f"  - {p.table}.{p.column or ''} [{p.check}] {p.message}"
-                          f"{f' ({p.rows} rows)' if p.rows else ''}")
-        raise typer.Exit(1)
+        problems = getattr(outcome.error, "problems", None) or []
+        _failed(label, outcome.error, [p.to_dict() for p in problems])
     console.print(f"[dim]flow run {outcome.flow_run_id}[/]")
     return outcome.value_as(kind)
 
@@ -82,16 +77,29 @@ def _on_stack(label: str, method: str, path: str, body: dict[str, Any] | None = 
         console.print(f"[yellow]{exc}: running here[/]", highlight=False, soft_wrap=True)
         return None
     except RemoteFailed as exc:
-        console.print(f"[red]{label} failed:[/] {_one_line(exc)}", highlight=False,
-                      soft_wrap=True)
         details = exc.details if isinstance(exc.details, dict) else {}
-        for p in details.get("problems") or []:
-            rows = f" ({p['rows']} rows)" if p.get("rows") else ""
-            console.print(f"  - {p.get('table')}.{p.get('column') or ''} [{p.get('check')}] "
-                          f"{p.get('message')}{rows}")
-        raise typer.Exit(1) from None
+        _failed(label, exc, details.get("problems") or [])
     console.print(f"[dim]flow run {answer.get('flowRunId')} (on the running stack)[/]")
     return answer
+
+
+def _failed(label: str, error: BaseException | None, problems: list[dict[str, Any]]) -> NoReturn:
+    """One line for the error, one per validation problem (db/backup/validate.Problem), exit 1."""
+    from rich.markup import escape
+
+    console.print(f"[red]{label} failed:[/] {escape(_one_line(error))}", highlight=False,
+                  soft_wrap=True)
+    for p in problems:
+        rows = f" ({p['rows']} rows)" if p.get("rows") else ""
+        console.print(f"  - {p.get('table')}.{p.get('column') or ''} [{p.get('check')}] "
+                      f"{p.get('message')}{rows}", markup=False, highlight=False,
+                      soft_wrap=True)  # "[not_null]" is text, not a style
+    raise typer.Exit(1)
+
+
+def _plain(secret: Any) -> str | None:
+    """A prompted passphrase as the API takes it (JSON to the local stack), or None."""
+    return secret.get_secret_value() if secret else None
 
 
 def _one_line(error: BaseException | None) -> str:
@@ -99,8 +107,10 @@ def _one_line(error: BaseException | None) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+def _fail(message: str) -> NoReturn:
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -173,8 +183,8 @@ def create(
                "include_system_settings": not no_system_settings,
                "compress": not no_compress, "encrypt": encrypt, "incremental": incremental,
                "parent_id": parent}
-    remote = _on_stack("backing up", "POST", "/backup/create", {"created_by": created_by, "options": {
-        **options, "passphrase": secret.get_secret_value() if secret else None}})
+    remote = _on_stack("backing up", "POST", "/backup/create", {
+        "created_by": created_by, "options": {**options, "passphrase": _plain(secret)}})
     if remote is not None:
         result = BackupCreated(backup_id=remote["backupId"], file_path=remote["filePath"],
                                backup_type=remote["backupType"], size_bytes=remote["sizeBytes"],
@@ -235,7 +245,7 @@ def restore(
     options = {"skip_existing": skip_existing, "validate_data": validate_data}
     remote = _on_stack("restoring", "POST", "/backup/restore", {
         "file_path": path, "backup_id": backup_id, "options": options,
-        "passphrase": secret.get_secret_value() if secret else None})
+        "passphrase": _plain(secret)})
     if remote is not None:
         _tables(remote["tables"])
         return
@@ -259,7 +269,7 @@ def verify(
     secret = _passphrase(passphrase)
     remote = _on_stack("verifying", "POST", "/backup/verify", {
         "file_path": path, "backup_id": backup_id, "full_restore": full,
-        "passphrase": secret.get_secret_value() if secret else None})
+        "passphrase": _plain(secret)})
     if remote is not None:
         tables = remote["tables"]
     else:

@@ -30,12 +30,13 @@ def stack_api(engine: Engine) -> Iterator[LiveServer]:
     yield from serve(create_app(), engine)
 
 
-def _home(tmp_path: Path, prefect: PrefectServer, api: LiveServer, db_url: str,
+def _home(tmp_path: Path, prefect: PrefectServer, api: LiveServer | str, db_url: str,
           key: str | None) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     (home / "stack.json").write_text(json.dumps({
-        "prefect_api_url": prefect.api_url, "api_url": api.url, "database_url": db_url,
+        "prefect_api_url": prefect.api_url,
+        "api_url": api if isinstance(api, str) else api.url, "database_url": db_url,
         "pid": os.getpid(), "started_at": datetime.now(UTC).isoformat()}))
     if key is not None:
         (home / "cli.key").write_text(key + "\n")
@@ -137,6 +138,19 @@ def test_a_refused_cli_key_runs_the_backup_here_and_says_so(
     assert "on the running stack)" not in made.stderr
     assert _audit(engine, "create") == []  # the API did nothing
     assert _completed_backups(engine) == 1
+
+
+def test_an_unreachable_stack_api_runs_the_backup_here_and_says_so(
+        tmp_path: Path, own_prefect_server: PrefectServer, database_url: str,
+        engine: Engine, stack_api: LiveServer) -> None:
+    from channels.simulators.server import free_port
+
+    home = _home(tmp_path, own_prefect_server, f"http://127.0.0.1:{free_port()}",
+                 database_url, _cli_key(engine))
+    made = _cli(home, own_prefect_server, "backup", "create", "--table", "properties")
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert "cannot be reached" in made.stderr and "running here" in made.stderr
+    assert _audit(engine, "create") == [] and _completed_backups(engine) == 1
 
 
 def test_a_backup_that_fails_on_the_stack_is_reported_and_not_run_again_here(
