@@ -36,7 +36,13 @@ from innsync.settings import get_settings
 from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
 from tasks.bookings import pull_account_page, pull_bookings_page, store_and_ack
 from tasks.closers import HotelClosers
-from tasks.resources import adapter_for, adapter_pool, channel_info, clean_overrides
+from tasks.resources import (
+    adapter_for,
+    adapter_pool,
+    channel_info,
+    channel_infos,
+    clean_overrides,
+)
 from tasks.results import (
     AccountPageResult,
     AriOutcome,
@@ -50,7 +56,7 @@ from tasks.results import (
     ValuesOutcome,
 )
 from tasks.retry import with_partner_retries
-from tasks.runs import SyncRun, flow_result, sync_run
+from tasks.runs import SyncRun, flow_result, sync_run, sync_runs
 from tasks.status import push_status_task, record_status
 
 DEFAULT_HORIZON_DAYS = 365
@@ -258,7 +264,7 @@ async def pull_account_bookings(
     channels' hotels only (`hotel_ids`), so bookings nobody acknowledges never fill the
     pages (the partner moves them to e-mail after ~30 minutes)."""
     logger = get_run_logger()
-    infos = {cid: channel_info(cid) for cid in channel_ids}
+    infos = channel_infos(channel_ids)
     partner = next(iter(infos.values())).channel_name
     with session_scope() as session:
         connections = account_connections(session, account_id)
@@ -266,8 +272,8 @@ async def pull_account_bookings(
     route = {code_of[cid]: cid for cid in channel_ids if cid in code_of}
     outs = {cid: BookingsOutcome(success=False) for cid in channel_ids}
     async with contextlib.AsyncExitStack() as stack:
-        runs = {cid: await stack.enter_async_context(sync_run(cid, "sync_bookings"))
-                for cid in channel_ids}
+        opened = await stack.enter_async_context(sync_runs(channel_ids, "sync_bookings"))
+        runs = {run.channel_id: run for run in opened if run.channel_id is not None}
         for cid in channel_ids:
             if cid not in code_of:
                 runs[cid].errors.append("no hotelId: the account cannot route bookings to it")

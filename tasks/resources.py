@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from channels.tokens import StoredToken, TokenKey, TokenSlot
 from db.engine import get_sessionmaker, session_scope
 from db.repositories import auth_tokens
 from db.repositories.accounts import effective_config, sealed_configs
-from db.repositories.channels import channel_facts, config_to_dict, get_mappings
+from db.repositories.channels import channels_facts, config_to_dict, get_mappings
 from innsync.settings import get_settings
 
 #: Tests and demos route a channel's traffic to an in-process simulator.
@@ -147,11 +147,16 @@ class ChannelInfo:
 
 def channel_info(channel_id: int) -> ChannelInfo:
     """Plain facts about a channel (LookupError when there is none)."""
+    return channel_infos([channel_id])[channel_id]
+
+
+def channel_infos(channel_ids: Sequence[int]) -> dict[int, ChannelInfo]:
+    """channel_info of many channels in one query, by id (LookupError naming the missing)."""
     with session_scope() as session:
-        facts = channel_facts(session, channel_id)
-    return ChannelInfo(
-        facts.id, facts.name, ChannelName(facts.channel_name), facts.enabled, facts.property_id
-    )
+        facts = channels_facts(session, channel_ids)
+    return {cid: ChannelInfo(f.id, f.name, ChannelName(f.channel_name), f.enabled,
+                             f.property_id)
+            for cid, f in facts.items()}
 
 
 #: Config fields a request may override for one run; secrets always come from storage.

@@ -12,7 +12,7 @@ or timed-out run leaves the row to the flow's state hooks (flows/runner.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +22,8 @@ from uuid import UUID
 from prefect.states import Failed, State
 
 from db.engine import session_scope
-from db.repositories.channels import mark_sync_success
-from db.repositories.sync_logs import finish_log, start_log
+from db.repositories.channels import mark_syncs_success
+from db.repositories.sync_logs import LogClose, finish_logs, start_logs
 from tasks.resources import adapter_pool
 from tasks.results import SyncOutcome, Totals
 
@@ -54,23 +54,23 @@ class SyncRun:
     status: str = "running"
 
 
-def finish(run: SyncRun) -> str:
-    """Close the run's log with its counts; a success stamps the channel's last sync."""
+def finish(runs: Iterable[SyncRun]) -> None:
+    """Close the runs' logs with their counts, in one transaction; a success stamps its
+    channel's last sync."""
+    runs = list(runs)
     with session_scope() as session:
-        status = finish_log(
-            session,
-            run.log_id,
-            processed=run.totals.processed,
-            success=run.totals.success,
-            failed=run.totals.failed,
-            errors=run.errors,
-            details=run.details,
-            status=run.forced_status,
-        )
-        if status == "success" and run.channel_id is not None:
-            mark_sync_success(session, run.channel_id, run.operation, datetime.now(UTC))
-    run.status = status
-    return status
+        statuses = finish_logs(session, [
+            LogClose(run.log_id, run.totals.processed, run.totals.success, run.totals.failed,
+                     run.errors, run.details, run.forced_status)
+            for run in runs])
+        by_operation: dict[str, list[int]] = {}
+        for run, status in zip(runs, statuses, strict=True):
+            run.status = status
+            if status == "success" and run.channel_id is not None:
+                by_operation.setdefault(run.operation, []).append(run.channel_id)
+        now = datetime.now(UTC)
+        for operation, ids in by_operation.items():
+            mark_syncs_success(session, ids, operation, now)
 
 
 @asynccontextmanager
@@ -81,18 +81,33 @@ async def sync_run(
 ) -> AsyncIterator[SyncRun]:
     """Open the run's sync log and its partner-adapter pool (or join the enclosing run's
     pool); close both on exit (see module doc)."""
+    async with sync_runs([channel_id], operation, flow_run_id) as runs:
+        yield runs[0]
+
+
+@asynccontextmanager
+async def sync_runs(
+    channel_ids: Sequence[int | None],
+    operation: str,
+    flow_run_id: UUID | None = None,
+) -> AsyncIterator[list[SyncRun]]:
+    """sync_run of several channels that run together (an account's pull): their logs are
+    opened in one statement and closed in one transaction; an exception fails them all."""
     with session_scope() as session:
-        log_id = start_log(session, channel_id, operation, flow_run_id or current_flow_run_id())
-    run = SyncRun(channel_id=channel_id, operation=operation, log_id=log_id)
+        log_ids = start_logs(session, channel_ids, operation,
+                             flow_run_id or current_flow_run_id())
+    runs = [SyncRun(channel_id=cid, operation=operation, log_id=log_id)
+            for cid, log_id in zip(channel_ids, log_ids, strict=True)]
     try:
         async with adapter_pool():
-            yield run
+            yield runs
     except Exception as exc:
-        run.errors.append(f"{type(exc).__name__}: {exc}"[:1000])
-        run.forced_status = "failed"
-        finish(run)
+        for run in runs:
+            run.errors.append(f"{type(exc).__name__}: {exc}"[:1000])
+            run.forced_status = "failed"
+        finish(runs)
         raise
-    finish(run)
+    finish(runs)
 
 
 def flow_result(outcome: OutcomeT, status: str) -> OutcomeT | State[Any]:

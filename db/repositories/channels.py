@@ -7,7 +7,7 @@ never need the key. Only `load_channel_config` decrypts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -157,16 +157,26 @@ def set_changes(config: ChannelConfig) -> dict[str, Any]:
 
 def mark_sync_success(session: Session, channel_id: int, operation: str, at: datetime) -> None:
     """Record `at` as the last successful `operation` sync (never moves backwards)."""
+    mark_syncs_success(session, [channel_id], operation, at)
+
+
+def mark_syncs_success(
+    session: Session, channel_ids: Sequence[int], operation: str, at: datetime
+) -> None:
+    """mark_sync_success for many channels in one statement."""
     if at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
+    if not channel_ids:
+        return
     session.execute(
         text(
             "UPDATE channels SET last_successful_sync = last_successful_sync "
             "|| jsonb_build_object(CAST(:op AS text), CAST(:iso AS text)), updated_at = now() "
-            "WHERE id = :id AND (last_successful_sync ->> CAST(:op AS text) IS NULL "
+            "WHERE id = ANY(CAST(:ids AS bigint[])) "
+            "AND (last_successful_sync ->> CAST(:op AS text) IS NULL "
             "OR (last_successful_sync ->> CAST(:op AS text))::timestamptz < :at)"
         ),
-        {"id": channel_id, "op": operation, "iso": at.isoformat(), "at": at},
+        {"ids": list(channel_ids), "op": operation, "iso": at.isoformat(), "at": at},
     )
 
 
@@ -220,14 +230,22 @@ class ChannelFacts(NamedTuple):
 
 def channel_facts(session: Session, channel_id: int) -> ChannelFacts:
     """Name, partner, enabled flag and property of a channel (ChannelNotFoundError)."""
-    row = session.execute(
+    return channels_facts(session, [channel_id])[channel_id]
+
+
+def channels_facts(session: Session, channel_ids: Sequence[int]) -> dict[int, ChannelFacts]:
+    """channel_facts of many channels in one query, by id (ChannelNotFoundError naming the
+    ids that are not channels)."""
+    rows = session.execute(
         select(
             Channel.id, Channel.name, Channel.channel_name, Channel.enabled, Channel.property_id
-        ).where(Channel.id == channel_id)
-    ).first()
-    if row is None:
-        raise ChannelNotFoundError(f"channel {channel_id} not found")
-    return ChannelFacts(*row)
+        ).where(Channel.id.in_(list(channel_ids)))
+    ).all()
+    found = {row[0]: ChannelFacts(*row) for row in rows}
+    missing = sorted(set(channel_ids) - found.keys())
+    if missing:
+        raise ChannelNotFoundError(f"channel {', '.join(map(str, missing))} not found")
+    return found
 
 
 def enabled_channel_ids(session: Session, property_id: int | None = None) -> list[int]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -35,15 +36,46 @@ def start_log(
     session: Session, channel_id: int | None, operation: str, flow_run_id: UUID | None
 ) -> int:
     """Open a 'running' log row owned by this process (host, pid); returns its id."""
-    log_id: int = session.execute(
+    return start_logs(session, [channel_id], operation, flow_run_id)[0]
+
+
+def start_logs(
+    session: Session, channel_ids: Sequence[int | None], operation: str,
+    flow_run_id: UUID | None,
+) -> list[int]:
+    """start_log for many channels in one statement; the ids in the order of `channel_ids`
+    (rows are inserted in that order, so their sequence ids ascend with it)."""
+    ids: list[int] = sorted(session.execute(
         text(
             "INSERT INTO channel_sync_logs (channel_id, operation, status, flow_run_id, host, pid) "
-            "VALUES (:c, :op, 'running', :fr, :host, :pid) RETURNING id"
+            "SELECT t.c, :op, 'running', :fr, :host, :pid "
+            "FROM unnest(CAST(:cs AS bigint[])) WITH ORDINALITY AS t(c, n) ORDER BY t.n "
+            "RETURNING id"
         ),
-        {"c": channel_id, "op": operation, "fr": flow_run_id, "host": socket.gethostname(),
-         "pid": os.getpid()},
-    ).scalar_one()
-    return log_id
+        {"cs": list(channel_ids), "op": operation, "fr": flow_run_id,
+         "host": socket.gethostname(), "pid": os.getpid()},
+    ).scalars())
+    return ids
+
+
+class LogClose(NamedTuple):
+    """What closes one log row (finish_logs)."""
+
+    log_id: int
+    processed: int
+    success: int
+    failed: int
+    errors: list[str]
+    details: dict[str, Any] | None = None
+    #: Forced final status; None derives it from the counts (final_status).
+    status: str | None = None
+
+
+def final_status(failed: int, success: int, errors: list[str]) -> str:
+    """'success', 'partial' (some failed) or 'failed' (nothing succeeded)."""
+    if failed == 0 and not errors:
+        return "success"
+    return "partial" if success > 0 else "failed"
 
 
 def finish_log(
@@ -58,13 +90,15 @@ def finish_log(
     status: str | None = None,
 ) -> str:
     """Close a log row: 'success', 'partial' (some failed) or 'failed' (nothing succeeded)."""
-    if status is None:
-        if failed == 0 and not errors:
-            status = "success"
-        elif success > 0:
-            status = "partial"
-        else:
-            status = "failed"
+    return finish_logs(
+        session, [LogClose(log_id, processed, success, failed, errors, details, status)])[0]
+
+
+def finish_logs(session: Session, closes: Sequence[LogClose]) -> list[str]:
+    """finish_log for many rows in one round trip; their statuses, in order."""
+    statuses = [c.status or final_status(c.failed, c.success, c.errors) for c in closes]
+    if not closes:
+        return statuses
     session.execute(
         text("""
             UPDATE channel_sync_logs SET status = :st, records_processed = :p,
@@ -73,17 +107,20 @@ def finish_log(
                 finished_at = now()
             WHERE id = :id
         """),
-        {
-            "id": log_id,
-            "st": status,
-            "p": processed,
-            "s": success,
-            "f": failed,
-            "e": json.dumps(errors[:MAX_ERRORS_KEPT]),
-            "d": json.dumps(details or {}, default=str),
-        },
+        [
+            {
+                "id": c.log_id,
+                "st": st,
+                "p": c.processed,
+                "s": c.success,
+                "f": c.failed,
+                "e": json.dumps(c.errors[:MAX_ERRORS_KEPT]),
+                "d": json.dumps(c.details or {}, default=str),
+            }
+            for c, st in zip(closes, statuses, strict=True)
+        ],
     )
-    return status
+    return statuses
 
 
 def last_success_started(session: Session, channel_id: int, operation: str) -> datetime | None:

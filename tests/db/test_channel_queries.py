@@ -12,6 +12,7 @@ from db.repositories.bookings import booking_ref
 from db.repositories.channels import (
     ChannelNotFoundError,
     channel_facts,
+    channels_facts,
     enabled_channel_ids,
     enabled_channels_of_partners,
 )
@@ -35,6 +36,10 @@ def test_channel_reads(db_session: Session) -> None:
     assert channel_facts(db_session, off).enabled is False
     with pytest.raises(ChannelNotFoundError):
         channel_facts(db_session, 10**12)
+    many = channels_facts(db_session, [off, bcom])
+    assert many == {bcom: facts, off: channel_facts(db_session, off)}
+    with pytest.raises(ChannelNotFoundError, match=f"channel {10**12} not found"):
+        channels_facts(db_session, [bcom, 10**12])
     assert enabled_channel_ids(db_session, a.property_id) == [bcom]
     assert enabled_channel_ids(db_session, b.property_id) == [b.channels[ChannelName.EXPEDIA]]
     everything = enabled_channel_ids(db_session)
