@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -37,6 +38,7 @@ from tasks.ari import Kind, close_sold_nights, push_channel, push_updates
 from tasks.bookings import pull_account_page, pull_bookings_page, store_and_ack
 from tasks.closers import HotelClosers
 from tasks.resources import (
+    ChannelInfo,
     adapter_for,
     adapter_pool,
     channel_info,
@@ -114,19 +116,22 @@ async def pull_bookings(
     *,
     in_batch: bool = False,
     first_slot_taken: bool = False,
+    info: ChannelInfo | None = None,
 ) -> tuple[BookingsOutcome, str]:
     """The one implementation of a channel's booking pull (see sync_bookings), returning the
     outcome and the sync log's status. `in_batch` (a scheduled batch of many channels,
     flows/scheduled.py): pages are plain calls, not a Prefect task run each (with the tasks'
     retry policy for transient partner errors: _page_with_retries), and no progress or summary
     artifact is made per channel (the batch makes one table); overbookings still get theirs.
-    `first_slot_taken`: the batch took the first fetch's rate-limit slot already."""
+    `first_slot_taken`: the batch took the first fetch's rate-limit slot already; `info`: it
+    read the channel's facts already (with its other channels', in one query)."""
     logger = get_run_logger()
-    info = channel_info(channel_id)
+    info = info or channel_info(channel_id)
     overrides = clean_overrides(config_overrides)
     if not info.enabled:
         raise ValueError(f"channel {info.name} is disabled")
-    fetch_page: Any = _page_with_retries if in_batch else pull_bookings_page
+    fetch_page: Any = (functools.partial(_page_with_retries, info=info) if in_batch
+                       else pull_bookings_page)
     out = BookingsOutcome(success=False)
     touched: set[tuple[int, date]] = set()
     progress = None if in_batch else await acreate_progress_artifact(
@@ -371,6 +376,7 @@ async def _bookings_summary(
 async def _page_with_retries(
     channel_id: int, start: date | None, end: date | None, cursor: str | None,
     overrides: dict[str, str] | None, changed_since: datetime | None, slot_taken: bool = False,
+    info: ChannelInfo | None = None,
 ) -> Any:
     """`pull-bookings-page` as a plain call with the task's retry policy; a retry takes its
     own rate-limit slot."""
@@ -380,7 +386,8 @@ async def _page_with_retries(
         nonlocal tries
         tries += 1
         return await pull_bookings_page.fn(channel_id, start, end, cursor, overrides,
-                                           changed_since, slot_taken=slot_taken and tries == 1)
+                                           changed_since, slot_taken=slot_taken and tries == 1,
+                                           info=info)
 
     return await with_partner_retries(once)
 

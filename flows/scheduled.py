@@ -42,6 +42,7 @@ from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.leases import renewed
 from tasks.limits import limits_for_channels, take_partner_slots
+from tasks.resources import ChannelInfo, channel_infos
 from tasks.results import CycleLine, CycleOutcome
 
 #: The deployment each batch of the scheduled pull runs through (deployments/specs.py).
@@ -131,6 +132,15 @@ def _release(holder: str, ids: list[int]) -> None:
         release_leases(session, holder, ids)
 
 
+def _infos(ids: list[int]) -> dict[int, ChannelInfo]:
+    """The channels' facts in one query; none when one was deleted meanwhile (each channel's
+    pull then reads its own and fails alone)."""
+    try:
+        return channel_infos(ids)
+    except LookupError:
+        return {}
+
+
 def _close_log(channel_id: int, reason: str) -> None:
     run_id = flow_run.get_id()
     if run_id is None:
@@ -141,11 +151,12 @@ def _close_log(channel_id: int, reason: str) -> None:
 
 
 async def _pull_one(line: CycleLine, max_pages: int, holder: str, bound: float,
-                    slot_taken: bool) -> None:
+                    slot_taken: bool, info: ChannelInfo | None) -> None:
     try:
         async with asyncio.timeout(bound):
             out, status = await pull_bookings(line.channel_id, max_pages=max_pages,
-                                              in_batch=True, first_slot_taken=slot_taken)
+                                              in_batch=True, first_slot_taken=slot_taken,
+                                              info=info)
         line.state = "FAILED" if status == "failed" else "COMPLETED"
         line.new, line.updated, line.errors = out.new, out.updated, len(out.errors)
         if out.errors:
@@ -214,10 +225,11 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcom
     async def pull(line: CycleLine) -> None:
         async with gate:
             await _pull_one(line, max_pages, holder, settings.sync_run_timeout_seconds,
-                            slots_taken)
+                            slots_taken, infos.get(line.channel_id))
 
     groups = await asyncio.to_thread(account_groups, sorted(held))
     in_account = {cid for ids in groups.values() for cid in ids}
+    infos = await asyncio.to_thread(_infos, sorted(held - in_account))
     # One first fetch per channel, but one per account for an account's channels.
     slots_taken = await _first_slots(
         names, (held - in_account) | {ids[0] for ids in groups.values()})

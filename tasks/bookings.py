@@ -155,12 +155,13 @@ async def pull_bookings_page(
     overrides: dict[str, str] | None = None,
     changed_since: datetime | None = None,
     slot_taken: bool = False,
+    info: ChannelInfo | None = None,
 ) -> PageResult:
     """Fetch one page of bookings, store it, acknowledge it; returns counts and cursor.
     `slot_taken`: the fetch's partner rate-limit slot was taken already (a batch takes its
-    channels' first slots in blocks)."""
+    channels' first slots in blocks); `info`: the caller read the channel's facts already."""
     logger = get_run_logger()
-    info = channel_info(channel_id)
+    info = info or channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
     if not slot_taken:
         await take_partner_slot(info.channel_name)  # the fetch
