@@ -123,6 +123,7 @@ def maintenance(stale_after_minutes: int | None = None) -> MaintenanceOutcome:
             backups={k: f"{v.status}: {v.reason}" for k, v in reaped.backups.items()},
             removed_paths=reaped.removed_paths,
             crashed_flow_runs=reaped.crashed_flow_runs,
+            crashed_task_runs=reaped.crashed_task_runs,
         ),
         stale=[s.channel_id for s in stale],
         high_error_rate=[f.channel_id for f in erring],

@@ -50,8 +50,6 @@ PULL_BATCH_DEPLOYMENT = "pull-batch/on-demand"
 #: A batch's leases last this long unless renewed; renewed every LEASE_RENEW_SECONDS.
 LEASE_SECONDS = 90.0
 LEASE_RENEW_SECONDS = 30.0
-#: Margin of the batch's own bound over one channel's (a channel's bound fires first).
-OUTER_TIMEOUT_MARGIN = 60
 #: Bound of one batch's dispatch (flow-run creation, ~0.1 s normally): a slow Prefect API
 #: never keeps the cycle past its interval.
 DISPATCH_TIMEOUT_SECONDS = 10.0
@@ -201,7 +199,7 @@ async def _pull_account(account_id: int, lines: list[CycleLine], max_pages: int,
 
 
 @flow(name="pull-batch", persist_result=True,
-      timeout_seconds=get_settings().sync_run_timeout_seconds + OUTER_TIMEOUT_MARGIN,
+      timeout_seconds=get_settings().batch_run_timeout_seconds,
       **SYNC_LOG_HOOKS)
 async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcome | State[Any]:
     """Pull the bookings of a batch of channels (see module doc): one line per channel,

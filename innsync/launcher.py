@@ -360,7 +360,7 @@ def recover(prefect_api: str, own_server: bool) -> list[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from deployments.automations import ensure_automations
-    from innsync.reaper import crash_orphan_flow_runs, reap
+    from innsync.reaper import crash_orphan_flow_runs, crash_overdue_task_runs, reap
 
     lines = []
     with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
@@ -370,6 +370,10 @@ def recover(prefect_api: str, own_server: bool) -> list[str]:
                                                  "this flow run is gone")
                 if crashed:
                     lines.append(f"recovery: {crashed} flow run(s) of the last run marked Crashed")
+                tasks = crash_overdue_task_runs(every=True)
+                if tasks:
+                    lines.append(f"recovery: {tasks} background task run(s) of the last run "
+                                 "marked Crashed")
             except Exception as exc:
                 lines.append(f"recovery: could not check old flow runs ({exc})")
         try:

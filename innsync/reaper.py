@@ -14,6 +14,10 @@ reaper closes such rows with the reason:
   so its process cannot be checked)                             -> `crashed`;
 - a sync log older than its operation's time bound plus a grace -> `failed`.
 
+A background task run (flows/background.py: a pull batch, a webhook's fetch) still Running
+past its flow's time bound lost its task worker; it is set Crashed (Prefect has no task-run
+heartbeat).
+
 A reaped backup's directory (a backup without manifest, `.partial` files) is removed, and
 restore/verify scratch directories no process uses any more are deleted. The Prefect flow
 run of a dead local owner is set Crashed too, so it stops holding a concurrency slot.
@@ -31,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -227,6 +231,66 @@ def crash_flow_runs(ids: Iterable[UUID], reason: str) -> int:
     return done
 
 
+#: Background task runs (flows/background.py) bounded by the sync time bound: a live task
+#: worker ends them when the flow they carry ends. `run-started-flow` is not among them: it
+#: carries any on-demand flow, backups (no time bound) included; its flow run is judged by
+#: the zombie-run automation.
+BOUNDED_TASKS = ("pull-channel-batch", "fetch-pushed-booking")
+
+
+def _task_bound() -> timedelta:
+    from innsync.settings import get_settings
+
+    return timedelta(seconds=get_settings().batch_run_timeout_seconds) + OVERDUE_GRACE
+
+
+def crash_overdue_task_runs(bound: timedelta | None = None, *, every: bool = False) -> int:
+    """Set Crashed the background task runs still Running past their time bound: their task
+    worker died (kill -9, OOM, a machine gone), and Prefect has no heartbeat for task runs,
+    so they would show Running for ever. `every`: every Running background task run, any
+    age (`innsync up` restarting its own server: every worker of the last run is gone)."""
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        return 0
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    limit = bound or _task_bound()
+    names = {*BOUNDED_TASKS, *(["run-started-flow"] if every else [])}
+    stuck = TaskRunFilter(
+        state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING])))
+    now = datetime.now(UTC)
+    reason = ("innsync: the task worker that ran this is gone" if every else
+              f"innsync reaper: still Running {int(limit.total_seconds())} s after it "
+              "started, past its flow's time bound: its task worker is gone")
+    seen: set[UUID] = set()
+    crashed = 0
+    with get_client(sync_client=True) as client:
+        while runs := [r for r in client.read_task_runs(task_run_filter=stuck, limit=200)
+                       if r.id not in seen]:
+            for run in runs:
+                seen.add(run.id)
+                # A task run is named after its task and a counter: pull-channel-batch-0.
+                if run.name.rsplit("-", 1)[0] not in names:
+                    continue
+                # Running since its state's timestamp (a background task run may carry no
+                # start time).
+                since = run.state.timestamp if run.state is not None else None
+                if not every and (since is None or now - since < limit):
+                    continue
+                client.set_task_run_state(run.id, Crashed(message=reason), force=True)
+                crashed += 1
+                log.warning("reaper: task run %s (%s) -> Crashed", run.id, run.name)
+    return crashed
+
+
 def _max_age(operation: str) -> timedelta:
     from innsync.settings import get_settings
 
@@ -244,6 +308,7 @@ class ReapReport:
     backups: dict[int, Verdict] = field(default_factory=dict)
     removed_paths: list[str] = field(default_factory=list)
     crashed_flow_runs: int = 0
+    crashed_task_runs: int = 0
 
 
 def reap(scratch_dir: str | None = None, scratch_idle: timedelta = SCRATCH_IDLE) -> ReapReport:
@@ -299,6 +364,10 @@ def reap(scratch_dir: str | None = None, scratch_idle: timedelta = SCRATCH_IDLE)
     if zombies:
         report.crashed_flow_runs = crash_flow_runs(
             zombies, "innsync reaper: the process running this flow run is gone")
+    try:
+        report.crashed_task_runs = crash_overdue_task_runs()
+    except Exception as exc:  # the next pass tries again
+        log.warning("reaper: could not check background task runs (%s)", exc)
     report.removed_paths += remove_stray_scratch(scratch_dir, scratch_idle)
     return report
 

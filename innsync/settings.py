@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "placeholder", "xxx", ""}
 
 
+#: Margin of a pull batch's time bound over one channel's (Settings.batch_run_timeout_seconds).
+BATCH_TIMEOUT_MARGIN = 60
+
 class Settings(BaseSettings):
     """Configuration read from the environment (and `.env`)."""
 
@@ -90,6 +93,12 @@ class Settings(BaseSettings):
     prefect_vacuum_retention: str | None = Field(
         default=None, validation_alias="PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"
     )
+
+    @property
+    def batch_run_timeout_seconds(self) -> int:
+        """Time bound of a pull batch: one channel's bound plus a margin (a channel's bound
+        fires first)."""
+        return self.sync_run_timeout_seconds + BATCH_TIMEOUT_MARGIN
 
     @property
     def run_retention(self) -> timedelta:

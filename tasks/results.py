@@ -224,6 +224,8 @@ class ReapSummary(Result):
     backups: dict[int, str] = Field(default_factory=dict)
     removed_paths: list[str] = Field(default_factory=list)
     crashed_flow_runs: int = 0
+    #: Background task runs whose task worker died (Running past their bound).
+    crashed_task_runs: int = 0
 
 
 class MaintenanceOutcome(Result):

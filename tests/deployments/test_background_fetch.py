@@ -8,6 +8,7 @@ starts it, the Airbnb simulator over HTTP, PostgreSQL; the webhook is posted to 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from channels.base import ChannelName
 from channels.simulators.airbnb import confirmation_code, webhook_event
 from channels.simulators.server import build_app, running_server
 from tests.deployments.conftest import PrefectServer, clean_env, stop_group
+from tests.ops.conftest import hung_partner  # noqa: F401 - fixture
 from tests.sync.conftest import committed, make_hotel, point_channel_at  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,13 +47,13 @@ def background(monkeypatch: pytest.MonkeyPatch,
 
 
 def _start_worker(server: PrefectServer, log: Path,
-                  tasks: str = "webhooks") -> subprocess.Popen[bytes]:
+                  tasks: str = "webhooks", **env: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "deployments.task_worker", "--tasks", tasks],
             env=clean_env(**server.client_env(),
                           INNSYNC_DATABASE_URL=os.environ["INNSYNC_DATABASE_URL"],
-                          INNSYNC_HOME=os.environ["INNSYNC_HOME"]),
+                          INNSYNC_HOME=os.environ["INNSYNC_HOME"], **env),
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -200,6 +202,57 @@ def test_the_cycle_hands_its_batches_to_a_pull_worker(
     [batch] = _runs("pull-batch")
     assert batch.deployment_id is None and batch.parameters["channel_ids"] == [cid]
     assert batch.state_type.value == "COMPLETED"
+
+
+def test_a_pull_worker_killed_mid_batch_leaves_nothing_running(
+    background: PrefectServer, committed: Session, tmp_path: Path,  # noqa: F811 - fixture
+    hung_partner: str,  # noqa: F811 - fixture
+) -> None:
+    """A pull worker killed (SIGKILL) while its batch waits on a partner: Prefect has no
+    heartbeat for task runs, so the batch's task run would show Running for ever. The
+    reaper leaves a Running task run younger than its bound alone (its worker may be alive)
+    and sets one past it Crashed; the batch's sync log is closed `crashed` (its process is
+    gone)."""
+    from datetime import timedelta
+
+    from flows.runner import run_flow
+    from flows.scheduled import sync_all_bookings
+    from innsync.reaper import crash_overdue_task_runs, reap
+
+    hotel = make_hotel(committed, units=20, days=30, channels=(ChannelName.BOOKING_COM,))
+    committed.commit()
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    point_channel_at(committed, cid, hung_partner)
+    log = tmp_path / "pull-worker.log"
+    worker = _start_worker(background, log, "pulls", INNSYNC_PARTNER_TIMEOUT="120")
+    try:
+        out = run_flow(sync_all_bookings, dispatch_runs=True)
+        assert out.ok, out.error
+        [line] = out.value["channels"]
+        task_run = line["task_run_id"]
+        assert _eventually(lambda: _task_run_state(task_run) == "RUNNING", 60), \
+            log.read_text()[-3000:]
+
+        def running_log() -> bool:
+            committed.expire_all()
+            found = committed.execute(text(
+                "SELECT count(*) FROM channel_sync_logs WHERE channel_id = :c "
+                "AND status = 'running'"), {"c": cid}).scalar_one()
+            committed.rollback()
+            return bool(found)
+
+        assert _eventually(running_log, 60), log.read_text()[-3000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert crash_overdue_task_runs() == 0  # younger than its bound: may still be working
+    assert _task_run_state(task_run) == "RUNNING"
+    report = reap()
+    assert [v.status for v in report.sync_logs.values()] == ["crashed"]
+    time.sleep(1.5)
+    assert crash_overdue_task_runs(timedelta(seconds=1)) == 1
+    assert _task_run_state(task_run) == "CRASHED"
+    assert crash_overdue_task_runs(timedelta(seconds=1)) == 0  # final now: left alone
 
 
 def test_an_api_sync_runs_at_once_on_the_task_worker_and_waits_for_one(
