@@ -33,10 +33,11 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -260,6 +261,7 @@ def crash_overdue_task_runs(bound: timedelta | None = None, *, every: bool = Fal
         TaskRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import TaskRunSort
     from prefect.states import Crashed
 
     limit = bound or _task_bound()
@@ -270,25 +272,41 @@ def crash_overdue_task_runs(bound: timedelta | None = None, *, every: bool = Fal
     reason = ("innsync: the task worker that ran this is gone" if every else
               f"innsync reaper: still Running {int(limit.total_seconds())} s after it "
               "started, past its flow's time bound: its task worker is gone")
-    seen: set[UUID] = set()
     crashed = 0
     with get_client(sync_client=True) as client:
-        while runs := [r for r in client.read_task_runs(task_run_filter=stuck, limit=200)
-                       if r.id not in seen]:
-            for run in runs:
-                seen.add(run.id)
-                # A task run is named after its task and a counter: pull-channel-batch-0.
-                if run.name.rsplit("-", 1)[0] not in names:
-                    continue
-                # Running since its state's timestamp (a background task run may carry no
-                # start time).
-                since = run.state.timestamp if run.state is not None else None
-                if not every and (since is None or now - since < limit):
-                    continue
-                client.set_task_run_state(run.id, Crashed(message=reason), force=True)
-                crashed += 1
-                log.warning("reaper: task run %s (%s) -> Crashed", run.id, run.name)
+        for run in every_run(lambda offset: client.read_task_runs(
+                task_run_filter=stuck, sort=TaskRunSort.ID_DESC, limit=PAGE, offset=offset)):
+            # A task run is named after its task and a counter: pull-channel-batch-0.
+            if run.name.rsplit("-", 1)[0] not in names:
+                continue
+            # Running since its state's timestamp (a background task run may carry no
+            # start time).
+            since = run.state.timestamp if run.state is not None else None
+            if not every and (since is None or now - since < limit):
+                continue
+            client.set_task_run_state(run.id, Crashed(message=reason), force=True)
+            crashed += 1
+            log.warning("reaper: task run %s (%s) -> Crashed", run.id, run.name)
     return crashed
+
+
+#: Runs read per Prefect API call (the server's default cap).
+PAGE = 200
+RunT = TypeVar("RunT", bound=Any)
+
+
+def every_run(read: Callable[[int], list[RunT]]) -> list[RunT]:
+    """Every run a filtered read (`read(offset)`, sorted by id) returns, read page by page
+    before any of them is changed (changing a run's state moves it out of the filter, and
+    the pages after it would shift)."""
+    runs: dict[Any, RunT] = {}
+    offset = 0
+    while page := read(offset):
+        runs.update((run.id, run) for run in page)
+        offset += len(page)
+        if len(page) < PAGE:
+            break
+    return list(runs.values())
 
 
 def _max_age(operation: str) -> timedelta:
@@ -462,21 +480,19 @@ def crash_orphan_flow_runs(reason: str, *, deployed_only: bool = False) -> int:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.states import Crashed
 
     stuck = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
         any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
-    seen: set[UUID] = set()
     crashed = 0
     with get_client(sync_client=True) as client:
-        while runs := [r for r in client.read_flow_runs(flow_run_filter=stuck, limit=200)
-                       if r.id not in seen]:
-            for run in runs:
-                seen.add(run.id)
-                if deployed_only and run.deployment_id is None:
-                    continue
-                client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
-                crashed += 1
+        for run in every_run(lambda offset: client.read_flow_runs(
+                flow_run_filter=stuck, sort=FlowRunSort.ID_DESC, limit=PAGE, offset=offset)):
+            if deployed_only and run.deployment_id is None:
+                continue
+            client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
+            crashed += 1
     return crashed
 
 

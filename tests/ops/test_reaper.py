@@ -271,3 +271,25 @@ def test_result_files_past_the_retention_are_deleted_hourly(tmp_path: Path) -> N
     assert prune_result_files(tmp_path, week, now=now + 3601) == 1
     assert not fresh.exists() and (tmp_path / PRUNE_MARKER).exists()
     assert prune_result_files(tmp_path / "missing", week, now=now) is None
+
+
+def test_every_run_reads_every_page_before_any_is_changed() -> None:
+    """The reaper reads all stuck runs first (page by page, the server caps a page at 200),
+    then changes them: changing one moves it out of the filter and would shift the pages."""
+    from types import SimpleNamespace
+
+    from innsync.reaper import PAGE, every_run
+
+    stored = [SimpleNamespace(id=i) for i in range(2 * PAGE + 50)]
+    offsets: list[int] = []
+
+    def read(offset: int) -> list[SimpleNamespace]:
+        offsets.append(offset)
+        # a run added meanwhile shifts the next page by one: it is seen twice, kept once
+        shift = 1 if offset else 0
+        return stored[max(0, offset - shift):offset - shift + PAGE]
+
+    runs = every_run(read)
+    assert [r.id for r in runs] == list(range(2 * PAGE + 50))
+    assert offsets == [0, PAGE, 2 * PAGE]
+    assert every_run(lambda offset: []) == []
