@@ -20,7 +20,10 @@ below) and the ratio printed; every made booking must be stored and acknowledged
   their modification/cancellation messages) before the clock starts: generation is excluded.
 - A scratch database (`innsync_bench_ingest_<pid>`, migrated with db.migrate.upgrade) holds a hotel
   with STD/DLX/STE/FAM x BAR/NRF/BB, 400 days of inventory with enough units to never
-  oversell, and a Booking.com channel pointed at the simulator.
+  oversell (`--units N`: a small hotel, most bookings flagged overbooked, as on the demo
+  hotel of `--path api`), and a Booking.com channel pointed at the simulator.
+- SQL breakdown: every statement's round trip, summed by its first words (SQLAlchemy
+  cursor events on innsync's engine).
 - `sync_bookings` runs in-process (flows.runner.run_flow) against a real Prefect server:
   PREFECT_API_URL when set; else by default `prefect server start` on a scratch PostgreSQL
   database (as `innsync up` runs it; startup not timed); `--prefect harness` uses
@@ -184,13 +187,53 @@ class Profiler:
         self._undo.clear()
 
 
+class StatementTimer:
+    """Wall time of every SQL statement innsync's engine sends, by the statement's first
+    words (SQLAlchemy cursor events): where the ingest SQL's seconds go."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()
+
+    @staticmethod
+    def label(statement: str) -> str:
+        words = " ".join(statement.split())
+        if words.startswith("WITH u AS MATERIALIZED"):
+            return "channel_bookings + rooms upsert (one statement)"
+        return words[:90]
+
+    def attach(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+        def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            started = conn.info["bench_started"].pop()
+            key = self.label(statement)
+            self.seconds[key] += time.perf_counter() - started
+            self.calls[key] += 1
+            self.rows[key] += max(cursor.rowcount, 0)
+
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+
+    def print(self, top: int = 14) -> None:
+        total = sum(self.seconds.values())
+        print(f"SQL statements (wall time in the database round trip, {total:.1f} s in all)")
+        print(f"{'statement':<92} {'seconds':>8} {'calls':>6} {'rows':>8}")
+        for key, sec in sorted(self.seconds.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{key:<92} {sec:>8.2f} {self.calls[key]:>6,} {self.rows[key]:>8,}")
+
+
 # Categories, in the order the breakdown prints them.
 HTTP_GET = "partner GETs (HTTP, simulator render incl.)"
 PARSE = "parse + validate XML (adapter)"
 INGEST = "ingest SQL (plan + set-based statements)"
 COMMIT = "commit + acked-revision bookkeeping SQL"
 ACK = "ack POSTs (HTTP, simulator incl.)"
-RATE_LIMIT = "Prefect rate_limit() calls (2 per page)"
+RATE_LIMIT = "Prefect rate-limit slots (fetch, acks)"
 LOOKUPS = "channel_info/adapter_for lookups (3 per page)"
 PROGRESS = "Prefect progress artifact (1 per page)"
 TASK = "Prefect task run overhead (per page)"
@@ -210,13 +253,14 @@ def instrument(profiler: Profiler) -> None:
     profiler.wrap(bcom.BookingComAdapter, "acknowledge", ACK)
     profiler.wrap(tasks_mod, "ingest_page", INGEST)
     profiler.wrap(tasks_mod, "store_and_ack", COMMIT)
-    profiler.wrap(tasks_mod, "rate_limit", RATE_LIMIT)
+    profiler.wrap(tasks_mod, "take_partner_slot", RATE_LIMIT)
+    profiler.wrap(tasks_mod, "take_partner_slots", RATE_LIMIT)
     profiler.wrap(tasks_mod, "channel_info", LOOKUPS)
     profiler.wrap(tasks_mod, "adapter_for", LOOKUPS)
     for name in ("aupdate_progress_artifact", "update_progress_artifact"):
         if hasattr(flows_mod, name):
             profiler.wrap(flows_mod, name, PROGRESS)
-    profiler.wrap(flows_mod, "_close_sold_nights", CLOSE)
+    profiler.wrap(flows_mod, "close_sold_nights", CLOSE)
     profiler.wrap_task_call(flows_mod, "pull_bookings_page", TASK)
     # The task body itself: what is left of the call-site time is Prefect's per-task cost.
     profiler.wrap(tasks_mod.pull_bookings_page, "fn", "task body (glue)")
@@ -505,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--page-size", type=int, default=0,
                     help="--path flow: at most this many reservations per simulator GET "
                          "(0: every pending one, as Booking.com answers)")
+    ap.add_argument("--units", type=int, default=1_000_000,
+                    help="--path flow: rooms per room type and night (the default never "
+                         "oversells; a small hotel flags most bookings overbooked, as the "
+                         "demo hotel of --path api does)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--ceiling-repeats", type=int, default=3)
     ap.add_argument("--prefect", choices=["pg", "harness"], default="pg",
@@ -538,7 +586,7 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     print(f"waiting for the simulator to generate {args.bookings:,} bookings (not timed) ...",
           flush=True)
     info = sim.recv()
-    units = 1_000_000  # enough inventory: nothing is oversold
+    units = args.units
     hotel = make_hotel(ROOMS, RATES, units=units, start=date.today() - timedelta(days=1), days=400,
                        endpoints={"booking.com": info["url"]})
     channel_id = hotel.channels["booking.com"]
@@ -556,6 +604,10 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
         ensure_limits((PartnerLimit(ChannelName.BOOKING_COM, limit=10_000,
                                     slot_decay_per_second=10_000.0),))
         instrument(profiler)
+        from db.engine import get_engine
+
+        statements = StatementTimer()
+        statements.attach(get_engine())
         try:
             start = time.perf_counter()
             outcome = run_flow(sync_bookings, channel_id=channel_id, max_pages=max_pages)
@@ -636,6 +688,8 @@ def run(args: argparse.Namespace, sim: Connection) -> int:
     got = sum(v for k, v in stats["bytes_out"].items() if k.startswith("GET "))
     print(f"simulator (child process) time inside its app: GETs {sim_get:.1f} s (render), ack "
           f"POSTs {sim_post:.1f} s; {got / 1e6:,.0f} MB of XML served")
+    print()
+    statements.print()
     return 0
 
 

@@ -280,9 +280,11 @@ def _upsert_reservations(
     property_id: int,
     plans: list[BookingPlan],
     guest_ids: dict[str, int],
+    overbooked: set[str],
 ) -> dict[str, dict[int, int]]:
-    """Insert or update one reservation per booked room; returns the reservation ids per
-    booking and room index."""
+    """Insert or update one reservation per booked room (flagged overbooked, unless
+    cancelled, when its booking is in `overbooked`; a flag is never cleared here); returns
+    the reservation ids per booking and room index."""
     cols: dict[str, list[Any]] = {
         k: []
         for k in (
@@ -299,6 +301,7 @@ def _upsert_reservations(
             "cur",
             "st",
             "notes",
+            "ob",
         )
     }
     for p in plans:
@@ -318,6 +321,7 @@ def _upsert_reservations(
             cols["cur"].append(row.currency[:3])
             cols["st"].append(row.status)
             cols["notes"].append(row.notes)
+            cols["ob"].append(p.record.external_id in overbooked)
     stored_ids: dict[str, dict[int, int]] = {}
     if cols["ext"]:
         rows = session.execute(
@@ -325,16 +329,16 @@ def _upsert_reservations(
                 INSERT INTO reservations AS r (property_id, guest_id, room_type_id, rate_plan_id,
                     check_in, check_out, adults, children, amount, currency, status,
                     source_channel, channel_id, external_ref, room_index, confirmation_code,
-                    notes)
+                    notes, overbooked)
                 SELECT :prop, u.guest, u.rt, u.rp, u.ci, u.co, u.ad, u.ch, u.amt, u.cur, u.st,
                        CAST(:cname AS text), :c, u.ext, u.idx, CAST(:cname AS text) || ':' || u.ext || ':' || u.idx,
-                       u.notes
+                       u.notes, u.ob AND u.st <> 'cancelled'
                 FROM unnest(CAST(:ext AS text[]), CAST(:idx AS int[]), CAST(:guest AS bigint[]),
                     CAST(:rt AS bigint[]), CAST(:rp AS bigint[]), CAST(:ci AS date[]),
                     CAST(:co AS date[]), CAST(:ad AS int[]), CAST(:ch AS int[]),
                     CAST(:amt AS numeric[]), CAST(:cur AS text[]), CAST(:st AS text[]),
-                    CAST(:notes AS text[]))
-                    AS u(ext, idx, guest, rt, rp, ci, co, ad, ch, amt, cur, st, notes)
+                    CAST(:notes AS text[]), CAST(:ob AS boolean[]))
+                    AS u(ext, idx, guest, rt, rp, ci, co, ad, ch, amt, cur, st, notes, ob)
                 ON CONFLICT (channel_id, external_ref, room_index) DO UPDATE SET
                     room_type_id = COALESCE(EXCLUDED.room_type_id, r.room_type_id),
                     rate_plan_id = COALESCE(EXCLUDED.rate_plan_id, r.rate_plan_id),
@@ -357,6 +361,7 @@ def _upsert_reservations(
                               AND cb.external_booking_id = r.external_ref
                               AND b.room_index = r.room_index) THEN EXCLUDED.notes
                         ELSE r.notes END,
+                    overbooked = r.overbooked OR EXCLUDED.overbooked,
                     updated_at = now()
                 RETURNING r.id, r.external_ref, r.room_index
             """),
@@ -394,9 +399,9 @@ WITH u AS MATERIALIZED (
         jsonb_array_elements(CAST(:recs AS jsonb)), unnest(CAST(:cancel AS boolean[])),
         unnest(CAST(:write_rooms AS boolean[])), jsonb_array_elements(CAST(:notes AS jsonb)),
         unnest(CAST(:country AS text[])), jsonb_array_elements(CAST(:room_res AS jsonb)),
-        unnest(CAST(:trim_rooms AS boolean[]))
+        unnest(CAST(:trim_rooms AS boolean[])), unnest(CAST(:ob AS boolean[]))
     ) AS u(ext, rev, st, payload, sync, err, res, rec, cancel, write_rooms, notes, country,
-           room_res, trim_rooms)
+           room_res, trim_rooms, ob)
 ),
 up AS (
     INSERT INTO channel_bookings AS cb (channel_id, external_booking_id, revision, status,
@@ -405,7 +410,7 @@ up AS (
         commission, currency, payment_model, card_type, card_last4, card_activation_date,
         card_deactivation_date, card_amount, booker_first_name, booker_last_name,
         booker_email, booker_phone, booker_country, language, loyalty, group_id, source,
-        cancel_policy, cancel_penalties, extras, special_requests, comments)
+        cancel_policy, cancel_penalties, extras, special_requests, comments, overbooked)
     SELECT :c, u.ext, u.rev, u.st, u.payload, u.sync, u.err, u.res, now(),
         r.hotel_code, r.check_in, r.check_out, r.booked_at, r.total_amount,
         r.amount_before_tax, r.taxes, r.commission, left(r.currency, 3),
@@ -424,7 +429,7 @@ up AS (
         CASE WHEN u.cancel AND r.cancel_penalties = '[]' THEN NULL ELSE r.cancel_penalties END,
         CASE WHEN u.cancel AND r.extras = '[]' THEN NULL ELSE r.extras END,
         CASE WHEN u.cancel AND r.special_requests = '[]' THEN NULL ELSE r.special_requests END,
-        r.comments
+        r.comments, u.ob
     FROM u
     CROSS JOIN LATERAL jsonb_to_record(u.rec) AS r(hotel_code text, check_in date,
         check_out date, booked_at timestamptz, total_amount numeric, amount_before_tax numeric,
@@ -467,7 +472,8 @@ up AS (
         cancel_penalties = COALESCE(EXCLUDED.cancel_penalties, cb.cancel_penalties),
         extras = COALESCE(EXCLUDED.extras, cb.extras),
         special_requests = COALESCE(EXCLUDED.special_requests, cb.special_requests),
-        comments = COALESCE(EXCLUDED.comments, cb.comments)
+        comments = COALESCE(EXCLUDED.comments, cb.comments),
+        overbooked = cb.overbooked OR EXCLUDED.overbooked
     -- an older revision never overwrites a newer one
     WHERE cb.revision IS NULL OR cb.revision < EXCLUDED.revision
     RETURNING cb.id, cb.external_booking_id
@@ -478,11 +484,12 @@ mine AS (
     WHERE u.write_rooms
 ),
 gone AS (
-    -- rooms a modification no longer has (an index probe per modified booking)
+    -- rooms a modification no longer has: one index probe per modified booking (a subquery
+    -- per stored room instead scanned `mine` once per room: 3.6 s for 3,600 modifications)
     DELETE FROM channel_booking_rooms d
-    WHERE d.channel_booking_id = ANY(ARRAY(SELECT id FROM mine WHERE trim_rooms))
-      AND d.room_index >= (SELECT jsonb_array_length(m.rec->'rooms') FROM mine m
-                           WHERE m.id = d.channel_booking_id)
+    USING mine m
+    WHERE m.trim_rooms AND d.channel_booking_id = m.id
+      AND d.room_index >= jsonb_array_length(m.rec->'rooms')
 )
 INSERT INTO channel_booking_rooms AS b (channel_booking_id, room_index, reservation_id,
     external_room_id, partner_room_type_code, partner_rate_plan_code, room_name,
@@ -540,7 +547,10 @@ def _upsert_channel_bookings(
     channel_id: int,
     plans: list[BookingPlan],
     reservation_ids: dict[str, dict[int, int]],
+    overbooked: set[str],
 ) -> None:
+    """Insert or update the bookings and their rooms (flagged overbooked when in
+    `overbooked`; a flag is never cleared here)."""
     todo = [p for p in plans if p.action in ("new", "update", "unmapped")]
     if not todo:
         return
@@ -585,6 +595,7 @@ def _upsert_channel_bookings(
                 ensure_ascii=False,
             ),
             "country": [_country(r.guest.country) for r in records],
+            "ob": [r.external_id in overbooked for r in records],
         },
     )
 
@@ -638,26 +649,6 @@ def apply_inventory_delta(
     }
 
 
-def _flag_overbooked(session: Session, channel_id: int, external_ids: list[str]) -> None:
-    if not external_ids:
-        return
-    params = {"c": channel_id, "ids": external_ids}
-    session.execute(
-        text(
-            "UPDATE reservations SET overbooked = true WHERE channel_id = :c "
-            "AND external_ref = ANY(CAST(:ids AS text[])) AND status <> 'cancelled'"
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "UPDATE channel_bookings SET overbooked = true WHERE channel_id = :c "
-            "AND external_booking_id = ANY(CAST(:ids AS text[]))"
-        ),
-        params,
-    )
-
-
 def ack_key(record: BookingRecord) -> tuple[str, str, str | None]:
     """What identifies one delivered message: booking id, revision, content digest."""
     return record.external_id, record.revision, record.message_digest()
@@ -708,18 +699,21 @@ def ingest_page(
                 p.action, p.error = "unmapped", "channel has no property and no room mappings"
         plan.inventory_delta.clear()
         plan.added_nights.clear()
+    # Sold counts first: the rows are written once, their overbooked flags with them (an
+    # UPDATE afterwards made a second version of every row and re-ran its foreign-key checks,
+    # as PostgreSQL does for rows inserted in the same transaction: ~3 s per 10,000).
+    oversold = apply_inventory_delta(session, plan.inventory_delta)
+    flagged = [ext for ext, added in plan.added_nights.items() if added & oversold]
     guest_ids = _upsert_guests(session, plan.bookings)
     reservation_ids = (
         _upsert_reservations(
-            session, channel_id, channel_name, property_id, plan.bookings, guest_ids
+            session, channel_id, channel_name, property_id, plan.bookings, guest_ids,
+            set(flagged),
         )
         if property_id is not None
         else {}
     )
-    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids)
-    oversold = apply_inventory_delta(session, plan.inventory_delta)
-    flagged = [ext for ext, added in plan.added_nights.items() if added & oversold]
-    _flag_overbooked(session, channel_id, flagged)
+    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids, set(flagged))
     for p in plan.bookings:
         result.acknowledgeable.append(p.record.external_id)
         if p.action == "new":

@@ -136,6 +136,29 @@ def test_booking_for_sold_out_night_is_accepted_and_flagged(db_session, hotel):
     first = db_session.scalar(select(Reservation).where(Reservation.external_ref == "F1"))
     assert not first.overbooked
 
+    def flags(ext: str) -> tuple[bool, list[bool]]:
+        db_session.expire_all()
+        cb = db_session.scalar(select(ChannelBooking).where(
+            ChannelBooking.external_booking_id == ext))
+        rs = db_session.scalars(select(Reservation).where(Reservation.external_ref == ext)
+                                .order_by(Reservation.room_index))
+        return cb.overbooked, [x.overbooked for x in rs]
+
+    assert flags("X1") == (True, [True]) and flags("F1") == (False, [False] * 5)
+    # A modification that adds no sold night keeps the flag; one that adds a second room on
+    # the sold-out night flags the new room too; a cancel never flags.
+    mod = booking("X1", channel=ChannelName.AGODA, check_in=day, rev="0002",
+                  event=BookingEvent.MODIFIED, amount="180.00")
+    res = ingest(db_session, hotel, [mod], channel=ChannelName.AGODA)
+    assert (res.updated, res.overbooked) == (1, []) and flags("X1") == (True, [True])
+    more = booking("X1", channel=ChannelName.AGODA, check_in=day, rev="0003",
+                   event=BookingEvent.MODIFIED, rooms=2)
+    res = ingest(db_session, hotel, [more], channel=ChannelName.AGODA)
+    assert res.overbooked == ["X1"] and flags("X1") == (True, [True, True])
+    ingest(db_session, hotel, [booking("C1", check_in=day + timedelta(days=30),
+                                       event=BookingEvent.CANCELLED)])
+    assert flags("C1")[0] is False
+
 
 def test_night_beyond_calendar_gets_an_inventory_row(db_session, hotel):
     far = hotel.start + timedelta(days=200)
