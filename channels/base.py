@@ -224,6 +224,11 @@ class BookingRecord(BaseModel):
     #: guest price (Agoda `net_inclusive_amt`); added for Agoda, None elsewhere.
     net_amount: Decimal | None = None
 
+    #: message_digest's last answer and the payload it was computed from: the digest is
+    #: asked for several times per record (planning, acknowledging, counting). A slot, not a
+    #: field or private attribute: equality, dumps and copies never see it.
+    __slots__ = ("_digest_memo",)
+
     def message_digest(self) -> str | None:
         """A digest of the partner's message as delivered (its masked raw payload), None
         without one. The same message delivered again has the same digest whatever its
@@ -231,8 +236,13 @@ class BookingRecord(BaseModel):
         a later message of the booking has another."""
         if not self.raw_payload:
             return None
+        memo: tuple[Any, str] | None = getattr(self, "_digest_memo", None)
+        if memo is not None and memo[0] is self.raw_payload:
+            return memo[1]
         content = json.dumps(self.raw_payload, sort_keys=True, default=str).encode()
-        return hashlib.blake2b(content, digest_size=8).hexdigest()
+        digest = hashlib.blake2b(content, digest_size=8).hexdigest()
+        _setattr(self, "_digest_memo", (self.raw_payload, digest))
+        return digest
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -117,3 +117,21 @@ def test_airbnb_body_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(airbnb_wire, "MAX_JSON_BYTES", 10)
     with pytest.raises(MalformedPayloadError, match="larger than"):
         airbnb_wire.parse_bookings(b'{"reservations": []}')
+
+
+def test_the_message_digest_is_remembered_per_payload() -> None:
+    """The digest (asked for several times per record) is computed once per payload: the
+    same value for an equal payload, a new one for a copy with another payload; remembering
+    it changes neither equality nor dumps."""
+    rec = BookingRecord(channel="airbnb", external_id="A1", event="new", status="new",
+                        revision="1", raw_payload={"code": "A1", "nights": 2})
+    twin = BookingRecord.model_validate(rec.model_dump())
+    first = rec.message_digest()
+    assert first is not None and rec.message_digest() == first == twin.message_digest()
+    assert rec == twin and rec.model_dump() == twin.model_dump()
+    assert "_digest_memo" not in rec.model_dump_json()
+    other = rec.model_copy(update={"raw_payload": {"code": "A1", "nights": 3}})
+    assert other.message_digest() not in (None, first)
+    assert rec.model_copy(update={"raw_payload": {}}).message_digest() is None
+    built = BookingRecord.model_construct(**rec.model_dump())  # like `trusted`: no validation
+    assert built.message_digest() == first
