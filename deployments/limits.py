@@ -10,6 +10,8 @@ across every worker sharing the Prefect server.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, limits_for_channels
 
 __all__ = ["PARTNER_LIMITS", "PartnerLimit", "burst_of", "current_limits", "ensure_limits",
@@ -33,12 +35,32 @@ async def ensure_limits_async(limits: tuple[PartnerLimit, ...] | None = None) ->
 
     if limits is None:
         limits = current_limits()
+    from prefect.exceptions import ObjectAlreadyExists
+
     async with get_client() as client:
         for item in limits:
-            await client.upsert_global_concurrency_limit_by_name(
-                item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second
-            )
+            try:
+                await client.upsert_global_concurrency_limit_by_name(
+                    item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second)
+            except ObjectAlreadyExists:  # created meanwhile by another process: see _upsert
+                await client.upsert_global_concurrency_limit_by_name(
+                    item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second)
     return [item.name for item in limits]
+
+
+def _upsert(client: Any, item: PartnerLimit) -> None:
+    """Prefect's upsert reads the limit, then creates it when missing: processes starting
+    together (`innsync up --workers N` starts N serve processes, each ensuring the limits)
+    can both find it missing, and the later create fails with a conflict. The limit exists
+    then: the second try updates it."""
+    from prefect.exceptions import ObjectAlreadyExists
+
+    try:
+        client.upsert_global_concurrency_limit_by_name(
+            item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second)
+    except ObjectAlreadyExists:
+        client.upsert_global_concurrency_limit_by_name(
+            item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second)
 
 
 def ensure_limits(limits: tuple[PartnerLimit, ...] | None = None,
@@ -62,9 +84,7 @@ def ensure_limits(limits: tuple[PartnerLimit, ...] | None = None,
                 if (now.limit, now.slot_decay_per_second) == (item.limit,
                                                               item.slot_decay_per_second):
                     continue
-            client.upsert_global_concurrency_limit_by_name(
-                item.name, item.limit, slot_decay_per_second=item.slot_decay_per_second
-            )
+            _upsert(client, item)
             done.append(item.name)
     return done if existing_only else [item.name for item in limits]
 

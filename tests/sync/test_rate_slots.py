@@ -140,3 +140,54 @@ def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.Mon
         asyncio.run(scenario())
     finally:
         asyncio.run(remove())
+
+
+def test_limits_created_meanwhile_by_another_process_are_updated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`innsync up --workers 4` starts 4 serve processes that each ensure the limits: two
+    can read a limit as missing, and the later create conflicts (it stopped the stack with
+    ObjectAlreadyExists). Here the read misses once, as in that race: the limit, created by
+    the other process, is updated instead, by the sync and the async path."""
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments.limits import ensure_limits
+
+    item = PartnerLimit(PARTNER_LIMITS[0].channel, 7, slot_decay_per_second=0.5)
+    name = item.name
+
+    def miss_once(cls: type) -> None:
+        real = cls.read_global_concurrency_limit_by_name
+        missed: list[bool] = []
+        if asyncio.iscoroutinefunction(real):
+            async def read(self, wanted):  # type: ignore[no-untyped-def]
+                if not missed:
+                    missed.append(True)
+                    raise ObjectNotFound(http_exc=Exception("raced"))
+                return await real(self, wanted)
+        else:
+            def read(self, wanted):  # type: ignore[no-untyped-def]
+                if not missed:
+                    missed.append(True)
+                    raise ObjectNotFound(http_exc=Exception("raced"))
+                return real(self, wanted)
+        monkeypatch.setattr(cls, "read_global_concurrency_limit_by_name", read)
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 3, slot_decay_per_second=0.1)
+    try:
+        miss_once(SyncPrefectClient)
+        assert ensure_limits((item,)) == [name]
+        with get_client(sync_client=True) as client:
+            now = client.read_global_concurrency_limit_by_name(name)
+        assert (now.limit, now.slot_decay_per_second) == (7, 0.5)
+        miss_once(PrefectClient)
+        again = PartnerLimit(item.channel, 9, slot_decay_per_second=0.25)
+        assert asyncio.run(ensure_limits_async((again,))) == [name]
+        with get_client(sync_client=True) as client:
+            now = client.read_global_concurrency_limit_by_name(name)
+        assert (now.limit, now.slot_decay_per_second) == (9, 0.25)
+    finally:
+        monkeypatch.undo()
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(name)
