@@ -9,6 +9,8 @@ flagged downstream, never declined here); accepted/cancelled reservations need n
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -57,6 +59,11 @@ __all__ = [
 TOKEN_PATH = "/oauth2/v1/token"
 _LISTING_PRICE_PLANS = frozenset({None, "default"})
 _REFRESH_MARGIN = 60.0  # renew a little early so a token never expires mid-request
+#: Listings one bookings page reads at once (one request each): a host's listings are read
+#: together, not one after another, yet never more than this many requests in flight.
+LISTINGS_AT_ONCE = 8
+#: The cursor after a first page that only discovered the host's listings.
+DISCOVERED = "discovered"
 
 
 class AirbnbTokenAuth(BearerAuth):
@@ -144,53 +151,94 @@ class AirbnbAdapter(HttpAdapter):
 
     # ------------------------------------------------------------ bookings
 
+    def fetch_requests(self, cursor: str | None = None) -> int:
+        """Requests `fetch_bookings(cursor=cursor)` sends: one per listing it reads now (the
+        discovery of the host's listings first, when none are configured)."""
+        if self._listings is None:
+            return 1
+        return max(1, len(self._step(cursor)[0]))
+
+    def _step(self, cursor: str | None) -> tuple[dict[int, str], int]:
+        """The listings one page reads (listing index -> Airbnb cursor or offset, "" from the
+        start) and the index of the first listing it leaves for later."""
+        assert self._listings is not None
+        if cursor is None or cursor == DISCOVERED:
+            open_, following = {}, 0
+        else:
+            try:
+                state = json.loads(cursor)
+                open_ = {int(k): str(v) for k, v in state["open"].items()}
+                following = int(state["next"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise PermanentChannelError(self.name, "bad bookings cursor") from None
+        stop = min(len(self._listings), following + max(0, LISTINGS_AT_ONCE - len(open_)))
+        return {**open_, **{i: "" for i in range(following, stop)}}, stop
+
     async def fetch_bookings(
         self, start: date | None = None, end: date | None = None, cursor: str | None = None,
         changed_since: datetime | None = None,
     ) -> BookingPage:
-        """One page of one listing's reservations (pending included), updated in start..end,
-        or at or after `changed_since` (an instant: it wins over `start`).
+        """One page of reservations (pending included) of up to LISTINGS_AT_ONCE listings,
+        read at once, updated in start..end, or at or after `changed_since` (an instant: it
+        wins over `start`).
 
-        The cursor is "<listing index>:<Airbnb cursor or offset>"; `has_more` stays true until
-        every listing is drained.
+        Airbnb lists reservations per listing: a page asks each listing it reads for its next
+        page, and the cursor (JSON: the listings still open with their Airbnb cursor or
+        offset, and the first listing not started) carries on until every listing is
+        drained. A host without configured listings costs one first page: their discovery.
         """
+        if self._listings is None:
+            await self.listings()
+            if cursor is None:
+                return BookingPage(bookings=[], has_more=bool(self._listings), cursor=DISCOVERED,
+                                   final=not self._listings)
         listings = await self.listings()
-        index, _, position = (cursor or "0:").partition(":")
-        i = int(index)
-        if i >= len(listings):
+        reading, following = self._step(cursor)
+        if not reading:
             return BookingPage(bookings=[], final=True)
-        params: dict[str, Any] = {"listing_id": listings[i], "include_pending": "true", "_limit": self.page_size}
+        common: dict[str, Any] = {"include_pending": "true", "_limit": self.page_size}
         if changed_since:
-            params["updated_since"] = changed_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            common["updated_since"] = changed_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         elif start:
-            params["updated_since"] = start.isoformat()
+            common["updated_since"] = start.isoformat()
         if end:
-            params["updated_until"] = end.isoformat()
+            common["updated_until"] = end.isoformat()
+        order = sorted(reading)
+        answers = await asyncio.gather(*[
+            self._listing_page(listings[i], reading[i], common) for i in order])
+        still_open: dict[str, str] = {}
+        unique: dict[tuple[str, str], BookingRecord] = {}
+        for i, (records, nxt) in zip(order, answers, strict=True):
+            for rec in records:
+                unique.setdefault((rec.external_id, rec.revision), rec)  # duplicates collapse
+            if nxt is not None:
+                still_open[str(i)] = nxt
+        if still_open or following < len(listings):
+            next_cursor: str | None = json.dumps({"open": still_open, "next": following},
+                                                 separators=(",", ":"))
+        else:
+            next_cursor = None
+        return BookingPage(bookings=list(unique.values()), has_more=next_cursor is not None,
+                           cursor=next_cursor, final=next_cursor is None)
+
+    async def _listing_page(self, listing: str, position: str, common: dict[str, Any]
+                            ) -> tuple[list[BookingRecord], str | None]:
+        """One listing's next reservations page and where it goes on (None: drained)."""
+        params = {"listing_id": listing, **common}
         if self.pagination == "offset":
             params["_offset"] = int(position or 0)
         elif position:
             params["cursor"] = position
-        data = load_json((await self._call("GET", "/v2/reservations", params=params)).content, "reservations page")
+        data = load_json((await self._call("GET", "/v2/reservations", params=params)).content,
+                         "reservations page")
         records = parse_reservations(data)
         meta = data.get("metadata") or {}
         if self.pagination == "offset":
-            more = bool(meta.get("has_more")) or len(data["reservations"]) >= self.page_size
-            nxt = str(int(position or 0) + len(data["reservations"])) if data["reservations"] else None
-            more = more and nxt is not None
-        else:
-            nxt = meta.get("next_cursor")
-            more = bool(meta.get("has_more")) and bool(nxt)
-        unique: dict[tuple[str, str], BookingRecord] = {}
-        for rec in records:
-            unique.setdefault((rec.external_id, rec.revision), rec)  # duplicates collapse
-        if more:
-            next_cursor: str | None = f"{i}:{nxt}"
-        elif i + 1 < len(listings):
-            next_cursor = f"{i + 1}:"
-        else:
-            next_cursor = None
-        return BookingPage(bookings=list(unique.values()), has_more=next_cursor is not None, cursor=next_cursor,
-                           final=next_cursor is None)
+            got = len(data["reservations"])
+            more = (bool(meta.get("has_more")) or got >= self.page_size) and got > 0
+            return records, str(int(position or 0) + got) if more else None
+        nxt = meta.get("next_cursor")
+        return records, str(nxt) if meta.get("has_more") and nxt else None
 
     async def fetch_booking(self, external_id: str) -> BookingRecord | None:
         """`GET /v2/reservations/{confirmation_code}`; None when Airbnb answers 404."""

@@ -487,6 +487,12 @@ class ChannelAdapter(Protocol):
         ignore it."""
         ...
 
+    def fetch_requests(self, cursor: str | None = None) -> int:
+        """How many partner requests `fetch_bookings(cursor=cursor)` sends (one, except for
+        partners that list bookings per room: Airbnb reads several listings at once), so the
+        caller takes that many rate-limit slots."""
+        ...
+
     async def fetch_booking(self, external_id: str) -> BookingRecord | None:
         """Fetch one booking by partner id (webhook/hint follow-up)."""
         ...

@@ -98,6 +98,10 @@ class HttpAdapter:
             follow_redirects=False,
         )
 
+    def fetch_requests(self, cursor: str | None = None) -> int:
+        """Partner requests one `fetch_bookings` page sends: one (see ChannelAdapter)."""
+        return 1
+
     def url(self, path: str, host: str = "default") -> str:
         """Path relative to `endpoint` when configured, else absolute on the partner's host."""
         if self.config.endpoint or host not in self.hosts:

@@ -12,25 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, limits_for_channels
+from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, current_limits
 
 __all__ = ["PARTNER_LIMITS", "PartnerLimit", "burst_of", "current_limits", "ensure_limits",
            "ensure_limits_async"]
 
 
-def current_limits() -> tuple[PartnerLimit, ...]:
-    """The budgets for the enabled channels in the database now (tasks/limits.py)."""
-    from db.engine import session_scope
-    from db.repositories.channels import enabled_channels_of_partners
-
-    with session_scope() as session:
-        rows = enabled_channels_of_partners(session, None)
-    return limits_for_channels(partner for _, _, partner in rows)
-
-
 async def ensure_limits_async(limits: tuple[PartnerLimit, ...] | None = None) -> list[str]:
     """Create or update every partner rate limit on the configured Prefect server (by
-    default scaled to the enabled channels: `current_limits`)."""
+    default scaled to the enabled channels: `tasks.limits.current_limits`)."""
     from prefect.client.orchestration import get_client
 
     if limits is None:

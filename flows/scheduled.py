@@ -41,7 +41,7 @@ from flows.channel_sync import pull_account_bookings, pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.leases import renewed
-from tasks.limits import limits_for_channels, take_partner_slots
+from tasks.limits import allow_partner_burst, current_limits, take_partner_slots
 from tasks.resources import ChannelInfo, channel_infos
 from tasks.results import CycleLine, CycleOutcome
 
@@ -99,11 +99,13 @@ async def _first_slots(names: dict[int, tuple[str, str]], held: set[int]) -> boo
     burst each, as upserted for the partner's channels), not one Prefect call per channel.
     False when that failed (a limit smaller than its budget): each fetch takes its own."""
     wanted = Counter(names[cid][1] for cid in held)
-    bursts = {item.channel.value: item.limit
-              for item in limits_for_channels(partner for _, partner in names.values())}
     try:
+        bursts = {item.channel.value: item.limit
+                  for item in await asyncio.to_thread(current_limits)}
         for partner, count in wanted.items():
             await take_partner_slots(partner, count, burst=bursts.get(partner))
+        for partner, burst in bursts.items():  # the pages' slots, in blocks as large
+            allow_partner_burst(partner, burst)
     except Exception as exc:
         get_run_logger().warning("partner slots not taken in blocks (%s): one per fetch", exc)
         return False

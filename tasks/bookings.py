@@ -163,8 +163,9 @@ async def pull_bookings_page(
     logger = get_run_logger()
     info = info or channel_info(channel_id)
     adapter = adapter_for(channel_id, overrides)
-    if not slot_taken:
-        await take_partner_slot(info.channel_name)  # the fetch
+    # The fetch's requests (several for Airbnb's listings), less the one the batch took.
+    await take_partner_slot(info.channel_name,
+                            adapter.fetch_requests(cursor) - (1 if slot_taken else 0))
     try:
         page = await adapter.fetch_bookings(start, end, cursor, changed_since)
     except MalformedPayloadError as exc:

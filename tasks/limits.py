@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, rate_limit
@@ -38,17 +37,25 @@ class _SlotBatcher:
         #: The most slots one acquisition asks for: the partner's burst, 1 once the server
         #: refused a block (its limit set smaller by hand, or not yet rescaled).
         self.cap = burst_of(channel_name)
+        self.refused = False
         self.waiting: list[asyncio.Future[None]] = []
         self.serving = False
         self.server: asyncio.Task[None] | None = None  # held: the loop keeps weak refs only
 
-    async def take(self) -> None:
-        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append(slot)
+    async def take(self, count: int = 1) -> None:
+        loop = asyncio.get_running_loop()
+        slots: list[asyncio.Future[None]] = [loop.create_future() for _ in range(count)]
+        self.waiting += slots
         if not self.serving:
             self.serving = True
             self.server = asyncio.create_task(self._serve())  # ends when nobody waits
-        await slot
+        await asyncio.gather(*slots)
+
+    def allow(self, burst: int) -> None:
+        """Ask for up to `burst` slots at once (the limit as scaled for the partner's
+        channels), unless the server refused a block already."""
+        if not self.refused:
+            self.cap = max(self.cap, burst)
 
     async def _serve(self) -> None:
         try:
@@ -65,7 +72,7 @@ class _SlotBatcher:
                         batch[0].set_exception(refused)
                         continue
                     # A block larger than the server's limit: one slot per request from now.
-                    self.cap = 1
+                    self.cap, self.refused = 1, True
                     self.waiting = batch + self.waiting
                     continue
                 except Exception as exc:
@@ -93,14 +100,25 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SlotB
     weakref.WeakKeyDictionary())
 
 
-async def take_partner_slot(channel_name: str) -> None:
-    """Wait for one slot of the partner's rate limit (before one partner request); the
-    requests of this event loop waiting at the same moment share one acquisition."""
+def _batcher(channel_name: str) -> _SlotBatcher:
     per_loop = _batchers.setdefault(asyncio.get_running_loop(), {})
     batcher = per_loop.get(channel_name)
     if batcher is None:
         batcher = per_loop[channel_name] = _SlotBatcher(channel_name)
-    await batcher.take()
+    return batcher
+
+
+async def take_partner_slot(channel_name: str, count: int = 1) -> None:
+    """Wait for `count` slots of the partner's rate limit (before as many partner requests);
+    the requests of this event loop waiting at the same moment share one acquisition."""
+    if count > 0:
+        await _batcher(channel_name).take(count)
+
+
+def allow_partner_burst(channel_name: str, burst: int) -> None:
+    """Let this event loop's slot acquisitions for the partner ask for up to `burst` slots
+    at once (the burst as upserted for the partner's channels; the floor's by default)."""
+    _batcher(channel_name).allow(burst)
 
 
 async def take_partner_slots(channel_name: str, requests: int, burst: int | None = None) -> None:
@@ -147,30 +165,41 @@ def burst_of(channel_name: str) -> int:
     raise KeyError(f"no rate limit for partner {channel_name}")
 
 
-#: Requests one channel (a hotel's connection to a partner) may add per minute to its
-#: partner's budget: its scheduled pull, an acknowledgement, a further page, an ARI push and
-#: a status push. Partners word their guidance per hotel (Booking.com: a poll about every
-#: 20 s per hotel, never two at once for one hotel; innsync pulls once a minute and a pull
-#: lease keeps one at a time), so an install's budget grows with its hotels; the fixed
-#: PARTNER_LIMITS above are the floor (one hotel).
+#: Requests one poll unit (a channel: a hotel's connection to a partner; for the ROOM_WISE_PULL
+#: partners each of its listings) may add per minute to its partner's budget: its scheduled
+#: pull, an acknowledgement, a further page, an ARI push and a status push. Partners word
+#: their guidance per hotel (Booking.com: a poll about every 20 s per hotel, never two at once
+#: for one hotel; innsync pulls once a minute and a pull lease keeps one at a time), so an
+#: install's budget grows with its hotels; the fixed PARTNER_LIMITS above are the floor (one
+#: hotel).
 PER_CHANNEL_PER_MINUTE = 6
 #: The burst holds this many seconds of the sustained rate (a batch takes its first
 #: requests' slots in blocks of up to a burst).
 BURST_SECONDS = 5
+#: Partners whose reservations are listed per room: Airbnb answers reservations per listing
+#: (one listing is one room type), so a host with 4 listings costs 4 requests per poll and
+#: counts as 4 units of budget (counted per channel, 1,000 hosts x 4 listings could never be
+#: polled in a minute: the budget would allow 100 of the 400 requests a second).
+ROOM_WISE_PULL: tuple[str, ...] = (ChannelName.AIRBNB.value,)
 
 
-def scaled_limits(channels: Mapping[str, int]) -> tuple[PartnerLimit, ...]:
-    """Every partner's budget for `channels` (partner -> enabled channels): the floor, or
-    PER_CHANNEL_PER_MINUTE per channel when that is more."""
+def scaled_limits(units: Mapping[str, int]) -> tuple[PartnerLimit, ...]:
+    """Every partner's budget for `units` (partner -> poll requests of its enabled channels:
+    channels, or listings for ROOM_WISE_PULL): the floor, or PER_CHANNEL_PER_MINUTE per unit
+    when that is more."""
     out = []
     for item in PARTNER_LIMITS:
         rate = max(item.slot_decay_per_second,
-                   channels.get(item.channel.value, 0) * PER_CHANNEL_PER_MINUTE / 60)
+                   units.get(item.channel.value, 0) * PER_CHANNEL_PER_MINUTE / 60)
         burst = max(item.limit, math.ceil(rate * BURST_SECONDS))
         out.append(PartnerLimit(item.channel, limit=burst, slot_decay_per_second=rate))
     return tuple(out)
 
 
-def limits_for_channels(partners: Iterable[str]) -> tuple[PartnerLimit, ...]:
-    """`scaled_limits` for the enabled channels' partners (one entry per channel)."""
-    return scaled_limits(Counter(partners))
+def current_limits() -> tuple[PartnerLimit, ...]:
+    """The budgets for the enabled channels in the database now (one query)."""
+    from db.engine import session_scope
+    from db.repositories.channels import pull_requests_per_poll
+
+    with session_scope() as session:
+        return scaled_limits(pull_requests_per_poll(session, ROOM_WISE_PULL))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic import SecretStr
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, case, func, select, text
 from sqlalchemy.orm import Session
 
 from channels.base import ChannelConfig
@@ -254,6 +254,29 @@ def enabled_channel_ids(session: Session, property_id: int | None = None) -> lis
     if property_id is not None:
         stmt = stmt.where(Channel.property_id == property_id)
     return list(session.execute(stmt).scalars())
+
+
+def pull_requests_per_poll(session: Session, room_wise: Sequence[str]) -> dict[str, int]:
+    """partner -> partner requests one booking poll of all its enabled channels sends: one
+    per channel, and for the `room_wise` partners (reservations listed per room, e.g. per
+    Airbnb listing) one per distinct mapped partner room code (at least one per channel)."""
+    rooms = (
+        select(ChannelRoomMapping.channel_id,
+               func.count(ChannelRoomMapping.partner_room_code.distinct()).label("rooms"))
+        .group_by(ChannelRoomMapping.channel_id)
+        .subquery()
+    )
+    per_channel = case(
+        (Channel.channel_name.in_(list(room_wise)), func.greatest(1, func.coalesce(rooms.c.rooms, 0))),
+        else_=1,
+    )
+    stmt = (
+        select(Channel.channel_name, func.sum(per_channel))
+        .outerjoin(rooms, rooms.c.channel_id == Channel.id)
+        .where(Channel.enabled.is_(True))
+        .group_by(Channel.channel_name)
+    )
+    return {partner: int(total) for partner, total in session.execute(stmt)}
 
 
 def enabled_channels_of_partners(

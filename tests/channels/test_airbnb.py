@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,12 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from channels.airbnb import AirbnbAdapter, parse_bookings, verify_webhook_signature
+from channels.airbnb import (
+    LISTINGS_AT_ONCE,
+    AirbnbAdapter,
+    parse_bookings,
+    verify_webhook_signature,
+)
 from channels.base import (
     ARIUpdate,
     BookingStatus,
@@ -153,8 +159,9 @@ async def test_pagination_drains_every_listing(pagination: str) -> None:
     app, rec, adapter = make(bookings=60, page_size=7, pagination=pagination)
     ids, pages = await drain(adapter)
     assert len(ids) == len(set(ids)) == 60
-    assert pages > 60 // 7
     params = [r.url.params for r in rec.requests if r.url.path == "/v2/reservations"]
+    # Every listing paged on (60 bookings, 7 a request), the host's 4 listings read together.
+    assert len(params) > 60 // 7 and pages < len(params)
     assert all(p["include_pending"] == "true" and p["_limit"] == "7" for p in params)
     key = "cursor" if pagination == "cursor" else "_offset"
     assert any(key in p for p in params)
@@ -171,6 +178,77 @@ async def test_configured_listings_skip_discovery() -> None:
     assert ids and all(r.url.path != "/v2/listings" for r in rec.requests)
     page = orjson.loads(await app_get(app, f"/v2/reservations?listing_id={LISTING}&include_pending=true&_limit=100"))
     assert sorted(ids) == sorted(r["confirmation_code"] for r in page["reservations"])
+
+
+class InFlight(Recorder):
+    """Recorder whose answers take a moment, counting the requests in flight at once."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(app)
+        self.now = self.most = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+async def test_a_page_reads_listings_at_once_and_says_how_many_requests_it_sends() -> None:
+    """A host with 12 listings: each page reads up to LISTINGS_AT_ONCE of them in parallel,
+    `fetch_requests` names beforehand the requests the page then sends (the caller takes as
+    many rate-limit slots), and every listing's reservations arrive, paged on per listing."""
+    app = create_app(bookings=60, seed=9, client_id=CID, client_secret=SECRET, hotels=3)
+    rec = InFlight(app)
+    probe = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://x"),
+                          transport=Recorder(app))
+    listings = await probe.listings()
+    assert len(listings) == 12 > LISTINGS_AT_ONCE
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://x"),
+                            transport=rec, listing_ids=listings, page_size=5)
+    cursor: str | None = None
+    ids: list[str] = []
+    announced: list[int] = []
+    sent: list[list[str]] = []
+    while True:
+        announced.append(adapter.fetch_requests(cursor))
+        before = len(rec.requests)
+        page = await adapter.fetch_bookings(cursor=cursor)
+        sent.append([r.url.params["listing_id"] for r in rec.requests[before:]
+                     if r.url.path == "/v2/reservations"])
+        ids += [b.external_id for b in page.bookings]
+        if not page.has_more:
+            break
+        assert page.cursor and len(sent) < 50
+        cursor = page.cursor
+    assert page.final
+    assert announced == [len(s) for s in sent]
+    assert sent[0] == listings[:LISTINGS_AT_ONCE] and rec.most == LISTINGS_AT_ONCE
+    assert all(len(s) <= LISTINGS_AT_ONCE for s in sent)
+    assert {lid for s in sent for lid in s} == set(listings)
+    # Nothing lost or doubled against reading each listing by itself.
+    expected: set[str] = set()
+    for lid in listings:
+        answer = orjson.loads(await app_get(
+            app, f"/v2/reservations?listing_id={lid}&include_pending=true&_limit=100"))
+        expected |= {r["confirmation_code"] for r in answer["reservations"]}
+    assert len(ids) == len(set(ids)) and set(ids) == expected and len(expected) > 12 * 5 // 2
+
+
+async def test_discovery_is_a_page_of_its_own_and_a_bad_cursor_is_refused() -> None:
+    app, rec, adapter = make(bookings=20)
+    assert adapter.fetch_requests(None) == 1  # the listings are not known yet
+    first = await adapter.fetch_bookings()
+    assert first.bookings == [] and first.has_more and first.cursor
+    assert [r.url.path for r in rec.requests if r.url.path.startswith("/v2/")] == ["/v2/listings"]
+    assert adapter.fetch_requests(first.cursor) == 4
+    second = await adapter.fetch_bookings(cursor=first.cursor)
+    assert second.bookings and len([r for r in rec.requests if r.url.path == "/v2/reservations"]) == 4
+    with pytest.raises(PermanentChannelError, match="cursor"):
+        await adapter.fetch_bookings(cursor="0:abc")
 
 
 async def app_get(app: FastAPI, path: str) -> bytes:

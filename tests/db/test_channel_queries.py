@@ -15,6 +15,8 @@ from db.repositories.channels import (
     channels_facts,
     enabled_channel_ids,
     enabled_channels_of_partners,
+    get_mappings,
+    pull_requests_per_poll,
 )
 from db.repositories.demo import channels_of_property, count_channels_outside
 from db.repositories.webhooks import finish_event
@@ -49,6 +51,31 @@ def test_channel_reads(db_session: Session) -> None:
         b.channels[ChannelName.EXPEDIA]]
     assert all(c[2] in ("expedia", "airbnb") for c in by_partner)
     assert enabled_channels_of_partners(db_session, []) == []
+
+
+def test_poll_requests_count_each_airbnb_listing(db_session: Session) -> None:
+    """The partner budgets' units: one per enabled channel, one per mapped listing for
+    Airbnb (its reservations are read per listing), at least one per Airbnb channel."""
+    from tasks.limits import ROOM_WISE_PULL
+
+    before = pull_requests_per_poll(db_session, ROOM_WISE_PULL)
+    per_channel_before = pull_requests_per_poll(db_session, ())
+    a = make_hotel(db_session, days=1, channels=(ChannelName.BOOKING_COM, ChannelName.AIRBNB))
+    b = make_hotel(db_session, days=1, channels=(ChannelName.AIRBNB,))
+    db_session.get_one(Channel, b.channels[ChannelName.AIRBNB]).enabled = False
+    db_session.add(Channel(name="no listings mapped", channel_name="airbnb", config_encrypted="x"))
+    db_session.flush()
+    listings = len(set(get_mappings(db_session, a.channels[ChannelName.AIRBNB]).rooms.values()))
+    assert listings == 4
+
+    def grown(now: dict[str, int], then: dict[str, int]) -> dict[str, int]:
+        return {k: now.get(k, 0) - then.get(k, 0) for k in {*now, *then}
+                if now.get(k, 0) != then.get(k, 0)}
+
+    assert grown(pull_requests_per_poll(db_session, ROOM_WISE_PULL), before) == {
+        "booking.com": 1, "airbnb": listings + 1}
+    assert grown(pull_requests_per_poll(db_session, ()), per_channel_before) == {
+        "booking.com": 1, "airbnb": 2}
 
 
 def test_demo_reads(db_session: Session) -> None:

@@ -58,6 +58,9 @@ def test_budgets_grow_with_a_partners_channels() -> None:
     # 1,000 hotels x 6 requests a minute = 100/s, a burst of five seconds of it.
     assert (group["booking.com"].limit, group["booking.com"].slot_decay_per_second) == (500, 100.0)
     assert (group["airbnb"].limit, group["airbnb"].slot_decay_per_second) == (15, 3.0)
+    # Airbnb counts listings: 1,000 hosts x 4 listings is 4,000 reservation reads a poll.
+    hosts = {item.channel.value: item for item in scaled_limits({"airbnb": 4000})}
+    assert (hosts["airbnb"].limit, hosts["airbnb"].slot_decay_per_second) == (2000, 400.0)
     assert (group["agoda"].limit, group["agoda"].slot_decay_per_second) == (10, 2.0)
 
 
@@ -135,6 +138,52 @@ def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.Mon
         async with get_client() as client:
             for item in fast:
                 await client.delete_global_concurrency_limit_by_name(item.name)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(remove())
+
+
+def test_a_page_of_several_requests_takes_its_slots_in_the_batch_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Airbnb page reads 4 listings (4 slots): three such pages waiting together take
+    their 12 slots in blocks as large as the burst the batch was allowed (the limit as
+    scaled for the partner's listings), not the floor's 5; a server that refuses the block
+    (its limit not rescaled yet) gets one slot per request from then on, whatever is allowed
+    after."""
+    import tasks.limits as limits
+
+    name = partner_limit("airbnb")
+    asked: list[int] = []
+    real = limits.rate_limit
+
+    async def counting(names: str, occupy: int = 1, **kwargs: object) -> None:
+        asked.append(occupy)
+        await real(names, occupy=occupy, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "rate_limit", counting)
+    airbnb = next(item.channel for item in PARTNER_LIMITS if item.name == name)
+
+    async def scenario() -> None:
+        await ensure_limits_async((PartnerLimit(airbnb, 10, 1000.0),))
+        limits.allow_partner_burst("airbnb", 10)
+        await asyncio.gather(*[limits.take_partner_slot("airbnb", 4) for _ in range(3)])
+        assert sorted(asked, reverse=True) == [10, 2]
+        await limits.take_partner_slot("airbnb", 0)  # a page that sends nothing waits for nothing
+        assert len(asked) == 2
+        asked.clear()
+        limits.allow_partner_burst("airbnb", 20)  # more than the server's 10
+        await asyncio.gather(*[limits.take_partner_slot("airbnb", 4) for _ in range(3)])
+        assert asked == [12] + [1] * 12
+        asked.clear()
+        limits.allow_partner_burst("airbnb", 10)
+        await limits.take_partner_slot("airbnb", 2)
+        assert asked == [1, 1]
+
+    async def remove() -> None:
+        async with get_client() as client:
+            await client.delete_global_concurrency_limit_by_name(name)
 
     try:
         asyncio.run(scenario())
