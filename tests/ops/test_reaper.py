@@ -293,3 +293,46 @@ def test_every_run_reads_every_page_before_any_is_changed() -> None:
     assert [r.id for r in runs] == list(range(2 * PAGE + 50))
     assert offsets == [0, PAGE, 2 * PAGE]
     assert every_run(lambda offset: []) == []
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_restart_crashes_every_running_background_task_run_and_nothing_else() -> None:
+    """`innsync up` restarting its own Prefect server: every background task run still
+    Running belongs to a worker of the last run, which is gone; they are set Crashed at
+    once, whatever their age, on-demand flows carried by the webhook worker included; a task
+    run of any other task, and a final one, are left alone."""
+    from prefect import task
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Running
+
+    from innsync.reaper import crash_overdue_task_runs
+
+    @task(name="run-started-flow")
+    def carried() -> None: ...
+
+    @task(name="pull-channel-batch")
+    def batch() -> None: ...
+
+    @task(name="somebody-elses-task")
+    def other() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        def make(t: object, state: object) -> str:
+            # named as Prefect's task engine names them: the task's name and a counter
+            run = client.create_task_run(t, flow_run_id=None, dynamic_key=uuid4().hex,  # type: ignore[arg-type]
+                                         name=f"{t.name}-0", state=state)  # type: ignore[attr-defined, arg-type]
+            return str(run.id)
+
+        runs = {"carried": make(carried, Running()), "batch": make(batch, Running()),
+                "other": make(other, Running()), "done": make(batch, Completed())}
+
+        def state(key: str) -> str:
+            run = client.read_task_run(runs[key])
+            return run.state.type.value if run.state else "NONE"
+
+        assert crash_overdue_task_runs() == 0  # young: their workers may be alive
+        assert crash_overdue_task_runs(every=True) >= 2
+        assert {k: state(k) for k in runs} == {
+            "carried": "CRASHED", "batch": "CRASHED", "other": "RUNNING", "done": "COMPLETED"}
+        message = client.read_task_run(runs["batch"]).state.message  # type: ignore[union-attr]
+        assert "task worker" in (message or "")

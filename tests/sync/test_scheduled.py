@@ -67,3 +67,19 @@ def test_batches_keep_a_partners_channels_together_in_id_order() -> None:
     ]
     assert batches(rows, 250) == [[rows[1]], [rows[3], rows[2], rows[0]], [rows[4]]]
     assert batches([], 10) == []
+
+
+def test_a_batch_reads_its_channels_facts_together_or_each_by_itself(committed):  # type: ignore[no-untyped-def]
+    """A batch reads its per-hotel channels' facts in one query; when one of them was
+    deleted meanwhile it hands none over, so each pull reads its own and only the deleted
+    channel's fails."""
+    from flows.scheduled import _infos
+
+    hotel = make_hotel(committed, days=1, channels=(ChannelName.AGODA, ChannelName.AIRBNB))
+    committed.commit()
+    ids = sorted(hotel.channels.values())
+    infos = _infos(ids)
+    assert sorted(infos) == ids
+    assert {infos[cid].channel_name for cid in ids} == {"agoda", "airbnb"}
+    assert all(infos[cid].property_id == hotel.property_id for cid in ids)
+    assert _infos([*ids, 10**12]) == {}
