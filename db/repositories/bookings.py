@@ -704,16 +704,17 @@ def ingest_page(
     # as PostgreSQL does for rows inserted in the same transaction: ~3 s per 10,000).
     oversold = apply_inventory_delta(session, plan.inventory_delta)
     flagged = [ext for ext, added in plan.added_nights.items() if added & oversold]
+    flagged_ids = set(flagged)
     guest_ids = _upsert_guests(session, plan.bookings)
     reservation_ids = (
         _upsert_reservations(
             session, channel_id, channel_name, property_id, plan.bookings, guest_ids,
-            set(flagged),
+            flagged_ids,
         )
         if property_id is not None
         else {}
     )
-    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids, set(flagged))
+    _upsert_channel_bookings(session, channel_id, plan.bookings, reservation_ids, flagged_ids)
     for p in plan.bookings:
         result.acknowledgeable.append(p.record.external_id)
         if p.action == "new":
