@@ -12,7 +12,9 @@ measured from outside:
 - **cycle**: from a cycle run's start until the last batch it dispatched ended (the batches
   are read off the cycle's own `sync-all-bookings` table artifact: a `pull-batch` flow run
   or, with pull workers, the background task run that carries it); a cycle whose batches
-  are not all final two minutes after the window is reported unfinished;
+  are not all final two minutes after the window is reported unfinished, and so is one
+  that dispatched nothing; channels a cycle left BUSY (their previous pull, queued or
+  running, still held them) are printed per cycle;
 - **CPU ms per property-cycle**: CPU time (user + system, from /proc) of everything the
   stack runs except the simulators (the launcher, the Prefect server, the serve process and
   every flow-run process it started, the task worker, the API, the embedded PostgreSQL),
@@ -67,6 +69,9 @@ class Cycle(BaseModel):
     seconds: float | None  # None: unfinished
     #: Each batch: "<state> <seconds from the cycle's start to its end>".
     batches: list[str] = []
+    #: Channels the cycle did not dispatch: their previous pull, queued or running, still
+    #: held them (a cycle that left every channel BUSY counts as unfinished).
+    busy_channels: int = 0
 
 
 class Report(BaseModel):
@@ -90,7 +95,9 @@ class Report(BaseModel):
             f"  pull worker {i + 1}: CPU {cpu:.1f} s per cycle"
             for i, cpu in enumerate(self.pull_worker_cpu_s_per_cycle)] + [
             f"  batches per cycle: {self.batch_runs_per_cycle:.1f}"] + [
-            f"  cycle at {c.started:%H:%M:%S}: batches " + ", ".join(c.batches)
+            f"  cycle at {c.started:%H:%M:%S}: batches " + (", ".join(c.batches) or "none")
+            + (f"; {c.busy_channels} channels BUSY (still held by their previous pull)"
+               if c.busy_channels else "")
             for c in self.cycles] + [
             f"  {partner} requests per cycle: " + ", ".join(
                 f"{path} {n:.0f}" for path, n in sorted(paths.items(), key=lambda kv: -kv[1]))
@@ -219,9 +226,10 @@ def _runs(flow: str, after: datetime | None = None) -> list[Any]:
                 return runs
 
 
-def _batches_of(cycle: Any) -> list[tuple[str, str]]:
+def _batches_of(cycle: Any) -> tuple[list[tuple[str, str]], int]:
     """The batches a cycle dispatched, as ("task" | "flow", run id), from its table
-    artifact (one line per batch run and state: flows/scheduled._per_batch)."""
+    artifact (one line per batch run and state: flows/scheduled._per_batch), and how many
+    channels it left BUSY (their previous pull, queued or running, still held them)."""
     import json
 
     from prefect.client.orchestration import get_client
@@ -236,15 +244,18 @@ def _batches_of(cycle: Any) -> list[tuple[str, str]]:
             flow_run_id=ArtifactFilterFlowRunId(any_=[cycle.id]),
             key=ArtifactFilterKey(any_=["sync-all-bookings"])))
     out: set[tuple[str, str]] = set()
+    busy = 0
     for artifact in artifacts:
         data: Any = artifact.data
         rows: list[dict[str, Any]] = json.loads(data) if isinstance(data, str) else data or []
         for row in rows:
+            if row.get("state") == "BUSY":
+                busy += int(row.get("channels", 0))
             if row.get("task_run_id"):
                 out.add(("task", row["task_run_id"]))
             elif row.get("flow_run_id"):
                 out.add(("flow", row["flow_run_id"]))
-    return sorted(out)
+    return sorted(out), busy
 
 
 def _batch_runs(batches: list[tuple[str, str]]) -> list[Any]:
@@ -308,7 +319,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
             window = [c for c in all_cycles if c.start_time is not None][:cycles]
             batches = {c.id: _batches_of(c) for c in window}
             while True:  # the window's cycles may still be pulling
-                measured = [(c, _batch_runs(batches[c.id])) for c in window]
+                measured = [(c, _batch_runs(batches[c.id][0])) for c in window]
                 if all(p.state_type is not None and p.state_type.value in _FINAL
                        for _, ps in measured for p in ps) or time.monotonic() > deadline:
                     break
@@ -317,7 +328,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
         stack.stop()
     report = Report(
         properties=properties, workers=workers,
-        cycles=[_cycle(c, ps) for c, ps in measured],
+        cycles=[_cycle(c, ps, batches[c.id][1]) for c, ps in measured],
         cpu_ms_per_property_cycle=(cpu1 - cpu0) * 1000 / (properties * cycles),
         partner_requests_per_cycle=(_total(req1) - _total(req0)) / cycles,
         requests_by_path=_per_cycle(req0, req1, cycles),
@@ -336,7 +347,7 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
-def _cycle(cycle: Any, pulls: list[Any]) -> Cycle:
+def _cycle(cycle: Any, pulls: list[Any], busy: int = 0) -> Cycle:
     final = [p for p in pulls if p.state_type is not None and p.state_type.value in _FINAL]
     ends = [p.end_time for p in final if p.end_time is not None]
     seconds = ((max(ends) - cycle.start_time).total_seconds()
@@ -348,7 +359,7 @@ def _cycle(cycle: Any, pulls: list[Any]) -> Cycle:
         return f"{state}{took}"
 
     return Cycle(started=cycle.start_time, pulls=len(pulls), finished_pulls=len(final),
-                 seconds=seconds, batches=[brief(p) for p in pulls])
+                 seconds=seconds, batches=[brief(p) for p in pulls], busy_channels=busy)
 
 
 def _latency(text: str) -> tuple[int, int]:

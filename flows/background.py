@@ -41,13 +41,15 @@ def fetch_pushed_booking(
 
 
 @task(name="pull-channel-batch", log_prints=False)
-def pull_channel_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcome:
+def pull_channel_batch(channel_ids: list[int], max_pages: int = 50,
+                       holder: str | None = None) -> CycleOutcome:
     """Run a `pull-batch` flow (flows/scheduled.py) in this (pull worker) process: the
     every-minute cycle hands its batches to the pull workers when they serve (`innsync up`),
-    so a batch starts at once in a warm process instead of a new process per batch."""
+    so a batch starts at once in a warm process instead of a new process per batch.
+    `holder`: the channel leases the cycle took for it when it dispatched it."""
     from flows.scheduled import pull_batch
 
-    outcome = run_flow(pull_batch, channel_ids=channel_ids, max_pages=max_pages)
+    outcome = run_flow(pull_batch, channel_ids=channel_ids, max_pages=max_pages, holder=holder)
     if isinstance(outcome.value, CycleOutcome):
         return outcome.value
     raise outcome.error or RuntimeError(f"flow run {outcome.flow_run_id} returned nothing")

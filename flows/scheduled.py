@@ -15,6 +15,8 @@ channel's pull as failed, never the batch's other channels) and its own **pull l
 database (db/repositories/pull_leases.py), taken for the whole batch in one statement and
 renewed while the batch runs. A channel whose previous pull still holds its lease is
 skipped (BUSY) and is not queued behind it; a killed batch's leases expire by themselves.
+A dispatched batch takes its channels' leases when the cycle dispatches it, so a batch still
+waiting for a worker keeps the next cycles from queueing its channels again.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ PULL_BATCH_DEPLOYMENT = "pull-batch/on-demand"
 #: A batch's leases last this long unless renewed; renewed every LEASE_RENEW_SECONDS.
 LEASE_SECONDS = 90.0
 LEASE_RENEW_SECONDS = 30.0
+#: A dispatched batch holds its channels' leases from its dispatch until it starts (its run
+#: then takes them over): a cycle never queues a channel behind its own earlier batch that
+#: has not started (a pull worker slower than the cycle would otherwise collect ten more
+#: queued batches a minute, without end: 126 after 14 minutes at 1,000 hotels). A batch
+#: still waiting after this long (its worker gone) is dispatched again by the next cycle.
+QUEUED_LEASE_SECONDS = 300.0
 #: Bound of one batch's dispatch (flow-run creation, ~0.1 s normally): a slow Prefect API
 #: never keeps the cycle past its interval.
 DISPATCH_TIMEOUT_SECONDS = 10.0
@@ -117,9 +125,9 @@ def _lease_holder() -> str:
     return f"pull-batch {run_id or uuid.uuid4()}"
 
 
-def _take(holder: str, ids: list[int]) -> list[int]:
+def _take(holder: str, ids: list[int], seconds: float = LEASE_SECONDS) -> list[int]:
     with session_scope() as session:
-        return take_leases(session, ids, holder, LEASE_SECONDS)
+        return take_leases(session, ids, holder, seconds)
 
 
 def _renew(holder: str, ids: list[int]) -> None:
@@ -203,13 +211,15 @@ async def _pull_account(account_id: int, lines: list[CycleLine], max_pages: int,
 @flow(name="pull-batch", persist_result=True,
       timeout_seconds=get_settings().batch_run_timeout_seconds,
       **SYNC_LOG_HOOKS)
-async def pull_batch(channel_ids: list[int], max_pages: int = 50) -> CycleOutcome | State[Any]:
+async def pull_batch(channel_ids: list[int], max_pages: int = 50,
+                     holder: str | None = None) -> CycleOutcome | State[Any]:
     """Pull the bookings of a batch of channels (see module doc): one line per channel,
-    BUSY for a channel whose previous pull still holds its lease."""
+    BUSY for a channel whose previous pull still holds its lease. `holder`: the leases the
+    dispatch took for this batch (taken over here)."""
     logger = get_run_logger()
     settings = get_settings()
     names = {cid: (name, partner) for cid, name, partner in enabled_channels()}
-    holder = _lease_holder()
+    holder = holder or _lease_holder()
     held = set(await asyncio.to_thread(_take, holder, [c for c in channel_ids if c in names]))
     lines = []
     for cid in channel_ids:
@@ -271,37 +281,53 @@ async def dispatch(groups: list[list[Row]], max_pages: int,
                    to_task_workers: bool = False) -> list[CycleLine]:
     """Start one pull-batch flow run per batch and return at once: through its deployment
     (a work pool worker or serve process takes it), or, with `to_task_workers`, as a
-    background task a pull worker runs at once in its warm process (flows/background.py)."""
+    background task a pull worker runs at once in its warm process (flows/background.py).
+    A batch is dispatched with its channels' leases taken (QUEUED_LEASE_SECONDS) and only
+    with the channels it got: one whose earlier pull, queued or running, still holds it is
+    BUSY, and a batch with none left is not dispatched."""
     lines = []
     for group in groups:
         batch = [CycleLine(channel_id=cid, channel=name, partner=partner)
                  for cid, name, partner in group]
-        ids = [line.channel_id for line in batch]
+        holder = f"pull-batch {uuid.uuid4()}"
         target = "the pull workers" if to_task_workers else PULL_BATCH_DEPLOYMENT
+        ids: list[int] = []
         try:
             async with asyncio.timeout(DISPATCH_TIMEOUT_SECONDS):
-                if to_task_workers:
-                    task_run_id = await asyncio.to_thread(_delay_batch, ids, max_pages)
-                    for line in batch:
+                ids = await asyncio.to_thread(_take, holder, [line.channel_id for line in batch],
+                                              QUEUED_LEASE_SECONDS)
+                held = set(ids)
+                for line in batch:
+                    if line.channel_id not in held:
+                        line.state = "BUSY"
+                        line.error = "its previous pull, queued or running, holds its lease"
+                mine = [line for line in batch if line.channel_id in held]
+                if mine and to_task_workers:
+                    task_run_id = await asyncio.to_thread(_delay_batch, ids, max_pages, holder)
+                    for line in mine:
                         line.state, line.task_run_id = "DISPATCHED", task_run_id
-                else:
-                    run_id = await _run_batch_deployment(ids, max_pages, group[0][2])
-                    for line in batch:
+                elif mine:
+                    run_id = await _run_batch_deployment(ids, max_pages, group[0][2], holder)
+                    for line in mine:
                         line.state, line.flow_run_id = "DISPATCHED", run_id
         except Exception as exc:  # one batch's dispatch failing spares the others
             for line in batch:
-                line.state = "CRASHED"
-                line.error = f"could not start on {target}: {type(exc).__name__} {exc}"[:300]
+                if line.state != "BUSY":
+                    line.state = "CRASHED"
+                    line.error = f"could not start on {target}: {type(exc).__name__} {exc}"[:300]
+            with contextlib.suppress(Exception):  # else they expire after QUEUED_LEASE_SECONDS
+                await asyncio.to_thread(_release, holder, ids)
         lines += batch
     return lines
 
 
-async def _run_batch_deployment(ids: list[int], max_pages: int, partner: str) -> str:
+async def _run_batch_deployment(ids: list[int], max_pages: int, partner: str,
+                                holder: str) -> str:
     from prefect.deployments import run_deployment
 
     run = await run_deployment(  # type: ignore[misc]
         PULL_BATCH_DEPLOYMENT,
-        parameters={"channel_ids": ids, "max_pages": max_pages},
+        parameters={"channel_ids": ids, "max_pages": max_pages, "holder": holder},
         timeout=0,
         tags=[f"partner-{partner.replace('.', '-')}"],
         as_subflow=False,
@@ -309,10 +335,10 @@ async def _run_batch_deployment(ids: list[int], max_pages: int, partner: str) ->
     return str(run.id)
 
 
-def _delay_batch(ids: list[int], max_pages: int) -> str:
+def _delay_batch(ids: list[int], max_pages: int, holder: str) -> str:
     from flows.background import pull_channel_batch
 
-    future = pull_channel_batch.delay(ids, max_pages)
+    future = pull_channel_batch.delay(ids, max_pages, holder)
     return str(future.task_run_id)
 
 

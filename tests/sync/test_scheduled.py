@@ -83,3 +83,56 @@ def test_a_batch_reads_its_channels_facts_together_or_each_by_itself(committed):
     assert {infos[cid].channel_name for cid in ids} == {"agoda", "airbnb"}
     assert all(infos[cid].property_id == hotel.property_id for cid in ids)
     assert _infos([*ids, 10**12]) == {}
+
+
+def test_a_cycle_never_queues_a_channel_behind_its_own_batch_still_waiting(
+        committed, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A pull worker slower than the cycle: the batch dispatched a minute ago has not
+    started. The next cycle leaves its channels BUSY and dispatches nothing for them (else
+    the queue grows by a batch per cycle, without end); a channel added meanwhile is
+    dispatched alone. The batch, once it runs, takes its queued leases over; when it is done
+    the channels are dispatched again. A dispatch that fails leaves no lease behind."""
+    import asyncio
+
+    import flows.scheduled as scheduled
+    from db.repositories.pull_leases import leased_channels
+
+    delayed: list[tuple[list[int], str]] = []
+
+    def delay(ids: list[int], max_pages: int, holder: str) -> str:
+        delayed.append((ids, holder))
+        return f"task-{len(delayed)}"
+
+    monkeypatch.setattr(scheduled, "_delay_batch", delay)
+    first = make_hotel(committed, days=1, channels=(ChannelName.AGODA,))
+    committed.commit()
+    a = first.channels[ChannelName.AGODA]
+
+    def cycle(*ids: int) -> dict[int, str]:
+        group = [(cid, f"c{cid}", "agoda") for cid in ids]
+        lines = asyncio.run(scheduled.dispatch([group], 50, to_task_workers=True))
+        return {line.channel_id: line.state for line in lines}
+
+    assert cycle(a) == {a: "DISPATCHED"}
+    [(ids, holder)] = delayed
+    assert ids == [a] and leased_channels(committed)[a] == holder
+    second = make_hotel(committed, days=1, channels=(ChannelName.AGODA,))
+    committed.commit()
+    b = second.channels[ChannelName.AGODA]
+    assert cycle(a, b) == {a: "BUSY", b: "DISPATCHED"}
+    assert delayed[1][0] == [b]
+    # the first batch starts: its own queued leases are its to take (another holder's not)
+    assert scheduled._take(holder, [a, b]) == [a]
+    scheduled._release(holder, [a])
+    scheduled._release(delayed[1][1], [b])
+    assert cycle(a, b) == {a: "DISPATCHED", b: "DISPATCHED"}
+    assert delayed[2][0] == [a, b]
+    scheduled._release(delayed[2][1], [a, b])
+
+    def broken(ids: list[int], max_pages: int, holder: str) -> str:
+        raise RuntimeError("Prefect API unreachable")
+
+    monkeypatch.setattr(scheduled, "_delay_batch", broken)
+    assert cycle(a) == {a: "CRASHED"}
+    committed.expire_all()
+    assert a not in leased_channels(committed)
