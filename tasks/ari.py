@@ -27,7 +27,7 @@ from db.repositories.channels import enabled_channel_ids
 from db.repositories.push_leases import months_of
 from tasks.limits import take_partner_slot
 from tasks.push_lock import PushLock, push_lock, record_acked
-from tasks.resources import ChannelInfo, adapter_for, channel_info
+from tasks.resources import ChannelInfo, adapter_for, channel_info, channel_infos
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait, with_partner_retries
 from tasks.runs import sync_run
@@ -111,9 +111,11 @@ async def push_ari_window(
     room_type_ids: list[int] | None = None,
     rate_plan_ids: list[int] | None = None,
     overrides: dict[str, str] | None = None,
+    info: ChannelInfo | None = None,
 ) -> PushSummary:
-    """Push what changed in one window since the channel last acknowledged it."""
-    info = channel_info(channel_id)
+    """Push what changed in one window since the channel last acknowledged it (`info`: the
+    caller read the channel's facts already)."""
+    info = info or channel_info(channel_id)
     try:
         async with push_lock(channel_id, info.channel_name, start, end) as lock:
             return await _push_window(info, kind, start, end, room_type_ids,
@@ -248,13 +250,17 @@ async def close_sold_nights(
     days = sorted(d for _, d in touched)
     with session_scope() as session:
         channel_ids = enabled_channel_ids(session, property_id)
+    try:
+        infos = channel_infos(channel_ids)  # one query, not one per push
+    except LookupError:  # one deleted meanwhile: each push reads its own
+        infos = {}
 
     async def push(cid: int) -> PushSummary:
         if not plain:
             return await push_ari_window(cid, "availability", days[0], days[-1], room_types,
-                                         None)
+                                         None, info=infos.get(cid))
         return await with_partner_retries(lambda: push_ari_window.fn(
-            cid, "availability", days[0], days[-1], room_types, None))
+            cid, "availability", days[0], days[-1], room_types, None, info=infos.get(cid)))
 
     results = await asyncio.gather(*[push(cid) for cid in channel_ids], return_exceptions=True)
     return {
