@@ -99,6 +99,21 @@ def test_maintenance_updates_existing_limits_and_creates_none(committed) -> None
             client.delete_global_concurrency_limit_by_name(agoda)
 
 
+def _count_acquisitions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The slots each rate-limit acquisition asks for, in order (the real limit still taken)."""
+    import tasks.limits as limits
+
+    asked: list[int] = []
+    real = limits.rate_limit
+
+    async def counting(names: str, occupy: int = 1, **kwargs: object) -> None:
+        asked.append(occupy)
+        await real(names, occupy=occupy, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "rate_limit", counting)
+    return asked
+
+
 def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.MonkeyPatch) -> None:
     """Prefect's client serves one process's slot requests one at a time: 23 pushes to
     Airbnb (burst 5) waiting at once take their slots in 5 acquisitions (5+5+5+5+3), every
@@ -109,14 +124,7 @@ def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.Mon
 
     fast = tuple(PartnerLimit(item.channel, item.limit, slot_decay_per_second=1000.0)
                  for item in PARTNER_LIMITS)
-    asked: list[int] = []
-    real = limits.rate_limit
-
-    async def counting(names: str, occupy: int = 1, **kwargs: object) -> None:
-        asked.append(occupy)
-        await real(names, occupy=occupy, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(limits, "rate_limit", counting)
+    asked = _count_acquisitions(monkeypatch)
 
     async def scenario() -> None:
         await ensure_limits_async(fast)
@@ -155,14 +163,7 @@ def test_a_page_of_several_requests_takes_its_slots_in_the_batch_block(
     import tasks.limits as limits
 
     name = partner_limit("airbnb")
-    asked: list[int] = []
-    real = limits.rate_limit
-
-    async def counting(names: str, occupy: int = 1, **kwargs: object) -> None:
-        asked.append(occupy)
-        await real(names, occupy=occupy, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(limits, "rate_limit", counting)
+    asked = _count_acquisitions(monkeypatch)
     airbnb = next(item.channel for item in PARTNER_LIMITS if item.name == name)
 
     async def scenario() -> None:
