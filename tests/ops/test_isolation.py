@@ -68,7 +68,14 @@ def test_the_cycle_dispatches_one_batch_run_per_partner(committed) -> None:  # t
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(lines[booking[0]]["flow_run_id"])
     assert run.deployment_id == deployment_id
+    holder = run.parameters.pop("holder")
     assert run.parameters == {"channel_ids": booking, "max_pages": 50}
+    # The dispatch took the batch's channel leases for it (the run takes them over when it
+    # starts), so the next cycle does not queue the same channels behind it.
+    from db.repositories.pull_leases import leased_channels
+
+    leases = leased_channels(committed)
+    assert {cid: leases.get(cid) for cid in booking} == {cid: holder for cid in booking}
 
 
 def test_a_batch_skips_a_leased_channel_and_a_hung_one_spares_the_others(  # type: ignore[no-untyped-def]
