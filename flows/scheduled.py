@@ -44,7 +44,7 @@ from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.leases import renewed
 from tasks.limits import allow_partner_burst, current_limits, take_partner_slots
-from tasks.resources import ChannelInfo, channel_infos
+from tasks.resources import ChannelInfo, channel_infos_if_all
 from tasks.results import CycleLine, CycleOutcome
 
 #: The deployment each batch of the scheduled pull runs through (deployments/specs.py).
@@ -140,15 +140,6 @@ def _release(holder: str, ids: list[int]) -> None:
         release_leases(session, holder, ids)
 
 
-def _infos(ids: list[int]) -> dict[int, ChannelInfo]:
-    """The channels' facts in one query; none when one was deleted meanwhile (each channel's
-    pull then reads its own and fails alone)."""
-    try:
-        return channel_infos(ids)
-    except LookupError:
-        return {}
-
-
 def _close_log(channel_id: int, reason: str) -> None:
     run_id = flow_run.get_id()
     if run_id is None:
@@ -239,7 +230,7 @@ async def pull_batch(channel_ids: list[int], max_pages: int = 50,
 
     groups = await asyncio.to_thread(account_groups, sorted(held))
     in_account = {cid for ids in groups.values() for cid in ids}
-    infos = await asyncio.to_thread(_infos, sorted(held - in_account))
+    infos = await asyncio.to_thread(channel_infos_if_all, sorted(held - in_account))
     # One first fetch per channel, but one per account for an account's channels.
     slots_taken = await _first_slots(
         names, (held - in_account) | {ids[0] for ids in groups.values()})

@@ -27,7 +27,7 @@ from db.repositories.channels import enabled_channel_ids
 from db.repositories.push_leases import months_of
 from tasks.limits import take_partner_slot
 from tasks.push_lock import PushLock, push_lock, record_acked
-from tasks.resources import ChannelInfo, adapter_for, channel_info, channel_infos
+from tasks.resources import ChannelInfo, adapter_for, channel_info, channel_infos_if_all
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait, with_partner_retries
 from tasks.runs import sync_run
@@ -250,10 +250,7 @@ async def close_sold_nights(
     days = sorted(d for _, d in touched)
     with session_scope() as session:
         channel_ids = enabled_channel_ids(session, property_id)
-    try:
-        infos = channel_infos(channel_ids)  # one query, not one per push
-    except LookupError:  # one deleted meanwhile: each push reads its own
-        infos = {}
+    infos = channel_infos_if_all(channel_ids)  # one query, not one per push
 
     async def push(cid: int) -> PushSummary:
         if not plain:

@@ -49,7 +49,12 @@ class _SlotBatcher:
         if not self.serving:
             self.serving = True
             self.server = asyncio.create_task(self._serve())  # ends when nobody waits
-        await asyncio.gather(*slots)
+        try:
+            await asyncio.gather(*slots)
+        except BaseException:
+            for slot in slots:  # one refused (or this caller cancelled): nobody takes the rest
+                slot.cancel()
+            raise
 
     def allow(self, burst: int) -> None:
         """Ask for up to `burst` slots at once (the limit as scaled for the partner's

@@ -159,6 +159,15 @@ def channel_infos(channel_ids: Sequence[int]) -> dict[int, ChannelInfo]:
             for cid, f in facts.items()}
 
 
+def channel_infos_if_all(channel_ids: Sequence[int]) -> dict[int, ChannelInfo]:
+    """`channel_infos`, or none when one of the channels was deleted meanwhile (each caller
+    then reads its own channel's facts and only the deleted one's fails)."""
+    try:
+        return channel_infos(channel_ids)
+    except LookupError:
+        return {}
+
+
 #: Config fields a request may override for one run; secrets always come from storage.
 OVERRIDABLE = ("endpoint", "hotelId", "propertyId")
 

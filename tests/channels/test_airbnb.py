@@ -238,6 +238,39 @@ async def test_a_page_reads_listings_at_once_and_says_how_many_requests_it_sends
     assert len(ids) == len(set(ids)) and set(ids) == expected and len(expected) > 12 * 5 // 2
 
 
+class OneListingDown(Recorder):
+    """Recorder whose answers for one listing's reservations are 503."""
+
+    def __init__(self, app: FastAPI, listing: str) -> None:
+        super().__init__(app)
+        self.listing = listing
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/reservations" and request.url.params.get("listing_id") == self.listing:
+            self.requests.append(request)
+            return httpx.Response(503, json={"error_code": 503, "error_type": "service_unavailable"})
+        return await super().handle_async_request(request)
+
+
+async def test_one_listing_failing_fails_its_whole_page_and_loses_nothing() -> None:
+    """A page reads its listings together: when one of them answers 503, the page raises a
+    transient error (the caller's retry reads all of them again) and hands over nothing
+    half-read; once the listing is back, the same cursor returns every reservation."""
+    app, _, probe = make(bookings=30)
+    listings = await probe.listings()
+    rec = OneListingDown(app, listings[2])
+    adapter = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://x"),
+                            transport=rec, listing_ids=listings)
+    with pytest.raises(TransientChannelError):
+        await adapter.fetch_bookings()
+    assert {r.url.params["listing_id"] for r in rec.requests
+            if r.url.path == "/v2/reservations"} == set(listings)  # all were asked at once
+    rec.listing = "none"  # the listing answers again
+    ids, _ = await drain(adapter)
+    everything, _ = await drain(probe)
+    assert sorted(ids) == sorted(everything) and len(ids) == 30
+
+
 async def test_discovery_is_a_page_of_its_own_and_a_bad_cursor_is_refused() -> None:
     app, rec, adapter = make(bookings=20)
     assert adapter.fetch_requests(None) == 1  # the listings are not known yet

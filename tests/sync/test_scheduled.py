@@ -73,7 +73,7 @@ def test_a_batch_reads_its_channels_facts_together_or_each_by_itself(committed):
     """A batch reads its per-hotel channels' facts in one query; when one of them was
     deleted meanwhile it hands none over, so each pull reads its own and only the deleted
     channel's fails."""
-    from flows.scheduled import _infos
+    from tasks.resources import channel_infos_if_all as _infos
 
     hotel = make_hotel(committed, days=1, channels=(ChannelName.AGODA, ChannelName.AIRBNB))
     committed.commit()
