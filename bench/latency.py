@@ -213,40 +213,47 @@ def run(samples: int, gap: float, timeout: float, properties: int = 1,
     home = base / "home"
     stack = Stack(home, free_port(), free_port(), free_port_run(4), clean_env(INNSYNC_HOME=str(home)),
                   up_args=["--demo-reservations", "20", "--demo-properties", str(properties)])
-    os.environ["INNSYNC_HOME"] = str(home)
     print(f"starting innsync up --demo-properties {properties} in {home} ...", flush=True)
     stack.start(timeout=900)
     try:
-        stack_info = json.loads((home / "stack.json").read_text())
-        hotel = Hotel(stack_info["database_url"])
-        headers = {"X-API-Key": stack.admin_key}
-        # The signing secret belongs to the channel's partner account when it has one.
-        account = hotel.accounts[WEBHOOK_PARTNER]
-        target = (f"partner-accounts/{account}" if account is not None
-                  else f"channels/{hotel.channels[WEBHOOK_PARTNER]}")
-        httpx.patch(f"{stack.api}/api/{target}", headers=headers,
-                    json={"config": {"webhookSecret": AIRBNB_SIM_SECRET}},
-                    timeout=10).raise_for_status()
-        # Let the first pulls and the start-up pushes (every hotel's seeded bookings) settle
-        # before timing.
-        time.sleep(settle)
-        taken: dict[str, list[Sample]] = {WEBHOOK_PARTNER: [], POLLING_PARTNER: []}
-        phase = random.Random(samples)
-        for i in range(samples):
-            for partner in taken:
-                if partner == POLLING_PARTNER:
-                    # A random point of the pull interval: right after the last sample the
-                    # booking would always be made just after a pull (lockstep, ~48 s each).
-                    time.sleep(phase.uniform(0, PULL_INTERVAL_S))
-                sample = measure(stack, hotel, partner, timeout)
-                taken[partner].append(sample)
-                print(f"  {i + 1}/{samples} {partner} {sample.booking}: stored "
-                      f"{sample.stored_s if sample.stored_s is None else round(sample.stored_s, 1)} s, "
-                      f"closed {sample.closed_s if sample.closed_s is None else round(sample.closed_s, 1)} s "
-                      f"{ {k: round(v, 1) for k, v in sample.per_channel_s.items()} }", flush=True)
-                time.sleep(gap)
+        return sample_on(stack, home, properties, samples, gap, timeout, settle)
     finally:
         stack.stop()
+
+
+def sample_on(stack: Stack, home: Path, properties: int, samples: int, gap: float,
+              timeout: float, settle: float = 0.0) -> dict[str, Any]:
+    """Time `samples` bookings per partner on a running stack (bench/scale.py uses it after
+    its window, on a stack that has reached its steady state)."""
+    os.environ["INNSYNC_HOME"] = str(home)
+    stack_info = json.loads((home / "stack.json").read_text())
+    hotel = Hotel(stack_info["database_url"])
+    headers = {"X-API-Key": stack.admin_key}
+    # The signing secret belongs to the channel's partner account when it has one.
+    account = hotel.accounts[WEBHOOK_PARTNER]
+    target = (f"partner-accounts/{account}" if account is not None
+              else f"channels/{hotel.channels[WEBHOOK_PARTNER]}")
+    httpx.patch(f"{stack.api}/api/{target}", headers=headers,
+                json={"config": {"webhookSecret": AIRBNB_SIM_SECRET}},
+                timeout=10).raise_for_status()
+    # Let the first pulls and the start-up pushes (every hotel's seeded bookings) settle
+    # before timing.
+    time.sleep(settle)
+    taken: dict[str, list[Sample]] = {WEBHOOK_PARTNER: [], POLLING_PARTNER: []}
+    phase = random.Random(samples)
+    for i in range(samples):
+        for partner in taken:
+            if partner == POLLING_PARTNER:
+                # A random point of the pull interval: right after the last sample the
+                # booking would always be made just after a pull (lockstep, ~48 s each).
+                time.sleep(phase.uniform(0, PULL_INTERVAL_S))
+            sample = measure(stack, hotel, partner, timeout)
+            taken[partner].append(sample)
+            print(f"  {i + 1}/{samples} {partner} {sample.booking}: stored "
+                  f"{sample.stored_s if sample.stored_s is None else round(sample.stored_s, 1)} s, "
+                  f"closed {sample.closed_s if sample.closed_s is None else round(sample.closed_s, 1)} s "
+                  f"{ {k: round(v, 1) for k, v in sample.per_channel_s.items()} }", flush=True)
+            time.sleep(gap)
     out = {
         WEBHOOK_PARTNER: figures(WEBHOOK_PARTNER, taken[WEBHOOK_PARTNER], TARGET_WEBHOOK_P95_S),
         POLLING_PARTNER: figures(POLLING_PARTNER, taken[POLLING_PARTNER], TARGET_POLLING_P95_S),

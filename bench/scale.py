@@ -281,7 +281,8 @@ def wait_for_cycle_start(after: datetime, timeout: float = 180) -> Any:
 
 
 def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
-        skip: int = 2) -> Report:
+        skip: int = 2, max_skip: int = 0, latency_samples: int = 0,
+        latency_json: Path | None = None) -> Report:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     base = Path(tempfile.mkdtemp(prefix="innsync-scale-"))
@@ -302,6 +303,17 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
             first = wait_for_cycle_start(datetime.fromtimestamp(0).astimezone())
             for _ in range(skip):
                 first = wait_for_cycle_start(first.start_time)
+            # Then, up to --max-skip-cycles, until a cycle left no channel BUSY (the start's
+            # first full-window pushes are over): the window measures the steady state.
+            skipped = skip
+            while skipped < max_skip:
+                previous, first = first, wait_for_cycle_start(first.start_time)
+                skipped += 1
+                batches_then, busy_then = _batches_of(previous)
+                print(f"skipped the cycle at {previous.start_time:%H:%M:%S}: "
+                      f"{len(batches_then)} batches, {busy_then} channels BUSY", flush=True)
+                if batches_then and not busy_then:
+                    break
             cpu0, req0, api0 = stack_cpu_seconds(stack, home), partner_calls(stack), \
                 prefect_api_calls(home)
             workers0 = worker_cpu_seconds(stack)
@@ -324,6 +336,20 @@ def run(properties: int, cycles: int, latency: tuple[int, int], workers: int,
                        for _, ps in measured for p in ps) or time.monotonic() > deadline:
                     break
                 time.sleep(2)
+        if latency_samples:
+            # The same stack, in its steady state: bench/latency.py's samples.
+            from bench.latency import sample_on
+
+            try:
+                figures = sample_on(stack, home, properties, latency_samples, gap=10.0,
+                                    timeout=240.0)
+            except Exception as exc:  # the scale figures are still printed below
+                print(f"latency samples failed: {exc!r}", flush=True)
+            else:
+                if latency_json is not None:
+                    import json
+
+                    latency_json.write_text(json.dumps(figures, indent=2))
     finally:
         stack.stop()
     report = Report(
@@ -378,6 +404,14 @@ def main() -> None:
     parser.add_argument("--skip-cycles", type=int, default=2,
                         help="cycles left out after the start (they catch up on the seeded "
                              "queues: every hotel's bookings at once)")
+    parser.add_argument("--max-skip-cycles", type=int, default=0,
+                        help="after --skip-cycles, skip more cycles (up to this many in all) "
+                             "until one leaves no channel BUSY: the start's first full-window "
+                             "pushes are over and the window measures the steady state")
+    parser.add_argument("--latency-samples", type=int, default=0,
+                        help="after the window, time this many bookings per partner on the "
+                             "same stack (bench/latency.py's measure)")
+    parser.add_argument("--latency-json", type=Path, help="write the latency samples here")
     parser.add_argument("--latency-ms", type=_latency, default=(50, 200),
                         help="partner latency, LOW-HIGH milliseconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -385,7 +419,7 @@ def main() -> None:
     if not 1 <= args.workers <= 32:
         parser.error("--workers: 1 to 32")
     report = run(args.properties, args.cycles, args.latency_ms, args.workers,
-                 args.skip_cycles)
+                 args.skip_cycles, args.max_skip_cycles, args.latency_samples, args.latency_json)
     print(f"targets at 1,000 properties: cycle <= {TARGET_CYCLE_S:.0f} s, CPU ms per "
           f"property-cycle <= {TARGET_CPU_MS:.0f}; partner requests: one per account page for "
           f"account-wide partners (Booking.com, Expedia: pulled per account; Agoda, Airbnb name "
