@@ -254,7 +254,6 @@ def instrument(profiler: Profiler) -> None:
     profiler.wrap(tasks_mod, "ingest_page", INGEST)
     profiler.wrap(tasks_mod, "store_and_ack", COMMIT)
     profiler.wrap(tasks_mod, "take_partner_slot", RATE_LIMIT)
-    profiler.wrap(tasks_mod, "take_partner_slots", RATE_LIMIT)
     profiler.wrap(tasks_mod, "channel_info", LOOKUPS)
     profiler.wrap(tasks_mod, "adapter_for", LOOKUPS)
     for name in ("aupdate_progress_artifact", "update_progress_artifact"):

@@ -43,7 +43,7 @@ from flows.channel_sync import pull_account_bookings, pull_bookings
 from flows.runner import SYNC_LOG_HOOKS, via_deployments, via_task_worker
 from innsync.settings import get_settings
 from tasks.leases import renewed
-from tasks.limits import allow_partner_burst, current_limits, take_partner_slots
+from tasks.limits import allow_partner_burst, current_limits, take_partner_slot
 from tasks.resources import ChannelInfo, channel_infos_if_all
 from tasks.results import CycleLine, CycleOutcome
 
@@ -105,15 +105,16 @@ def account_groups(channel_ids: Sequence[int]) -> dict[int, list[int]]:
 async def _first_slots(names: dict[int, tuple[str, str]], held: set[int]) -> bool:
     """Take the partner rate-limit slots of every held channel's first fetch in blocks (a
     burst each, as upserted for the partner's channels), not one Prefect call per channel.
-    False when that failed (a limit smaller than its budget): each fetch takes its own."""
+    False when that failed (the limits unreadable, or one holding no slot at all): each
+    fetch then takes its own."""
     wanted = Counter(names[cid][1] for cid in held)
     try:
         bursts = {item.channel.value: item.limit
                   for item in await asyncio.to_thread(current_limits)}
-        for partner, count in wanted.items():
-            await take_partner_slots(partner, count, burst=bursts.get(partner))
-        for partner, burst in bursts.items():  # the pages' slots, in blocks as large
+        for partner, burst in bursts.items():  # the pages' slots too, in blocks as large
             allow_partner_burst(partner, burst)
+        await asyncio.gather(*[take_partner_slot(partner, count)
+                               for partner, count in wanted.items()])
     except Exception as exc:
         get_run_logger().warning("partner slots not taken in blocks (%s): one per fetch", exc)
         return False

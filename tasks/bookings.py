@@ -23,7 +23,7 @@ from db.engine import session_scope
 from db.repositories.accounts import Unroutable, channels_of_bookings, record_unroutable
 from db.repositories.bookings import IngestResult, ack_key, ingest_page, mark_acknowledged
 from innsync.settings import get_settings
-from tasks.limits import take_partner_slot, take_partner_slots
+from tasks.limits import take_partner_slot
 from tasks.resources import ChannelInfo, adapter_for, channel_info
 from tasks.results import AccountPageResult, PageResult, StoreResult
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after
@@ -80,7 +80,7 @@ async def store_and_ack_many(
         batch = [rec for _, rec in to_ack.values()]
         requests = partner_adapter.ack_requests(batch)
         if requests:
-            await take_partner_slots(partner, requests)
+            await take_partner_slot(partner, requests)
         verdicts = await _acknowledge(partner_adapter, batch)
         for cid, rec in to_ack.values():
             verdict = verdicts.get(rec.external_id)

@@ -74,7 +74,8 @@ class _SlotBatcher:
                                      strict=False)
                 except ConcurrencySlotAcquisitionError as refused:
                     if len(batch) == 1:
-                        batch[0].set_exception(refused)
+                        if not batch[0].done():  # its caller may have given it up meanwhile
+                            batch[0].set_exception(refused)
                         continue
                     # A block larger than the server's limit: one slot per request from now.
                     self.cap, self.refused = 1, True
@@ -114,8 +115,10 @@ def _batcher(channel_name: str) -> _SlotBatcher:
 
 
 async def take_partner_slot(channel_name: str, count: int = 1) -> None:
-    """Wait for `count` slots of the partner's rate limit (before as many partner requests);
-    the requests of this event loop waiting at the same moment share one acquisition."""
+    """Wait for `count` slots of the partner's rate limit (before as many partner requests:
+    a page, a batch's first fetches, a page of acknowledgements); the requests of this event
+    loop waiting at the same moment share acquisitions of up to the partner's burst (Prefect
+    refuses more slots than the limit holds at once)."""
     if count > 0:
         await _batcher(channel_name).take(count)
 
@@ -124,17 +127,6 @@ def allow_partner_burst(channel_name: str, burst: int) -> None:
     """Let this event loop's slot acquisitions for the partner ask for up to `burst` slots
     at once (the burst as upserted for the partner's channels; the floor's by default)."""
     _batcher(channel_name).allow(burst)
-
-
-async def take_partner_slots(channel_name: str, requests: int, burst: int | None = None) -> None:
-    """Wait for `requests` slots of the partner's rate limit, in bursts the limit allows
-    (Prefect refuses a request for more slots than the limit holds; `burst`: the limit as
-    upserted, when scaled to the channels, else the floor's)."""
-    burst = burst or burst_of(channel_name)
-    while requests > 0:
-        take = min(requests, burst)
-        await rate_limit(partner_limit(channel_name), occupy=take, strict=False)
-        requests -= take
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, rate_limit
 
 from deployments.limits import ensure_limits_async
-from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, partner_limit, take_partner_slots
+from tasks.limits import PARTNER_LIMITS, PartnerLimit, burst_of, partner_limit, take_partner_slot
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def test_more_acks_than_the_burst_are_taken_in_bursts() -> None:
     """12 acknowledgement requests to Airbnb (burst 5): Prefect refuses 12 slots in one
-    acquisition; take_partner_slots takes 5 + 5 + 2 and every slot is counted."""
+    acquisition; take_partner_slot takes 5 + 5 + 2 and every slot is counted."""
     fast = tuple(PartnerLimit(item.channel, item.limit, slot_decay_per_second=1000.0)
                  for item in PARTNER_LIMITS)
     name = partner_limit("airbnb")
@@ -25,7 +25,7 @@ def test_more_acks_than_the_burst_are_taken_in_bursts() -> None:
         await ensure_limits_async(fast)
         with pytest.raises(ConcurrencySlotAcquisitionError, match="greater than the limit"):
             await rate_limit(name, occupy=12, strict=False)
-        await take_partner_slots("airbnb", 12)
+        await take_partner_slot("airbnb", 12)
         async with get_client() as client:
             limit = await client.read_global_concurrency_limit_by_name(name)
         return int(limit.limit)
@@ -141,6 +141,18 @@ def test_requests_waiting_together_share_one_acquisition(monkeypatch: pytest.Mon
         await ensure_limits_async((PartnerLimit(fast[3].channel, 0, 1000.0),))
         with pytest.raises(ConcurrencySlotAcquisitionError):
             await limits.take_partner_slot("airbnb")
+        # a page of 4 requests whose first slot is refused fails, and its other slots are
+        # given up: the one acquisition already on its way when the refusal came, not 3
+        # more for nobody; a request waiting behind it is still served (and refused too)
+        asked.clear()
+        page = asyncio.create_task(limits.take_partner_slot("airbnb", 4))
+        await asyncio.sleep(0)
+        other = asyncio.create_task(limits.take_partner_slot("airbnb"))
+        with pytest.raises(ConcurrencySlotAcquisitionError):
+            await page
+        with pytest.raises(ConcurrencySlotAcquisitionError):
+            await other
+        assert asked == [1, 1, 1]
 
     async def remove() -> None:
         async with get_client() as client:

@@ -136,3 +136,44 @@ def test_a_cycle_never_queues_a_channel_behind_its_own_batch_still_waiting(
     assert cycle(a) == {a: "CRASHED"}
     committed.expire_all()
     assert a not in leased_channels(committed)
+
+
+def test_a_batch_queued_for_a_worker_that_died_frees_its_channels_when_its_lease_expires(
+        committed, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The pull worker a batch was queued for died before it started it: its channels are
+    BUSY while the queued lease lasts (QUEUED_LEASE_SECONDS), dispatched again by the first
+    cycle after it expired; the dead batch, if it is started late after all, finds the
+    channels under the new batch's lease and pulls none of them."""
+    import asyncio
+    import time
+
+    import flows.scheduled as scheduled
+    from db.repositories.pull_leases import leased_channels
+
+    delayed: list[tuple[list[int], str]] = []
+
+    def delay(ids: list[int], max_pages: int, holder: str) -> str:
+        delayed.append((ids, holder))
+        return f"task-{len(delayed)}"
+
+    monkeypatch.setattr(scheduled, "_delay_batch", delay)
+    monkeypatch.setattr(scheduled, "QUEUED_LEASE_SECONDS", 1.0)
+    hotel = make_hotel(committed, days=1, channels=(ChannelName.EXPEDIA,))
+    committed.commit()
+    a = hotel.channels[ChannelName.EXPEDIA]
+
+    def cycle() -> str:
+        lines = asyncio.run(scheduled.dispatch([[(a, f"c{a}", "expedia")]], 50,
+                                               to_task_workers=True))
+        return lines[0].state
+
+    assert cycle() == "DISPATCHED"
+    dead_holder = delayed[0][1]
+    assert cycle() == "BUSY"  # queued, not started, not yet expired
+    time.sleep(1.5)
+    assert cycle() == "DISPATCHED"
+    assert len(delayed) == 2 and delayed[1][0] == [a]
+    committed.expire_all()
+    assert leased_channels(committed)[a] == delayed[1][1] != dead_holder
+    assert scheduled._take(dead_holder, [a]) == []
+    scheduled._release(delayed[1][1], [a])
