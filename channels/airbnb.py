@@ -188,10 +188,13 @@ class AirbnbAdapter(HttpAdapter):
         drained. A host without configured listings costs one first page: their discovery.
         """
         if self._listings is None:
+            # The discovery is the page's one request (as fetch_requests said), also when
+            # a cursor comes from another instance (rebuilt mid-pull): the reading goes on
+            # from the same cursor on the next page.
             await self.listings()
-            if cursor is None:
-                return BookingPage(bookings=[], has_more=bool(self._listings), cursor=DISCOVERED,
-                                   final=not self._listings)
+            return BookingPage(bookings=[], has_more=bool(self._listings),
+                               cursor=(cursor or DISCOVERED) if self._listings else None,
+                               final=not self._listings)
         listings = await self.listings()
         reading, following = self._step(cursor)
         if not reading:

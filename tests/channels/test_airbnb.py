@@ -72,8 +72,12 @@ def make(bookings: int = 0, faults: FaultSettings | None = None, throttle_after:
 
 
 async def drain(adapter: AirbnbAdapter) -> tuple[list[str], int]:
+    return await drain_from(adapter, None)
+
+
+async def drain_from(adapter: AirbnbAdapter, cursor: str | None) -> tuple[list[str], int]:
     ids: list[str] = []
-    cursor, pages = None, 0
+    pages = 0
     while True:
         page = await adapter.fetch_bookings(cursor=cursor)
         pages += 1
@@ -282,6 +286,24 @@ async def test_discovery_is_a_page_of_its_own_and_a_bad_cursor_is_refused() -> N
     assert second.bookings and len([r for r in rec.requests if r.url.path == "/v2/reservations"]) == 4
     with pytest.raises(PermanentChannelError, match="cursor"):
         await adapter.fetch_bookings(cursor="0:abc")
+    # An adapter rebuilt mid-pull (a config change) is handed the first one's cursor: it
+    # announces 1 request, sends only the discovery, and goes on from the same cursor.
+    paged = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://x"),
+                          transport=Recorder(app), page_size=2)
+    mid = await paged.fetch_bookings(cursor=(await paged.fetch_bookings()).cursor)
+    assert mid.has_more and mid.cursor is not None and mid.cursor.startswith("{")
+    rebuilt_rec = Recorder(app)
+    rebuilt = AirbnbAdapter(ChannelConfig(apiKey=CID, apiSecret=SECRET, endpoint="http://x"),
+                            transport=rebuilt_rec, page_size=2)
+    assert rebuilt.fetch_requests(mid.cursor) == 1
+    again = await rebuilt.fetch_bookings(cursor=mid.cursor)
+    assert again.bookings == [] and again.cursor == mid.cursor and again.has_more
+    assert [r.url.path for r in rebuilt_rec.requests if r.url.path.startswith("/v2/")] == [
+        "/v2/listings"]
+    assert rebuilt.fetch_requests(mid.cursor) == paged.fetch_requests(mid.cursor) == 4
+    rest, _ = await drain_from(rebuilt, mid.cursor)
+    went_on, _ = await drain_from(paged, mid.cursor)
+    assert sorted(rest) == sorted(went_on) and rest
 
 
 async def app_get(app: FastAPI, path: str) -> bytes:
