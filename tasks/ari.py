@@ -23,11 +23,10 @@ from channels.ari import compress, delta
 from channels.base import ARIUpdate, ChannelError, TransientChannelError, UpdateResult
 from db.engine import session_scope
 from db.repositories import ari as ari_repo
-from db.repositories.channels import enabled_channel_ids
 from db.repositories.push_leases import months_of
 from tasks.limits import take_partner_slot
 from tasks.push_lock import PushLock, push_lock, record_acked
-from tasks.resources import ChannelInfo, adapter_for, channel_info, channel_infos_if_all
+from tasks.resources import ChannelInfo, adapter_for, channel_info, property_channel_infos
 from tasks.results import ChannelPush, ChannelPushBrief, PushSummary, WindowRow
 from tasks.retry import PARTNER_TASK_OPTIONS, honour_retry_after, token_wait, with_partner_retries
 from tasks.runs import sync_run
@@ -248,9 +247,8 @@ async def close_sold_nights(
         return {}
     room_types = sorted({rt for rt, _ in touched})
     days = sorted(d for _, d in touched)
-    with session_scope() as session:
-        channel_ids = enabled_channel_ids(session, property_id)
-    infos = channel_infos_if_all(channel_ids)  # one query, not one per push
+    infos = property_channel_infos(property_id)  # one query, not one per push
+    channel_ids = list(infos)
 
     async def push(cid: int) -> PushSummary:
         if not plain:

@@ -16,6 +16,7 @@ from db.repositories.channels import (
     enabled_channel_ids,
     enabled_channels_of_partners,
     get_mappings,
+    property_channels_facts,
     pull_requests_per_poll,
 )
 from db.repositories.demo import channels_of_property, count_channels_outside
@@ -44,6 +45,11 @@ def test_channel_reads(db_session: Session) -> None:
         channels_facts(db_session, [bcom, 10**12])
     assert enabled_channel_ids(db_session, a.property_id) == [bcom]
     assert enabled_channel_ids(db_session, b.property_id) == [b.channels[ChannelName.EXPEDIA]]
+    # a property's enabled channels with their facts, in one read (the closing pushes')
+    assert property_channels_facts(db_session, a.property_id) == {bcom: facts}
+    assert list(property_channels_facts(db_session, b.property_id)) == [
+        b.channels[ChannelName.EXPEDIA]]
+    assert property_channels_facts(db_session, 10**12) == {}
     everything = enabled_channel_ids(db_session)
     assert bcom in everything and off not in everything
     by_partner = enabled_channels_of_partners(db_session, ["expedia", "airbnb"])
