@@ -245,6 +245,13 @@ def _task_bound() -> timedelta:
     return timedelta(seconds=get_settings().batch_run_timeout_seconds) + OVERDUE_GRACE
 
 
+def _is_run_of(run_name: str, tasks: set[str]) -> bool:
+    """A background task run is named after its task, with a counter when it was delayed
+    inside a flow run (`pull-channel-batch-3`, from the cycle) and without one when it was
+    not (`run-started-flow`, delayed by the API)."""
+    return any(run_name == name or run_name.startswith(f"{name}-") for name in tasks)
+
+
 def crash_overdue_task_runs(bound: timedelta | None = None, *, every: bool = False) -> int:
     """Set Crashed the background task runs still Running past their time bound: their task
     worker died (kill -9, OOM, a machine gone), and Prefect has no heartbeat for task runs,
@@ -276,8 +283,7 @@ def crash_overdue_task_runs(bound: timedelta | None = None, *, every: bool = Fal
     with get_client(sync_client=True) as client:
         for run in every_run(lambda offset: client.read_task_runs(
                 task_run_filter=stuck, sort=TaskRunSort.ID_DESC, limit=PAGE, offset=offset)):
-            # A task run is named after its task and a counter: pull-channel-batch-0.
-            if run.name.rsplit("-", 1)[0] not in names:
+            if not _is_run_of(run.name, names):
                 continue
             # Running since its state's timestamp (a background task run may carry no
             # start time).

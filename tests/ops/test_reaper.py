@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -313,26 +314,40 @@ def test_a_restart_crashes_every_running_background_task_run_and_nothing_else() 
     @task(name="pull-channel-batch")
     def batch() -> None: ...
 
+    @task(name="fetch-pushed-booking")
+    def pushed() -> None: ...
+
     @task(name="somebody-elses-task")
     def other() -> None: ...
 
     with get_client(sync_client=True) as client:
-        def make(t: object, state: object) -> str:
-            # named as Prefect's task engine names them: the task's name and a counter
+        def make(t: object, state: object, counter: bool = True) -> str:
+            # named as Prefect names background task runs: the task's name, and a counter
+            # when delayed inside a flow run (the cycle's batches), none when not (the API's)
+            name = f"{t.name}-3" if counter else t.name  # type: ignore[attr-defined]
             run = client.create_task_run(t, flow_run_id=None, dynamic_key=uuid4().hex,  # type: ignore[arg-type]
-                                         name=f"{t.name}-0", state=state)  # type: ignore[attr-defined, arg-type]
+                                         name=name, state=state)  # type: ignore[arg-type]
             return str(run.id)
 
-        runs = {"carried": make(carried, Running()), "batch": make(batch, Running()),
-                "other": make(other, Running()), "done": make(batch, Completed())}
+        runs = {"carried": make(carried, Running(), counter=False),
+                "batch": make(batch, Running()), "other": make(other, Running()),
+                "done": make(batch, Completed())}
 
         def state(key: str) -> str:
             run = client.read_task_run(runs[key])
             return run.state.type.value if run.state else "NONE"
 
         assert crash_overdue_task_runs() == 0  # young: their workers may be alive
-        assert crash_overdue_task_runs(every=True) >= 2
+        # a webhook's fetch (delayed by the API: no counter) past its bound is reaped
+        # without a restart; the API's on-demand flows have no bound of their own
+        runs["pushed"] = make(pushed, Running(), counter=False)
+        time.sleep(1.2)
+        assert crash_overdue_task_runs(timedelta(seconds=1)) >= 2
+        assert {k: state(k) for k in ("pushed", "batch", "carried")} == {
+            "pushed": "CRASHED", "batch": "CRASHED", "carried": "RUNNING"}
+        assert crash_overdue_task_runs(every=True) >= 1
         assert {k: state(k) for k in runs} == {
-            "carried": "CRASHED", "batch": "CRASHED", "other": "RUNNING", "done": "COMPLETED"}
+            "carried": "CRASHED", "batch": "CRASHED", "other": "RUNNING", "done": "COMPLETED",
+            "pushed": "CRASHED"}
         message = client.read_task_run(runs["batch"]).state.message  # type: ignore[union-attr]
         assert "task worker" in (message or "")
