@@ -23,14 +23,15 @@ from channels.base import (
     TransientChannelError,
 )
 from channels.registry import get_adapter
-from channels.simulators.agoda import booking_hint, create_app
+from channels.simulators.agoda import HOTEL_TZ, booking_hint, create_app
 from channels.simulators.common import FaultSettings
 from channels.simulators.server import running_server
 
 pytestmark = pytest.mark.anyio
 
 KEY = "agoda-test-key"
-TODAY = date.today()
+#: the simulated hotel's own date (Bangkok), not this machine's: they differ from 17:00 to 24:00 UTC
+TODAY = datetime.now(HOTEL_TZ).date()
 ROOM, ROOM2, PLAN = "3301", "3302", "77001"
 
 
