@@ -22,6 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy channels flows deployments innsync db tasks api
 
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in */soak.py|*/support.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -9,11 +9,13 @@ sent on to a partner.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from annotated_types import Interval
+from annotated_types import GroupedMetadata, Interval
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
@@ -69,24 +71,22 @@ def _raw_max(max_length: int) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-def stripped(max_length: int, min_length: int = 0, pattern: str | None = None) -> Any:
-    """Text stripped of surrounding blanks, bounded as sent, without NUL."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length,
-                          pattern=pattern),
-        _raw_max(max_length),
-        AfterValidator(no_nul),
-    ]
+@dataclass(frozen=True)
+class BoundedText(GroupedMetadata):
+    """Text bounded as sent (before any stripping), stripped of surrounding blanks unless
+    `strip` is False, optionally matching `pattern`, without NUL: the metadata of
+    `Annotated[str, BoundedText(...)]` (a type alias mypy reads as `str`)."""
 
+    max_length: int
+    min_length: int = 0
+    pattern: str | None = None
+    strip: bool = True
 
-def _text(max_length: int, min_length: int = 0, strip: bool = False) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
-        _raw_max(max_length),
-        AfterValidator(no_nul),
-    ]
+    def __iter__(self) -> Iterator[Any]:
+        yield from StringConstraints(strip_whitespace=self.strip, min_length=self.min_length,
+                                     max_length=self.max_length, pattern=self.pattern)
+        yield _raw_max(self.max_length)
+        yield AfterValidator(no_nul)
 
 
 #: Primary keys and references (BIGINT ids start at 1).
@@ -100,8 +100,8 @@ BigNonNegative = Annotated[int, Interval(ge=0, le=INT8_MAX)]
 Day = Annotated[date, BeforeValidator(_strict_day)]
 Moment = Annotated[datetime, BeforeValidator(_strict_moment)]
 #: Free text (a note, a filter): bounded, no NUL.
-Text = _text(2000)
-ShortText = _text(200)
+Text = Annotated[str, BoundedText(2000, strip=False)]
+ShortText = Annotated[str, BoundedText(200, strip=False)]
 
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), _raw_max(32),

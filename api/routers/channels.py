@@ -20,7 +20,7 @@ from api.errors import Unprocessable
 from api.paging import LIST_DOCS, PageDep
 from api.schemas import APIInput, APIModel
 from api.scopes import scoped
-from api.validators import Id, stripped
+from api.validators import BoundedText, Id
 from channels.base import ChannelConfig, ChannelName
 from db.models import Channel, PartnerAccount, Property
 from db.repositories.accounts import ACCOUNT_FIELDS, account_fields_set
@@ -29,7 +29,7 @@ from db.repositories.channels import channels_query, create_channel, update_chan
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 
-ChannelLabel = stripped(min_length=1, max_length=100)
+ChannelLabel = Annotated[str, BoundedText(min_length=1, max_length=100)]
 
 
 class MaskedConfig(APIModel):

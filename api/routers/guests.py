@@ -13,7 +13,7 @@ from api.crud import audit_write, get_or_404, repository_errors
 from api.deps import OperatorDep, SessionDep, ViewerDep
 from api.paging import LIST_DOCS, PageDep, page_of
 from api.schemas import APIInput, APIModel
-from api.validators import Id, stripped
+from api.validators import BoundedText, Id
 from db.models import Guest
 from db.repositories.base import add_guarded, paginate, update_guarded
 from db.repositories.queue import enqueue
@@ -22,10 +22,10 @@ from db.repositories.scopes import guests_in_properties
 
 router = APIRouter(prefix="/guests", tags=["guests"])
 
-PersonName = stripped(min_length=1, max_length=100)
-Email = stripped(max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+$")
-Phone = stripped(max_length=50)
+PersonName = Annotated[str, BoundedText(min_length=1, max_length=100)]
+Email = Annotated[str, BoundedText(max_length=254,
+                                         pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, BoundedText(max_length=50)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 

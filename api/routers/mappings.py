@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, status
 
@@ -11,14 +12,14 @@ from api.deps import AdminDep, SessionDep, ViewerDep
 from api.errors import NotFound, Unprocessable
 from api.paging import LIST_DOCS, PageDep, page_of
 from api.schemas import APIInput, APIModel
-from api.validators import Id, stripped
+from api.validators import BoundedText, Id
 from db.models import Channel, ChannelRateMapping, ChannelRoomMapping, RatePlan, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate
 from db.repositories.channels import rate_mappings_query, room_mappings_query
 
 router = APIRouter(prefix="/channels/{channel_id}", tags=["channel mappings"])
 
-PartnerCode = stripped(min_length=1, max_length=64)
+PartnerCode = Annotated[str, BoundedText(min_length=1, max_length=64)]
 
 
 class RoomMappingOut(APIModel):

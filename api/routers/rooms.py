@@ -15,7 +15,7 @@ from api.errors import Unprocessable
 from api.paging import LIST_DOCS, PageDep, page_of
 from api.schemas import APIInput, APIModel
 from api.scopes import scoped
-from api.validators import Id, Int4, stripped
+from api.validators import BoundedText, Id, Int4
 from db.models import Room, RoomType
 from db.repositories.base import add_guarded, delete_guarded, paginate, update_guarded
 from db.repositories.pms import rooms_query
@@ -23,7 +23,7 @@ from db.repositories.queue import enqueue_room
 
 router = APIRouter(prefix="/rooms", tags=["rooms"])
 
-RoomNumber = stripped(min_length=1, max_length=16)
+RoomNumber = Annotated[str, BoundedText(min_length=1, max_length=16)]
 RoomStatus = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
 

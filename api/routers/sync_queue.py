@@ -18,7 +18,7 @@ from api.paging import LIST_DOCS, PageDep, page_of
 from api.routers.channel_sync import AsyncDep
 from api.runs import RUN_RESPONSES, launch, started
 from api.schemas import APIInput, APIModel
-from api.validators import Id, Int4, stripped
+from api.validators import BoundedText, Id, Int4
 from db.models import DataSyncQueueItem
 from db.repositories import queue as queue_repo
 from db.repositories.base import paginate
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/sync", tags=["sync queue"])
 EntityType = Literal["reservation", "inventory", "rate", "room", "room_type", "guest"]
 Operation = Literal["create", "update", "delete", "status_change"]
 ItemStatus = Literal["pending", "processing", "completed", "failed"]
-EntityId = stripped(min_length=1, max_length=64)
+EntityId = Annotated[str, BoundedText(min_length=1, max_length=64)]
 
 
 class EnqueueIn(APIInput):
