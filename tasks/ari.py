@@ -135,12 +135,7 @@ async def _push_window(
         changed: dict[Any, Any] = {}
         if kind in ("availability", "both"):
             changed.update(
-                delta(
-                    ari_repo.availability(
-                        session, channel_id, start, end, room_type_ids, source="acked"
-                    ),
-                    ari_repo.availability(session, channel_id, start, end, room_type_ids),
-                )
+                ari_repo.availability_changes(session, channel_id, start, end, room_type_ids)
             )
         if kind in ("rates", "both"):
             changed.update(

@@ -64,12 +64,48 @@ def availability(
         """),
         _params(channel_id, start, end, room_type_ids),
     ).all()
+    return _availability_calendar(rows)
+
+
+def _availability_calendar(rows: Iterable[Any]) -> Calendar:
     cal: Calendar = {}
     for r in rows:
         cal.setdefault((r.partner_room_code, None), {})[r.date] = DayValues(
             available=0 if r.stop_sell else r.available, stop_sell=r.stop_sell
         )
     return cal
+
+
+#: The PMS availability of a mapped room type and date now (0 under stop-sell, as sent).
+_AVAILABLE_NOW = "CASE WHEN x.stop_sell THEN 0 ELSE GREATEST(0, x.total - x.sold - x.held) END"
+
+
+def availability_changes(
+    session: Session,
+    channel_id: int,
+    start: date,
+    end: date,
+    room_type_ids: list[int] | None = None,
+) -> Calendar:
+    """The dates whose availability differs from what the channel last acknowledged (or that
+    it never acknowledged), with their values now: `delta(availability(.., source="acked"),
+    availability(..))` computed by the database, so unchanged dates are neither read nor
+    sent over (a close reads a few changed nights, not its window twice)."""
+    rows = session.execute(
+        text(f"""
+            SELECT m.partner_room_code, x.date, {_AVAILABLE_NOW} AS available, x.stop_sell
+            FROM channel_room_mappings m
+            JOIN inventory x ON x.room_type_id = m.room_type_id
+            LEFT JOIN channel_availability_state a ON a.channel_id = m.channel_id
+                AND a.room_type_id = m.room_type_id AND a.date = x.date
+            WHERE m.channel_id = :c AND x.date BETWEEN :s AND :e
+            {_only("m.room_type_id", room_type_ids)}
+              AND (a.date IS NULL OR a.stop_sell <> x.stop_sell
+                   OR (CASE WHEN a.stop_sell THEN 0 ELSE a.available END) <> {_AVAILABLE_NOW})
+        """),
+        _params(channel_id, start, end, room_type_ids),
+    ).all()
+    return _availability_calendar(rows)
 
 
 def rates(
