@@ -23,8 +23,7 @@ from db.repositories.scopes import guests_in_properties
 router = APIRouter(prefix="/guests", tags=["guests"])
 
 PersonName = Annotated[str, BoundedText(min_length=1, max_length=100)]
-Email = Annotated[str, BoundedText(max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+$")]
+Email = Annotated[str, BoundedText(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Phone = Annotated[str, BoundedText(max_length=50)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 

@@ -15,12 +15,15 @@ from channels.base import ARIUpdate
 Calendar = dict[ARIKey, dict[date, DayValues]]
 
 
+#: Rooms left to sell of a mapped room type on a date in the PMS (`inventory x`).
+_LEFT_NOW = "GREATEST(0, x.total - x.sold - x.held)"
+
 # Where each side of a delta comes from: the PMS tables now, or what the channel acknowledged.
 # Both read through the channel's mappings, so only mapped room types / rate plans appear.
 _AVAILABILITY = {
     "now": (
         "JOIN inventory x ON x.room_type_id = m.room_type_id",
-        "GREATEST(0, x.total - x.sold - x.held)",
+        _LEFT_NOW,
     ),
     "acked": (
         "JOIN channel_availability_state x ON x.room_type_id = m.room_type_id "
@@ -77,7 +80,7 @@ def _availability_calendar(rows: Iterable[Any]) -> Calendar:
 
 
 #: The PMS availability of a mapped room type and date now (0 under stop-sell, as sent).
-_AVAILABLE_NOW = "CASE WHEN x.stop_sell THEN 0 ELSE GREATEST(0, x.total - x.sold - x.held) END"
+_AVAILABLE_NOW = f"CASE WHEN x.stop_sell THEN 0 ELSE {_LEFT_NOW} END"
 
 
 def availability_changes(
