@@ -14,8 +14,9 @@ subprocesses, attached (through $INNSYNC_HOME/stack.json, as `innsync up` record
 real Prefect server the benchmark starts; `--cli-no-stack` also times them with no stack
 recorded (each CLI run then starts an ephemeral Prefect server: the old common path).
 
-`--up`: the common path since issue 14: `innsync up --no-demo` on the benchmark database,
-then the same two commands in a second shell, which run on the stack's API with the CLI key
+`--up`: the common path since issue 14: `innsync up --no-demo` on the benchmark database
+(its Prefect server on a scratch PostgreSQL database, `innsync_bench_prefect`, as on the
+embedded cluster), then the same two commands in a second shell, which run on the stack's API with the CLI key
 (innsync/cli_remote.py). The restore goes into the stack's own database (the same rows
 back); peak memory is the CLI process's and the API process's (VmHWM, the API is the
 process doing the work).
@@ -44,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 ADMIN = os.environ.get("INNSYNC_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DB = "innsync_bench"
+PREFECT_DB = "innsync_bench_prefect"
 
 
 def _url(name: str) -> str:
@@ -236,8 +238,13 @@ class UpStack:
         self.home = work / "innsync-home"
         self.root = work / "root"
         self.root.mkdir(parents=True)
+        # The Prefect server on PostgreSQL, as `innsync up` runs it on the embedded cluster:
+        # with INNSYNC_DATABASE_URL set and no Prefect database named, it would fall back to
+        # SQLite, whose "database is locked" stalled one backup for 60 s.
+        prefect_db = _create_db(PREFECT_DB).replace("postgresql://", "postgresql+asyncpg://")
         self.env = clean_env(INNSYNC_HOME=str(self.home), INNSYNC_DATABASE_URL=url,
-                             INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING")
+                             INNSYNC_BACKUP_ROOT=str(self.root), INNSYNC_LOG_LEVEL="WARNING",
+                             PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db)
         self.up = Up(self.home, free_port(), free_port(), free_port_run(4), self.env,
                      up_args=["--no-demo"])
         print("starting innsync up --no-demo on the benchmark database ...", flush=True)
@@ -258,6 +265,7 @@ class UpStack:
 
     def stop(self) -> None:
         self.up.stop()
+        _drop_db(PREFECT_DB)
 
 
 def _hwm_mb(pid: int) -> int:
