@@ -14,12 +14,6 @@ import pyarrow.csv as pacsv
 
 from db.backup.catalog import Column, quote_ident
 
-# Arrow's buffers from glibc's malloc, not the wheels' default mimalloc, which kept freed
-# blocks: peak RSS of a backup / restore of 1,000,000 reservations 314 / 320 MB -> 256 / 229
-# MB, at the same speed (bench/backup.py's worker). Every backup module that reads or writes
-# Arrow data imports this one; the process's pool is Arrow's default for everyone after it.
-pa.set_memory_pool(pa.system_memory_pool())
-
 _SIMPLE: dict[str, pa.DataType] = {
     "int2": pa.int16(),
     "int4": pa.int32(),
