@@ -17,9 +17,9 @@ recorded (each CLI run then starts an ephemeral Prefect server: the old common p
 `--up`: the common path since issue 14: `innsync up --no-demo` on the benchmark database
 (its Prefect server on a scratch PostgreSQL database, `innsync_bench_prefect`, as on the
 embedded cluster), then the same two commands in a second shell, which run on the stack's
-API with the CLI key (innsync/cli_remote.py). The restore goes into the stack's own database (the same rows
-back); peak memory is the CLI process's and the API process's (VmHWM, the API is the
-process doing the work).
+API with the CLI key (innsync/cli_remote.py). The restore goes into the stack's own database
+(the same rows back); peak memory is the CLI process's and the API process's (VmHWM, the API
+is the process doing the work).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ class UpStack:
         try:
             self.up.start(timeout=600)
         except BaseException:
-            self.up.stop()
+            self.stop()  # the stack and its Prefect database
             raise
 
     def api_pid(self) -> int:

@@ -6,8 +6,8 @@ of the stop flag: every sync flow run (backups, restores, verify, prune, the min
 maintenance) ended up to a second after its work, measured 0.5-1.3 s of a 3 s backup through
 the API (py-spy on the API process: `Thread.join` under `_send_heartbeats`). Prefect's async
 engine does not join (`join_on_exit=False`): the thread stops by itself within that second
-and starts no heartbeat once the stop flag is set. Sync runs get the same here; heartbeats are sent
-exactly as before (the zombie-run automation relies on them).
+and starts no heartbeat once the stop flag is set. Sync runs get the same here; heartbeats
+are sent exactly as before (the zombie-run automation relies on them).
 
 Installed when the `flows` package is imported (every process that runs a flow imports its
 module from it: API, CLI, task workers, the serve process's flow-run processes). Prefect is

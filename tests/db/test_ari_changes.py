@@ -22,7 +22,8 @@ def test_changes_are_the_dates_that_differ_from_what_the_channel_acknowledged(
     db_session: Session,
 ) -> None:
     hotel = make_hotel(db_session, units=5, days=10, channels=(ChannelName.BOOKING_COM,))
-    cid, first, last = hotel.channels[ChannelName.BOOKING_COM], hotel.start, hotel.start + timedelta(days=9)
+    cid = hotel.channels[ChannelName.BOOKING_COM]
+    first, last = hotel.start, hotel.start + timedelta(days=9)
     codes = dict(db_session.execute(text(
         "SELECT room_type_id, partner_room_code FROM channel_room_mappings WHERE channel_id = :c"),
         {"c": cid}).tuples().all())
